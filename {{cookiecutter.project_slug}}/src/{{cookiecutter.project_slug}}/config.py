@@ -1,0 +1,199 @@
+"""Turn a YAML file and the command line's edits into a validated run config.
+
+Edits (`--find-replace`, `--delete`, `--modify`) are applied before validation,
+so an edited config is checked exactly like a typed one and saved as it ran.
+Every problem is reported at once, with the key it concerns.
+"""
+
+import inspect
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+import yaml
+from voluptuous import MultipleInvalid
+
+from {{ cookiecutter.project_slug }} import data_loader, losses, model
+from {{ cookiecutter.project_slug }}.errors import UserError
+from {{ cookiecutter.project_slug }}.schema import PHASES, RUN_CONFIG, TOP_LEVEL_KEYS, knows_key
+
+# The constructor arguments that the trainer passes to every dataset itself.
+DATASET_ARGUMENTS = ("data_directory", "split", "mini")
+
+
+def load_config(path: str | Path, find_replace: Sequence[str] = (),
+                delete: Sequence[str] = (), modify: Sequence[str] = ()) -> dict:
+    """The validated config of `path` after the edits, with every default filled in."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise UserError(f"cannot read config file {path}: {error.strerror}") from None
+    text = apply_find_replace(text, find_replace, path)
+    config = parse_yaml(text, path)
+    apply_deletions(config, delete, path)
+    apply_modifications(config, modify)
+    for key in [key for key in config if key not in TOP_LEVEL_KEYS]:
+        warn(f"{path}: ignoring unknown key {key!r}")
+        del config[key]
+    try:
+        config = RUN_CONFIG(config)
+    except MultipleInvalid as error:
+        raise UserError(problem_list(path, [
+            f"{'.'.join(map(str, problem.path))}: {problem.msg}" for problem in error.errors
+        ])) from None
+    problems = name_problems(config)
+    if problems:
+        raise UserError(problem_list(path, problems))
+    return config
+
+
+def resolve_path(value: str, root: Path) -> Path:
+    """A path from the config: relative ones are relative to the project root."""
+    return (root / Path(value).expanduser()).resolve()
+
+
+# --------------------------------------------------------------------------------------
+# Edits from the command line
+
+
+def apply_find_replace(text: str, pairs: Sequence[str], path: Path) -> str:
+    if len(pairs) % 2:
+        raise UserError(f"--find-replace takes pairs FIND REPLACE; got {len(pairs)} values")
+    for find, replacement in zip(pairs[::2], pairs[1::2], strict=True):
+        if find not in text:
+            raise UserError(f"--find-replace: {find!r} does not occur in {path}")
+        text = text.replace(find, replacement)
+    return text
+
+
+def key_path(dotted: str, flag: str) -> list[str]:
+    keys = dotted.split(".")
+    if not all(keys) or not knows_key(keys):
+        raise UserError(f"{flag}: a config has no key {dotted!r}. "
+                        f"Top-level keys: {', '.join(TOP_LEVEL_KEYS)}")
+    return keys
+
+
+def apply_deletions(config: dict, dotted_keys: Sequence[str], path: Path) -> None:
+    for dotted in dotted_keys:
+        *parents, last = key_path(dotted, "--delete")
+        level = config
+        for key in parents:
+            level = level.get(key) if isinstance(level, dict) else None
+        if isinstance(level, dict) and last in level:
+            del level[last]
+        else:
+            warn(f"--delete: {dotted} is not set in {path}; nothing to delete")
+
+
+def apply_modifications(config: dict, pairs: Sequence[str]) -> None:
+    if len(pairs) % 2:
+        raise UserError(f"--modify takes pairs KEY VALUE; got {len(pairs)} values")
+    for dotted, text in zip(pairs[::2], pairs[1::2], strict=True):
+        *parents, last = key_path(dotted, "--modify")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise UserError(f"--modify {dotted}: {text!r} is not a YAML value") from None
+        level = config
+        for key in parents:
+            level = level.setdefault(key, {})
+            if not isinstance(level, dict):
+                raise UserError(f"--modify {dotted}: {key} is not a mapping in the config")
+        level[last] = value
+
+
+# --------------------------------------------------------------------------------------
+# Parsing and checks beyond the schema
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses duplicate keys instead of keeping the last silently."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def parse_yaml(text: str, path: Path) -> dict:
+    try:
+        config = yaml.load(text, Loader=UniqueKeyLoader)
+    except yaml.YAMLError as error:
+        raise UserError(f"{path} is not valid YAML:\n{error}") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{path} must hold a mapping of config keys, not {type(config).__name__}")
+    return config
+
+
+def name_problems(config: dict) -> list[str]:
+    """Names that do not resolve, and parameters their constructors would not accept."""
+    problems = []
+    model_class = checked_name(config, "model_type", model, model.FishboticsModel, problems)
+    if model_class:
+        problems += argument_problems("model_parameters", model_class, config["model_parameters"])
+    checked_name(config, "loss_function", losses, None, problems)
+    shared = config["data_loader_parameters"].get("all", {})
+    for phase in PHASES:
+        dataset_class = checked_name(config, f"{phase}_data_loader_type", data_loader,
+                                     data_loader.FishboticsDataset, problems)
+        if dataset_class:
+            given = {**shared, **config["data_loader_parameters"].get(phase, {})}
+            problems += argument_problems(f"data_loader_parameters ({phase})", dataset_class,
+                                          given, reserved=DATASET_ARGUMENTS)
+    return problems
+
+
+def checked_name(config: dict, key: str, module: ModuleType, base: type | None,
+                 problems: list[str]) -> object:
+    name = config[key]
+    if name is None:
+        return None
+    valid = [candidate for candidate, value in vars(module).items()
+             if is_offered(value, module, base) and not candidate.startswith("_")]
+    if name not in valid:
+        problems.append(f"{key}: unknown name {name!r}; valid names in "
+                        f"{module.__name__.rsplit('.', 1)[-1]}.py: {', '.join(sorted(valid))}")
+        return None
+    return getattr(module, name)
+
+
+def is_offered(value: object, module: ModuleType, base: type | None) -> bool:
+    if base is None:
+        return inspect.isfunction(value) and value.__module__ == module.__name__
+    return inspect.isclass(value) and issubclass(value, base) and value is not base
+
+
+def argument_problems(key: str, target: type, given: dict, reserved: tuple = ()) -> list[str]:
+    signature = inspect.signature(target).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.values())
+    parameters = {name: p for name, p in signature.items()
+                  if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    accepted = [name for name in parameters if name not in reserved]
+    problems = []
+    for name in given:
+        if name in reserved:
+            problems.append(f"{key}: {name!r} is set by the trainer, not by the config")
+        elif name not in parameters and not takes_any:
+            problems.append(f"{key}: {target.__name__} has no parameter {name!r}; "
+                            f"it accepts: {', '.join(accepted) or 'none'}")
+    for name in accepted:
+        if parameters[name].default is inspect.Parameter.empty and name not in given:
+            problems.append(f"{key}: {target.__name__} needs a value for {name!r}")
+    return problems
+
+
+def problem_list(path: Path, problems: list[str]) -> str:
+    lines = "\n".join(f"  - {problem}" for problem in problems)
+    return f"{path} has {len(problems)} problem(s):\n{lines}"
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)

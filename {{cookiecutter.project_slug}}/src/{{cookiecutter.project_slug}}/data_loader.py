@@ -1,0 +1,154 @@
+"""Datasets: the base class every dataset builds on, and this task's datasets.
+
+A dataset reads one split (`train/` or `test/`) of the config's `data_directory`.
+Every `*.h5` file in that folder is a shard, and the shards together form one
+dataset. A subclass only says which HDF5 fields it serves; the base class takes
+care of shards, `mini`, opening files in the process that reads them, and reading
+whole batches at once.
+"""
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
+
+from {{ cookiecutter.project_slug }}.errors import UserError
+
+
+def keep_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Collate function for datasets whose `__getitems__` already returns a batch."""
+    return batch
+
+
+class FishboticsDataset(Dataset):
+    """Rows of HDF5 shards, served as dict batches of tensors.
+
+    A subclass sets `fields`: batch key -> path of an HDF5 dataset inside each shard.
+    Every field has one row per element. The key "supervision" is the target that the
+    loss compares the model's prediction with; the other keys are the model's inputs.
+    """
+
+    fields: dict[str, str] = {}
+
+    def __init__(self, data_directory: str | Path, split: str, mini: bool = False,
+                 mini_size: int = 100):
+        directory = Path(data_directory) / split
+        self.shard_paths = sorted(directory.glob("*.h5"))
+        if not self.shard_paths:
+            raise UserError(
+                f"no *.h5 shard files in {directory}. Write the data with "
+                "`python scripts/make_dataset.py`, or point data_directory at it."
+            )
+        rows = [self._count_rows(path) for path in self.shard_paths]
+        self.offsets = np.cumsum([0, *rows])
+        self.length = int(self.offsets[-1])
+        if mini:
+            self.length = min(self.length, mini_size)
+        # h5py handles must not cross a fork into DataLoader workers, so each process
+        # opens its own on first read.
+        self._files: dict[int, h5py.File] = {}
+        self._files_pid: int | None = None
+
+    def _count_rows(self, path: Path) -> int:
+        with h5py.File(path, "r") as file:
+            missing = [field for field in self.fields.values() if field not in file]
+            if missing:
+                raise UserError(
+                    f"{path} has no field(s) {', '.join(missing)} that "
+                    f"{type(self).__name__} reads. Was it written by this project's "
+                    "scripts/make_dataset.py?"
+                )
+            counts = {len(file[field]) for field in self.fields.values()}
+        if len(counts) != 1:
+            raise UserError(f"{path}: the fields {sorted(self.fields.values())} "
+                            "have different numbers of rows")
+        return counts.pop()
+
+    def _file(self, shard: int) -> h5py.File:
+        if self._files_pid != os.getpid():
+            self._files, self._files_pid = {}, os.getpid()
+        if shard not in self._files:
+            self._files[shard] = h5py.File(self.shard_paths[shard], "r")
+        return self._files[shard]
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for {self.length} elements")
+        return {key: values[0] for key, values in self.__getitems__([index]).items()}
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        """Read a whole batch with one read per shard and field, not one per row."""
+        # HDF5 reads increasing indices only, and runs of neighbours fastest.
+        wanted, order = np.unique(np.asarray(indices, dtype=np.int64), return_inverse=True)
+        shard_of = np.searchsorted(self.offsets, wanted, side="right") - 1
+        parts: dict[str, list[np.ndarray]] = {key: [] for key in self.fields}
+        for shard in np.unique(shard_of):
+            rows = wanted[shard_of == shard] - self.offsets[shard]
+            file = self._file(int(shard))
+            for key, field in self.fields.items():
+                parts[key].append(read_rows(file[field], rows))
+        return {key: torch.from_numpy(np.concatenate(chunks)[order])
+                for key, chunks in parts.items()}
+
+    @classmethod
+    def get_dataloader(cls, data_directory: str | Path, split: str, batch_size: int, *,
+                       shuffle: bool, mini: bool = False, max_samples: int | None = None,
+                       num_workers: int = 0, seed: int = 0, pin_memory: bool = False,
+                       **parameters) -> DataLoader:
+        """A DataLoader over this dataset; `parameters` go to the constructor.
+
+        With `max_samples`, each pass draws a fresh random subset of that size.
+        """
+        dataset = cls(data_directory, split, mini=mini, **parameters)
+        generator = torch.Generator().manual_seed(seed)
+        if max_samples is not None and max_samples < len(dataset):
+            sampler = RandomSampler(dataset, num_samples=max_samples, generator=generator)
+        elif shuffle:
+            sampler = RandomSampler(dataset, generator=generator)
+        else:
+            sampler = SequentialSampler(dataset)
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler,
+                          collate_fn=keep_batch, num_workers=num_workers,
+                          pin_memory=pin_memory, persistent_workers=num_workers > 0,
+                          generator=generator)
+
+
+def read_rows(field: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
+    """Rows (sorted, unique) of an HDF5 dataset, read as cheaply as their layout allows."""
+    first, last = int(rows[0]), int(rows[-1])
+    if last - first + 1 <= 4 * len(rows):
+        # Close together: one contiguous read, then pick, beats a scattered read.
+        return field[first:last + 1][rows - first]
+    return field[rows]
+
+
+# --------------------------------------------------------------------------------------
+# The reaching task (data written by scripts/make_dataset.py)
+
+
+class TrajectoryStepDataset(FishboticsDataset):
+    """Single expert steps: from a configuration and a goal, the change of joint angles."""
+
+    fields = {
+        "configuration": "steps/configuration",
+        "goal": "steps/goal",
+        "supervision": "steps/delta",
+    }
+{% if cookiecutter.include_rollout_phase %}
+
+
+class TrajectoryRolloutDataset(FishboticsDataset):
+    """Whole expert trajectories, for rolling the policy out from their start."""
+
+    fields = {
+        "configuration": "trajectories/start",
+        "goal": "trajectories/goal",
+        "supervision": "trajectories/configurations",
+    }
+{% endif %}

@@ -1,0 +1,247 @@
+"""The run directory: the complete record of one logged run.
+
+    logs/<model_type>/<YYYY-MM-DD_HH-MM-SS>[_N]/
+        metadata.yaml                    what ran, from which commit, how it went
+        events.out.tfevents.*            TensorBoard scalars of every phase
+        model_epoch_{E}.pth              the newest epoch, and the best epoch of every ten
+        model_ckpt_ep_{E}_pct_{P}.pth    the newest mid-epoch checkpoint, P% into epoch E
+
+Every file is written atomically (temporary file, fsync, rename), so a crash leaves
+the previous version of a file, never a truncated one.
+"""
+
+import itertools
+import math
+import os
+import pickle
+import platform
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from importlib import metadata as package_metadata
+from pathlib import Path
+from typing import BinaryIO
+
+import torch
+import yaml
+
+from {{ cookiecutter.project_slug }} import TEMPLATE_VERSION
+from {{ cookiecutter.project_slug }}.errors import UserError
+from {{ cookiecutter.project_slug }}.repo import RepoState
+
+METADATA_FILE = "metadata.yaml"
+EPOCHS_PER_GROUP = 10  # the checkpoint policy keeps the best epoch of each group this size
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write `path` through `write(file)` so that it is either complete or unchanged."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    # The rename is durable only once the directory entry itself is on disk.
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def load_model_weights(model: torch.nn.Module, path: Path) -> None:
+    """Load weights into `model` from one of our checkpoints or a bare state dict."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"bootstrap_model_file {path} does not exist") from None
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
+        raise UserError(f"bootstrap_model_file {path} is not a readable PyTorch "
+                        f"checkpoint: {error}") from None
+    state = checkpoint.get("model_state_dict", checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise UserError(f"bootstrap_model_file {path} holds no model weights")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise UserError(f"bootstrap_model_file {path} does not fit {type(model).__name__}:\n"
+                        f"{error}") from None
+
+
+def environment() -> dict:
+    """What the run ran on: versions, hardware, threads (thread count changes results)."""
+    packages = {dist.metadata["Name"]: dist.version for dist in package_metadata.distributions()}
+    return {
+        "python": platform.python_version(),
+        "torch": str(torch.__version__),  # a str subclass YAML cannot write
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version(),
+        "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+        "threads": torch.get_num_threads(),
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "packages": dict(sorted(packages.items(), key=lambda item: item[0].lower())),
+    }
+
+
+def now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+class RunDirectory:
+    """One logged run's directory, and everything the run writes into it."""
+
+    def __init__(self, path: Path, metadata: dict, checkpoint_interval: float | None):
+        self.path = path
+        self.metadata = metadata
+        self.checkpoint_interval = checkpoint_interval
+        self._writer = None
+        self._last_checkpoint_time = time.monotonic()
+        self._mid_epoch_checkpoint: Path | None = None
+        self._saved_epochs: set[int] = set()
+        self._best_of_group: dict[int, tuple[float, int]] = {}  # group -> (metric, epoch)
+
+    @classmethod
+    def create(cls, logs_root: Path, config: dict, flags: dict, repo: RepoState,
+               device: torch.device) -> "RunDirectory":
+        """A new, uniquely named run directory, with its metadata already written."""
+        parent = logs_root / config["model_type"]
+        parent.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+        for attempt in itertools.count():
+            path = parent / (stamp if attempt == 0 else f"{stamp}_{attempt}")
+            try:
+                path.mkdir()  # exclusive: two runs started in the same second get two
+                break
+            except FileExistsError:
+                continue
+        metadata = {
+            "description": config["description"],
+            "summary": "",  # yours to fill in: what this run showed
+            "status": "running",
+            "started": now(),
+            "ended": None,
+            "git": repo.as_record(),
+            "command": [sys.executable, *sys.argv],
+            "flags": flags,
+            "device": str(device),
+            "template_version": TEMPLATE_VERSION,
+            "environment": environment(),
+            "config": config,
+            "progress": {"epochs_completed": 0},
+            "best": None,
+        }
+        run = cls(path, metadata, config["checkpoint_interval"])
+        try:
+            run.write_metadata()
+        except BaseException:
+            shutil.rmtree(path)  # no run directory without its record
+            raise
+        return run
+
+    # ----------------------------------------------------------------------------------
+    # metadata.yaml and TensorBoard
+
+    def write_metadata(self) -> None:
+        self.metadata["summary"] = self._summary_on_disk()
+        text = yaml.safe_dump(self.metadata, sort_keys=False, allow_unicode=True)
+        atomic_write(self.path / METADATA_FILE, lambda file: file.write(text.encode()))
+
+    def _summary_on_disk(self) -> str:
+        # The researcher may write their summary while the run goes on: keep it.
+        try:
+            on_disk = yaml.safe_load((self.path / METADATA_FILE).read_text())
+            return on_disk.get("summary") or self.metadata["summary"]
+        except (OSError, yaml.YAMLError, AttributeError):
+            return self.metadata["summary"]
+
+    def log_scalars(self, step: int, scalars: dict[str, float]) -> None:
+        if self._writer is None:
+            # Importing TensorBoard takes seconds: only runs that log pay for it.
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(self.path)
+        for tag, value in scalars.items():
+            self._writer.add_scalar(tag, value, step)
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        """Record how the run ended: finished, failed or interrupted."""
+        if self._writer is not None:
+            self._writer.close()
+        self.metadata["status"] = status
+        self.metadata["ended"] = now()
+        if error:
+            self.metadata["error"] = error
+        self.write_metadata()
+
+    # ----------------------------------------------------------------------------------
+    # Checkpoints
+
+    def checkpoint_due(self) -> bool:
+        """Whether `checkpoint_interval` seconds have passed since the last checkpoint."""
+        return (self.checkpoint_interval is not None
+                and time.monotonic() - self._last_checkpoint_time >= self.checkpoint_interval)
+
+    def save_mid_epoch_checkpoint(self, epoch: int, percent: int, state: dict) -> None:
+        path = self.path / f"model_ckpt_ep_{epoch}_pct_{percent}.pth"
+        self._save(path, state)
+        self._replace_mid_epoch_checkpoint(path)
+
+    def end_epoch(self, epoch: int, results: dict[str, dict[str, float]], metric: str,
+                  state: dict) -> None:
+        """Log an epoch's results, save its checkpoint and apply the checkpoint policy.
+
+        Kept: the newest epoch, and the best epoch by `metric` (lower is better) of
+        every group of ten epochs. A mid-epoch checkpoint is dropped once its epoch ends.
+        """
+        scalars = {f"{phase}/{name}": value
+                   for phase, values in results.items() for name, value in values.items()}
+        self.log_scalars(epoch, scalars)
+        self._writer.flush()
+
+        self._save(self._epoch_checkpoint(epoch), {**state, "results": results})
+        self._replace_mid_epoch_checkpoint(None)
+        self._saved_epochs.add(epoch)
+        value, group = scalars[metric], epoch // EPOCHS_PER_GROUP
+        if is_better(value, self._best_of_group.get(group)):
+            self._best_of_group[group] = (value, epoch)
+        keep = {epoch} | {best_epoch for _, best_epoch in self._best_of_group.values()}
+        for old in self._saved_epochs - keep:
+            self._epoch_checkpoint(old).unlink(missing_ok=True)
+        self._saved_epochs &= keep
+
+        best_value, best_epoch = min(self._best_of_group.values(),
+                                     key=lambda entry: (math.isnan(entry[0]), entry[0]))
+        self.metadata["progress"] = {"epochs_completed": epoch + 1, "last_results": results}
+        self.metadata["best"] = {"metric": metric, "value": best_value, "epoch": best_epoch,
+                                 "checkpoint": self._epoch_checkpoint(best_epoch).name}
+        self.write_metadata()
+
+    def _epoch_checkpoint(self, epoch: int) -> Path:
+        return self.path / f"model_epoch_{epoch}.pth"
+
+    def _replace_mid_epoch_checkpoint(self, path: Path | None) -> None:
+        if self._mid_epoch_checkpoint not in (None, path):
+            self._mid_epoch_checkpoint.unlink(missing_ok=True)
+        self._mid_epoch_checkpoint = path
+
+    def _save(self, path: Path, state: dict) -> None:
+        # A lone .pth still says where it came from.
+        state = {**state, "commit": self.metadata["git"]["commit"],
+                 "config": self.metadata["config"]}
+        atomic_write(path, lambda file: torch.save(state, file))
+        self._last_checkpoint_time = time.monotonic()
+
+
+def is_better(value: float, best: tuple[float, int] | None) -> bool:
+    """Lower is better; a NaN metric never beats a number."""
+    if best is None or math.isnan(best[0]):
+        return True
+    return value < best[0]

@@ -1,0 +1,77 @@
+"""The schema of a run config: every key, its type and its default.
+
+To add a field, add it here and document it in sample_runconfig.yaml. Names of
+classes and functions (`model_type`, `loss_function`, `*_data_loader_type`) are
+only checked to be strings here; config.py looks them up in their modules.
+"""
+
+from voluptuous import All, Any, Invalid, Length, Optional, Range, Required, Schema
+
+{% if cookiecutter.include_rollout_phase %}
+PHASES = ("train", "test", "eval")
+{% else %}
+PHASES = ("train", "test")
+{% endif %}
+
+
+def integer(value: object) -> int:
+    # bool is an int to Python, but `epochs: yes` is a mistake, not 1 epoch.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid(f"expected an integer, got {value!r}")
+    return value
+
+
+def number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Invalid(f"expected a number, got {value!r}")
+    return float(value)
+
+
+name = All(str, Length(min=1), msg="expected a name")
+optional_name = Any(None, name, msg="expected a name, or null to skip the phase")
+parameters = {str: object}
+
+RUN_CONFIG = Schema({
+    Required("description"): All(str, Length(min=1), msg="describe what this run is for"),
+    Required("data_directory"): All(str, Length(min=1)),
+    Optional("bootstrap_model_file", default=None): Any(None, All(str, Length(min=1))),
+    Required("model_type"): name,
+    Optional("model_parameters", default=dict): parameters,
+    Required("loss_function"): name,
+    Required("epochs"): All(integer, Range(min=1)),
+    Required("batch_size"): All(integer, Range(min=1)),
+    Optional("checkpoint_interval", default=None): Any(
+        None, All(number, Range(min=0, min_included=False)),
+        msg="expected seconds (a positive number), or null for no mid-epoch checkpoints",
+    ),
+    Optional("log_interval", default=50): All(integer, Range(min=1)),
+    Required("train_data_loader_type"): name,
+    Optional("test_data_loader_type", default=None): optional_name,
+{% if cookiecutter.include_rollout_phase %}
+    Optional("eval_data_loader_type", default=None): optional_name,
+    Optional("eval_max_samples", default=1000): All(integer, Range(min=1)),
+{% endif %}
+    Optional("data_loader_parameters", default=dict): {
+        Optional(phase): parameters for phase in ("all", *PHASES)
+    },
+    Optional("num_workers", default=0): All(integer, Range(min=0)),
+    Optional("seed", default=0): integer,
+})
+
+TOP_LEVEL_KEYS = tuple(str(key) for key in RUN_CONFIG.schema)
+
+
+def knows_key(keys: list[str]) -> bool:
+    """Whether the schema has a place for a nested key (["model_parameters", "hidden_size"])."""
+    level: object = RUN_CONFIG.schema
+    for key in keys:
+        if not isinstance(level, dict):
+            return False
+        matches = [value for marker, value in level.items() if str(marker) == key]
+        if matches:
+            level = matches[0]
+        elif str in level:
+            return True  # free-form parameters: the constructor they go to checks them
+        else:
+            return False
+    return True
