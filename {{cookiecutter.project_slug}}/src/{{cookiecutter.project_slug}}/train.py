@@ -1,4 +1,8 @@
+{% if cookiecutter.include_rollout_phase %}
 """The Trainer: the training, test and evaluation loops of every epoch.
+{% else %}
+"""The Trainer: the training and test loops of every epoch.
+{% endif %}
 
 Each epoch runs
   1. train_loop       one pass over the training data, updating the model;

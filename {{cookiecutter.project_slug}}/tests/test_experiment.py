@@ -1,0 +1,94 @@
+"""The run directory: checkpoint policy, atomic writes, the summary field, git facts."""
+
+import pytest
+import torch
+import yaml
+
+from {{ cookiecutter.project_slug }}.experiment import RunDirectory, atomic_write
+from {{ cookiecutter.project_slug }}.repo import RepoState, strip_credentials
+
+CONFIG = {"model_type": "ReachingPolicy", "description": "test", "checkpoint_interval": None}
+REPO = RepoState(root=None, commit="0" * 40, branch="main", remote=None, dirty_files=())
+
+
+@pytest.fixture
+def run(tmp_path):
+    return RunDirectory.create(tmp_path, CONFIG, flags={}, repo=REPO, device=torch.device("cpu"))
+
+
+def checkpoints(run):
+    return sorted(path.name for path in run.path.glob("*.pth"))
+
+
+def test_keeps_the_newest_epoch_and_the_best_of_every_ten(run):
+    # Epoch 3 is the best of 0-9, epoch 12 the best of 10-19, epoch 20 the newest.
+    metrics = [5, 4, 3, 1, 2, 6, 7, 8, 9, 9, 9, 9, 0.5, 9, 9, 9, 9, 9, 9, 9, 7]
+    for epoch, value in enumerate(metrics):
+        run.end_epoch(epoch, {"test": {"loss": value}}, "test/loss", {"epoch": epoch})
+    assert checkpoints(run) == ["model_epoch_12.pth", "model_epoch_20.pth", "model_epoch_3.pth"]
+    best = yaml.safe_load((run.path / "metadata.yaml").read_text())["best"]
+    assert best == {"metric": "test/loss", "value": 0.5, "epoch": 12,
+                    "checkpoint": "model_epoch_12.pth"}
+
+
+def test_a_nan_metric_never_beats_a_number(run):
+    for epoch, value in enumerate([float("nan"), 2.0, float("nan")]):
+        run.end_epoch(epoch, {"train": {"loss": value}}, "train/loss", {})
+    assert checkpoints(run) == ["model_epoch_1.pth", "model_epoch_2.pth"]
+
+
+def test_a_mid_epoch_checkpoint_replaces_the_last_and_goes_when_the_epoch_ends(run):
+    run.save_mid_epoch_checkpoint(0, 30, {"epoch": 0})
+    run.save_mid_epoch_checkpoint(0, 60, {"epoch": 0})
+    assert checkpoints(run) == ["model_ckpt_ep_0_pct_60.pth"]
+    checkpoint = torch.load(run.path / "model_ckpt_ep_0_pct_60.pth", weights_only=True)
+    assert checkpoint["commit"] == REPO.commit and checkpoint["config"] == CONFIG
+    run.end_epoch(0, {"train": {"loss": 1.0}}, "train/loss", {"epoch": 0})
+    assert checkpoints(run) == ["model_epoch_0.pth"]
+
+
+def test_checkpoint_is_due_after_the_interval(tmp_path):
+    run = RunDirectory.create(tmp_path, {**CONFIG, "checkpoint_interval": 1e-9}, {}, REPO,
+                              torch.device("cpu"))
+    assert run.checkpoint_due()
+    run.checkpoint_interval = 3600
+    assert not run.checkpoint_due()
+
+
+def test_the_researchers_summary_survives_rewrites(run):
+    path = run.path / "metadata.yaml"
+    metadata = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**metadata, "summary": "lr too high"}))
+    run.finish("finished")
+    rewritten = yaml.safe_load(path.read_text())
+    assert rewritten["summary"] == "lr too high" and rewritten["status"] == "finished"
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "file"
+    path.write_bytes(b"old")
+
+    def fail_halfway(file):
+        file.write(b"new but incomplete")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(path, fail_halfway)
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_run_directories_are_unique(tmp_path):
+    paths = {RunDirectory.create(tmp_path, CONFIG, {}, REPO, torch.device("cpu")).path
+             for _ in range(3)}
+    assert len(paths) == 3
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("https://user:token@github.com/lab/repo.git", "https://github.com/lab/repo.git"),
+    ("https://github.com/lab/repo.git", "https://github.com/lab/repo.git"),
+    ("git@github.com:lab/repo.git", "git@github.com:lab/repo.git"),
+    ("ssh://git:secret@host:22/repo", "ssh://host:22/repo"),
+])
+def test_remote_credentials_are_stripped(url, expected):
+    assert strip_credentials(url) == expected

@@ -1,0 +1,172 @@
+"""run.py as a user drives it: logged runs, the repository guard and the edit flags."""
+
+import pytest
+import torch
+import yaml
+from conftest import git, run_directories, run_py
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+QUICK = ("sample_runconfig.yaml", "--mini", "--cpu")
+
+
+def metadata_of(run_directory):
+    return yaml.safe_load((run_directory / "metadata.yaml").read_text())
+
+
+def test_logged_run_records_commit_config_checkpoints_and_tensorboard(project):
+    result = run_py(project, *QUICK, "--modify", "epochs", "2")
+    assert result.returncode == 0, result.stderr
+    [run] = run_directories(project)
+    assert f"run directory: {run}" in result.stdout
+
+    metadata = metadata_of(run)
+    assert metadata["status"] == "finished"
+    assert metadata["git"]["commit"] == git(project, "rev-parse", "HEAD")
+    assert metadata["git"]["branch"] == git(project, "branch", "--show-current")
+    assert metadata["config"]["epochs"] == 2
+    assert metadata["flags"]["mini"] is True
+    assert metadata["environment"]["torch"] == str(torch.__version__)
+    assert metadata["progress"]["epochs_completed"] == 2
+    assert metadata["best"]["checkpoint"] in {path.name for path in run.glob("*.pth")}
+
+    checkpoint = torch.load(run / "model_epoch_1.pth", weights_only=True)
+    assert {"model_state_dict", "optimizer_state_dict", "epoch", "results"} <= checkpoint.keys()
+    assert checkpoint["epoch"] == 1
+    assert checkpoint["commit"] == metadata["git"]["commit"]
+
+    events = EventAccumulator(str(run))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/loss", "test/loss"} <= tags
+    assert [event.step for event in events.Scalars("train/loss")] == [0, 1]
+{% if cookiecutter.include_rollout_phase %}
+    assert {"eval/loss", "eval/final_distance"} <= tags
+    assert metadata["best"]["metric"] == "eval/loss"
+    assert metadata["progress"]["last_results"]["eval"]["final_distance"] >= 0
+{% else %}
+    assert metadata["best"]["metric"] == "test/loss"
+{% endif %}
+
+
+def test_two_runs_in_the_same_second_get_separate_directories(project):
+    first = run_py(project, *QUICK, "--modify", "epochs", "1")
+    second = run_py(project, *QUICK, "--modify", "epochs", "1")
+    assert first.returncode == second.returncode == 0
+    assert len(run_directories(project)) == 2
+
+
+@pytest.mark.parametrize("change", ["modified", "untracked"])
+def test_dirty_tree_is_refused_and_nothing_is_written(project, change):
+    if change == "modified":
+        with open(project / "run.py", "a") as file:
+            file.write("# an uncommitted change\n")
+        expected = "run.py"
+    else:
+        (project / "notes.py").write_text("x = 1\n")
+        expected = "notes.py"
+    result = run_py(project, *QUICK)
+    assert result.returncode == 2
+    assert "uncommitted changes" in result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (project / "logs").exists()
+
+
+def test_allow_dirty_repo_runs_but_logs_nothing(project):
+    (project / "notes.py").write_text("x = 1\n")
+    result = run_py(project, *QUICK, "--allow-dirty-repo", "--y", "--modify", "epochs", "1")
+    assert result.returncode == 0, result.stderr
+    assert "epoch 0:" in result.stdout + result.stderr
+    assert not (project / "logs").exists()
+
+
+def test_allow_dirty_repo_without_a_terminal_means_no(project):
+    result = run_py(project, *QUICK, "--allow-dirty-repo")
+    assert result.returncode == 2
+    assert "--y" in result.stderr
+    assert not (project / "logs").exists()
+
+
+def test_no_logging_writes_nothing(project):
+    result = run_py(project, *QUICK, "--no-logging", "--modify", "epochs", "1")
+    assert result.returncode == 0, result.stderr
+    assert not (project / "logs").exists()
+
+
+def test_edits_are_validated_and_saved_with_the_config(project):
+    result = run_py(
+        project, *QUICK,
+        "--find-replace", "mse_loss", "l1_loss",
+        "--delete", "test_data_loader_type",
+        "--modify", "epochs", "1", "model_parameters.hidden_size", "32",
+    )
+    assert result.returncode == 0, result.stderr
+    [run] = run_directories(project)
+    metadata = metadata_of(run)
+    config = metadata["config"]
+    assert config["loss_function"] == "l1_loss"
+    assert config["test_data_loader_type"] is None
+    assert config["model_parameters"]["hidden_size"] == 32
+    assert config["epochs"] == 1
+    assert "test" not in metadata["progress"]["last_results"]
+    assert metadata["flags"]["modify"] == ["epochs", "1", "model_parameters.hidden_size", "32"]
+    weights = torch.load(run / "model_epoch_0.pth", weights_only=True)["model_state_dict"]
+    assert weights["network.0.weight"].shape[0] == 32
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("--modify", "epochs", "ten"), "epochs: expected an integer"),
+    (("--modify", "model_parameters.hiden_size", "32"), "hiden_size"),
+    (("--modify", "epoch", "3"), "no key 'epoch'"),
+    (("--delete", "model_parameter"), "no key 'model_parameter'"),
+    (("--modify", "epochs"), "pairs"),
+    (("--find-replace", "mse_loss"), "pairs"),
+    (("--find-replace", "no such text", "x"), "does not occur"),
+    (("--modify", "model_type", "Nope"), "valid names"),
+])
+def test_bad_edits_are_clear_errors_that_write_nothing(project, edit, message):
+    result = run_py(project, *QUICK, *edit)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (project / "logs").exists()
+
+
+def test_missing_data_is_a_clear_error(project):
+    result = run_py(project, *QUICK, "--modify", "data_directory", "nowhere")
+    assert result.returncode == 2
+    assert "make_dataset.py" in result.stderr
+    assert not (project / "logs").exists()
+
+
+def test_bootstrap_model_file_loads_the_weights(project, tmp_path):
+    assert run_py(project, *QUICK, "--modify", "epochs", "1").returncode == 0
+    [first] = run_directories(project)
+    source = first / "model_epoch_0.pth"
+    # With a learning rate of zero, training leaves the bootstrapped weights unchanged.
+    result = run_py(project, *QUICK, "--modify", "epochs", "1", "bootstrap_model_file",
+                    str(source), "model_parameters.learning_rate", "0")
+    assert result.returncode == 0, result.stderr
+    [second] = [run for run in run_directories(project) if run != first]
+    before = torch.load(source, weights_only=True)["model_state_dict"]
+    after = torch.load(second / "model_epoch_0.pth", weights_only=True)["model_state_dict"]
+    assert all(torch.equal(before[name], after[name]) for name in before)
+
+
+def test_bootstrap_from_an_incompatible_model_names_the_mismatch(project):
+    assert run_py(project, *QUICK, "--modify", "epochs", "1",
+                  "model_parameters.hidden_size", "16").returncode == 0
+    [first] = run_directories(project)
+    result = run_py(project, *QUICK, "--modify", "bootstrap_model_file",
+                    str(first / "model_epoch_0.pth"))
+    assert result.returncode == 2
+    assert "does not fit ReachingPolicy" in result.stderr
+    assert "network.0.weight" in result.stderr
+    assert len(run_directories(project)) == 1
+
+
+def test_help_lists_every_flag(project):
+    result = run_py(project, "--help")
+    for flag in ("--cpu", "--mini", "--no-logging", "--allow-dirty-repo", "--y",
+                 "--find-replace", "--delete", "--modify"):
+        assert flag in result.stdout
