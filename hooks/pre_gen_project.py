@@ -22,7 +22,7 @@ PROJECT_SLUG = json.loads(r"""
 # the script instead of the package).
 TAKEN_NAMES = {
     "cookiecutter", "data", "git", "h5py", "logs", "numpy", "pip", "pytest", "ruff",
-    "run", "scripts", "setuptools", "src", "tensorboard", "tests", "torch", "tqdm",
+    "run", "scripts", "setuptools", "src", "tensorboard", "test", "tests", "torch", "tqdm",
     "voluptuous", "yaml",
 }
 

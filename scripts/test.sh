@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Run the template's whole test suite: every prompt combination is baked, linted and its
+# own test suite run. Extra arguments go to pytest (e.g. -m "not slow", -k hooks).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/dev-env.sh
+exec .venv/bin/python -m pytest "$@"

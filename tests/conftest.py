@@ -1,0 +1,74 @@
+"""Baking helpers shared by the template's tests.
+
+Every combination of the choice and boolean prompts in cookiecutter.json is baked
+once per session; a new prompt joins the matrix without touching the tests.
+"""
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+PROMPTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+OPTIONS = {key: value if isinstance(value, list) else [True, False]
+           for key, value in PROMPTS.items()
+           if not key.startswith("_") and isinstance(value, (list, bool))}
+COMBINATIONS = [dict(zip(OPTIONS, values, strict=True))
+                for values in itertools.product(*OPTIONS.values())]
+DEFAULT_SLUG = "reaching_policy"
+
+
+def combination_id(answers: dict) -> str:
+    return "-".join(str(value) if not isinstance(value, bool) else f"{key}={value}"
+                    for key, value in answers.items())
+
+
+def checked(answers: dict) -> dict:
+    # cookiecutter silently ignores unknown keys: a misspelt answer would test the default.
+    unknown = set(answers) - set(PROMPTS)
+    assert not unknown, f"not prompts of cookiecutter.json: {sorted(unknown)}"
+    return answers
+
+
+def clean_environment(**overrides: str) -> dict[str, str]:
+    """os.environ without variables that point git elsewhere, plus `overrides`."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")}
+    env.update(overrides)
+    return env
+
+
+def run(command: list[str], cwd: Path, **overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, env=clean_environment(**overrides),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True)
+
+
+def git(project: Path, *args: str) -> str:
+    result = run(["git", *args], project)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def python(project: Path, *args: str) -> subprocess.CompletedProcess:
+    """Python in a baked project, importing that project's src/ first (as `pip install -e .`)."""
+    return run([sys.executable, *args], project, PYTHONPATH=str(project / "src"))
+
+
+@pytest.fixture
+def bake(cookies):
+    def bake(**answers):
+        return cookies.bake(extra_context=checked(answers))
+    return bake
+
+
+@pytest.fixture(scope="session", params=COMBINATIONS, ids=combination_id)
+def baked(request, cookies_session):
+    """(answers, project path) for one prompt combination, baked once per session."""
+    result = cookies_session.bake(extra_context=checked(request.param))
+    assert result.exit_code == 0, result.exception
+    return request.param, Path(result.project_path)

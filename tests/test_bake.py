@@ -1,0 +1,73 @@
+"""Every prompt combination bakes a clean, lint-free repository with no template residue."""
+
+import re
+import sys
+
+import pytest
+from conftest import DEFAULT_SLUG, git, run
+
+SOURCE = {
+    ".gitignore", "README.md", "pyproject.toml", "run.py", "sample_runconfig.yaml",
+    "scripts/make_dataset.py",
+    *(f"src/{DEFAULT_SLUG}/{name}.py" for name in (
+        "__init__", "config", "data_loader", "errors", "experiment", "losses", "model",
+        "repo", "schema", "train")),
+    "tests/conftest.py", "tests/test_config.py", "tests/test_data.py",
+    "tests/test_experiment.py", "tests/test_run.py",
+}
+TASK_FILES = {"trajectory": {f"src/{DEFAULT_SLUG}/arm.py"}}
+# Words that must not appear anywhere in a project that declined the rollout phase.
+ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.IGNORECASE)
+RESIDUE = re.compile(r"\{\{|\{%|%\}|\{#|cookiecutter\.")  # Jinja openers; `}}` is valid Python
+
+
+def tracked_files(project):
+    return set(git(project, "ls-files").splitlines())
+
+
+def test_the_exact_file_set_is_committed(baked):
+    answers, project = baked
+    assert tracked_files(project) == SOURCE | TASK_FILES[answers["task"]]
+
+
+def test_one_commit_on_main_and_a_clean_tree(baked):
+    _, project = baked
+    assert git(project, "branch", "--show-current") == "main"
+    assert git(project, "rev-list", "--count", "HEAD") == "1"
+    assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_no_template_residue(baked):
+    _, project = baked
+    for name in tracked_files(project):
+        text = (project / name).read_text()
+        assert not RESIDUE.search(text), f"{name}: {RESIDUE.search(text).group()!r}"
+        assert "\n\n\n\n" not in text, f"{name}: a run of blank lines"
+        assert text.endswith("\n") and not text.endswith("\n\n"), f"{name}: file end"
+        for number, line in enumerate(text.splitlines(), 1):
+            assert line == line.rstrip(), f"{name}:{number}: trailing whitespace"
+
+
+def test_ruff_finds_nothing(baked):
+    _, project = baked
+    result = run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], project)
+    assert result.returncode == 0, result.stdout
+
+
+def test_rollout_phase_is_there_only_when_asked_for(baked):
+    answers, project = baked
+    mentions = {name for name in tracked_files(project)
+                if ROLLOUT_WORDS.search((project / name).read_text())}
+    if answers["include_rollout_phase"]:
+        assert {"run.py", "sample_runconfig.yaml", f"src/{DEFAULT_SLUG}/train.py",
+                f"src/{DEFAULT_SLUG}/model.py", f"src/{DEFAULT_SLUG}/schema.py"} <= mentions
+    else:
+        assert mentions == set()
+
+
+@pytest.mark.slow
+def test_the_generated_test_suite_passes(baked):
+    _, project = baked
+    result = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
