@@ -101,8 +101,10 @@ def main() -> int:
              f"The project was kept. Finish the set-up by hand in it: {MANUAL_STEPS}")
         return 0
     print(f"Created {PROJECT_SLUG}/ with its first commit on branch main. Next:\n"
-          f"  cd {PROJECT_SLUG} && pip install -e . && python scripts/make_dataset.py\n"
-          f"  python run.py sample_runconfig.yaml --mini --allow-dirty-repo --y")
+          f"  cd {PROJECT_SLUG}\n"
+          f"  pip install torch        # the build for your machine: https://pytorch.org\n"
+          f"  pip install -e \".[dev]\" && python scripts/make_dataset.py\n"
+          f"  python run.py sample_runconfig.yaml --mini")
     return 0
 
 

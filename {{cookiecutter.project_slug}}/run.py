@@ -48,15 +48,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="run from uncommitted code; asks first, and logs nothing")
     parser.add_argument("--y", action="store_true",
                         help="answer yes to the --allow-dirty-repo question")
-    parser.add_argument("--find-replace", nargs="+", default=[], metavar="TEXT",
+    parser.add_argument("--find-replace", nargs="+", action="extend", default=[], metavar="TEXT",
                         help="pairs FIND REPLACE: replace text in the config file "
                              "before it is read (use with care)")
-    parser.add_argument("--delete", nargs="+", default=[], metavar="KEY",
+    parser.add_argument("--delete", nargs="+", action="extend", default=[], metavar="KEY",
                         help="config keys to remove; dotted for nested keys "
                              "(model_parameters.hidden_size)")
-    parser.add_argument("--modify", nargs="+", default=[], metavar="KEY_OR_VALUE",
+    parser.add_argument("--modify", nargs="+", action="extend", default=[], metavar="KEY_OR_VALUE",
                         help="pairs KEY VALUE: set a config key (dotted for nested keys) "
-                             "to a YAML value, e.g. --modify epochs 5")
+                             "to a YAML value, e.g. --modify epochs 5; repeatable")
     return parser.parse_args(argv)
 
 
@@ -157,7 +157,13 @@ def seed_everything(seed: int) -> None:
 
 
 def build_model(config: dict) -> model.FishboticsModel:
-    network = getattr(model, config["model_type"])(**config["model_parameters"])
+    model_class = getattr(model, config["model_type"])
+    try:
+        network = model_class(**config["model_parameters"])
+    except (TypeError, ValueError, RuntimeError) as error:
+        # The names were checked against the signature; this is a value it refused.
+        raise UserError(f"{model_class.__name__} could not be built from "
+                        f"model_parameters {config['model_parameters']}: {error}") from None
     if config["bootstrap_model_file"]:
         load_model_weights(network, resolve_path(config["bootstrap_model_file"], PROJECT_ROOT))
     return network

@@ -55,6 +55,23 @@ def test_two_runs_in_the_same_second_get_separate_directories(project):
     assert len(run_directories(project)) == 2
 
 
+def test_the_same_seed_gives_bitwise_identical_weights(project):
+    for _ in range(2):
+        result = run_py(project, *QUICK, "--modify", "epochs", "2", "batch_size", "16")
+        assert result.returncode == 0, result.stderr
+    first, second = (torch.load(run / "model_epoch_1.pth", weights_only=True)["model_state_dict"]
+                     for run in run_directories(project))
+    assert all(torch.equal(first[name], second[name]) for name in first)
+
+
+def test_a_constructor_that_rejects_a_value_is_a_clear_error(project):
+    result = run_py(project, *QUICK, "--modify", "model_parameters.hidden_size", "-1")
+    assert result.returncode == 2
+    assert "ReachingPolicy" in result.stderr and "model_parameters" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (project / "logs").exists()
+
+
 @pytest.mark.parametrize("change", ["modified", "untracked"])
 def test_dirty_tree_is_refused_and_nothing_is_written(project, change):
     if change == "modified":
@@ -98,7 +115,8 @@ def test_edits_are_validated_and_saved_with_the_config(project):
         project, *QUICK,
         "--find-replace", "mse_loss", "l1_loss",
         "--delete", "test_data_loader_type",
-        "--modify", "epochs", "1", "model_parameters.hidden_size", "32",
+        "--modify", "epochs", "1",
+        "--modify", "model_parameters.hidden_size", "32",  # repeated flags add up
     )
     assert result.returncode == 0, result.stderr
     [run] = run_directories(project)
