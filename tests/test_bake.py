@@ -16,8 +16,13 @@ SOURCE = {
     "tests/test_experiment.py", "tests/test_run.py",
 }
 TASK_FILES = {"trajectory": {f"src/{DEFAULT_SLUG}/arm.py"}}
+MULTI_GPU_FILES = {f"src/{DEFAULT_SLUG}/distributed.py", "tests/test_distributed.py"}
 # Words that must not appear anywhere in a project that declined the rollout phase.
 ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.IGNORECASE)
+# ... nor in a project that declined multi-GPU.
+DISTRIBUTED_WORDS = re.compile(
+    r"distributed|multigpu|multi-gpu|multi-node|torchrun|DDP|gloo|nccl|rank|world_size",
+    re.IGNORECASE)
 RESIDUE = re.compile(r"\{\{|\{%|%\}|\{#|cookiecutter\.")  # Jinja openers; `}}` is valid Python
 
 
@@ -27,7 +32,10 @@ def tracked_files(project):
 
 def test_the_exact_file_set_is_committed(baked):
     answers, project = baked
-    assert tracked_files(project) == SOURCE | TASK_FILES[answers["task"]]
+    expected = SOURCE | TASK_FILES[answers["task"]]
+    if answers["multi_gpu"]:
+        expected |= MULTI_GPU_FILES
+    assert tracked_files(project) == expected
 
 
 def test_one_commit_on_main_and_a_clean_tree(baked):
@@ -61,6 +69,18 @@ def test_rollout_phase_is_there_only_when_asked_for(baked):
     if answers["include_rollout_phase"]:
         assert {"run.py", "sample_runconfig.yaml", f"src/{DEFAULT_SLUG}/train.py",
                 f"src/{DEFAULT_SLUG}/model.py", f"src/{DEFAULT_SLUG}/schema.py"} <= mentions
+    else:
+        assert mentions == set()
+
+
+def test_multi_gpu_code_is_there_only_when_asked_for(baked):
+    answers, project = baked
+    mentions = {name for name in tracked_files(project)
+                if DISTRIBUTED_WORDS.search((project / name).read_text())}
+    if answers["multi_gpu"]:
+        assert {"README.md", "run.py", "sample_runconfig.yaml", f"src/{DEFAULT_SLUG}/train.py",
+                f"src/{DEFAULT_SLUG}/schema.py", f"src/{DEFAULT_SLUG}/data_loader.py",
+                f"src/{DEFAULT_SLUG}/experiment.py", *MULTI_GPU_FILES} <= mentions
     else:
         assert mentions == set()
 

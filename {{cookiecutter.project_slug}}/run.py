@@ -10,12 +10,21 @@ the config as it ran, the commit, TensorBoard logs and checkpoints.
 import argparse
 import random
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+{% if cookiecutter.multi_gpu %}
+from torch.distributed.elastic.multiprocessing.errors import record
+from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
+{% endif %}
 
+{% if cookiecutter.multi_gpu %}
+from {{ cookiecutter.project_slug }} import data_loader, distributed, losses, model
+{% else %}
 from {{ cookiecutter.project_slug }} import data_loader, losses, model
+{% endif %}
 from {{ cookiecutter.project_slug }}.config import load_config, resolve_path
 from {{ cookiecutter.project_slug }}.errors import UserError
 from {{ cookiecutter.project_slug }}.experiment import RunDirectory, load_model_weights
@@ -62,35 +71,113 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+{% if cookiecutter.multi_gpu %}
+    if distributed.started_by_torchrun():
+        return main_under_torchrun(args)
+{% endif %}
     try:
         config = load_config(args.config, args.find_replace, args.delete, args.modify)
-        repo = repo_to_record(args)
+{% if cookiecutter.multi_gpu %}
+        multigpu = config["multigpu_parameters"]
+        if multigpu:
+            distributed.check_gpus(multigpu, args.cpu)
+            distributed.limit_threads(multigpu["ngpus_per_node"])
+            launch = distributed.spawned(0, multigpu, args.cpu).record()
+        else:
+            launch = {"launcher": "single process", "world_size": 1, "backend": None}
         device = choose_device(args.cpu)
-        seed_everything(config["seed"])
-        network = build_model(config)
-        loaders = build_loaders(config, args.mini, device)
-        # Created last: a mistake found above leaves no half-made run directory behind.
-        run = RunDirectory.create(LOGS, config, vars(args), repo, device) if repo else None
+        run = start_run(args, config, device, launch)
+{% else %}
+        device = choose_device(args.cpu)
+        run = start_run(args, config, device)
+{% endif %}
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-
-    print(f"logging to {run.path}" if run else "logging is off: nothing from this run is saved")
-    try:
-        trainer = Trainer(
-            network, getattr(losses, config["loss_function"]), loaders["train"],
-            epochs=config["epochs"], device=device, test_loader=loaders["test"],
-{% if cookiecutter.include_rollout_phase %}
-            eval_loader=loaders["eval"],
+    announce(run)
+{% if cookiecutter.multi_gpu %}
+    if multigpu:
+        return supervise(run, lambda: spawn(config, args, run))
 {% endif %}
-            log_interval=config["log_interval"], run=run,
-        )
-        trainer.fit()
+    return supervise(run, lambda: train(config, args.mini, device, run))
+{% if cookiecutter.multi_gpu %}
+
+
+@record  # torchrun's failure summary then shows the exception, not only an exit code
+def main_under_torchrun(args: argparse.Namespace) -> int:
+    """One process of a torchrun job: rank 0 checks and prepares, every rank trains."""
+    process = distributed.join_torchrun_group(args.cpu)
+    device = process.device(args.cpu)
+    try:
+        config, run = None, None
+        if process.is_main:
+            try:
+                config = load_config(args.config, args.find_replace, args.delete, args.modify)
+                run = start_run(args, config, device, process.record())
+            except UserError as error:
+                config = None  # tells every rank to stop
+                print(f"error: {error}", file=sys.stderr)
+        # Checked once, on rank 0; the other ranks train on exactly the config it validated.
+        config = distributed.broadcast_from_main(config)
+        if config is None:
+            return 2
+        if process.is_main:
+            announce(run)
+        return supervise(run, lambda: train(config, args.mini, device, run, process))
+    finally:
+        distributed.stop()
+{% endif %}
+
+
+{% if cookiecutter.multi_gpu %}
+def start_run(args: argparse.Namespace, config: dict, device: torch.device,
+              launch: dict) -> RunDirectory | None:
+{% else %}
+def start_run(args: argparse.Namespace, config: dict,
+              device: torch.device) -> RunDirectory | None:
+{% endif %}
+    """Check everything a mistake could spoil, then create the run directory (None when
+    this run logs nothing). Created last, so a mistake leaves no half-made directory."""
+    repo = repo_to_record(args)
+    # Built here only to be checked; training builds its own, freshly seeded.
+    build_model(config)
+    build_loaders(config, args.mini, device)
+    if repo is None:
+        return None
+{% if cookiecutter.multi_gpu %}
+    return RunDirectory.create(LOGS, config, vars(args), repo, device, launch)
+{% else %}
+    return RunDirectory.create(LOGS, config, vars(args), repo, device)
+{% endif %}
+
+
+def announce(run: RunDirectory | None) -> None:
+    print(f"logging to {run.path}" if run else "logging is off: nothing from this run is saved")
+
+
+def supervise(run: RunDirectory | None, training: Callable[[], None]) -> int:
+    """Run `training` and record how it ended in the run directory."""
+    try:
+        training()
     except KeyboardInterrupt:
         if run:
             run.finish("interrupted")
         print("interrupted", file=sys.stderr)
         return 130
+{% if cookiecutter.multi_gpu %}
+    except ProcessRaisedException as error:
+        # Its message holds the failed process's index and traceback.
+        if run:
+            run.finish("failed", error=str(error).strip().splitlines()[-1])
+        print(f"error: a training process failed, so the job was stopped.{error}",
+              file=sys.stderr)
+        return 1
+    except ProcessExitedException as error:
+        if run:
+            run.finish("failed", error=str(error))
+        print(f"error: {error}; the job is stopped.", file=sys.stderr)
+        return 1
+{% endif %}
     except BaseException as error:
         if run:
             run.finish("failed", error=f"{type(error).__name__}: {error}")
@@ -99,6 +186,67 @@ def main(argv: list[str] | None = None) -> int:
         run.finish("finished")
         print(f"run directory: {run.path}")
     return 0
+
+
+{% if cookiecutter.multi_gpu %}
+def train(config: dict, mini: bool, device: torch.device, run: RunDirectory | None,
+          process: distributed.Process | None = None) -> None:
+    # Each rank draws its own random numbers; DDP gives every rank rank 0's initial weights.
+    seed_everything(config["seed"] + (process.rank if process else 0))
+    network = build_model(config)
+    loaders = build_loaders(config, mini, device, process)
+{% else %}
+def train(config: dict, mini: bool, device: torch.device, run: RunDirectory | None) -> None:
+    seed_everything(config["seed"])
+    network = build_model(config)
+    loaders = build_loaders(config, mini, device)
+{% endif %}
+    trainer = Trainer(
+        network, getattr(losses, config["loss_function"]), loaders["train"],
+        epochs=config["epochs"], device=device, test_loader=loaders["test"],
+{% if cookiecutter.include_rollout_phase %}
+        eval_loader=loaders["eval"],
+{% endif %}
+{% if cookiecutter.multi_gpu %}
+        log_interval=config["log_interval"], run=run, process=process,
+{% else %}
+        log_interval=config["log_interval"], run=run,
+{% endif %}
+    )
+    try:
+        trainer.fit()
+    finally:
+        if run:
+            run.close()
+{% if cookiecutter.multi_gpu %}
+    if process:
+        # Leave together: a rank that drops its connections while rank 0 still writes
+        # the run directory can make rank 0's communication threads abort.
+        distributed.barrier()
+{% endif %}
+{% if cookiecutter.multi_gpu %}
+
+
+def spawn(config: dict, args: argparse.Namespace, run: RunDirectory | None) -> None:
+    """Train with one process per GPU of this node (CPU processes with --cpu).
+
+    If one process fails, the others are stopped and the error is raised here.
+    """
+    torch.multiprocessing.spawn(train_spawned, args=(config, args, run),
+                                nprocs=config["multigpu_parameters"]["ngpus_per_node"])
+
+
+def train_spawned(local_rank: int, config: dict, args: argparse.Namespace,
+                  run: RunDirectory | None) -> None:
+    parameters = config["multigpu_parameters"]
+    process = distributed.spawned(local_rank, parameters, args.cpu)
+    distributed.start(process, init_method=parameters["url"])
+    try:
+        train(config, args.mini, process.device(args.cpu), run if process.is_main else None,
+              process)
+    finally:
+        distributed.stop()
+{% endif %}
 
 
 # --------------------------------------------------------------------------------------
@@ -169,8 +317,16 @@ def build_model(config: dict) -> model.FishboticsModel:
     return network
 
 
+{% if cookiecutter.multi_gpu %}
+def build_loaders(config: dict, mini: bool, device: torch.device,
+                  process: distributed.Process | None = None) -> dict:
+    """One DataLoader per phase (this rank's share of the data), or None for a phase
+    the config leaves out."""
+    shard = {"rank": process.rank, "world_size": process.world_size} if process else {}
+{% else %}
 def build_loaders(config: dict, mini: bool, device: torch.device) -> dict:
     """One DataLoader per phase, or None for a phase the config leaves out."""
+{% endif %}
     directory = resolve_path(config["data_directory"], PROJECT_ROOT)
     parameters = config["data_loader_parameters"]
     loaders = {}
@@ -189,6 +345,9 @@ def build_loaders(config: dict, mini: bool, device: torch.device) -> dict:
             num_workers=config["num_workers"],
             seed=config["seed"] + index,  # each phase draws from its own stream
             pin_memory=device.type == "cuda",
+{% if cookiecutter.multi_gpu %}
+            **shard,
+{% endif %}
             **{**parameters.get("all", {}), **parameters.get(phase, {})},
         )
     return loaders

@@ -13,8 +13,20 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
+{% if cookiecutter.multi_gpu %}
+from torch.utils.data import (
+    DataLoader,
+    Dataset,
+    DistributedSampler,
+    RandomSampler,
+    SequentialSampler,
+)
+
+from {{ cookiecutter.project_slug }}.distributed import ShardSampler
+{% else %}
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 
+{% endif %}
 from {{ cookiecutter.project_slug }}.errors import UserError
 
 
@@ -100,10 +112,16 @@ class FishboticsDataset(Dataset):
     def get_dataloader(cls, data_directory: str | Path, split: str, batch_size: int, *,
                        shuffle: bool, mini: bool = False, max_samples: int | None = None,
                        num_workers: int = 0, seed: int = 0, pin_memory: bool = False,
+{% if cookiecutter.multi_gpu %}
+                       rank: int = 0, world_size: int = 1,
+{% endif %}
                        **parameters) -> DataLoader:
         """A DataLoader over this dataset; `parameters` go to the constructor.
 
         With `max_samples`, each pass draws a fresh random subset of that size.
+{% if cookiecutter.multi_gpu %}
+        With `world_size` > 1, the loader serves rank `rank`'s share of the data.
+{% endif %}
         """
         dataset = cls(data_directory, split, mini=mini, **parameters)
         generator = torch.Generator().manual_seed(seed)
@@ -113,6 +131,15 @@ class FishboticsDataset(Dataset):
             sampler = RandomSampler(dataset, generator=generator)
         else:
             sampler = SequentialSampler(dataset)
+{% if cookiecutter.multi_gpu %}
+        if world_size > 1 and shuffle:
+            # Training: DistributedSampler gives every rank as many batches (padding
+            # with repeats), so no rank waits for a gradient that never comes.
+            sampler = DistributedSampler(dataset, world_size, rank, shuffle=True, seed=seed)
+        elif world_size > 1:
+            # Evaluation: every sample exactly once across the ranks, none repeated.
+            sampler = ShardSampler(sampler, rank, world_size)
+{% endif %}
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler,
                           collate_fn=keep_batch, num_workers=num_workers,
                           pin_memory=pin_memory, persistent_workers=num_workers > 0,

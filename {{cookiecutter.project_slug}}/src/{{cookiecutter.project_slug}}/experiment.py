@@ -109,8 +109,13 @@ class RunDirectory:
         self._best_of_group: dict[int, tuple[float, int]] = {}  # group -> (metric, epoch)
 
     @classmethod
+{% if cookiecutter.multi_gpu %}
+    def create(cls, logs_root: Path, config: dict, flags: dict, repo: RepoState,
+               device: torch.device, launch: dict | None = None) -> "RunDirectory":
+{% else %}
     def create(cls, logs_root: Path, config: dict, flags: dict, repo: RepoState,
                device: torch.device) -> "RunDirectory":
+{% endif %}
         """A new, uniquely named run directory, with its metadata already written."""
         parent = logs_root / config["model_type"]
         parent.mkdir(parents=True, exist_ok=True)
@@ -132,6 +137,9 @@ class RunDirectory:
             "command": [sys.executable, *sys.argv],
             "flags": flags,
             "device": str(device),
+{% if cookiecutter.multi_gpu %}
+            "distributed": launch,  # launcher, world size, backend: they change the numbers
+{% endif %}
             "template_version": TEMPLATE_VERSION,
             "environment": environment(),
             "config": config,
@@ -156,11 +164,15 @@ class RunDirectory:
 
     def _summary_on_disk(self) -> str:
         # The researcher may write their summary while the run goes on: keep it.
+        on_disk = self._metadata_on_disk()
+        return (on_disk or {}).get("summary") or self.metadata["summary"]
+
+    def _metadata_on_disk(self) -> dict | None:
         try:
             on_disk = yaml.safe_load((self.path / METADATA_FILE).read_text())
-            return on_disk.get("summary") or self.metadata["summary"]
-        except (OSError, yaml.YAMLError, AttributeError):
-            return self.metadata["summary"]
+        except (OSError, yaml.YAMLError):
+            return None
+        return on_disk if isinstance(on_disk, dict) else None
 
     def log_scalars(self, step: int, scalars: dict[str, float]) -> None:
         if self._writer is None:
@@ -171,16 +183,29 @@ class RunDirectory:
         for tag, value in scalars.items():
             self._writer.add_scalar(tag, value, step)
 
-    def finish(self, status: str, error: str | None = None) -> None:
-        """Record how the run ended: finished, failed or interrupted."""
+    def close(self) -> None:
+        """Flush and close the TensorBoard log; the process that trained calls this."""
         if self._writer is not None:
             self._writer.close()
+            self._writer = None
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        """Record how the run ended: finished, failed or interrupted."""
+        self.close()
+        # Another process may have trained and recorded the progress: start from its file.
+        self.metadata = self._metadata_on_disk() or self.metadata
         self.metadata["status"] = status
         self.metadata["ended"] = now()
         if error:
             self.metadata["error"] = error
         self.write_metadata()
 
+{% if cookiecutter.multi_gpu %}
+    def record_replicas_identical(self, identical: bool) -> None:
+        self.metadata["distributed"]["replicas_identical"] = identical
+        self.write_metadata()
+
+{% endif %}
     # ----------------------------------------------------------------------------------
     # Checkpoints
 

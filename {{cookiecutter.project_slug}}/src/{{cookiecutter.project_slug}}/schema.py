@@ -5,7 +5,11 @@ classes and functions (`model_type`, `loss_function`, `*_data_loader_type`) are
 only checked to be strings here; config.py looks them up in their modules.
 """
 
+{% if cookiecutter.multi_gpu %}
+from voluptuous import All, Any, In, Invalid, Length, Match, Optional, Range, Required, Schema
+{% else %}
 from voluptuous import All, Any, Invalid, Length, Optional, Range, Required, Schema
+{% endif %}
 
 {% if cookiecutter.include_rollout_phase %}
 PHASES = ("train", "test", "eval")
@@ -30,6 +34,28 @@ def number(value: object) -> float:
 name = All(str, Length(min=1), msg="expected a name")
 optional_name = Any(None, name, msg="expected a name, or null to skip the phase")
 parameters = {str: object}
+{% if cookiecutter.multi_gpu %}
+
+# The seed toolkit's multi-GPU block. With it, run.py spawns ngpus_per_node processes on
+# this node; node_idx, num_nodes and url place this node in a multi-node job.
+MULTIGPU_PARAMETERS = {
+    Required("ngpus_per_node"): All(integer, Range(min=1)),
+    Optional("backend", default="nccl"): In(["nccl", "gloo"], msg="expected nccl or gloo"),
+    Optional("node_idx", default=0): All(integer, Range(min=0)),
+    Optional("num_nodes", default=1): All(integer, Range(min=1)),
+    Optional("url", default="tcp://127.0.0.1:12344"): All(
+        str, Match(r"^(tcp://[^:/]+:\d+|env://|file://.+)$"),
+        msg="expected an init URL such as tcp://10.0.0.1:12344",
+    ),
+}
+
+
+def node_within_job(parameters: dict) -> dict:
+    if parameters["node_idx"] >= parameters["num_nodes"]:
+        raise Invalid(f"node_idx {parameters['node_idx']} is not below num_nodes "
+                      f"{parameters['num_nodes']} (nodes count from 0)", path=["node_idx"])
+    return parameters
+{% endif %}
 
 RUN_CONFIG = Schema({
     Required("description"): All(str, Length(min=1), msg="describe what this run is for"),
@@ -56,6 +82,11 @@ RUN_CONFIG = Schema({
     },
     Optional("num_workers", default=0): All(integer, Range(min=0)),
     Optional("seed", default=0): integer,
+{% if cookiecutter.multi_gpu %}
+    Optional("multigpu_parameters", default=None): Any(
+        None, All(MULTIGPU_PARAMETERS, node_within_job),
+    ),
+{% endif %}
 })
 
 TOP_LEVEL_KEYS = tuple(str(key) for key in RUN_CONFIG.schema)
@@ -69,9 +100,18 @@ def knows_key(keys: list[str]) -> bool:
             return False
         matches = [value for marker, value in level.items() if str(marker) == key]
         if matches:
-            level = matches[0]
+            level = mapping_inside(matches[0])
         elif str in level:
             return True  # free-form parameters: the constructor they go to checks them
         else:
             return False
     return True
+
+
+def mapping_inside(validator: object) -> object:
+    """The mapping a validator such as Any(None, All({...}, check)) wraps, if any."""
+    for inner in getattr(validator, "validators", ()):
+        found = mapping_inside(inner)
+        if isinstance(found, dict):
+            return found
+    return validator
