@@ -11,9 +11,10 @@ SOURCE = {
     "scripts/make_dataset.py",
     *(f"src/{DEFAULT_SLUG}/{name}.py" for name in (
         "__init__", "config", "data_loader", "errors", "experiment", "losses", "model",
-        "repo", "schema", "train")),
+        "random_state", "repo", "rerun", "schema", "stopping", "train")),
     "tests/conftest.py", "tests/test_config.py", "tests/test_data.py",
-    "tests/test_experiment.py", "tests/test_run.py",
+    "tests/test_experiment.py", "tests/test_rerun.py", "tests/test_resume.py",
+    "tests/test_run.py",
 }
 TASK_FILES = {"trajectory": {f"src/{DEFAULT_SLUG}/arm.py"}}
 MULTI_GPU_FILES = {f"src/{DEFAULT_SLUG}/distributed.py", "tests/test_distributed.py"}

@@ -1,20 +1,23 @@
-"""Start a training run from a config file.
+"""Start a training run from a config file, or resume one from its run directory.
 
     python run.py sample_runconfig.yaml                                   # a logged run
     python run.py sample_runconfig.yaml --mini --allow-dirty-repo --y     # a quick check
+    python run.py --resume logs/ReachingPolicy/2024-05-01_12-00-00        # continue a run
+    python run.py --rerun logs/ReachingPolicy/2024-05-01_12-00-00         # reproduce it
 
 A logged run needs a clean git tree. It writes logs/<model_type>/<timestamp>/ with
 the config as it ran, the commit, TensorBoard logs and checkpoints.
 """
 
 import argparse
-import random
+import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
+import yaml
 {% if cookiecutter.multi_gpu %}
 from torch.distributed.elastic.multiprocessing.errors import record
 from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
@@ -25,11 +28,20 @@ from {{ cookiecutter.project_slug }} import data_loader, distributed, losses, mo
 {% else %}
 from {{ cookiecutter.project_slug }} import data_loader, losses, model
 {% endif %}
-from {{ cookiecutter.project_slug }}.config import load_config, resolve_path
+from {{ cookiecutter.project_slug }}.config import load_config, resolve_path, validate
 from {{ cookiecutter.project_slug }}.errors import UserError
-from {{ cookiecutter.project_slug }}.experiment import RunDirectory, load_model_weights
+from {{ cookiecutter.project_slug }}.experiment import (
+    METADATA_FILE,
+    RunDirectory,
+    load_model_weights,
+    newest_checkpoint,
+    read_checkpoint,
+)
+from {{ cookiecutter.project_slug }}.random_state import seed_everything
 from {{ cookiecutter.project_slug }}.repo import RepoState, repo_state
+from {{ cookiecutter.project_slug }}.rerun import rerun
 from {{ cookiecutter.project_slug }}.schema import PHASES
+from {{ cookiecutter.project_slug }}.stopping import StopSignals, TrainingStopped
 from {{ cookiecutter.project_slug }}.train import Trainer
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -40,12 +52,34 @@ SPLITS = {"train": "train", "test": "test", "eval": "test"}  # phase -> data fol
 SPLITS = {"train": "train", "test": "test"}  # phase -> data folder
 {% endif %}
 LISTED_DIRTY_FILES = 20
+{% if cookiecutter.multi_gpu %}
+STOPPED = 3  # exit code of a spawned process that stopped on a signal, checkpoint written
+{% endif %}
+EDIT_FLAGS = ("find_replace", "delete", "modify")
+
+
+@dataclass
+class Job:
+    """What training needs, settled once before it starts."""
+
+    config: dict
+    mini: bool
+    cpu: bool
+    device: torch.device
+    run: RunDirectory | None  # None: nothing is logged
+    checkpoint: Path | None = None  # resume from this checkpoint
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("config", help="the run config (YAML)")
+    parser.add_argument("config", nargs="?", help="the run config (YAML)")
+    parser.add_argument("--resume", metavar="RUN_DIRECTORY",
+                        help="continue a logged run from its newest checkpoint, in its own "
+                             "directory, with its own config and flags")
+    parser.add_argument("--rerun", metavar="RUN_DIRECTORY",
+                        help="run a logged experiment again at its recorded commit (in a "
+                             "temporary git worktree) and compare the results")
     parser.add_argument("--cpu", action="store_true",
                         help="train on the CPU even when a GPU is available")
     parser.add_argument("--mini", action="store_true",
@@ -66,40 +100,44 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--modify", nargs="+", action="extend", default=[], metavar="KEY_OR_VALUE",
                         help="pairs KEY VALUE: set a config key (dotted for nested keys) "
                              "to a YAML value, e.g. --modify epochs 5; repeatable")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.resume or args.rerun:
+        given = [flag for flag in ("config", "resume" if args.rerun else "rerun", "cpu", "mini",
+                                   "no_logging", "allow_dirty_repo", *EDIT_FLAGS)
+                 if getattr(args, flag)]
+        if given:
+            parser.error(f"--{'resume' if args.resume else 'rerun'} uses the config and flags "
+                         f"the run started with; leave out: {', '.join(given)}")
+    elif not args.config:
+        parser.error("give a config file, --resume RUN_DIRECTORY or --rerun RUN_DIRECTORY")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.rerun:
+        try:
+            run_path = Path(args.rerun).resolve()
+            return rerun(run_path, read_metadata(run_path), PROJECT_ROOT, LOGS)
+        except UserError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
 {% if cookiecutter.multi_gpu %}
     if distributed.started_by_torchrun():
         return main_under_torchrun(args)
 {% endif %}
     try:
-        config = load_config(args.config, args.find_replace, args.delete, args.modify)
-{% if cookiecutter.multi_gpu %}
-        multigpu = config["multigpu_parameters"]
-        if multigpu:
-            distributed.check_gpus(multigpu, args.cpu)
-            distributed.limit_threads(multigpu["ngpus_per_node"])
-            launch = distributed.spawned(0, multigpu, args.cpu).record()
-        else:
-            launch = {"launcher": "single process", "world_size": 1, "backend": None}
-        device = choose_device(args.cpu)
-        run = start_run(args, config, device, launch)
-{% else %}
-        device = choose_device(args.cpu)
-        run = start_run(args, config, device)
-{% endif %}
+        job = prepare(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    announce(run)
+    announce(job)
+    stop_signals = StopSignals().install()
 {% if cookiecutter.multi_gpu %}
-    if multigpu:
-        return supervise(run, lambda: spawn(config, args, run))
+    if job.config["multigpu_parameters"]:
+        return supervise(job.run, lambda: spawn(job, stop_signals))
 {% endif %}
-    return supervise(run, lambda: train(config, args.mini, device, run))
+    return supervise(job.run, lambda: train(job, job.device, stop_signals))
 {% if cookiecutter.multi_gpu %}
 
 
@@ -107,75 +145,173 @@ def main(argv: list[str] | None = None) -> int:
 def main_under_torchrun(args: argparse.Namespace) -> int:
     """One process of a torchrun job: rank 0 checks and prepares, every rank trains."""
     process = distributed.join_torchrun_group(args.cpu)
-    device = process.device(args.cpu)
     try:
-        config, run = None, None
+        job = None
         if process.is_main:
             try:
-                config = load_config(args.config, args.find_replace, args.delete, args.modify)
-                run = start_run(args, config, device, process.record())
+                job = prepare(args, process.record())
             except UserError as error:
-                config = None  # tells every rank to stop
                 print(f"error: {error}", file=sys.stderr)
-        # Checked once, on rank 0; the other ranks train on exactly the config it validated.
-        config = distributed.broadcast_from_main(config)
-        if config is None:
+        # Checked once, on rank 0; the other ranks train on exactly the job it prepared.
+        job = distributed.broadcast_from_main(job)
+        if job is None:
             return 2
         if process.is_main:
-            announce(run)
-        return supervise(run, lambda: train(config, args.mini, device, run, process))
+            announce(job)
+        else:
+            job.run = None  # rank 0 alone writes the run directory
+        stop_signals = StopSignals().install()
+        return supervise(job.run, lambda: train(job, process.device(job.cpu), stop_signals,
+                                                process))
     finally:
         distributed.stop()
 {% endif %}
 
 
+# --------------------------------------------------------------------------------------
+# Preparing a job: everything a mistake could spoil is checked before training starts
+
+
 {% if cookiecutter.multi_gpu %}
-def start_run(args: argparse.Namespace, config: dict, device: torch.device,
-              launch: dict) -> RunDirectory | None:
+def prepare(args: argparse.Namespace, launch: dict | None = None) -> Job:
+    """Check the config, the tree, the model and the data, then create the run
+    directory (or reopen it, with --resume). `launch`: torchrun's, else from the config."""
+    if args.resume:
+        return prepare_resume(Path(args.resume), launch)
+    config = load_config(args.config, args.find_replace, args.delete, args.modify)
+    launch = launch or spawn_plan(config, args.cpu)
 {% else %}
-def start_run(args: argparse.Namespace, config: dict,
-              device: torch.device) -> RunDirectory | None:
+def prepare(args: argparse.Namespace) -> Job:
+    """Check the config, the tree, the model and the data, then create the run
+    directory (or reopen it, with --resume)."""
+    if args.resume:
+        return prepare_resume(Path(args.resume))
+    config = load_config(args.config, args.find_replace, args.delete, args.modify)
 {% endif %}
-    """Check everything a mistake could spoil, then create the run directory (None when
-    this run logs nothing). Created last, so a mistake leaves no half-made directory."""
     repo = repo_to_record(args)
-    # Built here only to be checked; training builds its own, freshly seeded.
-    build_model(config)
-    build_loaders(config, args.mini, device)
-    if repo is None:
-        return None
+    device = choose_device(args.cpu)
+    check_model_and_data(config, args.mini, device)
+    run = None
+    if repo is not None:
+        # Created last, so that a mistake found above leaves no half-made directory.
 {% if cookiecutter.multi_gpu %}
-    return RunDirectory.create(LOGS, config, vars(args), repo, device, launch)
+        run = RunDirectory.create(LOGS, config, vars(args), repo, device, launch)
 {% else %}
-    return RunDirectory.create(LOGS, config, vars(args), repo, device)
+        run = RunDirectory.create(LOGS, config, vars(args), repo, device)
+{% endif %}
+    return Job(config, args.mini, args.cpu, device, run)
+
+
+{% if cookiecutter.multi_gpu %}
+def prepare_resume(run_path: Path, launch: dict | None) -> Job:
+{% else %}
+def prepare_resume(run_path: Path) -> Job:
+{% endif %}
+    """Reopen a logged run at its newest readable checkpoint, if the code is the same."""
+    metadata = read_metadata(run_path)
+    if metadata.get("status") == "finished":
+        raise UserError(f"{run_path} has finished; there is nothing to resume.")
+    config = validate(metadata["config"], run_path / METADATA_FILE)
+    flags = metadata["flags"]
+    repo = repo_to_record(argparse.Namespace(no_logging=False, allow_dirty_repo=False))
+    recorded = metadata["git"]["commit"]
+    if repo.commit != recorded:
+        raise UserError(
+            f"the run was made at commit {recorded[:12]}, but HEAD is {repo.commit[:12]}; "
+            f"resuming needs the same code. `git checkout {recorded[:12]}` (or `git worktree "
+            "add`) and resume from there."
+        )
+{% if cookiecutter.multi_gpu %}
+    launch = launch or spawn_plan(config, flags["cpu"])
+    if launch["world_size"] != metadata["distributed"]["world_size"]:
+        print(f"warning: the run had {metadata['distributed']['world_size']} processes and "
+              f"resumes with {launch['world_size']}; results will differ from an "
+              "uninterrupted run", file=sys.stderr)
+{% endif %}
+    if torch.get_num_threads() != metadata["environment"]["threads"]:
+        print(f"warning: the run used {metadata['environment']['threads']} CPU threads and "
+              f"resumes with {torch.get_num_threads()}; floating-point results will differ "
+              "slightly from an uninterrupted run", file=sys.stderr)
+    device = choose_device(flags["cpu"])
+    check_model_and_data(config, flags["mini"], device)
+    found = newest_checkpoint(run_path)
+    checkpoint_path, checkpoint = found if found else (None, None)
+    if checkpoint_path is None:
+        print("note: the run has no checkpoint yet; it starts again from the beginning",
+              file=sys.stderr)
+    run = RunDirectory.resume(run_path, checkpoint_path, checkpoint)
+    return Job(config, flags["mini"], flags["cpu"], device, run, checkpoint_path)
+
+
+def read_metadata(run_path: Path) -> dict:
+    path = run_path / METADATA_FILE
+    try:
+        metadata = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{run_path} is not a run directory: it has no {METADATA_FILE}") from None
+    except (OSError, yaml.YAMLError) as error:
+        raise UserError(f"cannot read {path}: {error}") from None
+    if not isinstance(metadata, dict) or not {"config", "flags", "git"} <= metadata.keys():
+        raise UserError(f"{path} is not the metadata of a logged run")
+    return metadata
+
+
+def check_model_and_data(config: dict, mini: bool, device: torch.device) -> None:
+    # Built only to be checked: training builds its own, freshly seeded.
+    build_model(config)
+    build_loaders(config, mini, device)
+{% if cookiecutter.multi_gpu %}
+
+
+def spawn_plan(config: dict, cpu: bool) -> dict:
+    """How run.py will launch this config: spawned processes, or this one alone."""
+    multigpu = config["multigpu_parameters"]
+    if not multigpu:
+        return {"launcher": "single process", "world_size": 1, "backend": None}
+    distributed.check_gpus(multigpu, cpu)
+    distributed.limit_threads(multigpu["ngpus_per_node"])
+    return distributed.spawned(0, multigpu, cpu).record()
 {% endif %}
 
 
-def announce(run: RunDirectory | None) -> None:
-    print(f"logging to {run.path}" if run else "logging is off: nothing from this run is saved")
+# --------------------------------------------------------------------------------------
+# Training, and recording how it ended
+
+
+def announce(job: Job) -> None:
+    if job.run is None:
+        print("logging is off: nothing from this run is saved")
+    elif job.checkpoint:
+        print(f"resuming {job.run.path} from {job.checkpoint.name}")
+    else:
+        print(f"logging to {job.run.path}")
 
 
 def supervise(run: RunDirectory | None, training: Callable[[], None]) -> int:
     """Run `training` and record how it ended in the run directory."""
     try:
         training()
+    except TrainingStopped as stop:
+        return stopped(run, stop.signal_name)
     except KeyboardInterrupt:
         if run:
             run.finish("interrupted")
         print("interrupted", file=sys.stderr)
         return 130
 {% if cookiecutter.multi_gpu %}
+    except ProcessExitedException as error:
+        if error.exit_code == STOPPED:
+            return stopped(run, "a signal")
+        if run:
+            run.finish("failed", error=str(error))
+        print(f"error: {error}; the job is stopped.", file=sys.stderr)
+        return 1
     except ProcessRaisedException as error:
         # Its message holds the failed process's index and traceback.
         if run:
             run.finish("failed", error=str(error).strip().splitlines()[-1])
         print(f"error: a training process failed, so the job was stopped.{error}",
               file=sys.stderr)
-        return 1
-    except ProcessExitedException as error:
-        if run:
-            run.finish("failed", error=str(error))
-        print(f"error: {error}; the job is stopped.", file=sys.stderr)
         return 1
 {% endif %}
     except BaseException as error:
@@ -188,69 +324,101 @@ def supervise(run: RunDirectory | None, training: Callable[[], None]) -> int:
     return 0
 
 
+def stopped(run: RunDirectory | None, signal_name: str) -> int:
+    if run:
+        run.finish("interrupted", error=f"stopped by {signal_name}")
+        print(f"stopped by {signal_name} after writing a checkpoint. Continue with:\n"
+              f"  python run.py --resume {run.path}", file=sys.stderr)
+    else:
+        print(f"stopped by {signal_name}", file=sys.stderr)
+    number = getattr(signal.Signals, signal_name, None)
+    return 128 + number if number else 1
+
+
 {% if cookiecutter.multi_gpu %}
-def train(config: dict, mini: bool, device: torch.device, run: RunDirectory | None,
+def train(job: Job, device: torch.device, stop_signals: StopSignals,
           process: distributed.Process | None = None) -> None:
     # Each rank draws its own random numbers; DDP gives every rank rank 0's initial weights.
-    seed_everything(config["seed"] + (process.rank if process else 0))
-    network = build_model(config)
-    loaders = build_loaders(config, mini, device, process)
+    seed_everything(job.config["seed"] + (process.rank if process else 0))
+    network = build_model(job.config, bootstrap=job.checkpoint is None)
+    loaders = build_loaders(job.config, job.mini, device, process)
 {% else %}
-def train(config: dict, mini: bool, device: torch.device, run: RunDirectory | None) -> None:
-    seed_everything(config["seed"])
-    network = build_model(config)
-    loaders = build_loaders(config, mini, device)
+def train(job: Job, device: torch.device, stop_signals: StopSignals) -> None:
+    seed_everything(job.config["seed"])
+    network = build_model(job.config, bootstrap=job.checkpoint is None)
+    loaders = build_loaders(job.config, job.mini, device)
 {% endif %}
+    config = job.config
     trainer = Trainer(
         network, getattr(losses, config["loss_function"]), loaders["train"],
         epochs=config["epochs"], device=device, test_loader=loaders["test"],
 {% if cookiecutter.include_rollout_phase %}
         eval_loader=loaders["eval"],
 {% endif %}
+        log_interval=config["log_interval"], run=job.run, stop_signals=stop_signals,
 {% if cookiecutter.multi_gpu %}
-        log_interval=config["log_interval"], run=run, process=process,
-{% else %}
-        log_interval=config["log_interval"], run=run,
+        process=process,
 {% endif %}
     )
+    if job.checkpoint:
+        trainer.restore(read_checkpoint(job.checkpoint))
+{% if cookiecutter.multi_gpu %}
+    # The ranks leave together, after a finished or a stopped training alike: a rank
+    # that drops its connections while another still works can make that one abort.
+    try:
+        trainer.fit()
+    except TrainingStopped:
+        if process:
+            distributed.barrier()  # all stopped at the same step, after the checkpoint
+        raise
+    finally:
+        if job.run:
+            job.run.close()
+    if process:
+        distributed.barrier()
+{% else %}
     try:
         trainer.fit()
     finally:
-        if run:
-            run.close()
-{% if cookiecutter.multi_gpu %}
-    if process:
-        # Leave together: a rank that drops its connections while rank 0 still writes
-        # the run directory can make rank 0's communication threads abort.
-        distributed.barrier()
+        if job.run:
+            job.run.close()
 {% endif %}
 {% if cookiecutter.multi_gpu %}
 
 
-def spawn(config: dict, args: argparse.Namespace, run: RunDirectory | None) -> None:
+def spawn(job: Job, stop_signals: StopSignals) -> None:
     """Train with one process per GPU of this node (CPU processes with --cpu).
 
     If one process fails, the others are stopped and the error is raised here.
     """
-    torch.multiprocessing.spawn(train_spawned, args=(config, args, run),
-                                nprocs=config["multigpu_parameters"]["ngpus_per_node"])
+    parameters = job.config["multigpu_parameters"]
+    # On node 0, run.py holds the store where the workers meet until all of them have left.
+    meeting_point = distributed.host_meeting_point(parameters)
+    processes = torch.multiprocessing.spawn(
+        train_spawned, args=(job,), nprocs=parameters["ngpus_per_node"], join=False)
+    stop_signals.forward_to = [process.pid for process in processes.processes]
+    while not processes.join():
+        pass
+    del meeting_point
 
 
-def train_spawned(local_rank: int, config: dict, args: argparse.Namespace,
-                  run: RunDirectory | None) -> None:
-    parameters = config["multigpu_parameters"]
-    process = distributed.spawned(local_rank, parameters, args.cpu)
-    distributed.start(process, init_method=parameters["url"])
+def train_spawned(local_rank: int, job: Job) -> None:
+    parameters = job.config["multigpu_parameters"]
+    process = distributed.spawned(local_rank, parameters, job.cpu)
+    distributed.join_spawned_group(process, parameters)
+    if not process.is_main:
+        job.run = None  # rank 0 alone writes the run directory
     try:
-        train(config, args.mini, process.device(args.cpu), run if process.is_main else None,
-              process)
+        train(job, process.device(job.cpu), StopSignals().install(), process)
+    except TrainingStopped:
+        sys.exit(STOPPED)  # the launcher records the stop
     finally:
         distributed.stop()
 {% endif %}
 
 
 # --------------------------------------------------------------------------------------
-# Steps of main()
+# Steps of prepare() and train()
 
 
 def repo_to_record(args: argparse.Namespace) -> RepoState | None:
@@ -298,13 +466,8 @@ def choose_device(cpu: bool) -> torch.device:
     return torch.device("cpu")
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # every device, CUDA included
-
-
-def build_model(config: dict) -> model.FishboticsModel:
+def build_model(config: dict, bootstrap: bool = True) -> model.FishboticsModel:
+    """The config's model; with `bootstrap`, holding the weights of bootstrap_model_file."""
     model_class = getattr(model, config["model_type"])
     try:
         network = model_class(**config["model_parameters"])
@@ -312,7 +475,7 @@ def build_model(config: dict) -> model.FishboticsModel:
         # The names were checked against the signature; this is a value it refused.
         raise UserError(f"{model_class.__name__} could not be built from "
                         f"model_parameters {config['model_parameters']}: {error}") from None
-    if config["bootstrap_model_file"]:
+    if bootstrap and config["bootstrap_model_file"]:
         load_model_weights(network, resolve_path(config["bootstrap_model_file"], PROJECT_ROOT))
     return network
 

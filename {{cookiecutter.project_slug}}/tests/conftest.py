@@ -23,6 +23,9 @@ GIT_LOCATION_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJ
 def environment(project: Path) -> dict[str, str]:
     """The environment a subprocess in `project` runs with: its own src/ first."""
     env = {key: value for key, value in os.environ.items() if key not in GIT_LOCATION_VARIABLES}
+    # One thread per training process: the tests' models are tiny, and intra-op threads
+    # spinning against other busy processes made a run over ten times slower.
+    env.setdefault("OMP_NUM_THREADS", "1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(project / "src"),
                                                       env.get("PYTHONPATH")]))
     return env
@@ -61,7 +64,11 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def project(tmp_path: Path, dataset: Path) -> Path:
     """A copy of this project's files with the small dataset, committed on a fresh repo."""
-    copy = tmp_path / "project"
+    return committed_copy(tmp_path, dataset)
+
+
+def committed_copy(directory: Path, dataset: Path) -> Path:
+    copy = directory / "project"
     shutil.copytree(PROJECT_ROOT, copy, ignore=NOT_COPIED)
     shutil.copytree(dataset, copy / "data")
     git(copy, "init", "--quiet")

@@ -24,7 +24,7 @@ def test_keeps_the_newest_epoch_and_the_best_of_every_ten(run):
     # Epoch 3 is the best of 0-9, epoch 12 the best of 10-19, epoch 20 the newest.
     metrics = [5, 4, 3, 1, 2, 6, 7, 8, 9, 9, 9, 9, 0.5, 9, 9, 9, 9, 9, 9, 9, 7]
     for epoch, value in enumerate(metrics):
-        run.end_epoch(epoch, {"test": {"loss": value}}, "test/loss", {"epoch": epoch})
+        run.end_epoch(epoch, epoch, {"test": {"loss": value}}, "test/loss", {"epoch": epoch})
     assert checkpoints(run) == ["model_epoch_12.pth", "model_epoch_20.pth", "model_epoch_3.pth"]
     best = yaml.safe_load((run.path / "metadata.yaml").read_text())["best"]
     assert best == {"metric": "test/loss", "value": 0.5, "epoch": 12,
@@ -33,7 +33,7 @@ def test_keeps_the_newest_epoch_and_the_best_of_every_ten(run):
 
 def test_a_nan_metric_never_beats_a_number(run):
     for epoch, value in enumerate([float("nan"), 2.0, float("nan")]):
-        run.end_epoch(epoch, {"train": {"loss": value}}, "train/loss", {})
+        run.end_epoch(epoch, epoch, {"train": {"loss": value}}, "train/loss", {})
     assert checkpoints(run) == ["model_epoch_1.pth", "model_epoch_2.pth"]
 
 
@@ -43,7 +43,7 @@ def test_a_mid_epoch_checkpoint_replaces_the_last_and_goes_when_the_epoch_ends(r
     assert checkpoints(run) == ["model_ckpt_ep_0_pct_60.pth"]
     checkpoint = torch.load(run.path / "model_ckpt_ep_0_pct_60.pth", weights_only=True)
     assert checkpoint["commit"] == REPO.commit and checkpoint["config"] == CONFIG
-    run.end_epoch(0, {"train": {"loss": 1.0}}, "train/loss", {"epoch": 0})
+    run.end_epoch(0, 0, {"train": {"loss": 1.0}}, "train/loss", {"epoch": 0})
     assert checkpoints(run) == ["model_epoch_0.pth"]
 
 

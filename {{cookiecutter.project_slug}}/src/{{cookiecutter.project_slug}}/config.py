@@ -37,15 +37,20 @@ def load_config(path: str | Path, find_replace: Sequence[str] = (),
     for key in [key for key in config if key not in TOP_LEVEL_KEYS]:
         warn(f"{path}: ignoring unknown key {key!r}")
         del config[key]
+    return validate(config, path)
+
+
+def validate(config: dict, source: Path) -> dict:
+    """`config` checked against the schema and the code's names, defaults filled in."""
     try:
         config = RUN_CONFIG(config)
     except MultipleInvalid as error:
-        raise UserError(problem_list(path, [
+        raise UserError(problem_list(source, [
             f"{'.'.join(map(str, problem.path))}: {problem.msg}" for problem in error.errors
         ])) from None
     problems = name_problems(config)
     if problems:
-        raise UserError(problem_list(path, problems))
+        raise UserError(problem_list(source, problems))
     return config
 
 

@@ -7,7 +7,9 @@ care of shards, `mini`, opening files in the process that reads them, and readin
 whole batches at once.
 """
 
+import itertools
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
@@ -19,12 +21,13 @@ from torch.utils.data import (
     Dataset,
     DistributedSampler,
     RandomSampler,
+    Sampler,
     SequentialSampler,
 )
 
 from {{ cookiecutter.project_slug }}.distributed import ShardSampler
 {% else %}
-from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 {% endif %}
 from {{ cookiecutter.project_slug }}.errors import UserError
@@ -33,6 +36,37 @@ from {{ cookiecutter.project_slug }}.errors import UserError
 def keep_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Collate function for datasets whose `__getitems__` already returns a batch."""
     return batch
+
+
+def seed_worker(worker_id: int) -> None:
+    # PyTorch seeds each worker's `random` and torch from the loader's generator, but not
+    # NumPy: without this, every worker would draw the same NumPy numbers.
+    np.random.seed(torch.initial_seed() % 2**32)
+
+
+class ResumableSampler(Sampler[int]):
+    """Another sampler's order, of which the next pass skips the first `skip` indices.
+
+    A run resumed inside an epoch draws the epoch's order again (from the generator
+    state saved at the epoch's start) and skips what was already trained on, without
+    reading that data.
+    """
+
+    def __init__(self, sampler: Sampler[int]):
+        self.sampler = sampler
+        self.skip = 0
+
+    def __iter__(self) -> Iterator[int]:
+        skip, self.skip = self.skip, 0
+        return itertools.islice(iter(self.sampler), skip, None)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+{% if cookiecutter.multi_gpu %}
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)  # DistributedSampler's per-epoch shuffle
+{% endif %}
 
 
 class FishboticsDataset(Dataset):
@@ -140,10 +174,12 @@ class FishboticsDataset(Dataset):
             # Evaluation: every sample exactly once across the ranks, none repeated.
             sampler = ShardSampler(sampler, rank, world_size)
 {% endif %}
+        if shuffle:
+            sampler = ResumableSampler(sampler)
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler,
                           collate_fn=keep_batch, num_workers=num_workers,
                           pin_memory=pin_memory, persistent_workers=num_workers > 0,
-                          generator=generator)
+                          worker_init_fn=seed_worker, generator=generator)
 
 
 def read_rows(field: h5py.Dataset, rows: np.ndarray) -> np.ndarray:

@@ -7,7 +7,8 @@
         model_ckpt_ep_{E}_pct_{P}.pth    the newest mid-epoch checkpoint, P% into epoch E
 
 Every file is written atomically (temporary file, fsync, rename), so a crash leaves
-the previous version of a file, never a truncated one.
+the previous version of a file, never a truncated one. A run resumed from its directory
+(`RunDirectory.resume`) continues the record where its newest checkpoint left it.
 """
 
 import itertools
@@ -15,6 +16,7 @@ import math
 import os
 import pickle
 import platform
+import re
 import shutil
 import socket
 import sys
@@ -34,6 +36,8 @@ from {{ cookiecutter.project_slug }}.repo import RepoState
 
 METADATA_FILE = "metadata.yaml"
 EPOCHS_PER_GROUP = 10  # the checkpoint policy keeps the best epoch of each group this size
+EPOCH_CHECKPOINT = re.compile(r"model_epoch_(\d+)\.pth")
+MID_EPOCH_CHECKPOINT = re.compile(r"model_ckpt_ep_(\d+)_pct_(\d+)\.pth")
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
@@ -56,10 +60,41 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
         os.close(directory)
 
 
+def read_checkpoint(path: Path) -> dict:
+    """A checkpoint's contents; its tensors on the CPU, nothing unpickled but data."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def checkpoint_order(path: Path) -> tuple[int, int] | None:
+    """(epoch, progress) for sorting checkpoints oldest first; None for other files."""
+    if match := EPOCH_CHECKPOINT.fullmatch(path.name):
+        return int(match[1]), 101  # after every mid-epoch checkpoint of its epoch
+    if match := MID_EPOCH_CHECKPOINT.fullmatch(path.name):
+        return int(match[1]), int(match[2])
+    return None
+
+
+def newest_checkpoint(run_path: Path) -> tuple[Path, dict] | None:
+    """The newest readable checkpoint of a run, skipping damaged ones with a warning."""
+    candidates = sorted((path for path in run_path.glob("*.pth") if checkpoint_order(path)),
+                        key=checkpoint_order, reverse=True)
+    for path in candidates:
+        try:
+            checkpoint = read_checkpoint(path)
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
+            print(f"warning: {path.name} is damaged ({type(error).__name__}: {error}); "
+                  "trying the checkpoint before it", file=sys.stderr)
+            continue
+        if "position" in checkpoint and "policy" in checkpoint:
+            return path, checkpoint
+        print(f"warning: {path.name} holds no training state; skipping it", file=sys.stderr)
+    return None
+
+
 def load_model_weights(model: torch.nn.Module, path: Path) -> None:
     """Load weights into `model` from one of our checkpoints or a bare state dict."""
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = read_checkpoint(path)
     except FileNotFoundError:
         raise UserError(f"bootstrap_model_file {path} does not exist") from None
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
@@ -103,6 +138,7 @@ class RunDirectory:
         self.metadata = metadata
         self.checkpoint_interval = checkpoint_interval
         self._writer = None
+        self._purge_step: int | None = None  # TensorBoard hides steps from here on
         self._last_checkpoint_time = time.monotonic()
         self._mid_epoch_checkpoint: Path | None = None
         self._saved_epochs: set[int] = set()
@@ -154,6 +190,45 @@ class RunDirectory:
             raise
         return run
 
+    @classmethod
+    def resume(cls, path: Path, checkpoint_path: Path | None,
+               checkpoint: dict | None) -> "RunDirectory":
+        """The run directory at `path`, set back to `checkpoint` (None: to the start)."""
+        with open(path / METADATA_FILE) as file:
+            metadata = yaml.safe_load(file)
+        run = cls(path, metadata, metadata["config"]["checkpoint_interval"])
+        run._purge_step = checkpoint["step"] + 1 if checkpoint else 0
+        if checkpoint:
+            policy = checkpoint["policy"]
+            run._saved_epochs = set(policy["saved_epochs"])
+            run._best_of_group = {group: (value, epoch)
+                                  for group, value, epoch in policy["best_of_group"]}
+            if checkpoint["position"] is not None:
+                run._mid_epoch_checkpoint = checkpoint_path
+        run._remove_files_newer_than(checkpoint_path)
+        metadata["status"] = "running"
+        metadata.pop("error", None)
+        metadata["ended"] = None
+        metadata.setdefault("resumed", []).append(
+            {"at": now(), "from": checkpoint_path.name if checkpoint_path else None,
+             "environment": environment()})
+        run.write_metadata()
+        return run
+
+    def _remove_files_newer_than(self, checkpoint_path: Path | None) -> None:
+        """Delete what the checkpoint's successors left: later checkpoints, stray
+        temporary files of interrupted writes, epoch files the policy dropped."""
+        for path in self.path.iterdir():
+            order = checkpoint_order(path)
+            stray = path.name.endswith(".tmp")
+            newer = order is not None and (
+                checkpoint_path is None or order > checkpoint_order(checkpoint_path))
+            dropped = (EPOCH_CHECKPOINT.fullmatch(path.name) is not None and not newer
+                       and int(EPOCH_CHECKPOINT.fullmatch(path.name)[1]) not in
+                       self._saved_epochs and path != checkpoint_path)
+            if stray or newer or dropped:
+                path.unlink(missing_ok=True)
+
     # ----------------------------------------------------------------------------------
     # metadata.yaml and TensorBoard
 
@@ -179,7 +254,9 @@ class RunDirectory:
             # Importing TensorBoard takes seconds: only runs that log pay for it.
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(self.path)
+            # After a resume, purge_step hides what the interrupted run logged after its
+            # checkpoint, so every step appears once.
+            self._writer = SummaryWriter(self.path, purge_step=self._purge_step)
         for tag, value in scalars.items():
             self._writer.add_scalar(tag, value, step)
 
@@ -219,28 +296,30 @@ class RunDirectory:
         self._save(path, state)
         self._replace_mid_epoch_checkpoint(path)
 
-    def end_epoch(self, epoch: int, results: dict[str, dict[str, float]], metric: str,
-                  state: dict) -> None:
+    def end_epoch(self, epoch: int, step: int, results: dict[str, dict[str, float]],
+                  metric: str, state: dict) -> None:
         """Log an epoch's results, save its checkpoint and apply the checkpoint policy.
 
+        Every curve shares the x axis of optimizer steps: the epoch's results are logged
+        at `step`, the steps done when the epoch ends, next to an `epoch` curve.
         Kept: the newest epoch, and the best epoch by `metric` (lower is better) of
         every group of ten epochs. A mid-epoch checkpoint is dropped once its epoch ends.
         """
         scalars = {f"{phase}/{name}": value
                    for phase, values in results.items() for name, value in values.items()}
-        self.log_scalars(epoch, scalars)
+        self.log_scalars(step, {"epoch": epoch, **scalars})
         self._writer.flush()
 
-        self._save(self._epoch_checkpoint(epoch), {**state, "results": results})
-        self._replace_mid_epoch_checkpoint(None)
-        self._saved_epochs.add(epoch)
         value, group = scalars[metric], epoch // EPOCHS_PER_GROUP
         if is_better(value, self._best_of_group.get(group)):
             self._best_of_group[group] = (value, epoch)
-        keep = {epoch} | {best_epoch for _, best_epoch in self._best_of_group.values()}
-        for old in self._saved_epochs - keep:
+        dropped = self._saved_epochs - {best_epoch for _, best_epoch in
+                                        self._best_of_group.values()}
+        self._saved_epochs = (self._saved_epochs - dropped) | {epoch}
+        self._save(self._epoch_checkpoint(epoch), {**state, "results": results})
+        self._replace_mid_epoch_checkpoint(None)
+        for old in dropped:
             self._epoch_checkpoint(old).unlink(missing_ok=True)
-        self._saved_epochs &= keep
 
         best_value, best_epoch = min(self._best_of_group.values(),
                                      key=lambda entry: (math.isnan(entry[0]), entry[0]))
@@ -258,9 +337,12 @@ class RunDirectory:
         self._mid_epoch_checkpoint = path
 
     def _save(self, path: Path, state: dict) -> None:
-        # A lone .pth still says where it came from.
+        # A lone .pth still says where it came from, and what a resume must keep.
+        policy = {"saved_epochs": sorted(self._saved_epochs),
+                  "best_of_group": [[group, value, epoch] for group, (value, epoch)
+                                    in sorted(self._best_of_group.items())]}
         state = {**state, "commit": self.metadata["git"]["commit"],
-                 "config": self.metadata["config"]}
+                 "config": self.metadata["config"], "policy": policy}
         atomic_write(path, lambda file: torch.save(state, file))
         self._last_checkpoint_time = time.monotonic()
 

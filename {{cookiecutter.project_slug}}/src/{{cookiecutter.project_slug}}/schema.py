@@ -44,8 +44,8 @@ MULTIGPU_PARAMETERS = {
     Optional("node_idx", default=0): All(integer, Range(min=0)),
     Optional("num_nodes", default=1): All(integer, Range(min=1)),
     Optional("url", default="tcp://127.0.0.1:12344"): All(
-        str, Match(r"^(tcp://[^:/]+:\d+|env://|file://.+)$"),
-        msg="expected an init URL such as tcp://10.0.0.1:12344",
+        str, Match(r"^tcp://[^:/]+:\d+$"),
+        msg="expected tcp://HOST:PORT, e.g. tcp://10.0.0.1:12344",
     ),
 }
 

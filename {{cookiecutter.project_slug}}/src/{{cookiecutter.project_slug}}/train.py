@@ -23,6 +23,10 @@ Under multi-GPU every rank runs this same code on its share of the data (see
 distributed.py); the numbers reported are the job's, summed over the ranks, and only
 rank 0 prints and writes to the run directory.
 {% endif %}
+
+A checkpoint (`state`) holds everything needed to continue exactly where training
+stood: weights, optimizer, position in the epoch, the loss sums of the epoch so far,
+and every random generator's state. `restore` puts all of it back.
 """
 
 import torch
@@ -33,10 +37,13 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 {% if cookiecutter.multi_gpu %}
-from {{ cookiecutter.project_slug }} import distributed
+from {{ cookiecutter.project_slug }} import distributed, random_state
+{% else %}
+from {{ cookiecutter.project_slug }} import random_state
 {% endif %}
 from {{ cookiecutter.project_slug }}.experiment import RunDirectory
 from {{ cookiecutter.project_slug }}.model import FishboticsModel
+from {{ cookiecutter.project_slug }}.stopping import StopSignals, TrainingStopped
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -51,11 +58,12 @@ class Trainer:
 {% if cookiecutter.include_rollout_phase %}
                  eval_loader: DataLoader | None = None,
 {% endif %}
-{% if cookiecutter.multi_gpu %}
                  log_interval: int = 50, run: RunDirectory | None = None,
+{% if cookiecutter.multi_gpu %}
+                 stop_signals: StopSignals | None = None,
                  process: distributed.Process | None = None):
 {% else %}
-                 log_interval: int = 50, run: RunDirectory | None = None):
+                 stop_signals: StopSignals | None = None):
 {% endif %}
         self.model = model.to(device)
         self.optimizer = model.optimizer()
@@ -81,12 +89,23 @@ class Trainer:
 {% else %}
         self.run = run  # None: nothing is logged or saved
 {% endif %}
-        self.step = 0  # optimizer steps so far: the x axis of per-step curves
+        self.stop_signals = stop_signals
+        self.step = 0  # optimizer steps so far: the x axis of every curve
+        self.first_epoch, self.resume_position = 0, 0  # where fit() starts
+        # The training loss summed over the epoch so far and over the log window, kept on
+        # the device: reading it every step would make the CPU wait for the GPU.
+        self.epoch_loss = torch.zeros((), device=device)
+        self.window_loss = torch.zeros((), device=device)
+        self.samples = 0
+        # The training order is drawn at an epoch's start; a resumed epoch draws it again.
+        self.train_order_state = train_loader.generator.get_state()
 
     def fit(self) -> dict[str, dict[str, float]]:
-        """Train for every epoch; returns the last epoch's results by phase."""
-        for epoch in range(self.epochs):
-            results = {"train": self.train_loop(epoch)}
+        """Train for every epoch left; returns the last epoch's results by phase."""
+        results = {}
+        for epoch in range(self.first_epoch, self.epochs):
+            results = {"train": self.train_loop(epoch, self.resume_position)}
+            self.resume_position = 0
             if self.test_loader is not None:
                 results["test"] = self.test_loop(epoch)
 {% if cookiecutter.include_rollout_phase %}
@@ -102,25 +121,83 @@ class Trainer:
 {% else %}
             tqdm.write(epoch_summary(epoch, results))
 {% endif %}
+            state = self.state(epoch, position=None)
             if self.run is not None:
-                self.run.end_epoch(epoch, results, f"{metric}/loss", self.state(epoch))
+                self.run.end_epoch(epoch, self.step, results, f"{metric}/loss", state)
 {% if cookiecutter.multi_gpu %}
         if self.process is not None:
             self.check_replicas()
 {% endif %}
         return results
 
-    def state(self, epoch: int) -> dict:
+    def loaders(self) -> dict[str, DataLoader]:
+        loaders = {"train": self.train_loader, "test": self.test_loader}
+{% if cookiecutter.include_rollout_phase %}
+        loaders["eval"] = self.eval_loader
+{% endif %}
+        return {phase: loader for phase, loader in loaders.items() if loader is not None}
+
+    # ----------------------------------------------------------------------------------
+    # Checkpoints and resuming
+
+    def state(self, epoch: int, position: int | None) -> dict:
+        """Everything a resumed run needs to continue from here.
+
+        `position`: training batches done in `epoch`; None when the epoch is complete.
+        """
+        orders = {phase: loader.generator.get_state() for phase, loader in self.loaders().items()}
+        if position is not None:
+            orders["train"] = self.train_order_state
         return {
             "model_state_dict": self.model.state_dict(),
             "optimizer_state_dict": self.optimizer.state_dict(),
             "epoch": epoch,
+            "position": position,
+            "step": self.step,
+            "data_order": orders,
+{% if cookiecutter.multi_gpu %}
+            # Each rank's own random numbers and loss sums, in rank order.
+            "process_states": self.gathered_process_states(),
+{% else %}
+            "process_state": self.process_state(),
+{% endif %}
         }
+
+    def process_state(self) -> dict:
+        return {"random": random_state.capture(), "epoch_loss": self.epoch_loss.cpu(),
+                "window_loss": self.window_loss.cpu(), "samples": self.samples}
+
+    def restore(self, checkpoint: dict) -> None:
+        """Continue from `checkpoint` (from `state`): call just before `fit`."""
+        self.model.load_state_dict(checkpoint["model_state_dict"])
+        self.optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
+        self.step = checkpoint["step"]
+        for phase, loader in self.loaders().items():
+            loader.generator.set_state(checkpoint["data_order"][phase])
+        self.train_order_state = checkpoint["data_order"]["train"]
+        if checkpoint["position"] is None:
+            self.first_epoch, self.resume_position = checkpoint["epoch"] + 1, 0
+        else:
+            self.first_epoch, self.resume_position = checkpoint["epoch"], checkpoint["position"]
+{% if cookiecutter.multi_gpu %}
+        rank = 0 if self.process is None else self.process.rank
+        if rank >= len(checkpoint["process_states"]):
+            return  # a rank the run did not have (run.py warned): it starts afresh
+        own = checkpoint["process_states"][rank]
+{% else %}
+        own = checkpoint["process_state"]
+{% endif %}
+        self.epoch_loss = own["epoch_loss"].to(self.device)
+        self.window_loss = own["window_loss"].to(self.device)
+        self.samples = own["samples"]
+        random_state.restore(own["random"])  # last: nothing may draw from them after this
 
     # ----------------------------------------------------------------------------------
     # The phases
 
-    def train_loop(self, epoch: int) -> dict[str, float]:
+    def train_loop(self, epoch: int, resume_position: int = 0) -> dict[str, float]:
+        """One pass over the training data, of which `resume_position` batches were
+        done before the run was resumed."""
 {% if cookiecutter.multi_gpu %}
         self.network.train()
         if self.process is not None:
@@ -129,21 +206,25 @@ class Trainer:
 {% else %}
         self.model.train()
 {% endif %}
+        if resume_position:
+            self.train_loader.generator.set_state(self.train_order_state)
+            self.train_loader.sampler.skip = resume_position * self.train_loader.batch_size
+        else:
+            self.train_order_state = self.train_loader.generator.get_state()
+            self.epoch_loss.zero_()
+            self.window_loss.zero_()
+            self.samples = 0
         steps = len(self.train_loader)
-        # Losses are summed on the device: reading one every step would make the CPU
-        # wait for the GPU. They are read once per log interval and once per epoch.
-        epoch_loss = torch.zeros((), device=self.device)
-        window_loss = torch.zeros((), device=self.device)
-        samples = 0
 {% if cookiecutter.multi_gpu %}
         progress = tqdm(self.train_loader, desc=f"epoch {epoch} train", leave=False,
-                        disable=not self.is_main)
-        for step, batch in enumerate(progress):
+                        total=steps, initial=resume_position, disable=not self.is_main)
+        for step, batch in enumerate(progress, start=resume_position):
             batch = self.model.transform(to_device(batch, self.device))
             loss = self.loss_function(self.network(batch), batch["supervision"])
 {% else %}
-        progress = tqdm(self.train_loader, desc=f"epoch {epoch} train", leave=False)
-        for step, batch in enumerate(progress):
+        progress = tqdm(self.train_loader, desc=f"epoch {epoch} train", leave=False,
+                        total=steps, initial=resume_position)
+        for step, batch in enumerate(progress, start=resume_position):
             batch = self.model.transform(to_device(batch, self.device))
             loss = self.loss_function(self.model(batch), batch["supervision"])
 {% endif %}
@@ -153,31 +234,42 @@ class Trainer:
             self.step += 1
 
             size = len(batch["supervision"])
-            epoch_loss += loss.detach() * size
-            window_loss += loss.detach()
-            samples += size
+            self.epoch_loss += loss.detach() * size
+            self.window_loss += loss.detach()
+            self.samples += size
             if (step + 1) % self.log_interval == 0:
 {% if cookiecutter.multi_gpu %}
-                mean = self.summed(window_loss).item() / (self.log_interval * self.world_size)
+                window_sum = self.summed(self.window_loss).item()
+                mean = window_sum / (self.log_interval * self.world_size)
 {% else %}
-                mean = window_loss.item() / self.log_interval
+                mean = self.window_loss.item() / self.log_interval
 {% endif %}
-                window_loss.zero_()
+                self.window_loss.zero_()
                 progress.set_postfix(loss=f"{mean:.4g}")
                 if self.run is not None:
                     self.run.log_scalars(self.step, {"train_step/loss": mean})
+            if self.stop_requested(step):
+                self.save_mid_epoch_checkpoint(epoch, step + 1, steps)
 {% if cookiecutter.multi_gpu %}
-            if self.checkpoint_due(step) and self.run is not None:
-                percent = 100 * (step + 1) // steps
-                self.run.save_mid_epoch_checkpoint(epoch, percent, self.state(epoch))
-        totals = self.summed(torch.stack([epoch_loss, epoch_loss.new_tensor(samples)]))
+                raise TrainingStopped(getattr(self.stop_signals, "received", None)
+                                      or "a signal to another rank")
+{% else %}
+                raise TrainingStopped(self.stop_signals.received)
+{% endif %}
+            if self.checkpoint_due(step):
+                self.save_mid_epoch_checkpoint(epoch, step + 1, steps)
+{% if cookiecutter.multi_gpu %}
+        totals = self.summed(torch.stack([self.epoch_loss,
+                                          self.epoch_loss.new_tensor(self.samples)]))
         return {"loss": totals[0].item() / totals[1].item()}
 {% else %}
-            if self.run is not None and self.run.checkpoint_due():
-                percent = 100 * (step + 1) // steps
-                self.run.save_mid_epoch_checkpoint(epoch, percent, self.state(epoch))
-        return {"loss": epoch_loss.item() / samples}
+        return {"loss": self.epoch_loss.item() / self.samples}
 {% endif %}
+
+    def save_mid_epoch_checkpoint(self, epoch: int, position: int, steps: int) -> None:
+        state = self.state(epoch, position)  # on every rank: it gathers from each
+        if self.run is not None:
+            self.run.save_mid_epoch_checkpoint(epoch, 100 * position // steps, state)
 
     def test_loop(self, epoch: int) -> dict[str, float]:
         return self.evaluate(self.test_loader, f"epoch {epoch} test")
@@ -219,6 +311,35 @@ class Trainer:
 {% else %}
         return {name: total.item() / samples for name, total in totals.items()}
 {% endif %}
+
+    # ----------------------------------------------------------------------------------
+    # When to checkpoint, and when to stop
+
+    def checkpoint_due(self, step: int) -> bool:
+{% if cookiecutter.multi_gpu %}
+        if self.process is not None:
+            # Rank 0's clock decides, and every rank hears the decision at the log
+            # boundaries where the ranks meet anyway: ranks asking their own clocks would
+            # disagree, and the checkpoint, which gathers from every rank, would hang.
+            if (step + 1) % self.log_interval:
+                return False
+            return distributed.broadcast_from_main(
+                self.run is not None and self.run.checkpoint_due())
+{% endif %}
+        return self.run is not None and self.run.checkpoint_due()
+
+    def stop_requested(self, step: int) -> bool:
+        """Whether a stop signal came; checked between steps, never inside one."""
+        requested = self.stop_signals is not None and self.stop_signals.received is not None
+{% if cookiecutter.multi_gpu %}
+        if self.process is not None:
+            # The ranks stop together, at a log boundary, if any of them was signalled.
+            if (step + 1) % self.log_interval:
+                return False
+            flag = torch.tensor(float(requested), device=self.device)
+            return self.summed(flag).item() > 0
+{% endif %}
+        return requested
 {% if cookiecutter.multi_gpu %}
 
     # ----------------------------------------------------------------------------------
@@ -232,16 +353,10 @@ class Trainer:
         """`tensor` summed over the ranks (itself in a single process)."""
         return tensor if self.process is None else distributed.sum_over_ranks(tensor)
 
-    def checkpoint_due(self, step: int) -> bool:
-        if self.process is None:
-            return self.run is not None and self.run.checkpoint_due()
-        # Rank 0's clock decides, and every rank hears the decision at the log boundaries
-        # where the ranks meet anyway. Ranks asking their own clocks would disagree, and
-        # anything a checkpoint collects from every rank would then wait forever.
-        if (step + 1) % self.log_interval:
-            return False
-        return distributed.broadcast_from_main(
-            self.run is not None and self.run.checkpoint_due())
+    def gathered_process_states(self) -> list[dict]:
+        """Every rank's `process_state`, in rank order (one in a single process)."""
+        state = self.process_state()
+        return [state] if self.process is None else distributed.gather_state(state)
 
     def check_replicas(self) -> None:
         identical = distributed.replicas_identical(self.model)

@@ -1,0 +1,121 @@
+"""Re-running a logged experiment, months later, with the code it was made from.
+
+The run's commit is checked out into a temporary git worktree, so the user's checkout
+is left as it is. The recorded config and flags run there with that commit's own
+run.py, the new run directory moves into this project's logs/ with a note of what it
+re-ran, and its final results are compared with the recorded ones.
+"""
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from {{ cookiecutter.project_slug }}.errors import UserError
+from {{ cookiecutter.project_slug }}.experiment import METADATA_FILE, atomic_write
+
+# Off the CPU (or with another thread count) results differ in the last bits.
+TOLERANCE = 1e-4  # relative
+REPLAYED_FLAGS = ("cpu", "mini")  # the rest only concern logging, which a re-run needs
+
+
+def rerun(run_path: Path, metadata: dict, project_root: Path, logs_root: Path) -> int:
+    """Re-run the run at `run_path`; returns run.py's exit code."""
+    commit = metadata["git"]["commit"]
+{% if cookiecutter.multi_gpu %}
+    if (metadata.get("distributed") or {}).get("launcher") == "torchrun":
+        raise UserError(f"{run_path} was launched by torchrun. Re-run it the same way: "
+                        f"check out {commit[:12]} and start the recorded command with torchrun.")
+{% endif %}
+    with tempfile.TemporaryDirectory(prefix="rerun-") as scratch:
+        worktree = Path(scratch) / "code"
+        git(project_root, "worktree", "add", "--detach", str(worktree), commit)
+        try:
+            link_data(metadata["config"], project_root, worktree)
+            config_file = Path(scratch) / "config.yaml"  # outside the worktree: it stays clean
+            config_file.write_text(yaml.safe_dump(metadata["config"], sort_keys=False))
+            flags = [f"--{flag}" for flag in REPLAYED_FLAGS if metadata["flags"].get(flag)]
+            print(f"re-running {run_path.name} at commit {commit[:12]} in {worktree}")
+            result = subprocess.run(
+                [sys.executable, "run.py", str(config_file), *flags], cwd=worktree,
+                env={**subprocess_environment(), "PYTHONPATH": str(worktree / "src")},
+            )
+            new_runs = sorted((worktree / "logs").glob(f"*/*/{METADATA_FILE}"))
+            if not new_runs:
+                print("error: the re-run left no run directory", file=sys.stderr)
+                return result.returncode or 1
+            destination = move_run(new_runs[-1].parent, logs_root)
+        finally:
+            git(project_root, "worktree", "remove", "--force", str(worktree))
+    record_origin(destination, run_path)
+    report(metadata, destination)
+    return result.returncode
+
+
+def git(root: Path, *args: str) -> None:
+    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                            env=subprocess_environment())
+    if result.returncode != 0:
+        raise UserError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
+
+
+def subprocess_environment() -> dict[str, str]:
+    # Variables that would point git at another repository than the project's.
+    return {key: value for key, value in os.environ.items()
+            if key not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")}
+
+
+def link_data(config: dict, project_root: Path, worktree: Path) -> None:
+    """Make a data folder inside the project (ignored by git) visible in the worktree."""
+    relative = Path(config["data_directory"]).expanduser()
+    if relative.is_absolute():
+        return
+    source = (project_root / relative).resolve()
+    if not source.exists():
+        raise UserError(f"the run read its data from {source}, which does not exist. "
+                        "Write it again (scripts/make_dataset.py) before re-running.")
+    # A real folder of links: `.gitignore` patterns such as `data/` match folders only.
+    target = worktree / relative
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in source.iterdir():
+        (target / entry.name).symlink_to(entry)
+
+
+def move_run(path: Path, logs_root: Path) -> Path:
+    destination = logs_root / path.parent.name / path.name
+    suffix = 0
+    while destination.exists():
+        suffix += 1
+        destination = logs_root / path.parent.name / f"{path.name}_{suffix}"
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(path, destination)
+    return destination
+
+
+def record_origin(run_path: Path, original: Path) -> None:
+    metadata = yaml.safe_load((run_path / METADATA_FILE).read_text())
+    metadata["rerun_of"] = str(original)
+    text = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True)
+    atomic_write(run_path / METADATA_FILE, lambda file: file.write(text.encode()))
+
+
+def report(original: dict, run_path: Path) -> None:
+    """Print whether the re-run's final results match the recorded ones."""
+    rerun_metadata = yaml.safe_load((run_path / METADATA_FILE).read_text())
+    recorded = (original.get("progress") or {}).get("last_results") or {}
+    reproduced = (rerun_metadata.get("progress") or {}).get("last_results") or {}
+    lines, exact, close = [], True, True
+    for phase, values in recorded.items():
+        for name, value in values.items():
+            new = reproduced.get(phase, {}).get(name)
+            exact &= new == value
+            close &= new is not None and math.isclose(new, value, rel_tol=TOLERANCE)
+            lines.append(f"  {phase}/{name}: recorded {value!r}, re-run {new!r}")
+    verdict = ("match bit for bit" if exact else
+               f"match within a relative {TOLERANCE:g}" if close else "DIFFER")
+    print(f"re-run in {run_path}\nfinal results {verdict}:\n" + "\n".join(lines))
