@@ -267,7 +267,11 @@ class Trainer:
 {% endif %}
 
     def save_mid_epoch_checkpoint(self, epoch: int, position: int, steps: int) -> None:
+{% if cookiecutter.multi_gpu %}
         state = self.state(epoch, position)  # on every rank: it gathers from each
+{% else %}
+        state = self.state(epoch, position)
+{% endif %}
         if self.run is not None:
             self.run.save_mid_epoch_checkpoint(epoch, 100 * position // steps, state)
 
