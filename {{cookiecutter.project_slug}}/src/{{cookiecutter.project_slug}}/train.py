@@ -88,11 +88,11 @@ class Trainer:
     def train_loop(self, epoch: int) -> dict[str, float]:
         self.model.train()
         steps = len(self.train_loader)
-        # Losses are summed on the device: reading one every step would make the CPU
-        # wait for the GPU. They are read once per log interval and once per epoch.
-        epoch_loss = torch.zeros((), device=self.device)
+        # The loss is summed on the device, weighted by batch size, in one in-place op per
+        # step: reading it every step would make the CPU wait for the GPU. Each log
+        # interval's sum is read at its end and added to the epoch's on the host.
         window_loss = torch.zeros((), device=self.device)
-        samples = 0
+        window_samples, epoch_loss, epoch_samples = 0, 0.0, 0
         progress = tqdm(self.train_loader, desc=f"epoch {epoch} train", leave=False)
         for step, batch in enumerate(progress):
             batch = self.model.transform(to_device(batch, self.device))
@@ -103,19 +103,22 @@ class Trainer:
             self.step += 1
 
             size = len(batch["supervision"])
-            epoch_loss += loss.detach() * size
-            window_loss += loss.detach()
-            samples += size
+            window_loss.add_(loss.detach(), alpha=size)
+            window_samples += size
             if (step + 1) % self.log_interval == 0:
-                mean = window_loss.item() / self.log_interval
+                window_sum = window_loss.item()
                 window_loss.zero_()
-                progress.set_postfix(loss=f"{mean:.4g}")
+                mean = window_sum / window_samples
+                epoch_loss, epoch_samples = epoch_loss + window_sum, epoch_samples + window_samples
+                window_samples = 0
+                # Shown at the bar's next refresh: forcing one here costs a write per interval.
+                progress.set_postfix(loss=f"{mean:.4g}", refresh=False)
                 if self.run is not None:
                     self.run.log_scalars(self.step, {"train_step/loss": mean})
             if self.run is not None and self.run.checkpoint_due():
                 percent = 100 * (step + 1) // steps
                 self.run.save_mid_epoch_checkpoint(epoch, percent, self.state(epoch))
-        return {"loss": epoch_loss.item() / samples}
+        return {"loss": (epoch_loss + window_loss.item()) / (epoch_samples + window_samples)}
 
     def test_loop(self, epoch: int) -> dict[str, float]:
         return self.evaluate(self.test_loader, f"epoch {epoch} test")
