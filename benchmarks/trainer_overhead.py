@@ -25,6 +25,7 @@ To add a comparison, write a function that returns Rows and call it from main().
 """
 
 import argparse
+import contextlib
 import copy
 import importlib
 import itertools
@@ -366,7 +367,9 @@ def lightning_epoch(lightning: ModuleType, network: torch.nn.Module, loader: Dat
             logger=loggers.TensorBoardLogger(log_directory),
             log_every_n_steps=log_interval, enable_checkpointing=False,
             enable_model_summary=False)
-        trainer.fit(policy, loader)
+        # Its progress bar writes to stdout; to stderr, like ours, it leaves the table alone.
+        with contextlib.redirect_stdout(sys.stderr):
+            trainer.fit(policy, loader)
         return len(loader) / timer.seconds
 
     return epoch
