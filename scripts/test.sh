@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/dev-env.sh
-exec .venv/bin/python -m pytest "$@"
+# Tests are spread over one process per core (-n auto); worksteal rebalances the few
+# slow ones (each runs a generated project's suite) as workers free up.
+exec .venv/bin/python -m pytest -n auto --dist worksteal "$@"

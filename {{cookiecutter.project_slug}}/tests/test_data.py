@@ -7,8 +7,9 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import PROJECT_ROOT, environment
+from conftest import PROJECT_ROOT, environment, run_py
 
+from {{ cookiecutter.project_slug }} import data_loader
 from {{ cookiecutter.project_slug }}.arm import (
     EXPERT_GAIN,
     expert_trajectories,
@@ -70,6 +71,44 @@ def test_shards_read_as_one_dataset_in_any_order(dataset):
     assert torch.equal(batch["supervision"], torch.from_numpy(expected[indices]))
     assert set(batch) == {"configuration", "goal", "supervision"}
     assert torch.equal(steps[133]["supervision"], torch.from_numpy(expected[133]))
+
+
+def test_scattered_rows_read_the_same_as_a_span(dataset, monkeypatch):
+    indices = [399, 0, 133, 134, 7, 7, 250]
+    spanning = TrajectoryStepDataset(dataset, "train").__getitems__(indices)
+    monkeypatch.setattr(data_loader, "SPAN_BYTES_PER_ROW", 0)  # never read a span
+    scattered = TrajectoryStepDataset(dataset, "train").__getitems__(indices)
+    for key, values in spanning.items():
+        assert torch.equal(scattered[key], values)
+
+
+def test_preload_serves_the_same_batches_from_memory(dataset):
+    def epoch(**parameters):
+        return list(TrajectoryStepDataset.get_dataloader(dataset, "train", 16, shuffle=True,
+                                                         **parameters))
+
+    from_files = epoch()
+    for preloaded in (epoch(preload=True), epoch(preload=True, num_workers=2)):
+        assert len(preloaded) == len(from_files)
+        for ours, theirs in zip(preloaded, from_files, strict=True):
+            assert ours.keys() == theirs.keys()
+            assert all(torch.equal(ours[key], theirs[key]) for key in ours)
+
+
+def test_preload_with_mini_serves_only_the_mini_rows(dataset):
+    mini = TrajectoryStepDataset(dataset, "train", mini=True, mini_size=5, preload=True)
+    assert len(mini) == 5
+    expected = rows_of(dataset, "steps/delta")
+    assert torch.equal(mini.__getitems__([4, 0])["supervision"], torch.from_numpy(expected[[4, 0]]))
+    with pytest.raises(IndexError):
+        mini[5]
+
+
+def test_a_run_config_can_preload_the_data(project):
+    result = run_py(project, "sample_runconfig.yaml", "--mini", "--cpu", "--no-logging",
+                    "--modify", "data_loader_parameters.all.preload", "true",
+                    "--modify", "epochs", "1")
+    assert result.returncode == 0, result.stderr
 
 
 def test_mini_caps_the_dataset(dataset):

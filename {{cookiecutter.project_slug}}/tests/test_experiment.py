@@ -1,9 +1,13 @@
 """The run directory: checkpoint policy, atomic writes, the summary field, git facts."""
 
+import time
+
 import pytest
 import torch
 import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from {{ cookiecutter.project_slug }} import experiment
 from {{ cookiecutter.project_slug }}.experiment import RunDirectory, atomic_write
 from {{ cookiecutter.project_slug }}.repo import RepoState, strip_credentials
 
@@ -53,6 +57,27 @@ def test_checkpoint_is_due_after_the_interval(tmp_path):
     assert run.checkpoint_due()
     run.checkpoint_interval = 3600
     assert not run.checkpoint_due()
+
+
+def test_logged_points_reach_tensorboard_in_batches_stamped_when_logged(run, tmp_path,
+                                                                        monkeypatch):
+    for step in range(3):
+        run.log_scalars(step, {"train_step/loss": step / 10})
+    logged = time.time()
+    assert not list(run.path.glob("events.out.tfevents.*"))  # held back until due
+    time.sleep(0.05)
+    run.finish("finished")
+    events = EventAccumulator(str(run.path))
+    events.Reload()
+    points = events.Scalars("train_step/loss")
+    assert [(point.step, point.value) for point in points] == [
+        (0, 0.0), (1, pytest.approx(0.1)), (2, pytest.approx(0.2))]
+    assert all(point.wall_time <= logged for point in points)
+
+    monkeypatch.setattr(experiment, "SCALARS_BATCH_SECONDS", 0)
+    later = RunDirectory.create(tmp_path / "later", CONFIG, {}, REPO, torch.device("cpu"))
+    later.log_scalars(0, {"train_step/loss": 1.0})
+    assert list(later.path.glob("events.out.tfevents.*"))  # handed over once due
 
 
 def test_the_researchers_summary_survives_rewrites(run):

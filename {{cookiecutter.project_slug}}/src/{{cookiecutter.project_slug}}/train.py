@@ -92,11 +92,12 @@ class Trainer:
         self.stop_signals = stop_signals
         self.step = 0  # optimizer steps so far: the x axis of every curve
         self.first_epoch, self.resume_position = 0, 0  # where fit() starts
-        # The training loss summed over the epoch so far and over the log window, kept on
-        # the device: reading it every step would make the CPU wait for the GPU.
-        self.epoch_loss = torch.zeros((), device=device)
+        # The training loss, weighted by batch size, is summed on the device in one
+        # in-place op per step: reading it every step would make the CPU wait for the GPU.
+        # Each log window's sum is read at its end and added to the epoch's on the host.
         self.window_loss = torch.zeros((), device=device)
-        self.samples = 0
+        self.window_samples = 0
+        self.epoch_loss, self.epoch_samples = 0.0, 0
         # The training order is drawn at an epoch's start; a resumed epoch draws it again.
         self.train_order_state = train_loader.generator.get_state()
 
@@ -164,8 +165,9 @@ class Trainer:
         }
 
     def process_state(self) -> dict:
-        return {"random": random_state.capture(), "epoch_loss": self.epoch_loss.cpu(),
-                "window_loss": self.window_loss.cpu(), "samples": self.samples}
+        return {"random": random_state.capture(), "window_loss": self.window_loss.cpu(),
+                "window_samples": self.window_samples, "epoch_loss": self.epoch_loss,
+                "epoch_samples": self.epoch_samples}
 
     def restore(self, checkpoint: dict) -> None:
         """Continue from `checkpoint` (from `state`): call just before `fit`."""
@@ -187,9 +189,9 @@ class Trainer:
 {% else %}
         own = checkpoint["process_state"]
 {% endif %}
-        self.epoch_loss = own["epoch_loss"].to(self.device)
         self.window_loss = own["window_loss"].to(self.device)
-        self.samples = own["samples"]
+        self.window_samples = own["window_samples"]
+        self.epoch_loss, self.epoch_samples = own["epoch_loss"], own["epoch_samples"]
         random_state.restore(own["random"])  # last: nothing may draw from them after this
 
     # ----------------------------------------------------------------------------------
@@ -211,9 +213,8 @@ class Trainer:
             self.train_loader.sampler.skip = resume_position * self.train_loader.batch_size
         else:
             self.train_order_state = self.train_loader.generator.get_state()
-            self.epoch_loss.zero_()
             self.window_loss.zero_()
-            self.samples = 0
+            self.window_samples, self.epoch_loss, self.epoch_samples = 0, 0.0, 0
         steps = len(self.train_loader)
 {% if cookiecutter.multi_gpu %}
         progress = tqdm(self.train_loader, desc=f"epoch {epoch} train", leave=False,
@@ -234,18 +235,12 @@ class Trainer:
             self.step += 1
 
             size = len(batch["supervision"])
-            self.epoch_loss += loss.detach() * size
-            self.window_loss += loss.detach()
-            self.samples += size
+            self.window_loss.add_(loss.detach(), alpha=size)
+            self.window_samples += size
             if (step + 1) % self.log_interval == 0:
-{% if cookiecutter.multi_gpu %}
-                window_sum = self.summed(self.window_loss).item()
-                mean = window_sum / (self.log_interval * self.world_size)
-{% else %}
-                mean = self.window_loss.item() / self.log_interval
-{% endif %}
-                self.window_loss.zero_()
-                progress.set_postfix(loss=f"{mean:.4g}")
+                mean = self.close_log_window()
+                # Shown at the bar's next refresh: forcing one here costs a write per interval.
+                progress.set_postfix(loss=f"{mean:.4g}", refresh=False)
                 if self.run is not None:
                     self.run.log_scalars(self.step, {"train_step/loss": mean})
             if self.stop_requested(step):
@@ -258,13 +253,26 @@ class Trainer:
 {% endif %}
             if self.checkpoint_due(step):
                 self.save_mid_epoch_checkpoint(epoch, step + 1, steps)
+        loss_sum = self.epoch_loss + self.window_loss.item()
+        samples = self.epoch_samples + self.window_samples
 {% if cookiecutter.multi_gpu %}
-        totals = self.summed(torch.stack([self.epoch_loss,
-                                          self.epoch_loss.new_tensor(self.samples)]))
-        return {"loss": totals[0].item() / totals[1].item()}
-{% else %}
-        return {"loss": self.epoch_loss.item() / self.samples}
+        loss_sum, samples = self.summed_numbers(loss_sum, samples)
 {% endif %}
+        return {"loss": loss_sum / samples}
+
+    def close_log_window(self) -> float:
+        """The mean training loss of the log window just ended; starts the next one."""
+        window_sum = self.window_loss.item()
+        self.window_loss.zero_()
+        self.epoch_loss += window_sum
+        self.epoch_samples += self.window_samples
+{% if cookiecutter.multi_gpu %}
+        window_sum, window_samples = self.summed_numbers(window_sum, self.window_samples)
+{% else %}
+        window_samples = self.window_samples
+{% endif %}
+        self.window_samples = 0
+        return window_sum / window_samples
 
     def save_mid_epoch_checkpoint(self, epoch: int, position: int, steps: int) -> None:
 {% if cookiecutter.multi_gpu %}
@@ -349,13 +357,13 @@ class Trainer:
     # ----------------------------------------------------------------------------------
     # Agreement between ranks
 
-    @property
-    def world_size(self) -> int:
-        return 1 if self.process is None else self.process.world_size
-
     def summed(self, tensor: torch.Tensor) -> torch.Tensor:
         """`tensor` summed over the ranks (itself in a single process)."""
         return tensor if self.process is None else distributed.sum_over_ranks(tensor)
+
+    def summed_numbers(self, *numbers: float) -> list[float]:
+        totals = torch.tensor(numbers, dtype=torch.float64, device=self.device)
+        return self.summed(totals).tolist()
 
     def gathered_process_states(self) -> list[dict]:
         """Every rank's `process_state`, in rank order (one in a single process)."""

@@ -1,0 +1,514 @@
+"""What the generated project costs over plain PyTorch, measured in one run.
+
+    python benchmarks/trainer_overhead.py           # the full measurement (~2 minutes)
+    python benchmarks/trainer_overhead.py --quick   # every row, few turns: checks it runs
+
+It bakes the default project into a temporary folder, writes its dataset, imports
+the project's package from its src/ and compares, each against a reference taken in
+the same run:
+
+  training    steps/s of the generated Trainer's real train_loop (tqdm bar on,
+              TensorBoard logging into a run directory) against plain_loop.py's
+              loop, on the same model, DataLoader and batch size;
+  start-up    process start to the first optimizer step, `python run.py` (a logged
+              run) against plain_loop.py run as a script;
+  data        the task dataset's samples/s, read from its HDF5 shards and preloaded,
+              against the same arrays in an in-memory per-sample dataset;
+  checkpoint  writing one checkpoint of the default model through the run
+              directory (atomic, fsynced) against a bare torch.save;
+  Lightning   PyTorch Lightning's Trainer on the training workload, if installed.
+
+The variants of a comparison take turns, so that drift of the machine hits them
+alike, and each number is the median of several turns. PyTorch runs on one thread
+in every process. The last line printed is the trainer/raw steps/s ratio at batch 32.
+To add a comparison, write a function that returns Rows and call it from main().
+"""
+
+import argparse
+import contextlib
+import copy
+import importlib
+import itertools
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+
+import h5py
+import numpy as np
+import torch
+from plain_loop import train_epoch
+from torch.utils.data import DataLoader, TensorDataset
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+PLAIN_LOOP = Path(__file__).resolve().with_name("plain_loop.py")
+PROJECT_MODULES = ("config", "data_loader", "experiment", "losses", "model", "repo", "train")
+CPU = torch.device("cpu")
+THREADS = 1
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+BATCH_SIZES = (32, 512)
+# Steps in one turn of the training comparison: about 0.3 s at either size. Short
+# turns, many of them, keep the machine's drift from landing on one variant.
+TRAINING_TURN_STEPS = {32: 400, 512: 60}
+WORKER_COUNTS = (0, 2)
+# The least acceptable ratio to the reference, by batch size.
+TRAINER_TARGETS = {32: 0.97, 512: 0.99}
+DATASET_TARGETS = {32: 0.5, 512: 1.0}
+START_UP_TARGET = 1.0  # seconds more than the plain script, at most
+
+
+@dataclass(frozen=True)
+class Settings:
+    turns: int  # measured turns of each variant, after one warm-up turn
+    start_up_turns: int  # the same for start-up, where each turn starts a process
+    data_samples: int  # samples read in one turn of a dataset comparison
+
+
+FULL = Settings(turns=31, start_up_turns=5, data_samples=10_000)
+QUICK = Settings(turns=2, start_up_turns=1, data_samples=2_000)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: ours against a reference measured in the same run.
+
+    A rate (unit ".../s") compares as the ratio ours / reference, higher is better;
+    a time as the difference ours - reference, lower is better.
+    """
+
+    what: str
+    unit: str
+    ours: float
+    reference: float
+    target: float | None = None  # the least ratio, or the most difference, that is good enough
+
+    @property
+    def is_rate(self) -> bool:
+        return self.unit.endswith("/s")
+
+    @property
+    def score(self) -> float:
+        return self.ours / self.reference if self.is_rate else self.ours - self.reference
+
+    @property
+    def met(self) -> bool | None:
+        if self.target is None:
+            return None
+        return self.score >= self.target if self.is_rate else self.score <= self.target
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="every row with few turns (~20 s): checks that it runs")
+    return parser.parse_args()
+
+
+def main() -> None:
+    settings = QUICK if parse_args().quick else FULL
+    pin_threads()
+    lightning = find_lightning()
+    for line in describe_machine(lightning):
+        print(line)
+    with tempfile.TemporaryDirectory(prefix="trainer-overhead-") as scratch:
+        project = bake(Path(scratch))
+        package = import_project(project)
+        config = package.config.load_config(project / "sample_runconfig.yaml")
+        rows: list[Row] = []
+        trainers = {}
+        for batch_size in BATCH_SIZES:
+            trainer_rows, trainers[batch_size] = compare_training(
+                package, project, config, batch_size, settings, lightning)
+            rows += trainer_rows
+        rows += compare_start_up(project, config, settings)
+        for workers in WORKER_COUNTS:
+            for batch_size in BATCH_SIZES:
+                rows += compare_datasets(package, project, config, batch_size, workers, settings)
+        rows += compare_checkpoint(trainers[BATCH_SIZES[0]], settings)
+        # Multi-GPU steps/s (2 gloo processes against 1) joins here once that code exists.
+    notes = [] if lightning else [
+        "PyTorch Lightning is not installed, so its rows are skipped (it is never a "
+        "dependency; install it in this environment to compare)."]
+    print_table(rows, notes)
+    [headline] = [row for row in rows if row.what == training_label("Trainer", BATCH_SIZES[0])]
+    print(f"trainer/raw steps-per-second ratio (batch {BATCH_SIZES[0]}): {headline.score:.2f}")
+
+
+# --------------------------------------------------------------------------------------
+# Set-up: threads, the machine, the baked project
+
+
+def pin_threads() -> None:
+    """One thread in this process and, through the environment, in every subprocess."""
+    os.environ.update({variable: str(THREADS) for variable in THREAD_VARIABLES})
+    torch.set_num_threads(THREADS)
+    torch.set_num_interop_threads(THREADS)
+    # (DataLoader workers always run PyTorch on one thread.)
+
+
+def find_lightning() -> ModuleType | None:
+    """PyTorch Lightning, under its current or its older package name, if installed."""
+    for name in ("lightning.pytorch", "pytorch_lightning"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+def describe_machine(lightning: ModuleType | None) -> list[str]:
+    versions = [f"Python {platform.python_version()}", f"torch {torch.__version__}",
+                f"numpy {np.__version__}", f"h5py {h5py.__version__}"]
+    if lightning:
+        versions.append(f"lightning {lightning.__version__}")
+    return [
+        f"machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} "
+        f"{platform.release()}",
+        "versions: " + ", ".join(versions),
+        f"threads: torch {torch.get_num_threads()} intra-op, {torch.get_num_interop_threads()} "
+        f"inter-op; " + " ".join(f"{name}={os.environ[name]}" for name in THREAD_VARIABLES)
+        + " in every subprocess",
+    ]
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def bake(scratch: Path) -> Path:
+    """The default project, committed by the template's own hook, with its default dataset."""
+    progress("baking the default project and writing its dataset")
+    run_checked([sys.executable, "-m", "cookiecutter", "--no-input", "--output-dir",
+                 str(scratch), str(TEMPLATE)], cwd=scratch, env=without_git_variables())
+    [project] = [path for path in scratch.iterdir() if path.is_dir()]
+    run_checked([sys.executable, "scripts/make_dataset.py"], cwd=project,
+                env=project_environment(project))
+    return project
+
+
+def import_project(project: Path) -> SimpleNamespace:
+    """The baked project's modules, imported from its src/ as `pip install -e .` would."""
+    sys.path.insert(0, str(project / "src"))
+    return SimpleNamespace(**{name: importlib.import_module(f"{project.name}.{name}")
+                              for name in PROJECT_MODULES})
+
+
+def without_git_variables() -> dict[str, str]:
+    """This environment (threads pinned) without the variables that would point git, in
+    the bake or in the project's git checks, at another repository."""
+    return {name: value for name, value in os.environ.items()
+            if name not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")}
+
+
+def project_environment(project: Path) -> dict[str, str]:
+    """The environment of a process in the project: its src/ on the import path."""
+    return {**without_git_variables(), "PYTHONPATH": str(project / "src")}
+
+
+def run_checked(command: list[str], cwd: Path, env: dict[str, str]) -> None:
+    result = subprocess.run(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"failed ({result.returncode}): {' '.join(command)}\n{result.stderr}")
+
+
+def progress(message: str) -> None:
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------
+# Taking turns
+
+
+def interleaved(variants: dict[str, Callable[[], object]], turns: int) -> dict[str, list]:
+    """Each variant's measurements, taken in turns after one warm-up turn each.
+
+    The warm-up pays one-off costs (imports, file caches, starting workers) that a
+    turn should not see. The order alternates (A B, B A, A B, ...) so that no variant
+    always runs right after the same other one.
+    """
+    for measure in variants.values():
+        measure()
+    measurements: dict[str, list] = {name: [] for name in variants}
+    for turn in range(turns):
+        order = list(variants) if turn % 2 == 0 else list(reversed(variants))
+        for name in order:
+            measurements[name].append(variants[name]())
+    return measurements
+
+
+def medians(measurements: dict[str, list[float]]) -> dict[str, float]:
+    return {name: statistics.median(values) for name, values in measurements.items()}
+
+
+def per_second(work: Callable[[], object], units: int) -> float:
+    start = time.perf_counter()
+    work()
+    return units / (time.perf_counter() - start)
+
+
+def seconds(work: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------------------
+# Training: the Trainer against the plain loop (and Lightning)
+
+
+def training_label(variant: str, batch_size: int) -> str:
+    return f"{variant} vs plain loop, batch {batch_size}"
+
+
+def compare_training(package: SimpleNamespace, project: Path, config: dict, batch_size: int,
+                     settings: Settings, lightning: ModuleType | None) -> tuple[list[Row], object]:
+    """Rows for the Trainer (and Lightning) against the plain loop; and the Trainer."""
+    progress(f"training at batch {batch_size}")
+    # Preloaded data makes a step as cheap as it gets, so that the trainer's own cost
+    # shows as plainly as it can; reading from HDF5 is measured by compare_datasets.
+    # `mini` keeps the first rows only, so that an epoch, one turn, is short.
+    loader = getattr(package.data_loader, config["train_data_loader_type"]).get_dataloader(
+        project / "data", "train", batch_size, shuffle=True, seed=config["seed"], preload=True,
+        mini=True, mini_size=TRAINING_TURN_STEPS[batch_size] * batch_size)
+    network = getattr(package.model, config["model_type"])(**config["model_parameters"])
+    trainer = generated_trainer(package, project, {**config, "batch_size": batch_size},
+                                clone(network), loader)
+    plain_model = clone(network)
+    plain_optimizer = plain_model.optimizer()
+    epochs = itertools.count()
+    variants = {
+        "Trainer": partial(per_second, lambda: trainer.train_loop(next(epochs)), len(loader)),
+        "plain": partial(per_second, partial(train_epoch, plain_model, plain_optimizer, loader),
+                         len(loader)),
+    }
+    if lightning:
+        variants["Lightning"] = lightning_epoch(lightning, clone(network), loader,
+                                                project / "logs" / "lightning",
+                                                config["log_interval"])
+    rates = medians(interleaved(variants, settings.turns))
+    rows = [Row(training_label("Trainer", batch_size), "steps/s", rates["Trainer"],
+                rates["plain"], TRAINER_TARGETS[batch_size])]
+    if lightning:
+        rows.append(Row(training_label("Lightning", batch_size), "steps/s", rates["Lightning"],
+                        rates["plain"]))
+    return rows, trainer
+
+
+def generated_trainer(package: SimpleNamespace, project: Path, config: dict,
+                      network: torch.nn.Module, loader: DataLoader):
+    """The project's Trainer as run.py sets it up for a logged run (one per batch size)."""
+    run = package.experiment.RunDirectory.create(
+        project / "logs", config, {"benchmark": True}, package.repo.repo_state(project), CPU)
+    return package.train.Trainer(network, getattr(package.losses, config["loss_function"]),
+                                 loader, epochs=1, device=CPU,
+                                 log_interval=config["log_interval"], run=run)
+
+
+def clone(network: torch.nn.Module) -> torch.nn.Module:
+    """A copy with the same weights: every variant trains its own, from the same start."""
+    return copy.deepcopy(network)
+
+
+def lightning_epoch(lightning: ModuleType, network: torch.nn.Module, loader: DataLoader,
+                    log_directory: Path, log_interval: int) -> Callable[[], float]:
+    """A measurement: one epoch of Lightning's Trainer, set up as a user would; steps/s.
+
+    The epoch is timed from inside (a callback), so Lightning's per-fit set-up, paid
+    once per run by a user, is left out: only its steps are compared.
+    """
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="lightning|pytorch_lightning")
+
+    class Policy(lightning.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.network = network
+
+        def training_step(self, batch, batch_index):
+            loss = torch.nn.functional.mse_loss(self.network(batch), batch["supervision"])
+            self.log("train_step/loss", loss)
+            return loss
+
+        def configure_optimizers(self):
+            return self.network.optimizer()
+
+    class EpochTimer(lightning.Callback):
+        def on_train_epoch_start(self, trainer, module):
+            self.start = time.perf_counter()
+
+        def on_train_epoch_end(self, trainer, module):
+            self.seconds = time.perf_counter() - self.start
+
+    policy = Policy()
+    loggers = importlib.import_module(f"{lightning.__name__}.loggers")
+
+    def epoch() -> float:
+        timer = EpochTimer()
+        trainer = lightning.Trainer(
+            max_epochs=1, accelerator="cpu", devices=1, callbacks=[timer],
+            logger=loggers.TensorBoardLogger(log_directory),
+            log_every_n_steps=log_interval, enable_checkpointing=False,
+            enable_model_summary=False)
+        # Its progress bar writes to stdout; to stderr, like ours, it leaves the table alone.
+        with contextlib.redirect_stdout(sys.stderr):
+            trainer.fit(policy, loader)
+        return len(loader) / timer.seconds
+
+    return epoch
+
+
+# --------------------------------------------------------------------------------------
+# Start-up: `python run.py` against the plain script
+
+PROBE_TAG = "benchmark-first-step"
+# Runs the script in argv[1:] as __main__, prints the moment of its first optimizer step
+# and ends the process there: start-up is measured without waiting for the training.
+# time.monotonic() is one clock for every process on a machine.
+FIRST_STEP_PROBE = f"""
+import os, runpy, sys, time
+from torch.optim.optimizer import register_optimizer_step_post_hook
+def report(*_):
+    print("{PROBE_TAG}", time.monotonic(), flush=True)
+    os._exit(0)
+register_optimizer_step_post_hook(report)
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def compare_start_up(project: Path, config: dict, settings: Settings) -> list[Row]:
+    progress("start-up: run.py against the plain script")
+    run_py = ["run.py", "sample_runconfig.yaml", "--cpu"]  # a logged run: git checks, run dir
+    plain = [str(PLAIN_LOOP), str(project), project.name, str(config["batch_size"])]
+    times = medians(interleaved({"run.py": partial(seconds_to_first_step, run_py, project),
+                                 "plain": partial(seconds_to_first_step, plain, project)},
+                                settings.start_up_turns))
+    return [Row("start-up to the first step: run.py vs plain script", "s", times["run.py"],
+                times["plain"], START_UP_TARGET)]
+
+
+def seconds_to_first_step(command: list[str], project: Path) -> float:
+    """Seconds from starting `python COMMAND` in the project to its first optimizer step."""
+    start = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", FIRST_STEP_PROBE, *command], cwd=project,
+                            env=project_environment(project), stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True)
+    reports = [line.split()[1] for line in result.stdout.splitlines()
+               if line.startswith(PROBE_TAG)]
+    if result.returncode != 0 or not reports:
+        sys.exit(f"{' '.join(command)} ended before its first optimizer step:\n{result.stderr}")
+    return float(reports[0]) - start
+
+
+# --------------------------------------------------------------------------------------
+# Data: the task dataset against an in-memory per-sample dataset
+
+
+def compare_datasets(package: SimpleNamespace, project: Path, config: dict, batch_size: int,
+                     workers: int, settings: Settings) -> list[Row]:
+    progress(f"data at batch {batch_size}, {workers} workers")
+    dataset_class = getattr(package.data_loader, config["train_data_loader_type"])
+    directory = project / "data"
+    in_memory = TensorDataset(*read_all(dataset_class(directory, "train")).values())
+    loaders = {
+        "in memory": DataLoader(in_memory, batch_size, shuffle=True, num_workers=workers,
+                                persistent_workers=workers > 0),
+        "HDF5": dataset_class.get_dataloader(directory, "train", batch_size, shuffle=True,
+                                             num_workers=workers),
+        "preloaded": dataset_class.get_dataloader(directory, "train", batch_size, shuffle=True,
+                                                  num_workers=workers, preload=True),
+    }
+    batches = settings.data_samples // batch_size
+    rates = medians(interleaved(
+        {name: partial(per_second, partial(consume, loader, batches), batches * batch_size)
+         for name, loader in loaders.items()},
+        settings.turns))
+    return [Row(f"dataset {name} vs in-memory per-sample, batch {batch_size}, "
+                f"{workers} workers", "samples/s", rates[name], rates["in memory"],
+                DATASET_TARGETS[batch_size])
+            for name in ("HDF5", "preloaded")]
+
+
+def read_all(dataset) -> dict[str, torch.Tensor]:
+    """Every row of a dataset, read through its own batched interface."""
+    return dataset.__getitems__(list(range(len(dataset))))
+
+
+def consume(loader: DataLoader, batches: int) -> None:
+    for _ in itertools.islice(loader, batches):
+        pass
+
+
+# --------------------------------------------------------------------------------------
+# Checkpoints: the run directory's atomic write against a bare torch.save
+
+
+def compare_checkpoint(trainer, settings: Settings) -> list[Row]:
+    progress("checkpoint writes")
+    run = trainer.run
+    bare_path = run.path / "bare_torch_save.pth"
+    state = partial(trainer.state, 0, position=None)
+    times = medians(interleaved({
+        "ours": partial(seconds, lambda: run.save_mid_epoch_checkpoint(0, 50, state())),
+        "bare": partial(seconds, lambda: torch.save(state(), bare_path)),
+    }, settings.turns))
+    return [Row("checkpoint of the default model: run directory vs torch.save", "ms",
+                1000 * times["ours"], 1000 * times["bare"])]
+
+
+# --------------------------------------------------------------------------------------
+# The table
+
+
+def print_table(rows: list[Row], notes: list[str]) -> None:
+    header = ("comparison", "ours", "reference", "unit", "score", "target", "")
+    lines = [header] + [(row.what, number(row.ours), number(row.reference), row.unit,
+                         score(row), target(row), verdict(row)) for row in rows]
+    widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
+    print()
+    for line in lines:
+        cells = [line[0].ljust(widths[0])] + [cell.rjust(width) for cell, width
+                                              in zip(line[1:-1], widths[1:-1], strict=True)]
+        print("  ".join([*cells, line[-1]]).rstrip())
+    for note in notes:
+        print(f"note: {note}")
+
+
+def number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
+
+
+def score(row: Row) -> str:
+    return f"{row.score:.3f}x" if row.is_rate else f"{row.score:+.2f} {row.unit}"
+
+
+def target(row: Row) -> str:
+    if row.target is None:
+        return ""
+    return f">= {row.target:.2f}x" if row.is_rate else f"<= {row.target:+.2f} {row.unit}"
+
+
+def verdict(row: Row) -> str:
+    return {None: "", True: "met", False: "MISSED"}[row.met]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""The trainer-overhead benchmark runs end to end. Speed itself is never asserted: it is
+measured as ratios within one run, and a loaded test machine would make any threshold
+flaky."""
+
+import re
+import subprocess
+import sys
+
+from conftest import TEMPLATE, clean_environment
+
+HEADLINE = re.compile(r"trainer/raw steps-per-second ratio \(batch 32\): \d+\.\d\d")
+
+
+def test_quick_benchmark_prints_every_comparison_and_the_headline_last(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(TEMPLATE / "benchmarks" / "trainer_overhead.py"), "--quick"],
+        cwd=tmp_path, env=clean_environment(), stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for comparison in ("Trainer vs plain loop, batch 32", "Trainer vs plain loop, batch 512",
+                       "start-up to the first step", "dataset HDF5", "dataset preloaded",
+                       "checkpoint of the default model"):
+        assert comparison in result.stdout
+    assert "threads: torch 1 intra-op" in result.stdout
+    assert HEADLINE.fullmatch(result.stdout.splitlines()[-1])
