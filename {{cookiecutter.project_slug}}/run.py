@@ -10,6 +10,11 @@ the config as it ran, the commit, TensorBoard logs and checkpoints.
 """
 
 import argparse
+import os
+{% if cookiecutter.multi_gpu %}
+import pickle
+{% endif %}
+import shutil
 import signal
 import sys
 from collections.abc import Callable
@@ -20,7 +25,7 @@ import torch
 import yaml
 {% if cookiecutter.multi_gpu %}
 from torch.distributed.elastic.multiprocessing.errors import record
-from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
+from torch.multiprocessing import ProcessContext, ProcessExitedException, ProcessRaisedException
 {% endif %}
 
 {% if cookiecutter.multi_gpu %}
@@ -260,6 +265,21 @@ def check_model_and_data(config: dict, mini: bool, device: torch.device) -> None
     # Built only to be checked: training builds its own, freshly seeded.
     build_model(config)
     build_loaders(config, mini, device)
+    check_device_supports(config, device)
+
+
+def check_device_supports(config: dict, device: torch.device) -> None:
+    """Refuse options this machine cannot run now, rather than at the first step."""
+    if (config["mixed_precision"] == "bf16" and device.type == "cuda"
+            and not torch.cuda.is_bf16_supported()):
+        raise UserError("mixed_precision: bf16 needs a GPU with bfloat16 support (Ampere or "
+                        "newer); set mixed_precision: null on this one.")
+    # What torch.compile's CPU code generator looks for.
+    compilers = [name for name in (os.environ.get("CXX"), "g++", "clang++") if name]
+    if config["compile_model"] and device.type == "cpu" and not any(map(shutil.which, compilers)):
+        raise UserError("compile_model: torch.compile needs a C++ compiler on the CPU and "
+                        "found none (g++, clang++ or $CXX); install one or set "
+                        "compile_model: false.")
 {% if cookiecutter.multi_gpu %}
 
 
@@ -355,7 +375,8 @@ def train(job: Job, device: torch.device, stop_signals: StopSignals) -> None:
 {% if cookiecutter.include_rollout_phase %}
         eval_loader=loaders["eval"],
 {% endif %}
-        log_interval=config["log_interval"], run=job.run, stop_signals=stop_signals,
+        log_interval=config["log_interval"], mixed_precision=config["mixed_precision"],
+        compile_model=config["compile_model"], run=job.run, stop_signals=stop_signals,
 {% if cookiecutter.multi_gpu %}
         process=process,
 {% endif %}
@@ -397,9 +418,30 @@ def spawn(job: Job, stop_signals: StopSignals) -> None:
     processes = torch.multiprocessing.spawn(
         train_spawned, args=(job,), nprocs=parameters["ngpus_per_node"], join=False)
     stop_signals.forward_to = [process.pid for process in processes.processes]
-    while not processes.join():
-        pass
+    try:
+        while not processes.join():
+            pass
+    except ProcessExitedException:
+        # When a process raises, the others crash as their connections to it break, and
+        # one of those crashes may be noticed first: report the error that caused them.
+        cause = raised_error(processes)
+        if cause is None:
+            raise
+        raise cause from None
     del meeting_point
+
+
+def raised_error(processes: ProcessContext) -> ProcessRaisedException | None:
+    """The exception of the first spawned process that raised one, if any did."""
+    for index, error_file in enumerate(processes.error_files):
+        # torch.multiprocessing writes the traceback there when a process raises.
+        if os.path.exists(error_file):
+            with open(error_file, "rb") as file:
+                trace = pickle.load(file)
+            return ProcessRaisedException(
+                f"\n\n-- Process {index} terminated with the following error:\n{trace}",
+                index, processes.processes[index].pid)
+    return None
 
 
 def train_spawned(local_rank: int, job: Job) -> None:

@@ -18,9 +18,8 @@ def test_rerun_reproduces_a_run_made_with_older_code(project):
 
     # Later work changes what the same config does; the re-run must not see it.
     model_file = next((project / "src").glob("*/model.py"))
-    model_file.write_text(model_file.read_text().replace(
-        "learning_rate: float = 1e-3", "learning_rate: float = 1e-1"))
-    git(project, "commit", "--quiet", "--all", "-m", "a new default learning rate")
+    model_file.write_text(model_file.read_text().replace("nn.ReLU()", "nn.Tanh()"))
+    git(project, "commit", "--quiet", "--all", "-m", "a new activation")
     head = git(project, "rev-parse", "HEAD")
 
     result = run_py(project, "--rerun", str(original))

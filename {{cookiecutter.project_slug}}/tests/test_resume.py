@@ -12,10 +12,12 @@ from conftest import committed_copy, environment, git, run_directories, run_py
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 # Three short epochs with a checkpoint after every step, so that a kill can land before,
-# during or after a checkpoint write.
+# during or after a checkpoint write; the learning rate halves after each epoch, so that
+# a resume that lost the scheduler's state would end elsewhere.
 TRAINING = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "3",
             "--modify", "batch_size", "16", "--modify", "log_interval", "2",
-            "--modify", "checkpoint_interval", "0.000001")
+            "--modify", "checkpoint_interval", "0.000001",
+            "--modify", "model_parameters.learning_rate_decay", "0.5")
 # Many small steps and no timed checkpoints, for stopping on a signal.
 LONG_TRAINING = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "4",
                  "--modify", "batch_size", "2", "--modify", "checkpoint_interval", "null")
@@ -119,6 +121,10 @@ def test_a_killed_run_resumes_to_the_weights_it_would_have_had(project, referenc
     assert_continues_exactly(project, killed, reference)
     metadata = yaml.safe_load((killed / "metadata.yaml").read_text())
     assert len(metadata["resumed"]) == 1
+    # The scheduler went on counting epochs where it stopped, not from zero.
+    last = torch.load(killed / "model_epoch_2.pth", weights_only=True)
+    assert last["scheduler_state_dict"]["last_epoch"] == 3
+    assert last["optimizer_state_dict"]["param_groups"][0]["lr"] == 0.001 * 0.5 ** 3
 
 
 def test_a_damaged_newest_checkpoint_is_skipped_with_a_warning(project, reference):

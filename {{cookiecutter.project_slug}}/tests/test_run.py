@@ -1,9 +1,13 @@
 """run.py as a user drives it: logged runs, the repository guard and the edit flags."""
 
+import shutil
+import subprocess
+import sys
+
 import pytest
 import torch
 import yaml
-from conftest import git, run_directories, run_py
+from conftest import environment, git, run_directories, run_py
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 QUICK = ("sample_runconfig.yaml", "--mini", "--cpu")
@@ -64,6 +68,50 @@ def test_the_same_seed_gives_bitwise_identical_weights(project):
     first, second = (torch.load(run / "model_epoch_1.pth", weights_only=True)["model_state_dict"]
                      for run in run_directories(project))
     assert all(torch.equal(first[name], second[name]) for name in first)
+
+
+def final_weights(project, *edits: str) -> tuple[dict, dict]:
+    """The config and final weights of a one-epoch run with `edits` (pairs for --modify)."""
+    result = run_py(project, *QUICK, "--modify", "epochs", "1", "batch_size", "16", *edits)
+    assert result.returncode == 0, result.stderr
+    run = run_directories(project)[-1]
+    weights = torch.load(run / "model_epoch_0.pth", weights_only=True)["model_state_dict"]
+    return metadata_of(run)["config"], weights
+
+
+def test_bf16_autocast_changes_the_arithmetic_but_not_the_saved_weights_type(project):
+    _, float32 = final_weights(project)
+    config, bfloat16 = final_weights(project, "mixed_precision", "bf16")
+    assert config["mixed_precision"] == "bf16"
+    assert all(weights.dtype == torch.float32 for weights in bfloat16.values())
+    # The forward passes ran in bfloat16: close to the float32 run, but not the same.
+    assert not all(torch.equal(float32[name], bfloat16[name]) for name in float32)
+    assert all(torch.allclose(float32[name], bfloat16[name], atol=0.01) for name in float32)
+
+
+def test_a_compiled_model_trains_like_the_eager_one_and_saves_plain_names(project):
+    _, eager = final_weights(project)
+    config, compiled = final_weights(project, "compile_model", "true")
+    assert config["compile_model"] is True
+    # No `_orig_mod.` prefix: the checkpoint loads into a model that is not compiled.
+    assert compiled.keys() == eager.keys()
+    assert all(torch.allclose(eager[name], compiled[name], atol=1e-5) for name in eager)
+
+
+def test_compiling_without_a_compiler_is_refused_before_anything_is_written(project, tmp_path):
+    # A PATH with git but no C++ compiler, as on a bare cluster node.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "git").symlink_to(shutil.which("git"))
+    env = {**environment(project), "PATH": str(tools)}
+    env.pop("CXX", None)
+    result = subprocess.run([sys.executable, "run.py", *QUICK, "--modify", "compile_model", "true"],
+                            cwd=project, env=env, stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2
+    assert "compile_model: torch.compile needs a C++ compiler" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (project / "logs").exists()
 
 
 def test_a_constructor_that_rejects_a_value_is_a_clear_error(project):
@@ -143,6 +191,8 @@ def test_edits_are_validated_and_saved_with_the_config(project):
     (("--find-replace", "mse_loss"), "pairs"),
     (("--find-replace", "no such text", "x"), "does not occur"),
     (("--modify", "model_type", "Nope"), "valid names"),
+    (("--modify", "mixed_precision", "fp16"), "mixed_precision: expected bf16, or null"),
+    (("--modify", "compile_model", "'no'"), "compile_model: expected true or false"),
 ])
 def test_bad_edits_are_clear_errors_that_write_nothing(project, edit, message):
     result = run_py(project, *QUICK, *edit)

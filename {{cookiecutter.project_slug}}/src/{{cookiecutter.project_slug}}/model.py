@@ -6,6 +6,7 @@ class's constructor.
 
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import ExponentialLR, LRScheduler
 {% if cookiecutter.include_rollout_phase %}
 
 from {{ cookiecutter.project_slug }}.arm import forward_kinematics
@@ -18,6 +19,8 @@ class FishboticsModel(nn.Module):
     A subclass provides `forward(batch)`, whose result the config's `loss_function`
     compares with `batch["supervision"]`. It may override
     - `optimizer()`: the optimizer of its parameters (default: Adam);
+    - `scheduler(optimizer)`: a learning-rate scheduler, stepped after each epoch's
+      training (default: none);
     - `transform(batch)`: preparation of a batch already on the device, before
       `forward` (normalisation, augmentation); default: unchanged;
     - `metrics(prediction, batch)`: named batch means logged next to the loss.
@@ -37,6 +40,9 @@ class FishboticsModel(nn.Module):
 
     def optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.learning_rate)
+
+    def scheduler(self, optimizer: torch.optim.Optimizer) -> LRScheduler | None:
+        return None
 
     def transform(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return batch
@@ -63,8 +69,11 @@ class ReachingPolicy(FishboticsModel):
     """
 
     def __init__(self, hidden_size: int = 256, num_layers: int = 3,
-                 learning_rate: float = 1e-3):
+                 learning_rate: float = 1e-3, learning_rate_decay: float = 1.0):
         super().__init__(learning_rate)
+        if not 0 < learning_rate_decay <= 1:
+            raise ValueError(f"learning_rate_decay must be in (0, 1], got {learning_rate_decay}")
+        self.learning_rate_decay = learning_rate_decay
         layers: list[nn.Module] = []
         width = 8  # joint angles, their sines and cosines, goal position
         for _ in range(num_layers):
@@ -72,6 +81,10 @@ class ReachingPolicy(FishboticsModel):
             width = hidden_size
         layers.append(nn.Linear(width, 2))
         self.network = nn.Sequential(*layers)
+
+    def scheduler(self, optimizer: torch.optim.Optimizer) -> LRScheduler:
+        # The learning rate is multiplied by learning_rate_decay after every epoch.
+        return ExponentialLR(optimizer, gamma=self.learning_rate_decay)
 
     def policy(self, configuration: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         # Sines and cosines spare the network from learning that angles wrap around.

@@ -31,6 +31,13 @@ def number(value: object) -> float:
     return float(value)
 
 
+def boolean(value: object) -> bool:
+    # YAML reads true/false and yes/no as booleans; a quoted "false" would be truthy.
+    if not isinstance(value, bool):
+        raise Invalid(f"expected true or false, got {value!r}")
+    return value
+
+
 name = All(str, Length(min=1), msg="expected a name")
 optional_name = Any(None, name, msg="expected a name, or null to skip the phase")
 parameters = {str: object}
@@ -82,6 +89,10 @@ RUN_CONFIG = Schema({
     },
     Optional("num_workers", default=0): All(integer, Range(min=0)),
     Optional("seed", default=0): integer,
+    Optional("mixed_precision", default=None): Any(
+        None, "bf16", msg="expected bf16, or null to train in float32 throughout",
+    ),
+    Optional("compile_model", default=False): boolean,
 {% if cookiecutter.multi_gpu %}
     Optional("multigpu_parameters", default=None): Any(
         None, All(MULTIGPU_PARAMETERS, node_within_job),

@@ -25,9 +25,12 @@ rank 0 prints and writes to the run directory.
 {% endif %}
 
 A checkpoint (`state`) holds everything needed to continue exactly where training
-stood: weights, optimizer, position in the epoch, the loss sums of the epoch so far,
+stood: weights, optimizer, scheduler, position in the epoch, the loss sums of the epoch so far,
 and every random generator's state. `restore` puts all of it back.
 """
+
+from contextlib import nullcontext
+from functools import partial
 
 import torch
 {% if cookiecutter.multi_gpu %}
@@ -58,7 +61,8 @@ class Trainer:
 {% if cookiecutter.include_rollout_phase %}
                  eval_loader: DataLoader | None = None,
 {% endif %}
-                 log_interval: int = 50, run: RunDirectory | None = None,
+                 log_interval: int = 50, mixed_precision: str | None = None,
+                 compile_model: bool = False, run: RunDirectory | None = None,
 {% if cookiecutter.multi_gpu %}
                  stop_signals: StopSignals | None = None,
                  process: distributed.Process | None = None):
@@ -67,14 +71,24 @@ class Trainer:
 {% endif %}
         self.model = model.to(device)
         self.optimizer = model.optimizer()
+        self.scheduler = model.scheduler(self.optimizer)
 {% if cookiecutter.multi_gpu %}
         self.process = process  # None: a single process
         self.is_main = process is None or process.is_main
         # Training steps go through DDP, which averages the gradients across ranks.
         # Evaluation calls the model itself: it needs no gradients, hence no collectives.
-        self.network = model if process is None else DistributedDataParallel(
+        network = model if process is None else DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
+        # Only the training step is compiled: it is what runs most often.
+        self.network = torch.compile(network) if compile_model else network
+{% else %}
+        # Training steps go through `network`, compiled if asked: it is what runs most
+        # often. Checkpoints and evaluation use the model itself.
+        self.network = torch.compile(model) if compile_model else model
 {% endif %}
+        # bfloat16 has float32's range, so unlike float16 it needs no gradient scaling.
+        self.autocast = (partial(torch.autocast, device.type, dtype=torch.bfloat16)
+                         if mixed_precision == "bf16" else nullcontext)
         self.loss_function = loss_function
         self.train_loader = train_loader
         self.test_loader = test_loader
@@ -107,6 +121,8 @@ class Trainer:
         for epoch in range(self.first_epoch, self.epochs):
             results = {"train": self.train_loop(epoch, self.resume_position)}
             self.resume_position = 0
+            if self.scheduler is not None:
+                self.scheduler.step()
             if self.test_loader is not None:
                 results["test"] = self.test_loop(epoch)
 {% if cookiecutter.include_rollout_phase %}
@@ -152,6 +168,7 @@ class Trainer:
         return {
             "model_state_dict": self.model.state_dict(),
             "optimizer_state_dict": self.optimizer.state_dict(),
+            "scheduler_state_dict": None if self.scheduler is None else self.scheduler.state_dict(),
             "epoch": epoch,
             "position": position,
             "step": self.step,
@@ -173,6 +190,8 @@ class Trainer:
         """Continue from `checkpoint` (from `state`): call just before `fit`."""
         self.model.load_state_dict(checkpoint["model_state_dict"])
         self.optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(checkpoint["scheduler_state_dict"])
         self.step = checkpoint["step"]
         for phase, loader in self.loaders().items():
             loader.generator.set_state(checkpoint["data_order"][phase])
@@ -200,13 +219,11 @@ class Trainer:
     def train_loop(self, epoch: int, resume_position: int = 0) -> dict[str, float]:
         """One pass over the training data, of which `resume_position` batches were
         done before the run was resumed."""
-{% if cookiecutter.multi_gpu %}
         self.network.train()
+{% if cookiecutter.multi_gpu %}
         if self.process is not None:
             # A new shuffle every epoch, the same on every rank.
             self.train_loader.sampler.set_epoch(epoch)
-{% else %}
-        self.model.train()
 {% endif %}
         if resume_position:
             self.train_loader.generator.set_state(self.train_order_state)
@@ -219,16 +236,14 @@ class Trainer:
 {% if cookiecutter.multi_gpu %}
         progress = tqdm(self.train_loader, desc=f"epoch {epoch} train", leave=False,
                         total=steps, initial=resume_position, disable=not self.is_main)
-        for step, batch in enumerate(progress, start=resume_position):
-            batch = self.model.transform(to_device(batch, self.device))
-            loss = self.loss_function(self.network(batch), batch["supervision"])
 {% else %}
         progress = tqdm(self.train_loader, desc=f"epoch {epoch} train", leave=False,
                         total=steps, initial=resume_position)
+{% endif %}
         for step, batch in enumerate(progress, start=resume_position):
             batch = self.model.transform(to_device(batch, self.device))
-            loss = self.loss_function(self.model(batch), batch["supervision"])
-{% endif %}
+            with self.autocast():
+                loss = self.loss_function(self.network(batch), batch["supervision"])
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -307,12 +322,14 @@ class Trainer:
         for batch in tqdm(loader, desc=description, leave=False):
 {% endif %}
             batch = self.model.transform(to_device(batch, self.device))
-            prediction = self.model(batch)
-            values = {"loss": self.loss_function(prediction, batch["supervision"]),
-                      **self.model.metrics(prediction, batch)}
+            with self.autocast():
+                prediction = self.model(batch)
+                values = {"loss": self.loss_function(prediction, batch["supervision"]),
+                          **self.model.metrics(prediction, batch)}
             size = len(batch["supervision"])
             for name, value in values.items():
-                totals[name] = totals.get(name, 0) + value * size
+                # In float32: a bfloat16 sum over many batches would lose the small ones.
+                totals[name] = totals.get(name, 0) + value.float() * size
             samples += size
 {% if cookiecutter.multi_gpu %}
         sums = {name: total.item() for name, total in totals.items()}
