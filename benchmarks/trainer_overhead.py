@@ -16,6 +16,9 @@ the same run:
               against the same arrays in an in-memory per-sample dataset;
   checkpoint  writing one checkpoint of the default model through the run
               directory (atomic, fsynced) against a bare torch.save;
+  processes   a project baked with multi-GPU code: training steps/s of `python
+              run.py --cpu` with 2 gloo processes against 1 process (read from
+              the run's TensorBoard points, so start-up is left out);
   Lightning   PyTorch Lightning's Trainer on the training workload, if installed.
 
 The variants of a comparison take turns, so that drift of the machine hits them
@@ -32,6 +35,7 @@ import itertools
 import logging
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -47,7 +51,9 @@ from types import ModuleType, SimpleNamespace
 import h5py
 import numpy as np
 import torch
+import yaml
 from plain_loop import train_epoch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.data import DataLoader, TensorDataset
 
 TEMPLATE = Path(__file__).resolve().parents[1]
@@ -72,10 +78,11 @@ class Settings:
     turns: int  # measured turns of each variant, after one warm-up turn
     start_up_turns: int  # the same for start-up, where each turn starts a process
     data_samples: int  # samples read in one turn of a dataset comparison
+    processes_samples: int  # training samples of one run in the processes comparison
 
 
-FULL = Settings(turns=31, start_up_turns=5, data_samples=10_000)
-QUICK = Settings(turns=2, start_up_turns=1, data_samples=2_000)
+FULL = Settings(turns=31, start_up_turns=5, data_samples=10_000, processes_samples=100_000)
+QUICK = Settings(turns=2, start_up_turns=1, data_samples=2_000, processes_samples=6_400)
 
 
 @dataclass(frozen=True)
@@ -135,7 +142,7 @@ def main() -> None:
             for batch_size in BATCH_SIZES:
                 rows += compare_datasets(package, project, config, batch_size, workers, settings)
         rows += compare_checkpoint(trainers[BATCH_SIZES[0]], settings)
-        # Multi-GPU steps/s (2 gloo processes against 1) joins here once that code exists.
+        rows += compare_processes(Path(scratch), project / "data", settings)
     notes = [] if lightning else [
         "PyTorch Lightning is not installed, so its rows are skipped (it is never a "
         "dependency; install it in this environment to compare)."]
@@ -194,11 +201,18 @@ def cpu_model() -> str:
 def bake(scratch: Path) -> Path:
     """The default project, committed by the template's own hook, with its default dataset."""
     progress("baking the default project and writing its dataset")
-    run_checked([sys.executable, "-m", "cookiecutter", "--no-input", "--output-dir",
-                 str(scratch), str(TEMPLATE)], cwd=scratch, env=without_git_variables())
-    [project] = [path for path in scratch.iterdir() if path.is_dir()]
+    project = bake_project(scratch)
     run_checked([sys.executable, "scripts/make_dataset.py"], cwd=project,
                 env=project_environment(project))
+    return project
+
+
+def bake_project(scratch: Path, *answers: str) -> Path:
+    """A project baked into `scratch` (a new folder) with `answers` (key=value) or defaults."""
+    scratch.mkdir(exist_ok=True)
+    run_checked([sys.executable, "-m", "cookiecutter", "--no-input", "--output-dir",
+                 str(scratch), str(TEMPLATE), *answers], cwd=scratch, env=without_git_variables())
+    [project] = [path for path in scratch.iterdir() if path.is_dir()]
     return project
 
 
@@ -472,6 +486,54 @@ def compare_checkpoint(trainer, settings: Settings) -> list[Row]:
     }, settings.turns))
     return [Row("checkpoint of the default model: run directory vs torch.save", "ms",
                 1000 * times["ours"], 1000 * times["bare"])]
+
+
+# --------------------------------------------------------------------------------------
+# Processes: 2 gloo processes against 1, through run.py
+
+PROCESSES_BATCH_SIZE = 32  # per process: the size where communication weighs most
+PROCESSES_LOG_INTERVAL = 25
+
+
+def compare_processes(scratch: Path, data: Path, settings: Settings) -> list[Row]:
+    """Steps/s of the DDP path of a multi-GPU project, 2 CPU processes against 1.
+
+    On this machine's cores, with a thread each, ideal scaling keeps the steps/s of one
+    process while every step covers twice the samples.
+    """
+    progress("processes: run.py with 2 gloo processes against 1")
+    project = bake_project(scratch / "multi_gpu", "multi_gpu=yes")
+    config = yaml.safe_load((project / "sample_runconfig.yaml").read_text())
+    edits = ["data_directory", str(data), "epochs", "1", "batch_size", str(PROCESSES_BATCH_SIZE),
+             "log_interval", str(PROCESSES_LOG_INTERVAL), "checkpoint_interval", "null",
+             "data_loader_parameters.all",
+             f"{{preload: true, mini_size: {settings.processes_samples}}}"]
+    for key in config:  # training only: other phases would sit between the points read
+        if key.endswith("_data_loader_type") and key != "train_data_loader_type":
+            edits += [key, "null"]
+    one = ["run.py", "sample_runconfig.yaml", "--cpu", "--mini", "--modify", *edits]
+    two = [*one, "multigpu_parameters", "{ngpus_per_node: 2, backend: gloo}"]
+    rates = medians(interleaved({"1 process": partial(training_steps_per_second, one, project),
+                                 "2 processes": partial(training_steps_per_second, two, project)},
+                                settings.start_up_turns))
+    return [Row(f"multi-GPU code: 2 gloo processes vs 1, batch {PROCESSES_BATCH_SIZE} each",
+                "steps/s", rates["2 processes"], rates["1 process"])]
+
+
+def training_steps_per_second(command: list[str], project: Path) -> float:
+    """Optimizer steps/s of a logged `python COMMAND` in the project, between its first
+    and last training-loss points in TensorBoard."""
+    result = subprocess.run([sys.executable, *command], cwd=project,
+                            env=project_environment(project), stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True)
+    logged = re.findall(r"^logging to (.+)$", result.stdout, flags=re.MULTILINE)
+    if result.returncode != 0 or not logged:
+        sys.exit(f"failed ({result.returncode}): {' '.join(command)}\n{result.stderr}")
+    events = EventAccumulator(logged[0])
+    events.Reload()
+    points = events.Scalars("train_step/loss")
+    first, last = points[0], points[-1]
+    return (last.step - first.step) / (last.wall_time - first.wall_time)
 
 
 # --------------------------------------------------------------------------------------
