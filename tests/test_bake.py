@@ -12,12 +12,18 @@ SOURCE = {
     *(f"src/{DEFAULT_SLUG}/{name}.py" for name in (
         "__init__", "config", "data_loader", "errors", "experiment", "losses", "model",
         "random_state", "repo", "rerun", "schema", "stopping", "train")),
-    "tests/conftest.py", "tests/test_config.py", "tests/test_data.py",
-    "tests/test_experiment.py", "tests/test_rerun.py", "tests/test_resume.py",
-    "tests/test_run.py",
+    "tests/conftest.py", "tests/test_config.py", "tests/test_data.py", "tests/test_datasets.py",
+    "tests/test_experiment.py", "tests/test_run.py",
 }
-TASK_FILES = {"trajectory": {f"src/{DEFAULT_SLUG}/arm.py"}}
-MULTI_GPU_FILES = {f"src/{DEFAULT_SLUG}/distributed.py", "tests/test_distributed.py"}
+# Tests that train: a blank project has nothing to train until its user writes the task.
+TRAINING_TESTS = {"tests/test_rerun.py", "tests/test_resume.py"}
+TASK_FILES = {
+    "trajectory": {f"src/{DEFAULT_SLUG}/arm.py", *TRAINING_TESTS},
+    "classification": {f"src/{DEFAULT_SLUG}/shapes.py", *TRAINING_TESTS},
+    "blank": set(),
+}
+MULTI_GPU_FILES = {f"src/{DEFAULT_SLUG}/distributed.py"}
+MULTI_GPU_TESTS = {"tests/test_distributed.py"}  # they train: not in a blank project
 # Words that must not appear anywhere in a project that declined the rollout phase.
 ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.IGNORECASE)
 # ... nor in a project that declined multi-GPU.
@@ -36,6 +42,8 @@ def test_the_exact_file_set_is_committed(baked):
     expected = SOURCE | TASK_FILES[answers["task"]]
     if answers["multi_gpu"]:
         expected |= MULTI_GPU_FILES
+        if answers["task"] != "blank":
+            expected |= MULTI_GPU_TESTS
     assert tracked_files(project) == expected
 
 
