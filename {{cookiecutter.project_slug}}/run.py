@@ -563,14 +563,4 @@ def build_loaders(config: dict, mini: bool, device: torch.device) -> dict:
 
 
 if __name__ == "__main__":
-{% if cookiecutter.multi_gpu %}
-    if distributed.started_by_torchrun():
-        # Leave as the processes torch.multiprocessing spawns do, without the interpreter's
-        # shutdown: there, now and then, a thread left behind by gloo aborted a worker
-        # that had finished ("terminate called without an active exception").
-        exit_code = main()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(exit_code)
-{% endif %}
     sys.exit(main())
