@@ -36,6 +36,7 @@ import logging
 import os
 import platform
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -512,17 +513,29 @@ def compare_processes(scratch: Path, data: Path, settings: Settings) -> list[Row
         if key.endswith("_data_loader_type") and key != "train_data_loader_type":
             edits += [key, "null"]
     one = ["run.py", "sample_runconfig.yaml", "--cpu", "--mini", "--modify", *edits]
-    two = [*one, "multigpu_parameters", "{ngpus_per_node: 2, backend: gloo}"]
-    rates = medians(interleaved({"1 process": partial(training_steps_per_second, one, project),
-                                 "2 processes": partial(training_steps_per_second, two, project)},
-                                settings.start_up_turns))
+
+    def two() -> list[str]:  # a port of its own each time: another job may hold the default
+        block = f"{{ngpus_per_node: 2, backend: gloo, url: 'tcp://127.0.0.1:{free_port()}'}}"
+        return [*one, "multigpu_parameters", block]
+
+    rates = medians(interleaved(
+        {"1 process": partial(training_steps_per_second, lambda: one, project),
+         "2 processes": partial(training_steps_per_second, two, project)},
+        settings.start_up_turns))
     return [Row(f"multi-GPU code: 2 gloo processes vs 1, batch {PROCESSES_BATCH_SIZE} each",
                 "steps/s", rates["2 processes"], rates["1 process"])]
 
 
-def training_steps_per_second(command: list[str], project: Path) -> float:
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def training_steps_per_second(command: Callable[[], list[str]], project: Path) -> float:
     """Optimizer steps/s of a logged `python COMMAND` in the project, between its first
     and last training-loss points in TensorBoard."""
+    command = command()
     result = subprocess.run([sys.executable, *command], cwd=project,
                             env=project_environment(project), stdin=subprocess.DEVNULL,
                             capture_output=True, text=True)

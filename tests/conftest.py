@@ -20,7 +20,6 @@ OPTIONS = {key: value if isinstance(value, list) else [True, False]
            if not key.startswith("_") and isinstance(value, (list, bool))}
 COMBINATIONS = [dict(zip(OPTIONS, values, strict=True))
                 for values in itertools.product(*OPTIONS.values())]
-DEFAULT_SLUG = "reaching_policy"
 
 
 def combination_id(answers: dict) -> str:

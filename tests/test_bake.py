@@ -4,20 +4,25 @@ import re
 import sys
 
 import pytest
-from conftest import DEFAULT_SLUG, git, run
+from conftest import git, run
 
+# Files by path; the package's modules by name, as the package's name follows the task.
 SOURCE = {
     ".gitignore", "README.md", "pyproject.toml", "run.py", "sample_runconfig.yaml",
     "scripts/make_dataset.py",
-    *(f"src/{DEFAULT_SLUG}/{name}.py" for name in (
-        "__init__", "config", "data_loader", "errors", "experiment", "losses", "model",
-        "random_state", "repo", "rerun", "schema", "stopping", "train")),
-    "tests/conftest.py", "tests/test_config.py", "tests/test_data.py",
-    "tests/test_experiment.py", "tests/test_rerun.py", "tests/test_resume.py",
-    "tests/test_run.py",
+    "tests/conftest.py", "tests/test_config.py", "tests/test_data.py", "tests/test_datasets.py",
+    "tests/test_experiment.py", "tests/test_run.py",
 }
-TASK_FILES = {"trajectory": {f"src/{DEFAULT_SLUG}/arm.py"}}
-MULTI_GPU_FILES = {f"src/{DEFAULT_SLUG}/distributed.py", "tests/test_distributed.py"}
+MODULES = {"__init__", "config", "data_loader", "errors", "experiment", "losses", "model",
+           "random_state", "repo", "rerun", "schema", "stopping", "train"}
+TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
+# Tests that train: a blank project has nothing to train until its user writes the task.
+TRAINING_TESTS = {"tests/test_rerun.py", "tests/test_resume.py"}
+MULTI_GPU_TESTS = {"tests/test_distributed.py"}
+
+
+def modules(project, *names: str) -> set[str]:
+    return {f"src/{project.name}/{name}.py" for name in names}
 # Words that must not appear anywhere in a project that declined the rollout phase.
 ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.IGNORECASE)
 # ... nor in a project that declined multi-GPU.
@@ -33,9 +38,13 @@ def tracked_files(project):
 
 def test_the_exact_file_set_is_committed(baked):
     answers, project = baked
-    expected = SOURCE | TASK_FILES[answers["task"]]
+    expected = SOURCE | modules(project, *MODULES, *TASK_MODULES[answers["task"]])
+    if answers["task"] != "blank":
+        expected |= TRAINING_TESTS
     if answers["multi_gpu"]:
-        expected |= MULTI_GPU_FILES
+        expected |= modules(project, "distributed")
+        if answers["task"] != "blank":
+            expected |= MULTI_GPU_TESTS
     assert tracked_files(project) == expected
 
 
@@ -68,8 +77,8 @@ def test_rollout_phase_is_there_only_when_asked_for(baked):
     mentions = {name for name in tracked_files(project)
                 if ROLLOUT_WORDS.search((project / name).read_text())}
     if answers["include_rollout_phase"]:
-        assert {"run.py", "sample_runconfig.yaml", f"src/{DEFAULT_SLUG}/train.py",
-                f"src/{DEFAULT_SLUG}/model.py", f"src/{DEFAULT_SLUG}/schema.py"} <= mentions
+        assert {"run.py", "sample_runconfig.yaml",
+                *modules(project, "train", "model", "schema")} <= mentions
     else:
         assert mentions == set()
 
@@ -79,9 +88,8 @@ def test_multi_gpu_code_is_there_only_when_asked_for(baked):
     mentions = {name for name in tracked_files(project)
                 if DISTRIBUTED_WORDS.search((project / name).read_text())}
     if answers["multi_gpu"]:
-        assert {"README.md", "run.py", "sample_runconfig.yaml", f"src/{DEFAULT_SLUG}/train.py",
-                f"src/{DEFAULT_SLUG}/schema.py", f"src/{DEFAULT_SLUG}/data_loader.py",
-                f"src/{DEFAULT_SLUG}/experiment.py", *MULTI_GPU_FILES} <= mentions
+        assert {"README.md", "run.py", "sample_runconfig.yaml", *modules(
+            project, "train", "schema", "data_loader", "experiment", "distributed")} <= mentions
     else:
         assert mentions == set()
 

@@ -1,7 +1,10 @@
-"""The user's journey through a default project, as its README tells it."""
+"""The user's journey through a new project, as its README tells it."""
 
+import sys
+
+import pytest
 import yaml
-from conftest import git, python
+from conftest import git, python, run
 
 
 def test_bake_make_data_and_log_a_run(cookies):
@@ -22,3 +25,21 @@ def test_bake_make_data_and_log_a_run(cookies):
     assert metadata["git"]["commit"] == git(project, "rev-parse", "HEAD")
     assert f"run directory: {metadata_file.parent}" in trained.stdout
     assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+@pytest.mark.slow
+def test_the_classification_sample_config_reaches_90_percent_test_accuracy(bake):
+    """The promise in a classification project's README, kept by its full sample run."""
+    result = bake(task="classification", include_rollout_phase=False)
+    assert result.exit_code == 0, result.exception
+    project = result.project_path
+    assert python(project, "scripts/make_dataset.py").returncode == 0
+
+    # One thread: the test runs beside others, and threads that contend for the same
+    # cores slow each other down many times over.
+    trained = run([sys.executable, "run.py", "sample_runconfig.yaml", "--cpu"], project,
+                  PYTHONPATH=str(project / "src"), OMP_NUM_THREADS="1")
+    assert trained.returncode == 0, trained.stderr
+    [metadata_file] = (project / "logs").glob("ShapeClassifier/*/metadata.yaml")
+    results = yaml.safe_load(metadata_file.read_text())["progress"]["last_results"]
+    assert results["test"]["accuracy"] >= 0.9, results

@@ -263,9 +263,13 @@ def read_metadata(run_path: Path) -> dict:
 
 def check_model_and_data(config: dict, mini: bool, device: torch.device) -> None:
     # Built only to be checked: training builds its own, freshly seeded.
-    build_model(config)
-    build_loaders(config, mini, device)
+    network = build_model(config)
+    loaders = build_loaders(config, mini, device)
     check_device_supports(config, device)
+    # One training sample through the model, on the CPU: a model and data that do not fit
+    # together fail here, before a run directory exists, rather than at the first step.
+    with torch.no_grad():
+        network(network.transform(loaders["train"].dataset.__getitems__([0])))
 
 
 def check_device_supports(config: dict, device: torch.device) -> None:

@@ -1,4 +1,9 @@
-"""Fixtures: a small dataset, and throwaway committed copies of this project.
+{% if cookiecutter.task == 'blank' %}
+"""Fixtures: throwaway committed copies of this project, and the sample config's names.
+{% else %}
+"""Fixtures: a small dataset, throwaway committed copies of this project, and the
+names of the sample config's model and dataset.
+{% endif %}
 
 Tests that drive run.py work on a copy, so they never write into your logs/ and
 can make the tree dirty on purpose.
@@ -18,6 +23,29 @@ NOT_COPIED = shutil.ignore_patterns(
 )
 # Variables that would point git at another repository than the copy's.
 GIT_LOCATION_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")
+{% if cookiecutter.task == 'trajectory' %}
+
+# The sample config's classes, and the tests' small dataset: 40 training trajectories
+# of 10 steps (400 samples) and 10 test trajectories (100 samples), in 3 shards.
+MODEL, DATASET = "ReachingPolicy", "TrajectoryStepDataset"
+DATASET_ARGUMENTS = ("--train-trajectories", "40", "--test-trajectories", "10",
+                     "--horizon", "10", "--shards", "3")
+# A model parameter that sets the width of the first layer, and that layer's weights.
+WIDTH, FIRST_LAYER = "hidden_size", "network.0.weight"
+{% elif cookiecutter.task == 'classification' %}
+
+# The sample config's classes, and the tests' small dataset: 400 training images and
+# 100 test images of 16 x 16 pixels, in 3 shards.
+MODEL, DATASET = "ShapeClassifier", "ShapeImageDataset"
+DATASET_ARGUMENTS = ("--train-images", "400", "--test-images", "100", "--image-size", "16",
+                     "--shards", "3")
+# A model parameter that sets the width of the first layer, and that layer's weights.
+WIDTH, FIRST_LAYER = "channels", "features.0.weight"
+{% else %}
+
+# The sample config's classes: yours to rename.
+MODEL, DATASET = "MyModel", "MyDataset"
+{% endif %}
 
 
 def environment(project: Path) -> dict[str, str]:
@@ -48,14 +76,24 @@ def run_directories(project: Path) -> list[Path]:
     return sorted(path.parent for path in (project / "logs").glob("*/*/metadata.yaml"))
 
 
+{% if cookiecutter.task == 'blank' %}
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of this project's files, committed on a fresh repo."""
+    return committed_copy(tmp_path)
+
+
+def committed_copy(directory: Path) -> Path:
+    copy = directory / "project"
+    shutil.copytree(PROJECT_ROOT, copy, ignore=NOT_COPIED)
+{% else %}
 @pytest.fixture(scope="session")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small dataset, written once per test session by the project's own script."""
     data = tmp_path_factory.mktemp("data")
     subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "scripts" / "make_dataset.py"), "--output", str(data),
-         "--train-trajectories", "40", "--test-trajectories", "10", "--horizon", "10",
-         "--shards", "3"],
+         *DATASET_ARGUMENTS],
         env=environment(PROJECT_ROOT), check=True, capture_output=True,
     )
     return data
@@ -71,6 +109,7 @@ def committed_copy(directory: Path, dataset: Path) -> Path:
     copy = directory / "project"
     shutil.copytree(PROJECT_ROOT, copy, ignore=NOT_COPIED)
     shutil.copytree(dataset, copy / "data")
+{% endif %}
     git(copy, "init", "--quiet")
     git(copy, "config", "user.name", "Test")
     git(copy, "config", "user.email", "test@example.com")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import DATASET, MODEL
 
 from {{ cookiecutter.project_slug }}.config import load_config
 from {{ cookiecutter.project_slug }}.errors import UserError
@@ -22,7 +23,7 @@ def write_config(tmp_path: Path, **changes) -> Path:
 
 def test_sample_config_is_valid_and_defaults_are_filled():
     config = load_config(SAMPLE)
-    assert config["model_type"] == "ReachingPolicy"
+    assert config["model_type"] == MODEL
     assert set(config) == set(TOP_LEVEL_KEYS)
 
 
@@ -49,7 +50,7 @@ def test_unknown_names_list_the_valid_ones(tmp_path):
         load_config(path)
     message = str(error.value)
     assert ("model_type: unknown name 'Transformer'; "
-            "valid names in model.py: ReachingPolicy") in message
+            f"valid names in model.py: {MODEL}") in message
     assert "loss_function: unknown name 'eval'" in message and "mse_loss" in message
     assert "train_data_loader_type: unknown name 'FishboticsDataset'" in message
 
@@ -60,9 +61,9 @@ def test_constructor_parameters_are_checked(tmp_path):
     with pytest.raises(UserError) as error:
         load_config(path)
     message = str(error.value)
-    assert "ReachingPolicy has no parameter 'hidden_sise'" in message
+    assert f"{MODEL} has no parameter 'hidden_sise'" in message
     assert "'split' is set by the trainer" in message
-    assert "TrajectoryStepDataset has no parameter 'window'" in message
+    assert f"{DATASET} has no parameter 'window'" in message
 
 
 def test_unknown_top_level_keys_are_warned_about_and_ignored(tmp_path, capsys):

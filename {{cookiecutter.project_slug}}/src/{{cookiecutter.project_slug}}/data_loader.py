@@ -94,6 +94,9 @@ class FishboticsDataset(Dataset):
                 f"no *.h5 shard files in {directory}. Write the data with "
                 "`python scripts/make_dataset.py`, or point data_directory at it."
             )
+        if not self.fields:
+            raise UserError(f"{type(self).__name__}.fields is empty: in data_loader.py, map "
+                            "each batch key to the HDF5 dataset in the shards that holds it.")
         rows = [self._count_rows(path) for path in self.shard_paths]
         self.offsets = np.cumsum([0, *rows])
         self.length = int(self.offsets[-1])
@@ -222,6 +225,7 @@ def read_rows(field: h5py.Dataset, rows: np.ndarray, row_bytes: int) -> np.ndarr
     return field[rows]
 
 
+{% if cookiecutter.task == 'trajectory' %}
 # --------------------------------------------------------------------------------------
 # The reaching task (data written by scripts/make_dataset.py)
 
@@ -245,4 +249,29 @@ class TrajectoryRolloutDataset(FishboticsDataset):
         "goal": "trajectories/goal",
         "supervision": "trajectories/configurations",
     }
+{% endif %}
+{% elif cookiecutter.task == 'classification' %}
+# --------------------------------------------------------------------------------------
+# The shapes task (data written by scripts/make_dataset.py)
+
+
+class ShapeImageDataset(FishboticsDataset):
+    """Grey images of shapes (bytes) and the index of the shape's class."""
+
+    fields = {
+        "image": "images",
+        "supervision": "labels",
+    }
+{% else %}
+# --------------------------------------------------------------------------------------
+# Your datasets (data written by scripts/make_dataset.py)
+
+
+class MyDataset(FishboticsDataset):
+    """Your dataset. Rename it at will: `*_data_loader_type` in the config names it."""
+
+    # TODO: map each batch key to the HDF5 dataset that holds it in every shard, e.g.
+    # {"image": "images", "supervision": "labels"}. "supervision" is what the loss
+    # compares the model's prediction with; the other keys are the model's inputs.
+    fields: dict[str, str] = {}
 {% endif %}

@@ -18,3 +18,9 @@ def l1_loss(prediction: torch.Tensor, supervision: torch.Tensor) -> torch.Tensor
 
 def smooth_l1_loss(prediction: torch.Tensor, supervision: torch.Tensor) -> torch.Tensor:
     return F.smooth_l1_loss(prediction, supervision)
+
+
+def cross_entropy(prediction: torch.Tensor, supervision: torch.Tensor) -> torch.Tensor:
+    """For classification: `prediction` holds a score (logit) per class, `supervision`
+    the index of the true class."""
+    return F.cross_entropy(prediction, supervision)

@@ -1,4 +1,10 @@
+{% if cookiecutter.task == 'trajectory' %}
 """Models: the base class every model builds on, and this task's policy.
+{% elif cookiecutter.task == 'classification' %}
+"""Models: the base class every model builds on, and this task's classifier.
+{% else %}
+"""Models: the base class every model builds on, and yours.
+{% endif %}
 
 A config names its model in `model_type`, and `model_parameters` go to that
 class's constructor.
@@ -7,9 +13,15 @@ class's constructor.
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import ExponentialLR, LRScheduler
-{% if cookiecutter.include_rollout_phase %}
+{% if cookiecutter.task == 'trajectory' and cookiecutter.include_rollout_phase %}
 
 from {{ cookiecutter.project_slug }}.arm import forward_kinematics
+{% elif cookiecutter.task == 'classification' %}
+
+from {{ cookiecutter.project_slug }}.shapes import CLASS_NAMES
+{% elif cookiecutter.task == 'blank' %}
+
+from {{ cookiecutter.project_slug }}.errors import UserError
 {% endif %}
 
 
@@ -20,20 +32,23 @@ class FishboticsModel(nn.Module):
     compares with `batch["supervision"]`. It may override
     - `optimizer()`: the optimizer of its parameters (default: Adam);
     - `scheduler(optimizer)`: a learning-rate scheduler, stepped after each epoch's
-      training (default: none);
+      training (default: the learning rate times `learning_rate_decay` every epoch);
     - `transform(batch)`: preparation of a batch already on the device, before
       `forward` (normalisation, augmentation); default: unchanged;
     - `metrics(prediction, batch)`: named batch means logged next to the loss.
 {% if cookiecutter.include_rollout_phase %}
 
     The trainer's evaluation loop sets `rollout_mode`; while it is True, `forward`
-    does the expensive evaluation (a full rollout) instead of the cheap one.
+    does the expensive evaluation instead of the cheap one.
 {% endif %}
     """
 
-    def __init__(self, learning_rate: float = 1e-3):
+    def __init__(self, learning_rate: float = 1e-3, learning_rate_decay: float = 1.0):
         super().__init__()
+        if not 0 < learning_rate_decay <= 1:
+            raise ValueError(f"learning_rate_decay must be in (0, 1], got {learning_rate_decay}")
         self.learning_rate = learning_rate
+        self.learning_rate_decay = learning_rate_decay
 {% if cookiecutter.include_rollout_phase %}
         self.rollout_mode = False
 {% endif %}
@@ -42,7 +57,7 @@ class FishboticsModel(nn.Module):
         return torch.optim.Adam(self.parameters(), lr=self.learning_rate)
 
     def scheduler(self, optimizer: torch.optim.Optimizer) -> LRScheduler | None:
-        return None
+        return ExponentialLR(optimizer, gamma=self.learning_rate_decay)
 
     def transform(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return batch
@@ -52,6 +67,7 @@ class FishboticsModel(nn.Module):
         return {}
 
 
+{% if cookiecutter.task == 'trajectory' %}
 # --------------------------------------------------------------------------------------
 # The reaching task
 
@@ -70,10 +86,7 @@ class ReachingPolicy(FishboticsModel):
 
     def __init__(self, hidden_size: int = 256, num_layers: int = 3,
                  learning_rate: float = 1e-3, learning_rate_decay: float = 1.0):
-        super().__init__(learning_rate)
-        if not 0 < learning_rate_decay <= 1:
-            raise ValueError(f"learning_rate_decay must be in (0, 1], got {learning_rate_decay}")
-        self.learning_rate_decay = learning_rate_decay
+        super().__init__(learning_rate, learning_rate_decay)
         layers: list[nn.Module] = []
         width = 8  # joint angles, their sines and cosines, goal position
         for _ in range(num_layers):
@@ -81,10 +94,6 @@ class ReachingPolicy(FishboticsModel):
             width = hidden_size
         layers.append(nn.Linear(width, 2))
         self.network = nn.Sequential(*layers)
-
-    def scheduler(self, optimizer: torch.optim.Optimizer) -> LRScheduler:
-        # The learning rate is multiplied by learning_rate_decay after every epoch.
-        return ExponentialLR(optimizer, gamma=self.learning_rate_decay)
 
     def policy(self, configuration: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         # Sines and cosines spare the network from learning that angles wrap around.
@@ -117,4 +126,101 @@ class ReachingPolicy(FishboticsModel):
         hand = forward_kinematics(prediction[:, -1])
         # Metres between where the rollout leaves the hand and the goal.
         return {"final_distance": torch.linalg.vector_norm(hand - batch["goal"], dim=-1).mean()}
+{% endif %}
+{% elif cookiecutter.task == 'classification' %}
+# --------------------------------------------------------------------------------------
+# The shapes task
+
+
+class ShapeClassifier(FishboticsModel):
+    """A small CNN: a grey image of a shape in, a score (logit) per class out.
+
+    Three blocks of convolution, normalisation and ReLU, each with twice the
+    channels of the one before, the first two followed by 2 x 2 average pooling
+    (on the CPU, max pooling cost a quarter of a training step and trained no
+    better); an average over positions makes the scores indifferent to where the
+    shape is.
+{% if cookiecutter.include_rollout_phase %}
+
+    In rollout mode it does the expensive evaluation, test-time augmentation: it
+    classifies each image in its eight flips and quarter turns and averages the
+    probabilities. Every shape is drawn at a random angle, so each view is an image
+    the model could have been given; the views move pixels exactly, with no
+    interpolation or padding.
+{% endif %}
+    """
+
+    def __init__(self, channels: int = 16, learning_rate: float = 3e-3,
+                 learning_rate_decay: float = 1.0):
+        super().__init__(learning_rate, learning_rate_decay)
+        layers: list[nn.Module] = []
+        width = 1
+        for block, out in enumerate((channels, 2 * channels, 4 * channels)):
+{% if cookiecutter.multi_gpu %}
+            # Group rather than batch normalisation: it keeps no running statistics,
+            # which would differ between the ranks of a multi-process job.
+{% else %}
+            # Group rather than batch normalisation: each image is normalised on its
+            # own, so training and evaluation compute the same function.
+{% endif %}
+            layers += [nn.Conv2d(width, out, 3, padding=1, bias=False), nn.GroupNorm(4, out),
+                       nn.ReLU()]
+            if block < 2:
+                layers.append(nn.AvgPool2d(2))
+            width = out
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(width, len(CLASS_NAMES))
+
+    def transform(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        # The images travel as bytes, a quarter of the floats' size, and become floats
+        # around zero here, on the device.
+        return {**batch, "image": batch["image"].float().div(255).sub(0.5)}
+
+    def scores(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(images).mean(dim=(2, 3)))
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+{% if cookiecutter.include_rollout_phase %}
+        if self.rollout_mode:
+            return self.augmented_log_probabilities(batch["image"])
+{% endif %}
+        return self.scores(batch["image"])
+{% if cookiecutter.include_rollout_phase %}
+
+    def augmented_log_probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """Log of the class probabilities averaged over the eight symmetries of the
+        square. A log-probability is a valid score: the loss and accuracy read it alike."""
+        views = [turned for flipped in (images, images.transpose(-2, -1))
+                 for turned in (flipped.rot90(quarter, dims=(-2, -1)) for quarter in range(4))]
+        probabilities = torch.stack([self.scores(view).softmax(dim=1) for view in views])
+        return probabilities.mean(dim=0).log()
+{% endif %}
+
+    def metrics(self, prediction: torch.Tensor,
+                batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"accuracy": (prediction.argmax(dim=1) == batch["supervision"]).float().mean()}
+{% else %}
+# --------------------------------------------------------------------------------------
+# Your model
+
+
+class MyModel(FishboticsModel):
+    """Your model. Rename it at will: `model_type` in the config names it.
+
+    Its constructor's arguments are what `model_parameters` can set.
+{% if cookiecutter.include_rollout_phase %}
+    While `rollout_mode` is True (the evaluation phase), `forward` should do your
+    task's expensive evaluation.
+{% endif %}
+    """
+
+    def __init__(self, learning_rate: float = 1e-3, learning_rate_decay: float = 1.0):
+        super().__init__(learning_rate, learning_rate_decay)
+        # TODO: build your layers here.
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        # TODO: return the prediction that the config's loss_function compares with
+        # batch["supervision"]; the other keys of `batch` are your dataset's fields.
+        raise UserError("MyModel.forward in model.py is yours to write: it returns the "
+                        "prediction that loss_function compares with batch['supervision'].")
 {% endif %}

@@ -112,6 +112,7 @@ class Trainer:
         self.window_loss = torch.zeros((), device=device)
         self.window_samples = 0
         self.epoch_loss, self.epoch_samples = 0.0, 0
+        self.epoch_metrics: dict[str, torch.Tensor] = {}  # the model's metrics, summed likewise
         # The training order is drawn at an epoch's start; a resumed epoch draws it again.
         self.train_order_state = train_loader.generator.get_state()
 
@@ -184,7 +185,8 @@ class Trainer:
     def process_state(self) -> dict:
         return {"random": random_state.capture(), "window_loss": self.window_loss.cpu(),
                 "window_samples": self.window_samples, "epoch_loss": self.epoch_loss,
-                "epoch_samples": self.epoch_samples}
+                "epoch_samples": self.epoch_samples,
+                "epoch_metrics": {name: total.cpu() for name, total in self.epoch_metrics.items()}}
 
     def restore(self, checkpoint: dict) -> None:
         """Continue from `checkpoint` (from `state`): call just before `fit`."""
@@ -211,6 +213,8 @@ class Trainer:
         self.window_loss = own["window_loss"].to(self.device)
         self.window_samples = own["window_samples"]
         self.epoch_loss, self.epoch_samples = own["epoch_loss"], own["epoch_samples"]
+        self.epoch_metrics = {name: total.to(self.device)
+                              for name, total in own["epoch_metrics"].items()}
         random_state.restore(own["random"])  # last: nothing may draw from them after this
 
     # ----------------------------------------------------------------------------------
@@ -232,6 +236,7 @@ class Trainer:
             self.train_order_state = self.train_loader.generator.get_state()
             self.window_loss.zero_()
             self.window_samples, self.epoch_loss, self.epoch_samples = 0, 0.0, 0
+            self.epoch_metrics = {}
         steps = len(self.train_loader)
 {% if cookiecutter.multi_gpu %}
         progress = tqdm(self.train_loader, desc=f"epoch {epoch} train", leave=False,
@@ -243,7 +248,8 @@ class Trainer:
         for step, batch in enumerate(progress, start=resume_position):
             batch = self.model.transform(to_device(batch, self.device))
             with self.autocast():
-                loss = self.loss_function(self.network(batch), batch["supervision"])
+                prediction = self.network(batch)
+                loss = self.loss_function(prediction, batch["supervision"])
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -252,6 +258,8 @@ class Trainer:
             size = len(batch["supervision"])
             self.window_loss.add_(loss.detach(), alpha=size)
             self.window_samples += size
+            for name, value in self.model.metrics(prediction.detach(), batch).items():
+                self.epoch_metrics[name] = self.epoch_metrics.get(name, 0) + value.float() * size
             if (step + 1) % self.log_interval == 0:
                 mean = self.close_log_window()
                 # Shown at the bar's next refresh: forcing one here costs a write per interval.
@@ -268,12 +276,14 @@ class Trainer:
 {% endif %}
             if self.checkpoint_due(step):
                 self.save_mid_epoch_checkpoint(epoch, step + 1, steps)
-        loss_sum = self.epoch_loss + self.window_loss.item()
+        sums = {"loss": self.epoch_loss + self.window_loss.item(),
+                **{name: total.item() for name, total in self.epoch_metrics.items()}}
         samples = self.epoch_samples + self.window_samples
 {% if cookiecutter.multi_gpu %}
-        loss_sum, samples = self.summed_numbers(loss_sum, samples)
+        if self.process is not None:
+            sums, samples = distributed.add_up(sums, samples)
 {% endif %}
-        return {"loss": loss_sum / samples}
+        return {name: total / samples for name, total in sums.items()}
 
     def close_log_window(self) -> float:
         """The mean training loss of the log window just ended; starts the next one."""
