@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 {% if cookiecutter.multi_gpu %}
     if distributed.started_by_torchrun():
-        return main_under_torchrun(args)
+        distributed.leave(main_under_torchrun(args))
 {% endif %}
     try:
         job = prepare(args)
@@ -454,12 +454,14 @@ def train_spawned(local_rank: int, job: Job) -> None:
     distributed.join_spawned_group(process, parameters)
     if not process.is_main:
         job.run = None  # rank 0 alone writes the run directory
+    exit_code = 0
     try:
         train(job, process.device(job.cpu), StopSignals().install(), process)
     except TrainingStopped:
-        sys.exit(STOPPED)  # the launcher records the stop
+        exit_code = STOPPED  # the launcher records the stop
     finally:
         distributed.stop()
+    distributed.leave(exit_code)
 {% endif %}
 
 
