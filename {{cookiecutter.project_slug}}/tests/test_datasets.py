@@ -1,9 +1,22 @@
+{% if cookiecutter.task == 'blank' %}
 """The base dataset every task's datasets build on: shards, batched reads, mini, preload."""
+{% else %}
+"""The base dataset every task's datasets build on: shards, batched reads, mini, preload;
+and the task's dataset script and its data in a run."""
+{% endif %}
 
+{% if cookiecutter.task != 'blank' %}
+import subprocess
+import sys
+
+{% endif %}
 import h5py
 import numpy as np
 import pytest
 import torch
+{% if cookiecutter.task != 'blank' %}
+from conftest import DATASET_ARGUMENTS, PROJECT_ROOT, environment, run_py
+{% endif %}
 
 from {{ cookiecutter.project_slug }} import data_loader
 from {{ cookiecutter.project_slug }}.data_loader import FishboticsDataset
@@ -121,3 +134,23 @@ def test_data_problems_are_user_errors(numbered, tmp_path):
 
     with pytest.raises(UserError, match="Unfilled.fields is empty"):
         Unfilled(numbered[0], "train")
+{% if cookiecutter.task != 'blank' %}
+
+
+def test_make_dataset_writes_the_same_bytes_every_time(dataset, tmp_path):
+    command = [sys.executable, str(PROJECT_ROOT / "scripts" / "make_dataset.py"),
+               "--output", str(tmp_path), *DATASET_ARGUMENTS]
+    subprocess.run(command, env=environment(PROJECT_ROOT), check=True, capture_output=True)
+    for split in ("train", "test"):
+        ours = sorted((tmp_path / split).glob("*.h5"))
+        theirs = sorted((dataset / split).glob("*.h5"))
+        assert [path.name for path in ours] == [path.name for path in theirs]
+        assert [path.read_bytes() for path in ours] == [path.read_bytes() for path in theirs]
+
+
+def test_a_run_config_can_preload_the_data(project):
+    result = run_py(project, "sample_runconfig.yaml", "--mini", "--cpu", "--no-logging",
+                    "--modify", "data_loader_parameters.all.preload", "true",
+                    "--modify", "epochs", "1")
+    assert result.returncode == 0, result.stderr
+{% endif %}
