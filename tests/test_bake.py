@@ -1,14 +1,20 @@
 """Every prompt combination bakes a clean, lint-free repository with no template residue."""
 
+import os
 import re
+import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
+import yaml
 from conftest import git, run
 
 # Files by path; the package's modules by name, as the package's name follows the task.
 SOURCE = {
-    ".gitignore", "README.md", "pyproject.toml", "run.py", "sample_runconfig.yaml",
+    ".cookiecutter.json", ".gitattributes", ".github/workflows/checks.yml", ".gitignore",
+    ".pre-commit-config.yaml", "README.md", "pyproject.toml", "run.py", "sample_runconfig.yaml",
     "scripts/make_dataset.py",
     "tests/conftest.py", "tests/test_config.py", "tests/test_data.py", "tests/test_datasets.py",
     "tests/test_experiment.py", "tests/test_run.py",
@@ -29,11 +35,18 @@ ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.I
 DISTRIBUTED_WORDS = re.compile(
     r"distributed|multigpu|multi-gpu|multi-node|torchrun|DDP|gloo|nccl|rank|world_size",
     re.IGNORECASE)
-RESIDUE = re.compile(r"\{\{|\{%|%\}|\{#|cookiecutter\.")  # Jinja openers; `}}` is valid Python
+# Jinja openers (`}}` is valid Python) and template variables; .cookiecutter.json is a file.
+RESIDUE = re.compile(r"\{\{|\{%|%\}|\{#|cookiecutter\.(?!json\b)")
 
 
 def tracked_files(project):
     return set(git(project, "ls-files").splitlines())
+
+
+def code_and_docs(project):
+    """The tracked files but the record of the answers, which names every prompt, the
+    declined ones too."""
+    return tracked_files(project) - {".cookiecutter.json"}
 
 
 def test_the_exact_file_set_is_committed(baked):
@@ -66,15 +79,66 @@ def test_no_template_residue(baked):
             assert line == line.rstrip(), f"{name}:{number}: trailing whitespace"
 
 
-def test_ruff_finds_nothing(baked):
+def ci_step(project: Path, name: str) -> str:
+    """The command of a step of the project's GitHub Actions workflow."""
+    workflow = yaml.safe_load((project / ".github/workflows/checks.yml").read_text())
+    [step] = [step for step in workflow["jobs"]["checks"]["steps"] if step.get("name") == name]
+    return step["run"]
+
+
+def run_ci_step(project: Path, name: str, *extra: str,
+                **environment: str) -> subprocess.CompletedProcess:
+    """Run a CI step as the workflow does, with this environment's tools (already installed,
+    as the workflow's Install step would have done)."""
+    tools = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    command = " ".join([ci_step(project, name), *extra])
+    return run(["bash", "-c", command], project, PATH=tools, **environment)
+
+
+@pytest.fixture(scope="session")
+def pre_commit_home(tmp_path_factory):
+    """pre-commit's own store (the ruff it installs), shared by the combinations."""
+    return str(tmp_path_factory.mktemp("pre-commit"))
+
+
+def test_ci_lint_step_passes(baked, pre_commit_home):
     _, project = baked
-    result = run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], project)
-    assert result.returncode == 0, result.stdout
+    result = run_ci_step(project, "Lint", PRE_COMMIT_HOME=pre_commit_home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ruff" in result.stdout and "Passed" in result.stdout
+
+
+def test_ci_lint_step_catches_a_lint_error(bake, pre_commit_home):
+    project = Path(bake().project_path)
+    with open(project / "run.py", "a") as file:
+        file.write("import json\n")
+    result = run_ci_step(project, "Lint", PRE_COMMIT_HOME=pre_commit_home)
+    assert result.returncode != 0
+    assert "F401" in result.stdout and "run.py" in result.stdout
+
+
+def test_one_ruff_version_for_hook_and_editor(bake):
+    project = Path(bake().project_path)
+    hooks = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
+    [ruff_hook] = [hook for repo in hooks["repos"] for hook in repo["hooks"]
+                   if hook["id"] == "ruff"]
+    development = tomllib.loads((project / "pyproject.toml").read_text())
+    [editor_ruff] = [requirement for requirement
+                     in development["project"]["optional-dependencies"]["dev"]
+                     if requirement.startswith("ruff")]
+    assert ruff_hook["additional_dependencies"] == [editor_ruff]
+
+
+def test_line_endings_are_normalised_and_artefacts_are_binary(bake):
+    project = Path(bake().project_path)
+    assert git(project, "check-attr", "eol", "--", "run.py").endswith("eol: lf")
+    for artefact in ("logs/run/model_epoch_0.pth", "data/train/shard_0.h5"):
+        assert git(project, "check-attr", "binary", "--", artefact).endswith("binary: set")
 
 
 def test_rollout_phase_is_there_only_when_asked_for(baked):
     answers, project = baked
-    mentions = {name for name in tracked_files(project)
+    mentions = {name for name in code_and_docs(project)
                 if ROLLOUT_WORDS.search((project / name).read_text())}
     if answers["include_rollout_phase"]:
         assert {"run.py", "sample_runconfig.yaml",
@@ -85,7 +149,7 @@ def test_rollout_phase_is_there_only_when_asked_for(baked):
 
 def test_multi_gpu_code_is_there_only_when_asked_for(baked):
     answers, project = baked
-    mentions = {name for name in tracked_files(project)
+    mentions = {name for name in code_and_docs(project)
                 if DISTRIBUTED_WORDS.search((project / name).read_text())}
     if answers["multi_gpu"]:
         assert {"README.md", "run.py", "sample_runconfig.yaml", *modules(
@@ -95,8 +159,8 @@ def test_multi_gpu_code_is_there_only_when_asked_for(baked):
 
 
 @pytest.mark.slow
-def test_the_generated_test_suite_passes(baked):
+def test_the_ci_test_step_passes(baked):
     _, project = baked
-    result = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+    result = run_ci_step(project, "Tests", "-q", "-p", "no:cacheprovider")
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
