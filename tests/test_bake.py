@@ -79,6 +79,13 @@ def test_no_template_residue(baked):
             assert line == line.rstrip(), f"{name}:{number}: trailing whitespace"
 
 
+def test_every_key_of_the_sample_config_is_explained(baked):
+    _, project = baked
+    for number, line in enumerate((project / "sample_runconfig.yaml").read_text().splitlines(), 1):
+        if re.match(r"\s*\w+:", line):
+            assert " # " in line, f"sample_runconfig.yaml:{number}: {line!r} has no comment"
+
+
 def ci_step(project: Path, name: str) -> str:
     """The command of a step of the project's GitHub Actions workflow."""
     workflow = yaml.safe_load((project / ".github/workflows/checks.yml").read_text())
