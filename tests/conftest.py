@@ -22,6 +22,26 @@ COMBINATIONS = [dict(zip(OPTIONS, values, strict=True))
                 for values in itertools.product(*OPTIONS.values())]
 
 
+def answer_pairs(answers: dict) -> set[frozenset]:
+    return {frozenset(pair) for pair in itertools.combinations(answers.items(), 2)}
+
+
+def covering_combinations() -> list[dict]:
+    """Few combinations in which every pair of answers to two prompts occurs (picked
+    greedily: 6 of the 12 for 3 tasks and two yes/no prompts).
+
+    A generated project's own suite takes minutes, so it runs on these: every task with
+    and without each option, and every two options together, while the quick checks
+    (file set, lint, residue) run on all combinations."""
+    uncovered = set().union(*map(answer_pairs, COMBINATIONS))
+    chosen = []
+    while uncovered:
+        best = max(COMBINATIONS, key=lambda answers: len(answer_pairs(answers) & uncovered))
+        chosen.append(best)
+        uncovered -= answer_pairs(best)
+    return chosen
+
+
 def combination_id(answers: dict) -> str:
     return "-".join(str(value) if not isinstance(value, bool) else f"{key}={value}"
                     for key, value in answers.items())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import git, run
+from conftest import checked, combination_id, covering_combinations, git, run
 
 # Files by path; the package's modules by name, as the package's name follows the task.
 SOURCE = {
@@ -166,8 +166,11 @@ def test_multi_gpu_code_is_there_only_when_asked_for(baked):
 
 
 @pytest.mark.slow
-def test_the_ci_test_step_passes(baked):
-    _, project = baked
+@pytest.mark.parametrize("answers", covering_combinations(), ids=combination_id)
+def test_the_ci_test_step_passes(answers, cookies_session):
+    baked = cookies_session.bake(extra_context=checked(answers))
+    assert baked.exit_code == 0, baked.exception
+    project = Path(baked.project_path)
     result = run_ci_step(project, "Tests", "-q", "-p", "no:cacheprovider")
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
