@@ -7,6 +7,7 @@ import pytest
 from conftest import DATASET, MODEL, git, run_py
 {% else %}
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -15,6 +16,7 @@ import torch
 import yaml
 from conftest import FIRST_LAYER, MODEL, WIDTH, environment, git, run_directories, run_py
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import metadata as hparams_metadata
 {% endif %}
 
 QUICK = ("sample_runconfig.yaml", "--mini", "--cpu")
@@ -155,6 +157,20 @@ def test_logged_run_records_commit_config_checkpoints_and_tensorboard(project):
     # Every curve is over optimizer steps (one per epoch here); `epoch` maps them back.
     assert [event.step for event in events.Scalars("train/loss")] == [1, 2]
     assert [event.value for event in events.Scalars("epoch")] == [0, 1]
+    best = events.Scalars(f"best/{metadata['best']['metric']}")[-1]
+    assert best.value == pytest.approx(metadata["best"]["value"], rel=1e-6)
+    # The config, for TensorBoard's HParams view: nested keys dotted, booleans as text.
+    content = events.PluginTagToContent(hparams_metadata.PLUGIN_NAME)
+    hparams = hparams_metadata.parse_session_start_info_plugin_data(
+        content[hparams_metadata.SESSION_START_INFO_TAG]).hparams
+    assert hparams["batch_size"].number_value == metadata["config"]["batch_size"]
+    assert (hparams[f"model_parameters.{WIDTH}"].number_value
+            == metadata["config"]["model_parameters"][WIDTH])
+    assert hparams["compile_model"].string_value == "false"
+    assert hparams["bootstrap_model_file"].string_value == "null"
+    # The process that trained, for `run.py --list` to tell whether it still runs.
+    assert metadata["process"]["host"] == socket.gethostname()
+    assert isinstance(metadata["process"]["pid"], int)
 {% if cookiecutter.task == 'classification' %}
     assert {"train/accuracy", "test/accuracy"} <= tags
     assert 0 <= metadata["progress"]["last_results"]["test"]["accuracy"] <= 1
