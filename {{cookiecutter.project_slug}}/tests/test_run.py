@@ -4,6 +4,7 @@
 import h5py
 import numpy as np
 import pytest
+import yaml
 from conftest import DATASET, MODEL, git, run_py
 {% else %}
 import shutil
@@ -84,8 +85,30 @@ def test_missing_data_is_a_clear_error(project):
 def test_help_lists_every_flag(project):
     result = run_py(project, "--help")
     for flag in ("--cpu", "--mini", "--no-logging", "--allow-dirty-repo", "--y",
-                 "--find-replace", "--delete", "--modify", "--list"):
+                 "--find-replace", "--delete", "--modify", "--print-config", "--list"):
         assert flag in result.stdout
+
+
+def test_print_config_prints_the_edited_config_with_its_defaults(project, tmp_path):
+    (project / "notes.py").write_text("x = 1\n")  # the tree is not checked
+    result = run_py(project, "sample_runconfig.yaml", "--print-config",
+                    "--modify", "epochs", "3", "--delete", "log_interval")
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    assert config["epochs"] == 3
+    assert config["log_interval"] == 50  # deleted, so the default
+    # What it prints is a config file that validates to the very same config.
+    printed = tmp_path / "printed.yaml"
+    printed.write_text(result.stdout)
+    again = run_py(project, str(printed), "--print-config")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == result.stdout
+
+    bad = run_py(project, "sample_runconfig.yaml", "--print-config", "--modify", "epochs", "ten")
+    assert bad.returncode == 2
+    assert "epochs: expected an integer" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.stdout == ""
+    assert not (project / "logs").exists()
 {% if cookiecutter.task == 'blank' %}
 
 
@@ -171,6 +194,10 @@ def test_logged_run_records_commit_config_checkpoints_and_tensorboard(project):
     # The process that trained, for `run.py --list` to tell whether it still runs.
     assert metadata["process"]["host"] == socket.gethostname()
     assert isinstance(metadata["process"]["pid"], int)
+    # --print-config with a run directory: the config it recorded.
+    printed = run_py(project, "--print-config", "--resume", str(run))
+    assert printed.returncode == 0, printed.stderr
+    assert yaml.safe_load(printed.stdout) == metadata["config"]
 {% if cookiecutter.task == 'classification' %}
     assert {"train/accuracy", "test/accuracy"} <= tags
     assert 0 <= metadata["progress"]["last_results"]["test"]["accuracy"] <= 1
