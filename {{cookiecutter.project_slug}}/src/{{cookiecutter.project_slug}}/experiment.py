@@ -166,7 +166,8 @@ def hparams_summary(config: dict):
 def flat_hparams(config: dict, prefix: str = "") -> dict:
     """`config` with nested keys dotted (model_parameters.hidden_size). HParams takes
     numbers and strings: other values (lists, null, an empty mapping) become their
-    JSON text, and so do booleans, which torch's hparams() would turn into 0 and 1."""
+    JSON text, and so do booleans, which torch's hparams() would turn into 0 and 1.
+    Anything else YAML can hold in model_parameters (a date) goes in as str()."""
     flat = {}
     for key, value in config.items():
         name = f"{prefix}{key}"
@@ -175,7 +176,7 @@ def flat_hparams(config: dict, prefix: str = "") -> dict:
         elif isinstance(value, (int, float, str)) and not isinstance(value, bool):
             flat[name] = value
         else:
-            flat[name] = json.dumps(value)
+            flat[name] = json.dumps(value, default=str)
     return flat
 
 
