@@ -4,6 +4,8 @@
     python run.py sample_runconfig.yaml --mini --allow-dirty-repo --y     # a quick check
     python run.py --resume logs/ReachingPolicy/2024-05-01_12-00-00        # continue a run
     python run.py --rerun logs/ReachingPolicy/2024-05-01_12-00-00         # reproduce it
+    python run.py --list                                                  # the logged runs
+    python run.py sample_runconfig.yaml --modify epochs 5 --print-config  # what would run
 
 A logged run needs a clean git tree. It writes logs/<model_type>/<timestamp>/ with
 the config as it ran, the commit, TensorBoard logs and checkpoints.
@@ -45,6 +47,7 @@ from {{ cookiecutter.project_slug }}.experiment import (
 from {{ cookiecutter.project_slug }}.random_state import seed_everything
 from {{ cookiecutter.project_slug }}.repo import RepoState, repo_state
 from {{ cookiecutter.project_slug }}.rerun import rerun
+from {{ cookiecutter.project_slug }}.runs import run_index
 from {{ cookiecutter.project_slug }}.schema import PHASES
 from {{ cookiecutter.project_slug }}.stopping import StopSignals, TrainingStopped
 from {{ cookiecutter.project_slug }}.train import Trainer
@@ -105,8 +108,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--modify", nargs="+", action="extend", default=[], metavar="KEY_OR_VALUE",
                         help="pairs KEY VALUE: set a config key (dotted for nested keys) "
                              "to a YAML value, e.g. --modify epochs 5; repeatable")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the config as it would run (defaults filled in, after "
+                             "every edit flag) as YAML and exit; with --resume or --rerun, "
+                             "the config the run recorded")
+    parser.add_argument("--list", action="store_true",
+                        help="print a table of the runs in logs/, newest first, and exit")
     args = parser.parse_args(argv)
-    if args.resume or args.rerun:
+    if args.list:
+        given = [flag for flag in ("config", "resume", "rerun", "print_config")
+                 if getattr(args, flag)]
+        if given:
+            parser.error(f"--list lists the runs in logs/ and nothing else; leave out: "
+                         f"{', '.join(given)}")
+    elif args.resume or args.rerun:
         given = [flag for flag in ("config", "resume" if args.rerun else "rerun", "cpu", "mini",
                                    "no_logging", "allow_dirty_repo", *EDIT_FLAGS)
                  if getattr(args, flag)]
@@ -114,12 +129,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"--{'resume' if args.resume else 'rerun'} uses the config and flags "
                          f"the run started with; leave out: {', '.join(given)}")
     elif not args.config:
-        parser.error("give a config file, --resume RUN_DIRECTORY or --rerun RUN_DIRECTORY")
+        parser.error("give a config file, --resume RUN_DIRECTORY, --rerun RUN_DIRECTORY or --list")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.list:
+        print(run_index(LOGS, PROJECT_ROOT))
+        return 0
+    if args.print_config:
+        return print_config(args)
     if args.rerun:
         try:
             run_path = Path(args.rerun).resolve()
@@ -246,6 +266,21 @@ def prepare_resume(run_path: Path) -> Job:
               file=sys.stderr)
     run = RunDirectory.resume(run_path, checkpoint_path, checkpoint)
     return Job(config, flags["mini"], flags["cpu"], device, run, checkpoint_path)
+
+
+def print_config(args: argparse.Namespace) -> int:
+    """--print-config: the config a run would use, checked like a run's but without
+    looking at the git tree, the data or the model."""
+    try:
+        if args.config:
+            config = load_config(args.config, args.find_replace, args.delete, args.modify)
+        else:
+            config = read_metadata(Path(args.resume or args.rerun))["config"]
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), end="")
+    return 0
 
 
 def read_metadata(run_path: Path) -> dict:

@@ -117,3 +117,14 @@ def test_run_directories_are_unique(tmp_path):
 ])
 def test_remote_credentials_are_stripped(url, expected):
     assert strip_credentials(url) == expected
+
+
+def test_the_config_goes_to_hparams_with_dotted_keys_and_values_it_can_hold():
+    config = {"epochs": 3, "compile_model": False, "bootstrap_model_file": None,
+              "model_parameters": {"hidden_size": 8, "sizes": [1, 2]},
+              "data_loader_parameters": {"all": {}}}
+    assert experiment.flat_hparams(config) == {
+        "epochs": 3, "compile_model": "false", "bootstrap_model_file": "null",
+        "model_parameters.hidden_size": 8, "model_parameters.sizes": "[1, 2]",
+        "data_loader_parameters.all": "{}",
+    }

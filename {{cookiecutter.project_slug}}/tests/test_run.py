@@ -4,9 +4,11 @@
 import h5py
 import numpy as np
 import pytest
+import yaml
 from conftest import DATASET, MODEL, git, run_py
 {% else %}
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -15,6 +17,7 @@ import torch
 import yaml
 from conftest import FIRST_LAYER, MODEL, WIDTH, environment, git, run_directories, run_py
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import metadata as hparams_metadata
 {% endif %}
 
 QUICK = ("sample_runconfig.yaml", "--mini", "--cpu")
@@ -82,8 +85,30 @@ def test_missing_data_is_a_clear_error(project):
 def test_help_lists_every_flag(project):
     result = run_py(project, "--help")
     for flag in ("--cpu", "--mini", "--no-logging", "--allow-dirty-repo", "--y",
-                 "--find-replace", "--delete", "--modify"):
+                 "--find-replace", "--delete", "--modify", "--print-config", "--list"):
         assert flag in result.stdout
+
+
+def test_print_config_prints_the_edited_config_with_its_defaults(project, tmp_path):
+    (project / "notes.py").write_text("x = 1\n")  # the tree is not checked
+    result = run_py(project, "sample_runconfig.yaml", "--print-config",
+                    "--modify", "epochs", "3", "--delete", "log_interval")
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    assert config["epochs"] == 3
+    assert config["log_interval"] == 50  # deleted, so the default
+    # What it prints is a config file that validates to the very same config.
+    printed = tmp_path / "printed.yaml"
+    printed.write_text(result.stdout)
+    again = run_py(project, str(printed), "--print-config")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == result.stdout
+
+    bad = run_py(project, "sample_runconfig.yaml", "--print-config", "--modify", "epochs", "ten")
+    assert bad.returncode == 2
+    assert "epochs: expected an integer" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.stdout == ""
+    assert not (project / "logs").exists()
 {% if cookiecutter.task == 'blank' %}
 
 
@@ -155,6 +180,24 @@ def test_logged_run_records_commit_config_checkpoints_and_tensorboard(project):
     # Every curve is over optimizer steps (one per epoch here); `epoch` maps them back.
     assert [event.step for event in events.Scalars("train/loss")] == [1, 2]
     assert [event.value for event in events.Scalars("epoch")] == [0, 1]
+    best = events.Scalars(f"best/{metadata['best']['metric']}")[-1]
+    assert best.value == pytest.approx(metadata["best"]["value"], rel=1e-6)
+    # The config, for TensorBoard's HParams view: nested keys dotted, booleans as text.
+    content = events.PluginTagToContent(hparams_metadata.PLUGIN_NAME)
+    hparams = hparams_metadata.parse_session_start_info_plugin_data(
+        content[hparams_metadata.SESSION_START_INFO_TAG]).hparams
+    assert hparams["batch_size"].number_value == metadata["config"]["batch_size"]
+    assert (hparams[f"model_parameters.{WIDTH}"].number_value
+            == metadata["config"]["model_parameters"][WIDTH])
+    assert hparams["compile_model"].string_value == "false"
+    assert hparams["bootstrap_model_file"].string_value == "null"
+    # The process that trained, for `run.py --list` to tell whether it still runs.
+    assert metadata["process"]["host"] == socket.gethostname()
+    assert isinstance(metadata["process"]["pid"], int)
+    # --print-config with a run directory: the config it recorded.
+    printed = run_py(project, "--print-config", "--resume", str(run))
+    assert printed.returncode == 0, printed.stderr
+    assert yaml.safe_load(printed.stdout) == metadata["config"]
 {% if cookiecutter.task == 'classification' %}
     assert {"train/accuracy", "test/accuracy"} <= tags
     assert 0 <= metadata["progress"]["last_results"]["test"]["accuracy"] <= 1
@@ -170,13 +213,6 @@ def test_logged_run_records_commit_config_checkpoints_and_tensorboard(project):
 {% else %}
     assert metadata["best"]["metric"] == "test/loss"
 {% endif %}
-
-
-def test_two_runs_in_the_same_second_get_separate_directories(project):
-    first = run_py(project, *QUICK, "--modify", "epochs", "1")
-    second = run_py(project, *QUICK, "--modify", "epochs", "1")
-    assert first.returncode == second.returncode == 0
-    assert len(run_directories(project)) == 2
 
 
 def test_the_same_seed_gives_bitwise_identical_weights(project):

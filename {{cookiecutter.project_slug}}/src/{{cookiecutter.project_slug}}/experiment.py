@@ -2,7 +2,8 @@
 
     logs/<model_type>/<YYYY-MM-DD_HH-MM-SS>[_N]/
         metadata.yaml                    what ran, from which commit, how it went
-        events.out.tfevents.*            TensorBoard scalars of every phase
+        events.out.tfevents.*            TensorBoard scalars of every phase, and the
+                                         config for TensorBoard's HParams view
         model_epoch_{E}.pth              the newest epoch, and the best epoch of every ten
         model_ckpt_ep_{E}_pct_{P}.pth    the newest mid-epoch checkpoint, P% into epoch E
 
@@ -12,6 +13,7 @@ the previous version of a file, never a truncated one. A run resumed from its di
 """
 
 import itertools
+import json
 import math
 import os
 import pickle
@@ -135,6 +137,49 @@ def now() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
+def this_process() -> dict:
+    """The process that drives the training, recorded so that `run.py --list` can tell
+{% if cookiecutter.multi_gpu %}
+    a run whose process was killed from one still going: the one that creates (or
+    resumes) the run directory, which is run.py itself when it spawns the training
+    processes, and rank 0 under torchrun."""
+{% else %}
+    a run whose process was killed from one still going."""
+{% endif %}
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def hparams_summary(config: dict):
+    """The config as a TensorBoard HParams session, for comparing runs side by side.
+
+    Only the session's start is written. An experiment summary (what `add_hparams`
+    also writes) would be taken by TensorBoard as the list of hparams and metrics of
+    every run in the log directory; without one it gathers them from all the runs'
+    sessions and scalar tags, whose last values are the metrics it shows.
+    """
+    from torch.utils.tensorboard.summary import hparams
+
+    _, session_start, _ = hparams(flat_hparams(config), {})
+    return session_start
+
+
+def flat_hparams(config: dict, prefix: str = "") -> dict:
+    """`config` with nested keys dotted (model_parameters.hidden_size). HParams takes
+    numbers and strings: other values (lists, null, an empty mapping) become their
+    JSON text, and so do booleans, which torch's hparams() would turn into 0 and 1.
+    Anything else YAML can hold in model_parameters (a date) goes in as str()."""
+    flat = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flat_hparams(value, f"{name}."))
+        elif isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            flat[name] = value
+        else:
+            flat[name] = json.dumps(value, default=str)
+    return flat
+
+
 class RunDirectory:
     """One logged run's directory, and everything the run writes into it."""
 
@@ -178,6 +223,7 @@ class RunDirectory:
             "ended": None,
             "git": repo.as_record(),
             "command": [sys.executable, *sys.argv],
+            "process": this_process(),
             "flags": flags,
             "device": str(device),
 {% if cookiecutter.multi_gpu %}
@@ -216,6 +262,7 @@ class RunDirectory:
         metadata["status"] = "running"
         metadata.pop("error", None)
         metadata["ended"] = None
+        metadata["process"] = this_process()
         metadata.setdefault("resumed", []).append(
             {"at": now(), "from": checkpoint_path.name if checkpoint_path else None,
              "environment": environment()})
@@ -271,6 +318,8 @@ class RunDirectory:
             # After a resume, purge_step hides what the interrupted run logged after its
             # checkpoint, so every step appears once.
             self._writer = SummaryWriter(self.path, purge_step=self._purge_step)
+            # Written by every writer of the run: once resumed, TensorBoard keeps one.
+            self._writer.file_writer.add_summary(hparams_summary(self.metadata["config"]))
         for step, scalars, walltime in self._scalars:
             for tag, value in scalars.items():
                 self._writer.add_scalar(tag, value, step, walltime=walltime)
@@ -327,23 +376,23 @@ class RunDirectory:
         """
         scalars = {f"{phase}/{name}": value
                    for phase, values in results.items() for name, value in values.items()}
-        self.log_scalars(step, {"epoch": epoch, **scalars})
-        self.write_scalars()
-        self._writer.flush()
-
         value, group = scalars[metric], epoch // EPOCHS_PER_GROUP
         if is_better(value, self._best_of_group.get(group)):
             self._best_of_group[group] = (value, epoch)
-        dropped = self._saved_epochs - {best_epoch for _, best_epoch in
-                                        self._best_of_group.values()}
+        best_value, best_epoch = min(self._best_of_group.values(),
+                                     key=lambda entry: (math.isnan(entry[0]), entry[0]))
+        # The best so far as a curve too: its last point is the run's best in HParams.
+        self.log_scalars(step, {"epoch": epoch, **scalars, f"best/{metric}": best_value})
+        self.write_scalars()
+        self._writer.flush()
+
+        dropped = self._saved_epochs - {kept for _, kept in self._best_of_group.values()}
         self._saved_epochs = (self._saved_epochs - dropped) | {epoch}
         self._save(self._epoch_checkpoint(epoch), {**state, "results": results})
         self._replace_mid_epoch_checkpoint(None)
         for old in dropped:
             self._epoch_checkpoint(old).unlink(missing_ok=True)
 
-        best_value, best_epoch = min(self._best_of_group.values(),
-                                     key=lambda entry: (math.isnan(entry[0]), entry[0]))
         self.metadata["progress"] = {"epochs_completed": epoch + 1, "last_results": results}
         self.metadata["best"] = {"metric": metric, "value": best_value, "epoch": best_epoch,
                                  "checkpoint": self._epoch_checkpoint(best_epoch).name}

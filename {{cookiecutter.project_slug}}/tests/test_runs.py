@@ -1,0 +1,153 @@
+"""The run index, `python run.py --list`: a row for every run directory in logs/, newest
+first, whatever state its metadata.yaml is in."""
+
+import os
+import socket
+import subprocess
+import sys
+
+{% if cookiecutter.task == 'blank' %}
+import yaml
+from conftest import run_py
+{% else %}
+import pytest
+import yaml
+from conftest import MODEL, WIDTH, git, run_directories, run_py
+from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+from tensorboard.context import RequestContext
+from tensorboard.plugins import base_plugin
+from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups
+{% endif %}
+
+COMMIT = "0123456789ab" + "c" * 28
+FINISHED = {
+    "description": "A finished run, whose description is much too long for its column",
+    "status": "finished",
+    "started": "2026-01-02T03:04:05+00:00",
+    "git": {"commit": COMMIT},
+    "best": {"metric": "test/loss", "value": 0.0123, "epoch": 7,
+             "checkpoint": "model_epoch_7.pth"},
+}
+
+
+def write_run(project, name: str, metadata: dict | None = None, text: str | None = None):
+    """A hand-made run directory logs/Model/NAME holding `metadata`, or `text` as is."""
+    directory = project / "logs" / "Model" / name
+    directory.mkdir(parents=True)
+    if metadata is not None:
+        text = yaml.safe_dump(metadata)
+    if text is not None:
+        (directory / "metadata.yaml").write_text(text)
+
+
+def ended_process() -> int:
+    """The number of a process that has ended."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def rows_of(listing: str) -> dict[str, str]:
+    """The table's rows by run directory name, in the order printed."""
+    return {line.split()[0].rsplit("/", 1)[-1]: line for line in listing.splitlines()
+            if line.startswith("logs/")}
+
+
+def test_without_runs_the_list_says_so(project):
+    result = run_py(project, "--list")
+    assert result.returncode == 0
+    assert result.stdout == "no logged runs yet: logs/ holds none\n"
+
+
+def test_list_refuses_to_be_combined_with_a_run(project):
+    result = run_py(project, "--list", "sample_runconfig.yaml")
+    assert result.returncode == 2
+    assert "leave out: config" in result.stderr
+
+
+def test_every_run_directory_gets_a_row_whatever_its_metadata(project):
+    here = socket.gethostname()
+    # Days apart, so that the order holds in any time zone: rows without a start time
+    # sort by their directory's name, a local time.
+    write_run(project, "2026-01-02_03-04-05", FINISHED)
+    write_run(project, "2026-01-03_00-00-00", {
+        **FINISHED, "started": "2026-01-03T00:00:00+00:00", "status": "running", "best": None,
+        "process": {"host": here, "pid": ended_process()}})
+    write_run(project, "2026-01-04_00-00-00", {
+        **FINISHED, "started": "2026-01-04T00:00:00+00:00", "status": "running",
+        "process": {"host": here, "pid": os.getpid()}})
+    write_run(project, "2026-01-05_00-00-00", {  # partial, and from another machine
+        "status": "running", "started": "2026-01-05T00:00:00+00:00",
+        "process": {"host": f"not-{here}", "pid": ended_process()}})
+    write_run(project, "2026-01-06_00-00-00", text="status: [finished\n")
+    write_run(project, "2026-01-07_00-00-00", text="- a list\n- not a mapping\n")
+    write_run(project, "2026-01-08_00-00-00")
+
+    result = run_py(project, "--list")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    rows = rows_of(result.stdout)
+    assert list(rows) == ["2026-01-08_00-00-00", "2026-01-07_00-00-00", "2026-01-06_00-00-00",
+                          "2026-01-05_00-00-00", "2026-01-04_00-00-00", "2026-01-03_00-00-00",
+                          "2026-01-02_03-04-05"]
+    finished = rows["2026-01-02_03-04-05"]
+    assert finished.split()[3:5] == ["finished", COMMIT[:12]]
+    assert "A finished run, whose descrip…" in finished
+    assert finished.endswith("test/loss 0.0123 (epoch 7)")
+    assert rows["2026-01-03_00-00-00"].split()[3] == "died"
+    assert rows["2026-01-03_00-00-00"].endswith(" -")  # no epoch done yet
+    assert rows["2026-01-04_00-00-00"].split()[3] == "running"
+    assert rows["2026-01-05_00-00-00"].split()[3:] == ["running", "?", "?", "?"]
+    for name, reason in [("2026-01-06_00-00-00", "not valid YAML (line 2)"),
+                         ("2026-01-07_00-00-00", "a list, not a mapping"),
+                         ("2026-01-08_00-00-00", "no metadata.yaml")]:
+        assert rows[name].split()[1:4] == ["?", "unreadable", "?"]
+        assert reason in rows[name]
+    # A run died: the last line says how to continue it.
+    assert "python run.py --resume" in result.stdout.splitlines()[-1]
+{% if cookiecutter.task != 'blank' %}
+
+
+def hparams_session_groups(logs) -> list:
+    """The runs in `logs` as TensorBoard's HParams view lists them."""
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(logs))
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, str(logs))
+    context = backend_context.Context(base_plugin.TBContext(data_provider=provider))
+    request = api_pb2.ListSessionGroupsRequest(slice_size=10,
+                                               allowed_statuses=api_pb2.Status.values())
+    return list(list_session_groups.Handler(RequestContext(), context, "", request).run()
+                .session_groups)
+
+
+def test_logged_runs_each_get_a_directory_a_row_and_an_hparams_session(project):
+    for width in (4, 8):
+        result = run_py(project, "sample_runconfig.yaml", "--mini", "--cpu", "--modify",
+                        "epochs", "1", f"model_parameters.{WIDTH}", str(width))
+        assert result.returncode == 0, result.stderr
+    first, second = run_directories(project)  # two directories, even within one second
+
+    listing = run_py(project, "--list")
+    assert listing.returncode == 0, listing.stderr
+    rows = rows_of(listing.stdout)
+    assert list(rows) == [second.name, first.name]
+    commit = git(project, "rev-parse", "HEAD")[:12]
+    for row in rows.values():
+        assert row.split()[3:5] == ["finished", commit]
+        assert row.endswith("(epoch 0)") and "/loss " in row
+
+    # TensorBoard's HParams view shows both runs, each with its config and final metrics.
+    groups = {group.name: group for group in hparams_session_groups(project / "logs")}
+    assert groups.keys() == {f"{MODEL}/{first.name}", f"{MODEL}/{second.name}"}
+    for run, width in ((first, 4), (second, 8)):
+        metadata = yaml.safe_load((run / "metadata.yaml").read_text())
+        group = groups[f"{MODEL}/{run.name}"]
+        assert group.hparams[f"model_parameters.{WIDTH}"].number_value == width
+        assert group.hparams["batch_size"].number_value == metadata["config"]["batch_size"]
+        metrics = {value.name.tag: value.value for value in group.metric_values}
+        assert metrics["test/loss"] == pytest.approx(
+            metadata["progress"]["last_results"]["test"]["loss"], rel=1e-6)
+        assert metrics[f"best/{metadata['best']['metric']}"] == pytest.approx(
+            metadata["best"]["value"], rel=1e-6)
+{% endif %}
