@@ -25,3 +25,6 @@ echo "== writing the dataset"
 
 echo "== training (logged: the tree is clean)"
 .venv/bin/python run.py sample_runconfig.yaml --cpu
+
+echo "== the logged runs (python run.py --list)"
+.venv/bin/python run.py --list
