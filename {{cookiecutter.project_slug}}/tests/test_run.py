@@ -1,12 +1,15 @@
 """run.py as a user drives it: logged runs, the repository guard and the edit flags."""
 
 {% if cookiecutter.task == 'blank' %}
+import re
+
 import h5py
 import numpy as np
 import pytest
 import yaml
 from conftest import DATASET, MODEL, git, run_py
 {% else %}
+import re
 import shutil
 import socket
 import subprocess
@@ -82,11 +85,15 @@ def test_missing_data_is_a_clear_error(project):
     assert not (project / "logs").exists()
 
 
-def test_help_lists_every_flag(project):
-    result = run_py(project, "--help")
-    for flag in ("--cpu", "--mini", "--no-logging", "--allow-dirty-repo", "--y",
-                 "--find-replace", "--delete", "--modify", "--print-config", "--list"):
-        assert flag in result.stdout
+def test_the_readme_documents_every_flag_and_every_config_key(project):
+    readme = (project / "README.md").read_text()
+    help_text = run_py(project, "--help").stdout
+    flags = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", help_text)) - {"--help"}
+    assert {"--cpu", "--resume", "--rerun", "--list", "--print-config"} <= flags
+    assert [flag for flag in sorted(flags) if f"| `{flag}" not in readme] == []
+    printed = run_py(project, "sample_runconfig.yaml", "--print-config")
+    keys = yaml.safe_load(printed.stdout)
+    assert [key for key in keys if f"| `{key}` |" not in readme] == []
 
 
 def test_print_config_prints_the_edited_config_with_its_defaults(project, tmp_path):
