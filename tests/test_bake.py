@@ -35,8 +35,9 @@ ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.I
 DISTRIBUTED_WORDS = re.compile(
     r"distributed|multigpu|multi-gpu|multi-node|torchrun|DDP|gloo|nccl|rank|world_size",
     re.IGNORECASE)
-# Jinja openers (`}}` is valid Python) and template variables; .cookiecutter.json is a file.
-RESIDUE = re.compile(r"\{\{|\{%|%\}|\{#|cookiecutter\.(?!json\b)")
+# Jinja openers (`}}` is valid Python, `${{` a GitHub Actions expression) and template
+# variables; .cookiecutter.json is a file.
+RESIDUE = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|cookiecutter\.(?!json\b)")
 
 
 def tracked_files(project):
