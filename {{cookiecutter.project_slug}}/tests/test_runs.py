@@ -8,11 +8,11 @@ import sys
 
 {% if cookiecutter.task == 'blank' %}
 import yaml
-from conftest import run_py
+from conftest import environment, run_py
 {% else %}
 import pytest
 import yaml
-from conftest import MODEL, WIDTH, git, run_directories, run_py
+from conftest import MODEL, WIDTH, environment, git, run_directories, run_py
 from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 from tensorboard.context import RequestContext
 from tensorboard.plugins import base_plugin
@@ -45,6 +45,13 @@ def ended_process() -> int:
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
     return process.pid
+
+
+def list_runs(project, columns: int) -> subprocess.CompletedProcess:
+    """`python run.py --list` in a terminal `columns` wide."""
+    return subprocess.run([sys.executable, "run.py", "--list"], cwd=project,
+                          env={**environment(project), "COLUMNS": str(columns)},
+                          capture_output=True, text=True, timeout=600)
 
 
 def rows_of(listing: str) -> dict[str, str]:
@@ -83,7 +90,7 @@ def test_every_run_directory_gets_a_row_whatever_its_metadata(project):
     write_run(project, "2026-01-07_00-00-00", text="- a list\n- not a mapping\n")
     write_run(project, "2026-01-08_00-00-00")
 
-    result = run_py(project, "--list")
+    result = list_runs(project, columns=120)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     rows = rows_of(result.stdout)
@@ -105,6 +112,8 @@ def test_every_run_directory_gets_a_row_whatever_its_metadata(project):
         assert reason in rows[name]
     # A run died: the last line says how to continue it.
     assert "python run.py --resume" in result.stdout.splitlines()[-1]
+    # In a wider terminal, descriptions are cut later or not at all.
+    assert FINISHED["description"] in list_runs(project, columns=200).stdout
 {% if cookiecutter.task != 'blank' %}
 
 

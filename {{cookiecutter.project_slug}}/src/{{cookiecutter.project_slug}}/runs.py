@@ -6,6 +6,7 @@ the index is what a user looks at when something went wrong.
 """
 
 import os
+import shutil
 import socket
 from datetime import datetime
 from pathlib import Path
@@ -15,8 +16,10 @@ import yaml
 from {{ cookiecutter.project_slug }}.experiment import METADATA_FILE
 
 HEADER = ("run directory", "started", "status", "commit", "description", "best")
-WIDTH = 120  # a row's width; the description is cut to fit it
-MIN_DESCRIPTION = 30  # ... but keeps at least this many characters
+# A row fits the terminal's width (120 columns when the output goes to a file or a
+# pipe), cutting the description as needed but to no fewer than MIN_DESCRIPTION.
+UNSEEN_TERMINAL = (120, 24)
+MIN_DESCRIPTION = 30
 UNKNOWN = "?"  # a field missing from metadata.yaml, or of the wrong type
 STATUS = HEADER.index("status")
 DESCRIPTION = HEADER.index("description")
@@ -144,11 +147,12 @@ def best(metadata: dict) -> str:
 
 
 def table(rows: list[tuple[str, ...]]) -> list[str]:
-    """`rows` in aligned columns, the description cut so that a line fits WIDTH if
+    """`rows` in aligned columns, the description cut so that a line fits the terminal if
     it can."""
     widths = [max(len(cells[column]) for cells in rows) for column in range(len(HEADER))]
     others = sum(widths) - widths[DESCRIPTION] + 2 * (len(HEADER) - 1)
-    widths[DESCRIPTION] = min(widths[DESCRIPTION], max(MIN_DESCRIPTION, WIDTH - others))
+    room = shutil.get_terminal_size(UNSEEN_TERMINAL).columns - others
+    widths[DESCRIPTION] = min(widths[DESCRIPTION], max(MIN_DESCRIPTION, room))
     lines = []
     for cells in rows:
         cells = [shorten(cell, width) for cell, width in zip(cells, widths, strict=True)]
