@@ -460,27 +460,33 @@ def spawn(job: Job, stop_signals: StopSignals) -> None:
     try:
         while not processes.join():
             pass
-    except ProcessExitedException:
-        # When a process raises, the others crash as their connections to it break, and
-        # one of those crashes may be noticed first: report the error that caused them.
-        cause = raised_error(processes)
+    except (ProcessExitedException, ProcessRaisedException):
+        # When a process raises, the others crash or raise as their connections to it
+        # break, and any of those may be noticed first: report the error that caused them.
+        cause = first_raised_error(processes)
         if cause is None:
             raise
         raise cause from None
     del meeting_point
 
 
-def raised_error(processes: ProcessContext) -> ProcessRaisedException | None:
-    """The exception of the first spawned process that raised one, if any did."""
-    for index, error_file in enumerate(processes.error_files):
-        # torch.multiprocessing writes the traceback there when a process raises.
-        if os.path.exists(error_file):
-            with open(error_file, "rb") as file:
-                trace = pickle.load(file)
-            return ProcessRaisedException(
-                f"\n\n-- Process {index} terminated with the following error:\n{trace}",
-                index, processes.processes[index].pid)
-    return None
+def first_raised_error(processes: ProcessContext) -> ProcessRaisedException | None:
+    """The exception of the spawned process that raised first, if any raised.
+
+    torch.multiprocessing writes each one's traceback to that process's error file, and
+    a process that raises writes it before its connections close (train_spawned), so
+    the oldest file holds the cause and the others its consequences.
+    """
+    written = [(os.stat(path).st_mtime_ns, index, path)
+               for index, path in enumerate(processes.error_files) if os.path.exists(path)]
+    if not written:
+        return None
+    _, index, path = min(written)
+    with open(path, "rb") as file:
+        trace = pickle.load(file)
+    return ProcessRaisedException(
+        f"\n\n-- Process {index} terminated with the following error:\n{trace}",
+        index, processes.processes[index].pid)
 
 
 def train_spawned(local_rank: int, job: Job) -> None:
@@ -494,8 +500,10 @@ def train_spawned(local_rank: int, job: Job) -> None:
         train(job, process.device(job.cpu), StopSignals().install(), process)
     except TrainingStopped:
         exit_code = STOPPED  # the launcher records the stop
-    finally:
-        distributed.stop()
+    # An error does not get here: torch.multiprocessing writes it down for the launcher,
+    # and this process's connections close only as it exits. The processes that fail
+    # because they did, fail after the cause is on record.
+    distributed.stop()
     distributed.leave(exit_code)
 {% endif %}
 
