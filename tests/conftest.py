@@ -73,9 +73,9 @@ def git(project: Path, *args: str) -> str:
     return result.stdout.strip()
 
 
-def python(project: Path, *args: str) -> subprocess.CompletedProcess:
+def python(project: Path, *args: str, **overrides: str) -> subprocess.CompletedProcess:
     """Python in a baked project, importing that project's src/ first (as `pip install -e .`)."""
-    return run([sys.executable, *args], project, PYTHONPATH=str(project / "src"))
+    return run([sys.executable, *args], project, PYTHONPATH=str(project / "src"), **overrides)
 
 
 @pytest.fixture

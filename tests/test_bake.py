@@ -25,10 +25,6 @@ TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": se
 # Tests that train: a blank project has nothing to train until its user writes the task.
 TRAINING_TESTS = {"tests/test_rerun.py", "tests/test_resume.py"}
 MULTI_GPU_TESTS = {"tests/test_distributed.py"}
-
-
-def modules(project, *names: str) -> set[str]:
-    return {f"src/{project.name}/{name}.py" for name in names}
 # Words that must not appear anywhere in a project that declined the rollout phase.
 ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.IGNORECASE)
 # ... nor in a project that declined multi-GPU.
@@ -38,6 +34,10 @@ DISTRIBUTED_WORDS = re.compile(
 # Jinja openers (`}}` is valid Python, `${{` a GitHub Actions expression) and template
 # variables; .cookiecutter.json is a file.
 RESIDUE = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|cookiecutter\.(?!json\b)")
+
+
+def modules(project, *names: str) -> set[str]:
+    return {f"src/{project.name}/{name}.py" for name in names}
 
 
 def tracked_files(project):

@@ -1,10 +1,8 @@
 """The user's journey through a new project, as its README tells it."""
 
-import sys
-
 import pytest
 import yaml
-from conftest import git, python, run
+from conftest import git, python
 
 
 def test_bake_make_data_and_log_a_run(cookies):
@@ -37,8 +35,7 @@ def test_the_classification_sample_config_reaches_90_percent_test_accuracy(bake)
 
     # One thread: the test runs beside others, and threads that contend for the same
     # cores slow each other down many times over.
-    trained = run([sys.executable, "run.py", "sample_runconfig.yaml", "--cpu"], project,
-                  PYTHONPATH=str(project / "src"), OMP_NUM_THREADS="1")
+    trained = python(project, "run.py", "sample_runconfig.yaml", "--cpu", OMP_NUM_THREADS="1")
     assert trained.returncode == 0, trained.stderr
     [metadata_file] = (project / "logs").glob("ShapeClassifier/*/metadata.yaml")
     results = yaml.safe_load(metadata_file.read_text())["progress"]["last_results"]

@@ -56,12 +56,13 @@ def template_copy(destination: Path) -> Path:
         if (TEMPLATE / name).is_file():
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(TEMPLATE / name, destination / name)
+    git(destination, "init", "--quiet")
     commit_all(destination, "template")
     return destination
 
 
 def commit_all(repository: Path, message: str) -> None:
-    for command in (["init", "--quiet"], ["add", "--all"],
+    for command in (["add", "--all"],
                     ["-c", "commit.gpgsign=false", "commit", "--quiet", "-m", message]):
         result = run(["git", *command], repository, **IDENTITY)
         assert result.returncode == 0, result.stderr
