@@ -35,6 +35,7 @@ from {{ cookiecutter.project_slug }} import data_loader, distributed, losses, mo
 {% else %}
 from {{ cookiecutter.project_slug }} import data_loader, losses, model
 {% endif %}
+from {{ cookiecutter.project_slug }}.code_check import check_loaded_code
 from {{ cookiecutter.project_slug }}.config import load_config, resolve_path, validate
 from {{ cookiecutter.project_slug }}.errors import UserError
 from {{ cookiecutter.project_slug }}.experiment import (
@@ -62,6 +63,7 @@ SPLITS = {"train": "train", "test": "test"}  # phase -> data folder
 LISTED_DIRTY_FILES = 20
 {% if cookiecutter.multi_gpu %}
 STOPPED = 3  # exit code of a spawned process that stopped on a signal, checkpoint written
+REFUSED = 2  # exit code of spawned processes whose code is not the run's (rank 0 said why)
 {% endif %}
 EDIT_FLAGS = ("find_replace", "delete", "modify")
 
@@ -179,7 +181,7 @@ def main_under_torchrun(args: argparse.Namespace) -> int:
                 print(f"error: {error}", file=sys.stderr)
         # Checked once, on rank 0; the other ranks train on exactly the job it prepared.
         job = distributed.broadcast_from_main(job)
-        if job is None:
+        if job is None or code_refused_on_any_rank(job, process):
             return 2
         if process.is_main:
             announce(job)
@@ -218,6 +220,7 @@ def prepare(args: argparse.Namespace) -> Job:
     check_model_and_data(config, args.mini, device)
     run = None
     if repo is not None:
+        check_loaded_code(PROJECT_ROOT, repo.commit)  # what git status cannot see
         # Created last, so that a mistake found above leaves no half-made directory.
 {% if cookiecutter.multi_gpu %}
         run = RunDirectory.create(LOGS, config, vars(args), repo, device, launch)
@@ -243,8 +246,9 @@ def prepare_resume(run_path: Path) -> Job:
     if repo.commit != recorded:
         raise UserError(
             f"the run was made at commit {recorded[:12]}, but HEAD is {repo.commit[:12]}; "
-            f"resuming needs the same code. `git checkout {recorded[:12]}` (or `git worktree "
-            "add`) and resume from there."
+            f"resuming needs the same code. `git checkout {recorded[:12]}`, or `git worktree "
+            f"add DIR {recorded[:12]}` and resume from DIR with its own code first: "
+            "`PYTHONPATH=src python run.py --resume ...`."
         )
 {% if cookiecutter.multi_gpu %}
     launch = launch or spawn_plan(config, flags["cpu"])
@@ -259,6 +263,7 @@ def prepare_resume(run_path: Path) -> Job:
               "slightly from an uninterrupted run", file=sys.stderr)
     device = choose_device(flags["cpu"])
     check_model_and_data(config, flags["mini"], device)
+    check_loaded_code(PROJECT_ROOT, recorded)  # what git status cannot see
     found = newest_checkpoint(run_path)
     checkpoint_path, checkpoint = found if found else (None, None)
     if checkpoint_path is None:
@@ -361,6 +366,8 @@ def supervise(run: RunDirectory | None, training: Callable[[], None]) -> int:
     except ProcessExitedException as error:
         if error.exit_code == STOPPED:
             return stopped(run, "a signal")
+        if error.exit_code == REFUSED:
+            return 2
         if run:
             run.finish("failed", error=str(error))
         print(f"error: {error}; the job is stopped.", file=sys.stderr)
@@ -489,10 +496,38 @@ def first_raised_error(processes: ProcessContext) -> ProcessRaisedException | No
         index, processes.processes[index].pid)
 
 
+def code_refused_on_any_rank(job: Job, process: distributed.Process) -> bool:
+    """Whether a rank loaded code that is not the logged run's commit.
+
+    Every rank checks its own imports: spawned ranks import the files after run.py
+    checked the tree, and an edit made in between must not train under the clean
+    commit. Rank 0 reports and records every rank's refusal, and all of them stop.
+    """
+    if job.run is None:
+        return False  # nothing is logged, so no record can be wrong
+    try:
+        check_loaded_code(PROJECT_ROOT, job.run.metadata["git"]["commit"])
+        refusal = None
+    except UserError as error:
+        refusal = str(error)
+    refusals = [text for text in dict.fromkeys(distributed.gather(refusal)) if text]
+    if not refusals:
+        return False
+    if process.is_main:
+        message = "\n".join(refusals)
+        print(f"error: {message}", file=sys.stderr)
+        job.run.finish("failed", error=message)
+    distributed.barrier()  # no rank leaves before the record is written
+    return True
+
+
 def train_spawned(local_rank: int, job: Job) -> None:
     parameters = job.config["multigpu_parameters"]
     process = distributed.spawned(local_rank, parameters, job.cpu)
     distributed.join_spawned_group(process, parameters)
+    if code_refused_on_any_rank(job, process):
+        distributed.stop()
+        distributed.leave(REFUSED)
     if not process.is_main:
         job.run = None  # rank 0 alone writes the run directory
     exit_code = 0

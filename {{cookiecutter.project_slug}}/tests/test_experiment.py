@@ -114,6 +114,9 @@ def test_run_directories_are_unique(tmp_path):
     ("https://github.com/lab/repo.git", "https://github.com/lab/repo.git"),
     ("git@github.com:lab/repo.git", "git@github.com:lab/repo.git"),
     ("ssh://git:secret@host:22/repo", "ssh://host:22/repo"),
+    ("https://host/x.git?token=abc", "https://host/x.git"),
+    ("https://host/x.git?private_token=abc&ref=main#key=def", "https://host/x.git"),
+    ("https://oauth2:tok@host/x.git#tok", "https://host/x.git"),
 ])
 def test_remote_credentials_are_stripped(url, expected):
     assert strip_credentials(url) == expected

@@ -2,7 +2,10 @@
 
 A logged run must come from a clean tree, so that its commit alone says which code
 ran. Untracked files count as dirty unless git ignores them: a new module that was
-never added would otherwise be in no record at all.
+never added would otherwise be in no record at all. So does a submodule with changes,
+even one that `.gitmodules` tells `git status` to ignore (`ignore = all`). What a
+clean status cannot show (a shared virtual environment, files hidden with
+--skip-worktree) the code check sees: code_check.py.
 """
 
 from dataclasses import dataclass
@@ -41,7 +44,7 @@ def repo_state(path: Path) -> RepoState:
     if not repo.head.is_valid():
         raise UserError(f"the repository at {repo.working_tree_dir} has no commit yet. "
                         "Commit your code first: `git add --all && git commit`.")
-    status = repo.git.status("--porcelain", "--untracked-files=all")
+    status = repo.git.status("--porcelain", "--untracked-files=all", "--ignore-submodules=none")
     return RepoState(
         root=Path(repo.working_tree_dir),
         commit=repo.head.commit.hexsha,
@@ -60,9 +63,10 @@ def remote_url(repo) -> str | None:
 
 
 def strip_credentials(url: str | None) -> str | None:
-    """`https://user:token@host/x.git` -> `https://host/x.git`: tokens never reach a log."""
+    """`https://user:token@host/x.git?token=abc#key` -> `https://host/x.git`: tokens
+    never reach a log, wherever they sit. A remote needs none of the parts removed."""
     if url is None or "://" not in url:
         return url  # scp-like `git@host:x.git` names a user, never a secret
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=host))
+    return urlunsplit(parts._replace(netloc=host, query="", fragment=""))
