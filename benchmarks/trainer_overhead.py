@@ -12,6 +12,9 @@ the same run:
               loop, on the same model, DataLoader and batch size;
   start-up    process start to the first optimizer step, `python run.py` (a logged
               run) against plain_loop.py run as a script;
+  code check  what the check that the loaded modules are the commit's (code_check.py)
+              adds to a logged run's start-up: its first call in a process that has
+              imported run.py, against nothing; a note gives its share of start-up;
   data        the task dataset's samples/s, read from its HDF5 shards and preloaded,
               against the same arrays in an in-memory per-sample dataset;
   checkpoint  writing one checkpoint of the default model through the run
@@ -72,6 +75,7 @@ WORKER_COUNTS = (0, 2)
 TRAINER_TARGETS = {32: 0.97, 512: 0.99}
 DATASET_TARGETS = {32: 0.5, 512: 1.0}
 START_UP_TARGET = 1.0  # seconds more than the plain script, at most
+CODE_CHECK_TARGET = 100.0  # milliseconds, at most: every training process pays it
 
 
 @dataclass(frozen=True)
@@ -139,14 +143,16 @@ def main() -> None:
                 package, project, config, batch_size, settings, lightning)
             rows += trainer_rows
         rows += compare_start_up(project, config, settings)
+        rows += measure_code_check(project, settings)
         for workers in WORKER_COUNTS:
             for batch_size in BATCH_SIZES:
                 rows += compare_datasets(package, project, config, batch_size, workers, settings)
         rows += compare_checkpoint(trainers[BATCH_SIZES[0]], settings)
         rows += compare_processes(Path(scratch), project / "data", settings)
-    notes = [] if lightning else [
-        "PyTorch Lightning is not installed, so its rows are skipped (it is never a "
-        "dependency; install it in this environment to compare)."]
+    notes = [code_check_share(rows)]
+    if not lightning:
+        notes.append("PyTorch Lightning is not installed, so its rows are skipped (it is "
+                      "never a dependency; install it in this environment to compare).")
     print_table(rows, notes)
     [headline] = [row for row in rows if row.what == training_label("Trainer", BATCH_SIZES[0])]
     print(f"trainer/raw steps-per-second ratio (batch {BATCH_SIZES[0]}): {headline.score:.2f}")
@@ -431,6 +437,46 @@ def seconds_to_first_step(command: list[str], project: Path) -> float:
     if result.returncode != 0 or not reports:
         sys.exit(f"{' '.join(command)} ended before its first optimizer step:\n{result.stderr}")
     return float(reports[0]) - start
+
+
+# --------------------------------------------------------------------------------------
+# Code check: what checking the loaded modules against the commit adds to start-up
+
+CODE_CHECK_LABEL = "code check of the modules run.py loaded vs none"
+# Imports run.py as a training process has (its imports, not its main()), then times
+# the first code check of the process, as run.py and every rank pay it once.
+CODE_CHECK_PROBE = """
+import importlib, runpy, subprocess, sys, time
+from pathlib import Path
+runpy.run_path("run.py")
+check = importlib.import_module(sys.argv[1] + ".code_check")
+commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                        check=True).stdout.strip()
+start = time.perf_counter()
+check.check_loaded_code(Path.cwd(), commit)
+print(time.perf_counter() - start)
+"""
+
+
+def measure_code_check(project: Path, settings: Settings) -> list[Row]:
+    progress("code check of the loaded modules")
+    times = []
+    for _ in range(settings.start_up_turns):
+        result = subprocess.run([sys.executable, "-c", CODE_CHECK_PROBE, project.name],
+                                cwd=project, env=project_environment(project),
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if result.returncode != 0:
+            sys.exit(f"the code check failed:\n{result.stderr}")
+        times.append(float(result.stdout.split()[-1]))
+    return [Row(CODE_CHECK_LABEL, "ms", 1000 * statistics.median(times), 0.0,
+                CODE_CHECK_TARGET)]
+
+
+def code_check_share(rows: list[Row]) -> str:
+    [check] = [row for row in rows if row.what == CODE_CHECK_LABEL]
+    [start_up] = [row for row in rows if row.what.startswith("start-up to the first step")]
+    return (f"the code check is {check.ours / (10 * start_up.ours):.1f}% of run.py's start-up "
+            f"to the first step ({check.ours:.1f} ms of {start_up.ours:.2f} s).")
 
 
 # --------------------------------------------------------------------------------------
