@@ -19,11 +19,11 @@ SOURCE = {
     "tests/conftest.py", "tests/test_config.py", "tests/test_data.py", "tests/test_datasets.py",
     "tests/test_experiment.py", "tests/test_run.py", "tests/test_runs.py",
 }
-MODULES = {"__init__", "config", "data_loader", "errors", "experiment", "losses", "model",
-           "random_state", "repo", "rerun", "runs", "schema", "stopping", "train"}
+MODULES = {"__init__", "code_check", "config", "data_loader", "errors", "experiment", "losses",
+           "model", "random_state", "repo", "rerun", "runs", "schema", "stopping", "train"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # Tests that train: a blank project has nothing to train until its user writes the task.
-TRAINING_TESTS = {"tests/test_rerun.py", "tests/test_resume.py"}
+TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_rerun.py", "tests/test_resume.py"}
 MULTI_GPU_TESTS = {"tests/test_distributed.py"}
 # Words that must not appear anywhere in a project that declined the rollout phase.
 ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.IGNORECASE)

@@ -6,7 +6,7 @@ that commit. It does not say that this process imported the checkout's files:
     `pip install -e .` done in one imports the package from that one, edits and all;
   - `git update-index --skip-worktree` or `--assume-unchanged` hide an edited file
     from `git status`, and so does `ignore = all` for a submodule;
-  - a process started after the check (a spawned rank) imports the files as they are
+  - a process that run.py starts after the check imports the files as they are
     then: an edit made in between would run under the clean commit.
 So every training process, after its imports, compares the file of each module it
 loaded from the project with the commit: git's blob hash of the file against the
