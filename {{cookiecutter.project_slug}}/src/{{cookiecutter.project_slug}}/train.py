@@ -29,8 +29,13 @@ stood: weights, optimizer, scheduler, the phase and position in the epoch, the l
 of the epoch (or of the held-out phase) so far, the results of the phases already done,
 and every random generator's state. `restore` puts all of it back.
 
+{% if cookiecutter.include_rollout_phase %}
 A stop signal is honoured between two batches of any phase: a rollout can take hours,
 so the held-out phases check too, and a run stopped in one continues it where it stood.
+{% else %}
+A stop signal is honoured between two batches of any phase, held-out phases included,
+and a run stopped in one continues it where it stood.
+{% endif %}
 """
 
 {% if cookiecutter.multi_gpu %}
@@ -125,7 +130,11 @@ class Trainer:
         # The training order is drawn at an epoch's start; a resumed epoch draws it again.
         self.train_order_state = train_loader.generator.get_state()
         # The held-out phase in progress: its order's generator state at its start, and
+{% if cookiecutter.multi_gpu %}
         # its loss and metric sums so far (this rank's), kept on the device.
+{% else %}
+        # its loss and metric sums so far, kept on the device.
+{% endif %}
         self.held_out_order_state = self.train_order_state
         self.held_out_totals: dict[str, torch.Tensor] = {}
         self.held_out_samples = 0
