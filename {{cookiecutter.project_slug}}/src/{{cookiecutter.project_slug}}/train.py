@@ -135,7 +135,7 @@ class Trainer:
 {% else %}
         # its loss and metric sums so far, kept on the device.
 {% endif %}
-        self.held_out_order_state = self.train_order_state
+        self.held_out_order_state: torch.Tensor | None = None
         self.held_out_totals: dict[str, torch.Tensor] = {}
         self.held_out_samples = 0
 
@@ -508,8 +508,6 @@ class Trainer:
         if agreed and self.stop_signals is not None:
             self.stop_signals.received = signal.Signals(agreed).name
         return agreed > 0
-{% endif %}
-{% if cookiecutter.multi_gpu %}
 
     # ----------------------------------------------------------------------------------
     # Agreement between ranks
