@@ -17,7 +17,6 @@ import os
 import pickle
 {% endif %}
 import shutil
-import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,7 +49,16 @@ from {{ cookiecutter.project_slug }}.repo import RepoState, repo_state
 from {{ cookiecutter.project_slug }}.rerun import rerun
 from {{ cookiecutter.project_slug }}.runs import run_index
 from {{ cookiecutter.project_slug }}.schema import PHASES
-from {{ cookiecutter.project_slug }}.stopping import StopSignals, TrainingStopped
+{% if cookiecutter.multi_gpu %}
+from {{ cookiecutter.project_slug }}.stopping import (
+    SIGNALS,
+    StopSignals,
+    TrainingStopped,
+    signal_exit_code,
+)
+{% else %}
+from {{ cookiecutter.project_slug }}.stopping import StopSignals, TrainingStopped, signal_exit_code
+{% endif %}
 from {{ cookiecutter.project_slug }}.train import Trainer
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -62,7 +70,9 @@ SPLITS = {"train": "train", "test": "test"}  # phase -> data folder
 {% endif %}
 LISTED_DIRTY_FILES = 20
 {% if cookiecutter.multi_gpu %}
-STOPPED = 3  # exit code of a spawned process that stopped on a signal, checkpoint written
+# Exit codes of a spawned process that stopped on a signal, its checkpoint written, and
+# the signal: 128 + N, as a single process exits. The ranks agree on the signal.
+STOPPED = {signal_exit_code(number.name): number.name for number in SIGNALS}
 REFUSED = 2  # exit code of spawned processes whose code is not the run's (rank 0 said why)
 {% endif %}
 EDIT_FLAGS = ("find_replace", "delete", "modify")
@@ -364,8 +374,8 @@ def supervise(run: RunDirectory | None, training: Callable[[], None]) -> int:
         return 130
 {% if cookiecutter.multi_gpu %}
     except ProcessExitedException as error:
-        if error.exit_code == STOPPED:
-            return stopped(run, "a signal")
+        if error.exit_code in STOPPED:
+            return stopped(run, STOPPED[error.exit_code])
         if error.exit_code == REFUSED:
             return 2
         if run:
@@ -397,8 +407,7 @@ def stopped(run: RunDirectory | None, signal_name: str) -> int:
               f"  python run.py --resume {run.path}", file=sys.stderr)
     else:
         print(f"stopped by {signal_name}", file=sys.stderr)
-    number = getattr(signal.Signals, signal_name, None)
-    return 128 + number if number else 1
+    return signal_exit_code(signal_name)
 
 
 {% if cookiecutter.multi_gpu %}
@@ -533,8 +542,8 @@ def train_spawned(local_rank: int, job: Job) -> None:
     exit_code = 0
     try:
         train(job, process.device(job.cpu), StopSignals().install(), process)
-    except TrainingStopped:
-        exit_code = STOPPED  # the launcher records the stop
+    except TrainingStopped as stop:
+        exit_code = signal_exit_code(stop.signal_name)  # the launcher records the stop
     # An error does not get here: torch.multiprocessing writes it down for the launcher,
     # and this process's connections close only as it exits. The processes that fail
     # because they did, fail after the cause is on record.

@@ -116,3 +116,39 @@ def committed_copy(directory: Path, dataset: Path) -> Path:
     git(copy, "add", "--all")
     git(copy, "-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify", "-m", "copy")
     return copy
+{% if cookiecutter.task != 'blank' %}
+
+
+# A test split large enough that, one sample per batch, each held-out phase runs for a
+# second or so: time enough to send a signal while it runs. HELD_OUT_SAMPLES: how many
+# of its samples each held-out phase reads.
+{% if cookiecutter.task == 'trajectory' %}
+LARGE_TEST_SPLIT = ("--train-trajectories", "10", "--test-trajectories", "1000",
+                    "--horizon", "10", "--shards", "1")
+{% if cookiecutter.include_rollout_phase %}
+HELD_OUT_SAMPLES = {"test": 3000, "eval": 800}  # steps, and trajectories rolled out
+{% else %}
+HELD_OUT_SAMPLES = {"test": 3000}
+{% endif %}
+{% else %}
+LARGE_TEST_SPLIT = ("--train-images", "100", "--test-images", "400", "--image-size", "16",
+                    "--shards", "1")
+{% if cookiecutter.include_rollout_phase %}
+HELD_OUT_SAMPLES = {"test": 400, "eval": 200}
+{% else %}
+HELD_OUT_SAMPLES = {"test": 400}
+{% endif %}
+{% endif %}
+
+
+@pytest.fixture(scope="session")
+def large_test_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dataset with LARGE_TEST_SPLIT's test split, written once per test session."""
+    data = tmp_path_factory.mktemp("large_test_split")
+    subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "scripts" / "make_dataset.py"), "--output", str(data),
+         *LARGE_TEST_SPLIT],
+        env=environment(PROJECT_ROOT), check=True, capture_output=True,
+    )
+    return data
+{% endif %}

@@ -53,9 +53,9 @@ def seed_worker(worker_id: int) -> None:
 class ResumableSampler(Sampler[int]):
     """Another sampler's order, of which the next pass skips the first `skip` indices.
 
-    A run resumed inside an epoch draws the epoch's order again (from the generator
-    state saved at the epoch's start) and skips what was already trained on, without
-    reading that data.
+    A run resumed inside a phase (training, or a held-out phase stopped half-way) draws
+    the phase's order again (from the generator state saved at its start) and skips the
+    batches already done, without reading that data.
     """
 
     def __init__(self, sampler: Sampler[int]):
@@ -71,7 +71,11 @@ class ResumableSampler(Sampler[int]):
 {% if cookiecutter.multi_gpu %}
 
     def set_epoch(self, epoch: int) -> None:
-        self.sampler.set_epoch(epoch)  # DistributedSampler's per-epoch shuffle
+        # DistributedSampler shuffles by epoch number. A job of one process keeps its
+        # RandomSampler, which draws every epoch's order from the loader's generator, as
+        # a single process does.
+        if isinstance(self.sampler, DistributedSampler):
+            self.sampler.set_epoch(epoch)
 {% endif %}
 
 
@@ -208,8 +212,7 @@ class FishboticsDataset(Dataset):
             # Evaluation: every sample exactly once across the ranks, none repeated.
             sampler = ShardSampler(sampler, rank, world_size)
 {% endif %}
-        if shuffle:
-            sampler = ResumableSampler(sampler)
+        sampler = ResumableSampler(sampler)
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler,
                           collate_fn=keep_batch, num_workers=num_workers,
                           pin_memory=pin_memory, persistent_workers=num_workers > 0,

@@ -3,7 +3,8 @@
 The run's commit is checked out into a temporary git worktree, so the user's checkout
 is left as it is. The recorded config and flags run there with that commit's own
 run.py, the new run directory moves into this project's logs/ with a note of what it
-re-ran, and its final results are compared with the recorded ones.
+re-ran, and its final results are compared with the recorded ones. A re-run stopped by
+a signal moves there too, resumable like any run, before the worktree is removed.
 """
 
 import math
@@ -18,6 +19,7 @@ import yaml
 
 from {{ cookiecutter.project_slug }}.errors import UserError
 from {{ cookiecutter.project_slug }}.experiment import METADATA_FILE, atomic_write
+from {{ cookiecutter.project_slug }}.stopping import ForwardedSignals, signal_exit_code
 
 # Off the CPU (or with another thread count) results differ in the last bits.
 TOLERANCE = 1e-4  # relative
@@ -25,13 +27,19 @@ REPLAYED_FLAGS = ("cpu", "mini")  # the rest only concern logging, which a re-ru
 
 
 def rerun(run_path: Path, metadata: dict, project_root: Path, logs_root: Path) -> int:
-    """Re-run the run at `run_path`; returns run.py's exit code."""
+    """Re-run the run at `run_path`; returns run.py's exit code.
+
+    A stop signal goes on to the re-run, which stops at a checkpoint as any run does;
+    its directory still moves into logs/ before the worktree is removed, so that it
+    can be resumed.
+    """
     commit = metadata["git"]["commit"]
 {% if cookiecutter.multi_gpu %}
     if (metadata.get("distributed") or {}).get("launcher") == "torchrun":
         raise UserError(f"{run_path} was launched by torchrun. Re-run it the same way: "
                         f"check out {commit[:12]} and start the recorded command with torchrun.")
 {% endif %}
+    signals = ForwardedSignals().install()
     with tempfile.TemporaryDirectory(prefix="rerun-") as scratch:
         worktree = Path(scratch) / "code"
         git(project_root, "worktree", "add", "--detach", str(worktree), commit)
@@ -40,21 +48,58 @@ def rerun(run_path: Path, metadata: dict, project_root: Path, logs_root: Path) -
             config_file = Path(scratch) / "config.yaml"  # outside the worktree: it stays clean
             config_file.write_text(yaml.safe_dump(metadata["config"], sort_keys=False))
             flags = [f"--{flag}" for flag in REPLAYED_FLAGS if metadata["flags"].get(flag)]
-            print(f"re-running {run_path.name} at commit {commit[:12]} in {worktree}")
-            result = subprocess.run(
-                [sys.executable, "run.py", str(config_file), *flags], cwd=worktree,
-                env={**subprocess_environment(), "PYTHONPATH": str(worktree / "src")},
-            )
+            # Flushed now: the re-run writes to the same output.
+            print(f"re-running {run_path.name} at commit {commit[:12]} in {worktree}", flush=True)
+            exit_code = run_at_commit(worktree, [str(config_file), *flags], signals)
             new_runs = sorted((worktree / "logs").glob(f"*/*/{METADATA_FILE}"))
             if not new_runs:
-                print("error: the re-run left no run directory", file=sys.stderr)
-                return result.returncode or 1
+                print(f"stopped by {signals.received} before the re-run began" if signals.received
+                      else "error: the re-run left no run directory", file=sys.stderr)
+                return exit_code or 1
             destination = move_run(new_runs[-1].parent, logs_root)
         finally:
             git(project_root, "worktree", "remove", "--force", str(worktree))
     record_origin(destination, run_path)
-    report(metadata, destination)
-    return result.returncode
+    status = yaml.safe_load((destination / METADATA_FILE).read_text())["status"]
+    if status == "finished":
+        report(metadata, destination)
+    elif status == "interrupted" and any(destination.glob("*.pth")):
+        explain_resume(destination, commit)
+    else:
+        print(f"the re-run did not finish ({status}); its record is in {destination}",
+              file=sys.stderr)
+    return exit_code
+
+
+def run_at_commit(worktree: Path, arguments: list[str], signals: ForwardedSignals) -> int:
+    """run.py of the worktree, with `arguments`; its exit code (128 + N for signal N).
+
+    It runs in a session of its own, so that a Ctrl-C in the terminal reaches it once,
+    forwarded from here, rather than twice (which stops a run without a checkpoint).
+    """
+    if signals.received:
+        return signal_exit_code(signals.received)  # stopped before it began
+    child = subprocess.Popen(
+        [sys.executable, "run.py", *arguments], cwd=worktree, start_new_session=True,
+        env={**subprocess_environment(), "PYTHONPATH": str(worktree / "src")},
+    )
+    signals.watch(child.pid)
+    try:
+        returncode = child.wait()
+    finally:
+        signals.watch(None)
+    # A negative code: the child was killed by that signal, without a say.
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def explain_resume(run_path: Path, commit: str) -> None:
+    """How to continue an interrupted re-run: in this checkout, at the re-run's commit."""
+    print(f"The re-run is interrupted, with a checkpoint, in {run_path}\n"
+          "(the worktree path printed above is gone). Resuming needs the code of "
+          f"commit {commit[:12]}: check it out, resume, and switch back:\n"
+          f"  git checkout {commit[:12]}\n"
+          f"  python run.py --resume {run_path}\n"
+          "  git switch -", file=sys.stderr)
 
 
 def git(root: Path, *args: str) -> None:

@@ -3,12 +3,12 @@
 SIGTERM, SIGINT (Ctrl-C) and SIGUSR1 only set a flag here. The trainer looks at it
 between two steps, writes a checkpoint and stops; writing a checkpoint inside a signal
 handler could interrupt another write half-way. A second Ctrl-C stops at once.
+A process stopped by a signal exits with 128 + its number, as the shell reports a
+process that the signal ended (130 for Ctrl-C, 143 for SIGTERM).
 """
 
-{% if cookiecutter.multi_gpu %}
 import contextlib
 import os
-{% endif %}
 import signal
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
@@ -20,6 +20,12 @@ class TrainingStopped(Exception):
     def __init__(self, signal_name: str):
         super().__init__(f"stopped by {signal_name}")
         self.signal_name = signal_name
+
+
+def signal_exit_code(signal_name: str) -> int:
+    """The exit code of a process stopped by the signal `signal_name` (1 if unknown)."""
+    number = getattr(signal.Signals, signal_name, None)
+    return 128 + number if number else 1
 
 
 class StopSignals:
@@ -48,3 +54,35 @@ class StopSignals:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, number)
 {% endif %}
+
+
+class ForwardedSignals:
+    """For a process that only waits on a child doing the work (run.py --rerun): every
+    stop signal is passed on to the child, which stops as it would on its own, and the
+    first is recorded. The child should run in a process group of its own, so that
+    Ctrl-C in a terminal reaches it once, through here: twice would stop it at once."""
+
+    def __init__(self):
+        self.received: str | None = None
+        self.child: int | None = None  # its pid
+
+    def install(self) -> "ForwardedSignals":
+        for number in SIGNALS:
+            signal.signal(number, self._handle)
+        return self
+
+    def watch(self, child: int | None) -> None:
+        """Forward to `child` from now on (None: to nobody), and a signal that came
+        while it was starting."""
+        self.child = child
+        if child is not None and self.received is not None:
+            self._forward(signal.Signals[self.received])
+
+    def _handle(self, number: int, frame) -> None:
+        self.received = self.received or signal.Signals(number).name
+        if self.child is not None:
+            self._forward(number)
+
+    def _forward(self, number: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.child, number)

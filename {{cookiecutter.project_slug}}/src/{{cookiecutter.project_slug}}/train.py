@@ -25,10 +25,22 @@ rank 0 prints and writes to the run directory.
 {% endif %}
 
 A checkpoint (`state`) holds everything needed to continue exactly where training
-stood: weights, optimizer, scheduler, position in the epoch, the loss sums of the epoch so far,
+stood: weights, optimizer, scheduler, the phase and position in the epoch, the loss sums
+of the epoch (or of the held-out phase) so far, the results of the phases already done,
 and every random generator's state. `restore` puts all of it back.
+
+{% if cookiecutter.include_rollout_phase %}
+A stop signal is honoured between two batches of any phase: a rollout can take hours,
+so the held-out phases check too, and a run stopped in one continues it where it stood.
+{% else %}
+A stop signal is honoured between two batches of any phase, held-out phases included,
+and a run stopped in one continues it where it stood.
+{% endif %}
 """
 
+{% if cookiecutter.multi_gpu %}
+import signal
+{% endif %}
 from contextlib import nullcontext
 from functools import partial
 
@@ -106,6 +118,8 @@ class Trainer:
         self.stop_signals = stop_signals
         self.step = 0  # optimizer steps so far: the x axis of every curve
         self.first_epoch, self.resume_position = 0, 0  # where fit() starts
+        self.resume_phase: str | None = None  # the phase a resumed run continues in
+        self.epoch_results: dict[str, dict[str, float]] = {}  # the epoch's phases done so far
         # The training loss, weighted by batch size, is summed on the device in one
         # in-place op per step: reading it every step would make the CPU wait for the GPU.
         # Each log window's sum is read at its end and added to the epoch's on the host.
@@ -115,20 +129,30 @@ class Trainer:
         self.epoch_metrics: dict[str, torch.Tensor] = {}  # the model's metrics, summed likewise
         # The training order is drawn at an epoch's start; a resumed epoch draws it again.
         self.train_order_state = train_loader.generator.get_state()
+        # The held-out phase in progress: its order's generator state at its start, and
+{% if cookiecutter.multi_gpu %}
+        # its loss and metric sums so far (this rank's), kept on the device.
+{% else %}
+        # its loss and metric sums so far, kept on the device.
+{% endif %}
+        self.held_out_order_state: torch.Tensor | None = None
+        self.held_out_totals: dict[str, torch.Tensor] = {}
+        self.held_out_samples = 0
 
     def fit(self) -> dict[str, dict[str, float]]:
         """Train for every epoch left; returns the last epoch's results by phase."""
         results = {}
         for epoch in range(self.first_epoch, self.epochs):
-            results = {"train": self.train_loop(epoch, self.resume_position)}
-            self.resume_position = 0
-            if self.scheduler is not None:
-                self.scheduler.step()
-            if self.test_loader is not None:
-                results["test"] = self.test_loop(epoch)
+            results = self.epoch_results  # phases done before a resume, else none yet
+            if "train" not in results:
+                results["train"] = self.train_loop(epoch, self.resumed_position("train"))
+                if self.scheduler is not None:
+                    self.scheduler.step()
+            if self.test_loader is not None and "test" not in results:
+                results["test"] = self.test_loop(epoch, self.resumed_position("test"))
 {% if cookiecutter.include_rollout_phase %}
             if self.eval_loader is not None:
-                results["eval"] = self.evaluation_loop(epoch)
+                results["eval"] = self.evaluation_loop(epoch, self.resumed_position("eval"))
             metric = "eval" if "eval" in results else "test" if "test" in results else "train"
 {% else %}
             metric = "test" if "test" in results else "train"
@@ -140,6 +164,7 @@ class Trainer:
             tqdm.write(epoch_summary(epoch, results))
 {% endif %}
             state = self.state(epoch, position=None)
+            self.epoch_results = {}
             if self.run is not None:
                 self.run.end_epoch(epoch, self.step, results, f"{metric}/loss", state)
 {% if cookiecutter.multi_gpu %}
@@ -158,20 +183,24 @@ class Trainer:
     # ----------------------------------------------------------------------------------
     # Checkpoints and resuming
 
-    def state(self, epoch: int, position: int | None) -> dict:
+    def state(self, epoch: int, position: int | None, phase: str = "train") -> dict:
         """Everything a resumed run needs to continue from here.
 
-        `position`: training batches done in `epoch`; None when the epoch is complete.
+        `position`: batches of `phase` done in `epoch`; None when the epoch is complete.
         """
-        orders = {phase: loader.generator.get_state() for phase, loader in self.loaders().items()}
+        orders = {name: loader.generator.get_state() for name, loader in self.loaders().items()}
         if position is not None:
-            orders["train"] = self.train_order_state
+            # The phase in progress draws its order again, from the state at its start.
+            orders[phase] = (self.train_order_state if phase == "train"
+                             else self.held_out_order_state)
         return {
             "model_state_dict": self.model.state_dict(),
             "optimizer_state_dict": self.optimizer.state_dict(),
             "scheduler_state_dict": None if self.scheduler is None else self.scheduler.state_dict(),
             "epoch": epoch,
+            "phase": None if position is None else phase,
             "position": position,
+            "results": self.epoch_results,  # of the epoch's phases done before this one
             "step": self.step,
             "data_order": orders,
 {% if cookiecutter.multi_gpu %}
@@ -186,7 +215,10 @@ class Trainer:
         return {"random": random_state.capture(), "window_loss": self.window_loss.cpu(),
                 "window_samples": self.window_samples, "epoch_loss": self.epoch_loss,
                 "epoch_samples": self.epoch_samples,
-                "epoch_metrics": {name: total.cpu() for name, total in self.epoch_metrics.items()}}
+                "epoch_metrics": {name: total.cpu() for name, total in self.epoch_metrics.items()},
+                "held_out_totals": {name: total.cpu()
+                                    for name, total in self.held_out_totals.items()},
+                "held_out_samples": self.held_out_samples}
 
     def restore(self, checkpoint: dict) -> None:
         """Continue from `checkpoint` (from `state`): call just before `fit`."""
@@ -202,6 +234,8 @@ class Trainer:
             self.first_epoch, self.resume_position = checkpoint["epoch"] + 1, 0
         else:
             self.first_epoch, self.resume_position = checkpoint["epoch"], checkpoint["position"]
+            self.resume_phase = checkpoint["phase"]
+            self.epoch_results = checkpoint["results"]
 {% if cookiecutter.multi_gpu %}
         rank = 0 if self.process is None else self.process.rank
         if rank >= len(checkpoint["process_states"]):
@@ -215,7 +249,17 @@ class Trainer:
         self.epoch_loss, self.epoch_samples = own["epoch_loss"], own["epoch_samples"]
         self.epoch_metrics = {name: total.to(self.device)
                               for name, total in own["epoch_metrics"].items()}
+        self.held_out_totals = {name: total.to(self.device)
+                                for name, total in own["held_out_totals"].items()}
+        self.held_out_samples = own["held_out_samples"]
         random_state.restore(own["random"])  # last: nothing may draw from them after this
+
+    def resumed_position(self, phase: str) -> int:
+        """Batches of `phase` done before the run resumed: 0 unless it resumed in it."""
+        if self.resume_phase != phase:
+            return 0
+        position, self.resume_phase, self.resume_position = self.resume_position, None, 0
+        return position
 
     # ----------------------------------------------------------------------------------
     # The phases
@@ -308,29 +352,65 @@ class Trainer:
         if self.run is not None:
             self.run.save_mid_epoch_checkpoint(epoch, 100 * position // steps, state)
 
-    def test_loop(self, epoch: int) -> dict[str, float]:
-        return self.evaluate(self.test_loader, f"epoch {epoch} test")
+    def test_loop(self, epoch: int, resume_position: int = 0) -> dict[str, float]:
+{% if cookiecutter.multi_gpu %}
+        # A test batch costs about what a training step does: the ranks agree on
+        # stopping as often as in training.
+        return self.evaluate(self.test_loader, epoch, "test", resume_position,
+                             agreement_interval=self.log_interval)
+{% else %}
+        return self.evaluate(self.test_loader, epoch, "test", resume_position)
+{% endif %}
 {% if cookiecutter.include_rollout_phase %}
 
-    def evaluation_loop(self, epoch: int) -> dict[str, float]:
+    def evaluation_loop(self, epoch: int, resume_position: int = 0) -> dict[str, float]:
         self.model.rollout_mode = True
         try:
-            return self.evaluate(self.eval_loader, f"epoch {epoch} rollout")
+{% if cookiecutter.multi_gpu %}
+            # A rollout batch runs the model over a whole horizon, and may take long:
+            # the ranks agree on stopping after every batch, a small cost next to it.
+            return self.evaluate(self.eval_loader, epoch, "eval", resume_position,
+                                 agreement_interval=1)
+{% else %}
+            return self.evaluate(self.eval_loader, epoch, "eval", resume_position)
+{% endif %}
         finally:
             self.model.rollout_mode = False
 {% endif %}
 
     @torch.no_grad()
-    def evaluate(self, loader: DataLoader, description: str) -> dict[str, float]:
-        """Sample-weighted means of the loss and the model's metrics over `loader`."""
-        self.model.eval()
-        totals: dict[str, torch.Tensor] = {}
-        samples = 0
 {% if cookiecutter.multi_gpu %}
-        for batch in tqdm(loader, desc=description, leave=False, disable=not self.is_main):
+    def evaluate(self, loader: DataLoader, epoch: int, phase: str, resume_position: int = 0,
+                 agreement_interval: int = 1) -> dict[str, float]:
 {% else %}
-        for batch in tqdm(loader, desc=description, leave=False):
+    def evaluate(self, loader: DataLoader, epoch: int, phase: str,
+                 resume_position: int = 0) -> dict[str, float]:
 {% endif %}
+        """Sample-weighted means of the loss and the model's metrics over `loader`, of
+        which `resume_position` batches were done before the run was resumed."""
+        self.model.eval()
+        # On a resume, restore() set the generator back to the state the pass began with.
+        self.held_out_order_state = loader.generator.get_state()
+        if resume_position:
+            loader.sampler.skip = resume_position * loader.batch_size
+        else:
+            self.held_out_totals, self.held_out_samples = {}, 0
+{% if cookiecutter.multi_gpu %}
+        agreement_points = self.agreement_points(loader, agreement_interval)
+{% endif %}
+{% if cookiecutter.include_rollout_phase %}
+        description = f"epoch {epoch} {'rollout' if phase == 'eval' else phase}"
+{% else %}
+        description = f"epoch {epoch} {phase}"
+{% endif %}
+{% if cookiecutter.multi_gpu %}
+        progress = tqdm(loader, desc=description, leave=False, total=len(loader),
+                        initial=resume_position, disable=not self.is_main)
+{% else %}
+        progress = tqdm(loader, desc=description, leave=False, total=len(loader),
+                        initial=resume_position)
+{% endif %}
+        for position, batch in enumerate(progress, start=resume_position):
             batch = self.model.transform(to_device(batch, self.device))
             with self.autocast():
                 prediction = self.model(batch)
@@ -339,17 +419,39 @@ class Trainer:
             size = len(batch["supervision"])
             for name, value in values.items():
                 # In float32: a bfloat16 sum over many batches would lose the small ones.
-                totals[name] = totals.get(name, 0) + value.float() * size
-            samples += size
+                self.held_out_totals[name] = (self.held_out_totals.get(name, 0)
+                                              + value.float() * size)
+            self.held_out_samples += size
 {% if cookiecutter.multi_gpu %}
-        sums = {name: total.item() for name, total in totals.items()}
+            if self.held_out_stop_requested(position + 1, agreement_points):
+{% else %}
+            if self.stop_signals is not None and self.stop_signals.received is not None:
+{% endif %}
+                self.save_held_out_checkpoint(epoch, phase, position + 1)
+{% if cookiecutter.multi_gpu %}
+                raise TrainingStopped(getattr(self.stop_signals, "received", None)
+                                      or "a signal to another rank")
+        sums = {name: total.item() for name, total in self.held_out_totals.items()}
+        samples = self.held_out_samples
         if self.process is not None:
             # Each rank saw its own share of the data; together they saw all of it once.
             sums, samples = distributed.add_up(sums, samples)
         return {name: total / samples for name, total in sums.items()}
 {% else %}
-        return {name: total.item() / samples for name, total in totals.items()}
+                raise TrainingStopped(self.stop_signals.received)
+        return {name: total.item() / self.held_out_samples
+                for name, total in self.held_out_totals.items()}
 {% endif %}
+
+    def save_held_out_checkpoint(self, epoch: int, phase: str, position: int) -> None:
+{% if cookiecutter.multi_gpu %}
+        state = self.state(epoch, position, phase)  # on every rank: it gathers from each
+{% else %}
+        state = self.state(epoch, position, phase)
+{% endif %}
+        if self.run is not None:
+            # Named like a checkpoint at the end of the epoch's training, which it follows.
+            self.run.save_mid_epoch_checkpoint(epoch, 100, state)
 
     # ----------------------------------------------------------------------------------
     # When to checkpoint, and when to stop
@@ -375,11 +477,37 @@ class Trainer:
             # The ranks stop together, at a log boundary, if any of them was signalled.
             if (step + 1) % self.log_interval:
                 return False
-            flag = torch.tensor(float(requested), device=self.device)
-            return self.summed(flag).item() > 0
+            return self.agreed_stop()
 {% endif %}
         return requested
 {% if cookiecutter.multi_gpu %}
+
+    def held_out_stop_requested(self, done: int, agreement_points: range) -> bool:
+        """Whether to stop after `done` batches of a held-out phase. The ranks agree at
+        `agreement_points` only, batch counts that every one of them reaches."""
+        if self.process is not None:
+            return done in agreement_points and self.agreed_stop()
+        return self.stop_signals is not None and self.stop_signals.received is not None
+
+    def agreement_points(self, loader: DataLoader, interval: int) -> range:
+        """Every `interval`-th batch count of a held-out pass that every rank reaches:
+        the ranks' shares of held-out data may differ by a batch (none is padded)."""
+        if self.process is None:
+            return range(0)  # a single process looks at its flag after every batch
+        fewest = min(distributed.gather(len(loader)))
+        return range(interval, fewest + 1, interval)
+
+    def agreed_stop(self) -> bool:
+        """Whether any rank received a stop signal: a collective, at a point every rank
+        reaches. Every rank then records the same signal (the highest-numbered one
+        received), so that all of them report it and exit with the same code."""
+        received = getattr(self.stop_signals, "received", None)
+        number = torch.tensor(signal.Signals[received].value if received else 0,
+                              device=self.device)
+        agreed = int(distributed.max_over_ranks(number).item())
+        if agreed and self.stop_signals is not None:
+            self.stop_signals.received = signal.Signals(agreed).name
+        return agreed > 0
 
     # ----------------------------------------------------------------------------------
     # Agreement between ranks
