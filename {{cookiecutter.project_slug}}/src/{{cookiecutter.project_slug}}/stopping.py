@@ -48,3 +48,8 @@ class StopSignals:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, number)
 {% endif %}
+
+
+class TrainingDiverged(Exception):
+    """A loss became NaN or infinite: the run ends as failed, its last checkpoint (saved
+    before that step) kept, and nothing after it saved."""
