@@ -40,7 +40,9 @@ from {{ cookiecutter.project_slug }}.errors import UserError
 from {{ cookiecutter.project_slug }}.experiment import (
     METADATA_FILE,
     RunDirectory,
+    config_differences,
     load_model_weights,
+    lock_run_directory,
     newest_checkpoint,
     read_checkpoint,
 )
@@ -49,16 +51,15 @@ from {{ cookiecutter.project_slug }}.repo import RepoState, repo_state
 from {{ cookiecutter.project_slug }}.rerun import rerun
 from {{ cookiecutter.project_slug }}.runs import run_index
 from {{ cookiecutter.project_slug }}.schema import PHASES
-{% if cookiecutter.multi_gpu %}
 from {{ cookiecutter.project_slug }}.stopping import (
+{% if cookiecutter.multi_gpu %}
     SIGNALS,
+{% endif %}
     StopSignals,
+    TrainingDiverged,
     TrainingStopped,
     signal_exit_code,
 )
-{% else %}
-from {{ cookiecutter.project_slug }}.stopping import StopSignals, TrainingStopped, signal_exit_code
-{% endif %}
 from {{ cookiecutter.project_slug }}.train import Trainer
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -74,6 +75,7 @@ LISTED_DIRTY_FILES = 20
 # the signal: 128 + N, as a single process exits. The ranks agree on the signal.
 STOPPED = {signal_exit_code(number.name): number.name for number in SIGNALS}
 REFUSED = 2  # exit code of spawned processes whose code is not the run's (rank 0 said why)
+DIVERGED = 4  # exit code of a spawned process whose loss was not finite, reason recorded
 {% endif %}
 EDIT_FLAGS = ("find_replace", "delete", "modify")
 
@@ -246,7 +248,9 @@ def prepare_resume(run_path: Path, launch: dict | None) -> Job:
 def prepare_resume(run_path: Path) -> Job:
 {% endif %}
     """Reopen a logged run at its newest readable checkpoint, if the code is the same."""
-    metadata = read_metadata(run_path)
+    read_metadata(run_path)  # a run directory, before a lock file is made in it
+    lock_run_directory(run_path)
+    metadata = read_metadata(run_path)  # as its last owner left it
     if metadata.get("status") == "finished":
         raise UserError(f"{run_path} has finished; there is nothing to resume.")
     config = validate(metadata["config"], run_path / METADATA_FILE)
@@ -274,13 +278,30 @@ def prepare_resume(run_path: Path) -> Job:
     device = choose_device(flags["cpu"])
     check_model_and_data(config, flags["mini"], device)
     check_loaded_code(PROJECT_ROOT, recorded)  # what git status cannot see
-    found = newest_checkpoint(run_path)
+    found = newest_checkpoint(run_path, metadata.get("run_id"))
     checkpoint_path, checkpoint = found if found else (None, None)
     if checkpoint_path is None:
         print("note: the run has no checkpoint yet; it starts again from the beginning",
               file=sys.stderr)
-    run = RunDirectory.resume(run_path, checkpoint_path, checkpoint)
+    else:
+        check_record_matches(run_path, metadata, checkpoint_path, checkpoint)
+    run = RunDirectory.resume(run_path, metadata, checkpoint_path, checkpoint)
     return Job(config, flags["mini"], flags["cpu"], device, run, checkpoint_path)
+
+
+def check_record_matches(run_path: Path, metadata: dict, checkpoint_path: Path,
+                         checkpoint: dict) -> None:
+    """The checkpoint holds the config and commit the weights were trained with: a
+    metadata.yaml edited since would resume one config and record another."""
+    differences = config_differences(
+        {"config": metadata["config"], "git": {"commit": metadata["git"]["commit"]}},
+        {"config": checkpoint["config"], "git": {"commit": checkpoint["commit"]}})
+    if differences:
+        raise UserError(
+            f"{run_path / METADATA_FILE} no longer says what its checkpoint "
+            f"{checkpoint_path.name} was trained with:\n  " + "\n  ".join(differences)
+            + f"\nThe checkpoint is what ran: put those values back in {METADATA_FILE} to "
+            "resume, or start a new run with the changed config (--modify KEY VALUE).")
 
 
 def print_config(args: argparse.Namespace) -> int:
@@ -367,6 +388,8 @@ def supervise(run: RunDirectory | None, training: Callable[[], None]) -> int:
         training()
     except TrainingStopped as stop:
         return stopped(run, stop.signal_name)
+    except TrainingDiverged as error:
+        return diverged(run, str(error))
     except KeyboardInterrupt:
         if run:
             run.finish("interrupted")
@@ -378,6 +401,8 @@ def supervise(run: RunDirectory | None, training: Callable[[], None]) -> int:
             return stopped(run, STOPPED[error.exit_code])
         if error.exit_code == REFUSED:
             return 2
+        if error.exit_code == DIVERGED:
+            return diverged(run, None)  # rank 0 told why
         if run:
             run.finish("failed", error=str(error))
         print(f"error: {error}; the job is stopped.", file=sys.stderr)
@@ -398,6 +423,15 @@ def supervise(run: RunDirectory | None, training: Callable[[], None]) -> int:
         run.finish("finished")
         print(f"run directory: {run.path}")
     return 0
+
+
+def diverged(run: RunDirectory | None, reason: str | None) -> int:
+    """A run whose loss was not finite: failed, with the reason, and no traceback."""
+    if run:
+        run.finish("failed", error=reason)
+    if reason:
+        print(f"error: {reason}", file=sys.stderr)
+    return 1
 
 
 def stopped(run: RunDirectory | None, signal_name: str) -> int:
@@ -544,6 +578,15 @@ def train_spawned(local_rank: int, job: Job) -> None:
         train(job, process.device(job.cpu), StopSignals().install(), process)
     except TrainingStopped as stop:
         exit_code = signal_exit_code(stop.signal_name)  # the launcher records the stop
+    except TrainingDiverged as error:
+        # Every rank gets here at the same step. Rank 0 tells why, and the others wait
+        # for it: once one process leaves, the launcher ends the rest.
+        if process.is_main:
+            print(f"error: {error}", file=sys.stderr)
+            if job.run:
+                job.run.record_error(str(error))
+        distributed.barrier()
+        exit_code = DIVERGED
     # An error does not get here: torch.multiprocessing writes it down for the launcher,
     # and this process's connections close only as it exits. The processes that fail
     # because they did, fail after the cause is on record.

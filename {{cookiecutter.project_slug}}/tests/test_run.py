@@ -222,6 +222,29 @@ def test_logged_run_records_commit_config_checkpoints_and_tensorboard(project):
 {% endif %}
 
 
+@pytest.mark.parametrize("batch_size", ["16", "256"])
+def test_a_diverging_run_stops_as_failed_and_keeps_only_finite_checkpoints(project, batch_size):
+    # A step size that overflows the weights: with batches of 16 the training loss goes
+    # non-finite within the first epoch (or the held-out loss does, for some models);
+    # with one batch of 256 per epoch, the held-out loss does, after a finite step.
+    result = run_py(project, *QUICK, "--modify", "epochs", "3", "batch_size", batch_size,
+                    "model_parameters.learning_rate", "1.0e+6", "checkpoint_interval", "1.0e-6")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert "NaN or infinite" in error and "epoch 0" in error
+    [run] = run_directories(project)
+    metadata = metadata_of(run)
+    assert metadata["status"] == "failed"
+    assert metadata["error"] == error.removeprefix("error: ")
+    assert metadata["best"] is None and metadata["progress"]["epochs_completed"] == 0
+    checkpoints = list(run.glob("*.pth"))
+    assert checkpoints  # the last one saved while the loss was finite
+    for path in checkpoints:
+        weights = torch.load(path, weights_only=True)["model_state_dict"]
+        assert all(tensor.isfinite().all() for tensor in weights.values()), path.name
+
+
 def test_the_same_seed_gives_bitwise_identical_weights(project):
     for _ in range(2):
         result = run_py(project, *QUICK, "--modify", "epochs", "2", "batch_size", "16")

@@ -2,6 +2,7 @@
 
     logs/<model_type>/<YYYY-MM-DD_HH-MM-SS>[_N]/
         metadata.yaml                    what ran, from which commit, how it went
+        .lock                            held by the process that owns the run (its pid)
         events.out.tfevents.*            TensorBoard scalars of every phase, and the
                                          config for TensorBoard's HParams view
         model_epoch_{E}.pth              the newest epoch, and the best epoch of every ten
@@ -9,9 +10,12 @@
 
 Every file is written atomically (temporary file, fsync, rename), so a crash leaves
 the previous version of a file, never a truncated one. A run resumed from its directory
-(`RunDirectory.resume`) continues the record where its newest checkpoint left it.
+(`RunDirectory.resume`) continues the record where its newest checkpoint left it: each
+checkpoint carries its run's id and the record (progress, best) as of itself, and is the
+truth where metadata.yaml says otherwise.
 """
 
+import fcntl
 import itertools
 import json
 import math
@@ -23,6 +27,7 @@ import shutil
 import socket
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from importlib import metadata as package_metadata
@@ -37,6 +42,7 @@ from {{ cookiecutter.project_slug }}.errors import UserError
 from {{ cookiecutter.project_slug }}.repo import RepoState
 
 METADATA_FILE = "metadata.yaml"
+LOCK_FILE = ".lock"
 EPOCHS_PER_GROUP = 10  # the checkpoint policy keeps the best epoch of each group this size
 EPOCH_CHECKPOINT = re.compile(r"model_epoch_(\d+)\.pth")
 MID_EPOCH_CHECKPOINT = re.compile(r"model_ckpt_ep_(\d+)_pct_(\d+)\.pth")
@@ -81,21 +87,79 @@ def checkpoint_order(path: Path) -> tuple[int, int] | None:
     return None
 
 
-def newest_checkpoint(run_path: Path) -> tuple[Path, dict] | None:
-    """The newest readable checkpoint of a run, skipping damaged ones with a warning."""
-    candidates = sorted((path for path in run_path.glob("*.pth") if checkpoint_order(path)),
-                        key=checkpoint_order, reverse=True)
-    for path in candidates:
+def checkpoint_paths(run_path: Path) -> list[Path]:
+    """A run directory's checkpoint files, newest first."""
+    return sorted((path for path in run_path.glob("*.pth") if checkpoint_order(path)),
+                  key=checkpoint_order, reverse=True)
+
+
+def newest_checkpoint(run_path: Path, run_id: str) -> tuple[Path, dict] | None:
+    """The newest readable checkpoint of run `run_id`, skipping damaged ones with a
+    warning (and leaving them where they are). A checkpoint of another run is refused:
+    resuming past it, or from it, would mix two runs' records."""
+    for path in checkpoint_paths(run_path):
         try:
             checkpoint = read_checkpoint(path)
         except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
             print(f"warning: {path.name} is damaged ({type(error).__name__}: {error}); "
                   "trying the checkpoint before it", file=sys.stderr)
             continue
-        if "position" in checkpoint and "policy" in checkpoint:
-            return path, checkpoint
-        print(f"warning: {path.name} holds no training state; skipping it", file=sys.stderr)
+        if not {"position", "policy", "record"} <= checkpoint.keys():
+            print(f"warning: {path.name} holds no training state; skipping it", file=sys.stderr)
+            continue
+        check_belongs_to_run(path, checkpoint, run_id)
+        return path, checkpoint
     return None
+
+
+def check_belongs_to_run(path: Path, checkpoint: dict, run_id: str) -> None:
+    if checkpoint.get("run_id") != run_id:
+        raise UserError(
+            f"{path} belongs to another run (run id {checkpoint.get('run_id')}; this run's "
+            f"is {run_id}, in {METADATA_FILE}). Resuming from it, or past it, would mix the "
+            "two runs' records: move it out of the run directory and resume again.")
+
+
+def config_differences(recorded: object, truth: object, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two configs, as `key: recorded -> truth`."""
+    if isinstance(recorded, dict) and isinstance(truth, dict):
+        return [difference for key in dict.fromkeys([*recorded, *truth])
+                for difference in config_differences(recorded.get(key, "(missing)"),
+                                                     truth.get(key, "(missing)"),
+                                                     f"{prefix}{key}.")]
+    if recorded == truth and type(recorded) is type(truth):
+        return []
+    return [f"{prefix[:-1]}: {recorded!r} in {METADATA_FILE}, {truth!r} in the checkpoint"]
+
+
+# Locks this process holds, by run directory: the OS releases them when it exits, however
+# it ends (SIGKILL included), so a lock never outlives the run that took it.
+_held_locks: dict[Path, BinaryIO] = {}
+
+
+def lock_run_directory(path: Path) -> None:
+    """Make this process the owner of the run directory at `path` until it exits.
+
+    Raises a UserError naming the process that owns it already.
+    """
+    path = path.resolve()
+    if path in _held_locks:
+        return
+    file = open(path / LOCK_FILE, "a+b")  # noqa: SIM115 -- held open for the process's life
+    try:
+        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        file.seek(0)
+        owner = file.read().decode(errors="replace").strip() or "another process"
+        file.close()
+        raise UserError(
+            f"{path} is in use by {owner}: a run directory belongs to one process at a time, "
+            "and its process is still running. Let it end (or stop it: it writes a "
+            "checkpoint on SIGTERM) and resume it then.") from None
+    file.truncate(0)
+    file.write(f"process {os.getpid()} on {socket.gethostname()}\n".encode())
+    file.flush()
+    _held_locks[path] = file
 
 
 def load_model_weights(model: torch.nn.Module, path: Path) -> None:
@@ -215,7 +279,9 @@ class RunDirectory:
                 break
             except FileExistsError:
                 continue
+        lock_run_directory(path)
         metadata = {
+            "run_id": uuid.uuid4().hex,  # carried by every checkpoint of this run
             "description": config["description"],
             "summary": "",  # yours to fill in: what this run showed
             "status": "running",
@@ -244,11 +310,14 @@ class RunDirectory:
         return run
 
     @classmethod
-    def resume(cls, path: Path, checkpoint_path: Path | None,
+    def resume(cls, path: Path, metadata: dict, checkpoint_path: Path | None,
                checkpoint: dict | None) -> "RunDirectory":
-        """The run directory at `path`, set back to `checkpoint` (None: to the start)."""
-        with open(path / METADATA_FILE) as file:
-            metadata = yaml.safe_load(file)
+        """The run directory at `path`, whose `metadata` was read and checked after
+        lock_run_directory, set back to `checkpoint` (None: to the start).
+
+        The record is rebuilt from the checkpoint: a process killed between writing a
+        checkpoint and the metadata left metadata.yaml one step behind its checkpoints.
+        """
         run = cls(path, metadata, metadata["config"]["checkpoint_interval"])
         run._purge_step = checkpoint["step"] + 1 if checkpoint else 0
         if checkpoint:
@@ -258,7 +327,10 @@ class RunDirectory:
                                   for group, value, epoch in policy["best_of_group"]}
             if checkpoint["position"] is not None:
                 run._mid_epoch_checkpoint = checkpoint_path
-        run._remove_files_newer_than(checkpoint_path)
+            metadata.update(checkpoint["record"])
+        else:
+            metadata.update(progress={"epochs_completed": 0}, best=None)
+        run._remove_replaced_files(checkpoint_path)
         metadata["status"] = "running"
         metadata.pop("error", None)
         metadata["ended"] = None
@@ -269,19 +341,32 @@ class RunDirectory:
         run.write_metadata()
         return run
 
-    def _remove_files_newer_than(self, checkpoint_path: Path | None) -> None:
-        """Delete what the checkpoint's successors left: later checkpoints, stray
-        temporary files of interrupted writes, epoch files the policy dropped."""
-        for path in self.path.iterdir():
-            order = checkpoint_order(path)
-            stray = path.name.endswith(".tmp")
-            newer = order is not None and (
-                checkpoint_path is None or order > checkpoint_order(checkpoint_path))
-            dropped = (EPOCH_CHECKPOINT.fullmatch(path.name) is not None and not newer
-                       and int(EPOCH_CHECKPOINT.fullmatch(path.name)[1]) not in
-                       self._saved_epochs and path != checkpoint_path)
-            if stray or newer or dropped:
-                path.unlink(missing_ok=True)
+    def _remove_replaced_files(self, checkpoint_path: Path | None) -> None:
+        """Delete what a process killed at `checkpoint_path` would have deleted next:
+        temporary files of its interrupted writes (no other process writes here: this
+        one holds the lock), and the older checkpoints of this run that the checkpoint
+        replaces (epochs its policy dropped, mid-epoch checkpoints before it). Anything
+        else stays: a damaged or foreign file is the researcher's to look at."""
+        for path in self.path.glob(".*.tmp"):
+            path.unlink()
+        if checkpoint_path is None:
+            return
+        for path in checkpoint_paths(self.path):
+            if checkpoint_order(path) >= checkpoint_order(checkpoint_path):
+                continue
+            epoch = EPOCH_CHECKPOINT.fullmatch(path.name)
+            if epoch and int(epoch[1]) in self._saved_epochs:
+                continue
+            if self._is_own_checkpoint(path):
+                path.unlink()
+
+    def _is_own_checkpoint(self, path: Path) -> bool:
+        try:
+            # mmap: only the few bytes the run id needs are read, not the weights.
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError):
+            return False
+        return checkpoint.get("run_id") == self.metadata["run_id"]
 
     # ----------------------------------------------------------------------------------
     # metadata.yaml and TensorBoard
@@ -294,7 +379,9 @@ class RunDirectory:
     def _summary_on_disk(self) -> str:
         # The researcher may write their summary while the run goes on: keep it.
         on_disk = self._metadata_on_disk()
-        return (on_disk or {}).get("summary") or self.metadata["summary"]
+        if on_disk is None:
+            return self._keep_unreadable_metadata() or self.metadata["summary"]
+        return on_disk.get("summary") or self.metadata["summary"]
 
     def _metadata_on_disk(self) -> dict | None:
         try:
@@ -302,6 +389,25 @@ class RunDirectory:
         except (OSError, yaml.YAMLError):
             return None
         return on_disk if isinstance(on_disk, dict) else None
+
+    def _keep_unreadable_metadata(self) -> str | None:
+        """Before metadata.yaml is rewritten: if it is there but no longer YAML (a summary
+        typed with an unquoted colon), keep its text in a side file, warn, and return the
+        summary's text as typed, if a line `summary: ...` can be found."""
+        path = self.path / METADATA_FILE
+        try:
+            text = path.read_text()
+        except OSError:
+            return None
+        kept = path.with_name(f"{METADATA_FILE}.unreadable-{datetime.now():%Y-%m-%d_%H-%M-%S}")
+        atomic_write(kept, lambda file: file.write(text.encode()))
+        summary = summary_as_typed(text)
+        print(f"warning: {path} was edited into text that is not YAML, so it is rewritten; "
+              f"what it held is kept in {kept.name}"
+              + (f", and the summary is kept as typed: {summary!r}" if summary else "")
+              + ". Quote a summary that holds a colon (summary: \"lr: too high\").",
+              file=sys.stderr)
+        return summary
 
     def log_scalars(self, step: int, scalars: dict[str, float]) -> None:
         """Points for TensorBoard, handed to it in batches (write_scalars)."""
@@ -347,6 +453,11 @@ class RunDirectory:
         self.write_metadata()
 
 {% if cookiecutter.multi_gpu %}
+    def record_error(self, error: str) -> None:
+        """Why the run fails, for the launcher, which records how it ended."""
+        self.metadata["error"] = error
+        self.write_metadata()
+
     def record_replicas_identical(self, identical: bool) -> None:
         self.metadata["distributed"]["replicas_identical"] = identical
         self.write_metadata()
@@ -388,14 +499,15 @@ class RunDirectory:
 
         dropped = self._saved_epochs - {kept for _, kept in self._best_of_group.values()}
         self._saved_epochs = (self._saved_epochs - dropped) | {epoch}
+        # The checkpoint carries the record as of itself, from which a resume rebuilds
+        # metadata.yaml if the process dies before writing it.
+        self.metadata["progress"] = {"epochs_completed": epoch + 1, "last_results": results}
+        self.metadata["best"] = {"metric": metric, "value": best_value, "epoch": best_epoch,
+                                 "checkpoint": self._epoch_checkpoint(best_epoch).name}
         self._save(self._epoch_checkpoint(epoch), {**state, "results": results})
         self._replace_mid_epoch_checkpoint(None)
         for old in dropped:
             self._epoch_checkpoint(old).unlink(missing_ok=True)
-
-        self.metadata["progress"] = {"epochs_completed": epoch + 1, "last_results": results}
-        self.metadata["best"] = {"metric": metric, "value": best_value, "epoch": best_epoch,
-                                 "checkpoint": self._epoch_checkpoint(best_epoch).name}
         self.write_metadata()
 
     def _epoch_checkpoint(self, epoch: int) -> Path:
@@ -417,8 +529,10 @@ class RunDirectory:
         policy = {"saved_epochs": sorted(self._saved_epochs),
                   "best_of_group": [[group, value, epoch] for group, (value, epoch)
                                     in sorted(self._best_of_group.items())]}
-        state = {**state, "commit": self.metadata["git"]["commit"],
-                 "config": self.metadata["config"], "policy": policy}
+        record = {"progress": self.metadata["progress"], "best": self.metadata["best"]}
+        state = {**state, "run_id": self.metadata["run_id"],
+                 "commit": self.metadata["git"]["commit"], "config": self.metadata["config"],
+                 "policy": policy, "record": record}
         atomic_write(path, lambda file: torch.save(state, file))
         self._last_checkpoint_time = time.monotonic()
 
@@ -428,3 +542,16 @@ def is_better(value: float, best: tuple[float, int] | None) -> bool:
     if best is None or math.isnan(best[0]):
         return True
     return value < best[0]
+
+
+def summary_as_typed(text: str) -> str | None:
+    """The text after `summary:` in metadata.yaml's text, with its indented continuation
+    lines, when the file as a whole is no longer YAML."""
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith("summary:"):
+            typed = [line.removeprefix("summary:").strip()]
+            typed += [more.strip() for more in itertools.takewhile(
+                lambda more: more.startswith((" ", "\t")), lines[index + 1:])]
+            return "\n".join(filter(None, typed)) or None
+    return None

@@ -56,6 +56,11 @@ class StopSignals:
 {% endif %}
 
 
+class TrainingDiverged(Exception):
+    """A loss became NaN or infinite: the run ends as failed, its last checkpoint (saved
+    before that step) kept, and nothing after it saved."""
+
+
 class ForwardedSignals:
     """For a process that only waits on a child doing the work (run.py --rerun): every
     stop signal is passed on to the child, which stops as it would on its own, and the

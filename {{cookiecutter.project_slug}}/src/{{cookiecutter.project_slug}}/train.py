@@ -38,11 +38,13 @@ and a run stopped in one continues it where it stood.
 {% endif %}
 """
 
+import math
 {% if cookiecutter.multi_gpu %}
 import signal
 {% endif %}
 from contextlib import nullcontext
 from functools import partial
+from typing import NoReturn
 
 import torch
 {% if cookiecutter.multi_gpu %}
@@ -58,7 +60,7 @@ from {{ cookiecutter.project_slug }} import random_state
 {% endif %}
 from {{ cookiecutter.project_slug }}.experiment import RunDirectory
 from {{ cookiecutter.project_slug }}.model import FishboticsModel
-from {{ cookiecutter.project_slug }}.stopping import StopSignals, TrainingStopped
+from {{ cookiecutter.project_slug }}.stopping import StopSignals, TrainingDiverged, TrainingStopped
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -125,6 +127,10 @@ class Trainer:
         # Each log window's sum is read at its end and added to the epoch's on the host.
         self.window_loss = torch.zeros((), device=device)
         self.window_samples = 0
+        # A NaN or infinite loss stays so in the window's sum, so the steps at which the
+        # sum is still finite count the steps before the first bad one, on the device
+        # too; it is read with the sum, and before any checkpoint is saved.
+        self.finite_steps = torch.zeros((), dtype=torch.long, device=device)
         self.epoch_loss, self.epoch_samples = 0.0, 0
         self.epoch_metrics: dict[str, torch.Tensor] = {}  # the model's metrics, summed likewise
         # The training order is drawn at an epoch's start; a resumed epoch draws it again.
@@ -157,6 +163,7 @@ class Trainer:
 {% else %}
             metric = "test" if "test" in results else "train"
 {% endif %}
+            check_finite(epoch, results)
 {% if cookiecutter.multi_gpu %}
             if self.is_main:
                 tqdm.write(epoch_summary(epoch, results))
@@ -227,6 +234,7 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.load_state_dict(checkpoint["scheduler_state_dict"])
         self.step = checkpoint["step"]
+        self.finite_steps.fill_(self.step)  # checkpoints are saved only while finite
         for phase, loader in self.loaders().items():
             loader.generator.set_state(checkpoint["data_order"][phase])
         self.train_order_state = checkpoint["data_order"]["train"]
@@ -301,11 +309,14 @@ class Trainer:
 
             size = len(batch["supervision"])
             self.window_loss.add_(loss.detach(), alpha=size)
+            self.finite_steps.add_(self.window_loss.isfinite())
             self.window_samples += size
             for name, value in self.model.metrics(prediction.detach(), batch).items():
                 self.epoch_metrics[name] = self.epoch_metrics.get(name, 0) + value.float() * size
             if (step + 1) % self.log_interval == 0:
                 mean = self.close_log_window()
+                if not math.isfinite(mean):
+                    self.diverged(epoch)
                 # Shown at the bar's next refresh: forcing one here costs a write per interval.
                 progress.set_postfix(loss=f"{mean:.4g}", refresh=False)
                 if self.run is not None:
@@ -327,6 +338,8 @@ class Trainer:
         if self.process is not None:
             sums, samples = distributed.add_up(sums, samples)
 {% endif %}
+        if not math.isfinite(sums["loss"]):
+            self.diverged(epoch)
         return {name: total / samples for name, total in sums.items()}
 
     def close_log_window(self) -> float:
@@ -343,7 +356,22 @@ class Trainer:
         self.window_samples = 0
         return window_sum / window_samples
 
+    def diverged(self, epoch: int) -> NoReturn:
+        """Stop the run: a training loss since the last check was not finite."""
+        finite_steps = self.finite_steps.item()
+{% if cookiecutter.multi_gpu %}
+        if self.process is not None:
+            # Every rank is here (they all saw the same sum); the step is the earliest.
+            finite_steps = min(distributed.gather(finite_steps))
+{% endif %}
+        raise TrainingDiverged(
+            f"the training loss became NaN or infinite at optimizer step {finite_steps + 1} "
+            f"(epoch {epoch}); the run stopped there and saved nothing after it. A lower "
+            "learning rate usually helps; so may a look at that step's batch.")
+
     def save_mid_epoch_checkpoint(self, epoch: int, position: int, steps: int) -> None:
+        if self.finite_steps.item() != self.step:
+            self.diverged(epoch)  # never a checkpoint of weights a bad step has touched
 {% if cookiecutter.multi_gpu %}
         state = self.state(epoch, position)  # on every rank: it gathers from each
 {% else %}
@@ -541,3 +569,12 @@ def epoch_summary(epoch: int, results: dict[str, dict[str, float]]) -> str:
         f"{phase} " + " ".join(f"{name} {value:.4g}" for name, value in values.items())
         for phase, values in results.items()
     )
+
+
+def check_finite(epoch: int, results: dict[str, dict[str, float]]) -> None:
+    """A held-out loss that is NaN or infinite fails the run rather than become its best."""
+    for phase, values in results.items():
+        if not math.isfinite(values["loss"]):
+            raise TrainingDiverged(
+                f"the {phase} loss of epoch {epoch} is {values['loss']} (NaN or infinite); "
+                "the run stopped there and saved nothing of that epoch.")
