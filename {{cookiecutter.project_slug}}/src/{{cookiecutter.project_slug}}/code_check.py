@@ -118,7 +118,7 @@ def refusal(root: Path, commit: str, outside: list[Path], missing: list[Path],
     lines = [f"the code this process loaded is not commit {commit[:12]}, so the run's "
              "record would not say what ran:"]
     if outside:
-        lines += [f"  {PACKAGE} was imported from outside this checkout ({root}):",
+        lines += [f"  {PACKAGE} was imported from another copy than this checkout's ({root}):",
                   *listed([f"{directory}{os.sep} ({count} of its files)" for directory, count
                            in Counter(path.parent for path in outside).items()]),
                   "  A virtual environment shared with another checkout (`pip install -e .` "
