@@ -94,9 +94,9 @@ def run_at_commit(worktree: Path, arguments: list[str], signals: ForwardedSignal
 
 def explain_resume(run_path: Path, commit: str) -> None:
     """How to continue an interrupted re-run: in this checkout, at the re-run's commit."""
-    print(f"The re-run is interrupted, with a checkpoint, in {run_path}\n"
-          "(the worktree path printed above is gone). Resuming needs the code of "
-          f"commit {commit[:12]}: check it out, resume, and switch back:\n"
+    print(f"The re-run stopped with a checkpoint; its run directory is now\n  {run_path}\n"
+          "(the one in the worktree, printed above, is gone). It resumes with the code of\n"
+          f"commit {commit[:12]}: check that out, resume, then switch back:\n"
           f"  git checkout {commit[:12]}\n"
           f"  python run.py --resume {run_path}\n"
           "  git switch -", file=sys.stderr)

@@ -29,7 +29,12 @@ def signal_exit_code(signal_name: str) -> int:
 
 
 class StopSignals:
+{% if cookiecutter.multi_gpu %}
+    """Records the first stop signal this process receives (or, once the ranks of a job
+    agree to stop, the signal they agreed on: the Trainer sets it)."""
+{% else %}
     """Records the first stop signal this process receives."""
+{% endif %}
 
     def __init__(self):
         self.received: str | None = None
