@@ -136,7 +136,8 @@ def check_belongs_to_run(path: Path, checkpoint_id: str | None, run_id: str) -> 
 
 
 def config_differences(recorded: object, truth: object, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two configs, as `key: recorded -> truth`."""
+    """The dotted keys whose values differ between a config as metadata.yaml records it
+    and as a checkpoint holds it, each with both values."""
     if isinstance(recorded, dict) and isinstance(truth, dict):
         return [difference for key in dict.fromkeys([*recorded, *truth])
                 for difference in config_differences(recorded.get(key, "(missing)"),
