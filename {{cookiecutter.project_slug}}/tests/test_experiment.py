@@ -89,6 +89,18 @@ def test_the_researchers_summary_survives_rewrites(run):
     assert rewritten["summary"] == "lr too high" and rewritten["status"] == "finished"
 
 
+def test_a_summary_edited_into_invalid_yaml_is_kept_as_typed(run, capsys):
+    path = run.path / "metadata.yaml"
+    broken = path.read_text().replace("summary: ''", "summary: lr: too high,\n  diverged: yes")
+    path.write_text(broken)
+    run.finish("finished")
+    rewritten = yaml.safe_load(path.read_text())
+    assert rewritten["summary"] == "lr: too high,\ndiverged: yes"
+    [kept] = run.path.glob("metadata.yaml.unreadable-*")
+    assert kept.read_text() == broken
+    assert f"what it held is kept in {kept.name}" in capsys.readouterr().err
+
+
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     path = tmp_path / "file"
     path.write_bytes(b"old")

@@ -228,7 +228,7 @@ def test_a_diverging_run_stops_as_failed_and_keeps_only_finite_checkpoints(proje
     # non-finite within the first epoch (or the held-out loss does, for some models);
     # with one batch of 256 per epoch, the held-out loss does, after a finite step.
     result = run_py(project, *QUICK, "--modify", "epochs", "3", "batch_size", batch_size,
-                    "model_parameters.learning_rate", "1.0e+6", "checkpoint_interval", "1.0e-6")
+                    "model_parameters.learning_rate", "1.0e+20", "checkpoint_interval", "1.0e-6")
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     [error] = [line for line in result.stderr.splitlines() if line.startswith("error: ")]

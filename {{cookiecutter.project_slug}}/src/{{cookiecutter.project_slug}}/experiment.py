@@ -3,6 +3,7 @@
     logs/<model_type>/<YYYY-MM-DD_HH-MM-SS>[_N]/
         metadata.yaml                    what ran, from which commit, how it went
         .lock                            held by the process that owns the run (its pid)
+        metadata.yaml.unreadable-<time>  what metadata.yaml held when an edit broke its YAML
         events.out.tfevents.*            TensorBoard scalars of every phase, and the
                                          config for TensorBoard's HParams view
         model_epoch_{E}.pth              the newest epoch, and the best epoch of every ten
@@ -95,9 +96,11 @@ def checkpoint_paths(run_path: Path) -> list[Path]:
 
 def newest_checkpoint(run_path: Path, run_id: str) -> tuple[Path, dict] | None:
     """The newest readable checkpoint of run `run_id`, skipping damaged ones with a
-    warning (and leaving them where they are). A checkpoint of another run is refused:
-    resuming past it, or from it, would mix two runs' records."""
-    for path in checkpoint_paths(run_path):
+    warning (and leaving them where they are). A checkpoint of another run anywhere in
+    the directory is refused: resuming from it or past it would mix two runs' records,
+    and the run's checkpoint policy could later delete it."""
+    paths = checkpoint_paths(run_path)
+    for index, path in enumerate(paths):
         try:
             checkpoint = read_checkpoint(path)
         except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
@@ -107,21 +110,34 @@ def newest_checkpoint(run_path: Path, run_id: str) -> tuple[Path, dict] | None:
         if not {"position", "policy", "record"} <= checkpoint.keys():
             print(f"warning: {path.name} holds no training state; skipping it", file=sys.stderr)
             continue
-        check_belongs_to_run(path, checkpoint, run_id)
+        check_belongs_to_run(path, checkpoint.get("run_id"), run_id)
+        for older in paths[index + 1:]:
+            check_belongs_to_run(older, checkpoint_run_id(older, default=run_id), run_id)
         return path, checkpoint
     return None
 
 
-def check_belongs_to_run(path: Path, checkpoint: dict, run_id: str) -> None:
-    if checkpoint.get("run_id") != run_id:
+def checkpoint_run_id(path: Path, default: str | None = None) -> str | None:
+    """The run id a checkpoint carries; `default` if it cannot be read."""
+    try:
+        # mmap: only the few bytes the run id needs are read, not the weights.
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError):
+        return default
+    return checkpoint.get("run_id") if isinstance(checkpoint, dict) else None
+
+
+def check_belongs_to_run(path: Path, checkpoint_id: str | None, run_id: str) -> None:
+    if checkpoint_id != run_id:
         raise UserError(
-            f"{path} belongs to another run (run id {checkpoint.get('run_id')}; this run's "
+            f"{path} belongs to another run (run id {checkpoint_id}; this run's "
             f"is {run_id}, in {METADATA_FILE}). Resuming from it, or past it, would mix the "
             "two runs' records: move it out of the run directory and resume again.")
 
 
 def config_differences(recorded: object, truth: object, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two configs, as `key: recorded -> truth`."""
+    """The dotted keys whose values differ between a config as metadata.yaml records it
+    and as a checkpoint holds it, each with both values."""
     if isinstance(recorded, dict) and isinstance(truth, dict):
         return [difference for key in dict.fromkeys([*recorded, *truth])
                 for difference in config_differences(recorded.get(key, "(missing)"),
@@ -357,16 +373,8 @@ class RunDirectory:
             epoch = EPOCH_CHECKPOINT.fullmatch(path.name)
             if epoch and int(epoch[1]) in self._saved_epochs:
                 continue
-            if self._is_own_checkpoint(path):
+            if checkpoint_run_id(path) == self.metadata["run_id"]:
                 path.unlink()
-
-    def _is_own_checkpoint(self, path: Path) -> bool:
-        try:
-            # mmap: only the few bytes the run id needs are read, not the weights.
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError):
-            return False
-        return checkpoint.get("run_id") == self.metadata["run_id"]
 
     # ----------------------------------------------------------------------------------
     # metadata.yaml and TensorBoard
