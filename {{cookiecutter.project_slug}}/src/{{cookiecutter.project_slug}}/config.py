@@ -212,11 +212,9 @@ def type_problems(key: str, target: type, given: dict) -> list[str]:
 
 def constructor_annotations(target: type) -> dict[str, object]:
     try:
-        parameters = inspect.signature(target, eval_str=True).parameters
-    except (NameError, SyntaxError, TypeError, ValueError):  # an annotation we cannot evaluate
+        return typing.get_type_hints(target.__init__)
+    except (NameError, SyntaxError, TypeError):  # an annotation that cannot be evaluated
         return {}
-    return {name: p.annotation for name, p in parameters.items()
-            if p.annotation is not inspect.Parameter.empty}
 
 
 def conforms(value: object, annotation: object) -> bool:

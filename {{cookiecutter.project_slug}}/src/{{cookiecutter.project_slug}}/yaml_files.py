@@ -102,13 +102,23 @@ def parse(text: str, aliases: bool) -> object:
         if node is None:
             return None
         check_shape(node, aliases)
-        return loader.construct_document(node)
+        return construct(loader, node)
     except RecursionError:  # the pure-Python parser, where libyaml is missing
         raise YAMLRefused(f"nested more than {MAX_DEPTH} levels deep") from None
-    except (ValueError, OverflowError) as error:  # !!float abc, 2024-13-45: a bad value
-        raise YAMLRefused(f"a value YAML cannot read: {error}") from None
     finally:
         loader.dispose()
+
+
+def construct(loader: Loader, node: yaml.Node) -> object:
+    try:
+        return loader.construct_document(node)
+    except yaml.YAMLError:
+        raise
+    except Exception as error:
+        # PyYAML's constructors raise whatever a bad value trips them on: ValueError for
+        # 2024-13-45, KeyError for `!!bool maybe`, AttributeError for `!!timestamp x`.
+        raise YAMLRefused(f"a value YAML cannot read ({type(error).__name__}: "
+                          f"{str(error)[:100]})") from None
 
 
 def check_shape(root: yaml.Node, aliases: bool) -> None:
