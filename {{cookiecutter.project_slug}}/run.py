@@ -80,8 +80,8 @@ RECORD = Schema({
     Required("distributed"): Schema({Required("world_size"): int}, extra=ALLOW_EXTRA),
 {% endif %}
 }, extra=ALLOW_EXTRA)
-# Errors of the file system, not of the program: a full disk, a read-only or foreign
-# logs/. The run ends as failed, with one message.
+# Errors of the file system, not of the program, when writing into the run directory: a
+# full disk, a read-only or foreign logs/. The run ends as failed, with one message.
 STORAGE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
 
@@ -405,7 +405,7 @@ def supervise(run: RunDirectory | None, training: Callable[[], None]) -> int:
         return 1
 {% endif %}
     except BaseException as error:
-        if run and isinstance(error, OSError) and error.errno in STORAGE_ERRORS:
+        if run and refused_by_storage(error, run):
             return storage_failed(run, error)
         if run:
             run.finish("failed", error=f"{type(error).__name__}: {error}")
@@ -414,6 +414,13 @@ def supervise(run: RunDirectory | None, training: Callable[[], None]) -> int:
         run.finish("finished")
         print(f"run directory: {run.path}")
     return 0
+
+
+def refused_by_storage(error: BaseException, run: RunDirectory) -> bool:
+    """Whether the file system refused a write into the run directory. torch.save writes
+    through a file object, so its errors carry no file name."""
+    return (isinstance(error, OSError) and error.errno in STORAGE_ERRORS
+            and (error.filename is None or Path(error.filename).is_relative_to(run.path)))
 
 
 def storage_failed(run: RunDirectory, error: OSError) -> int:
