@@ -146,8 +146,6 @@ def test_constructors_refuse_values_out_of_range():
     for size in (0, -5):
         with pytest.raises(UserError, match=f"mini_size must be at least 1, got {size}"):
             data_loader.FishboticsDataset("data", "train", mini=True, mini_size=size)
-
-
 {% if cookiecutter.task != 'blank' %}
 
 
