@@ -6,7 +6,8 @@
 - A duplicate key is an error, not a silent choice of the last one.
 - Aliases (`*name`) may repeat a value in a config, up to MAX_NODES values in all:
   nine levels of ten aliases each make a 10**9-value "alias bomb" from a few lines.
-  A record never has any, since runs write theirs with yaml.safe_dump.
+  A record never has any, since runs write theirs with `dump` below (which also
+  quotes a string such as "1e-4", so that it reads back as a string).
 - Nesting deeper than MAX_DEPTH is refused: no config or record comes near it.
 - Only regular files are read (a FIFO would block the reader forever), as UTF-8 with
   or without a byte-order mark.
