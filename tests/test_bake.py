@@ -17,10 +17,11 @@ SOURCE = {
     ".pre-commit-config.yaml", "README.md", "pyproject.toml", "run.py", "sample_runconfig.yaml",
     "scripts/make_dataset.py",
     "tests/conftest.py", "tests/test_config.py", "tests/test_data.py", "tests/test_datasets.py",
-    "tests/test_experiment.py", "tests/test_run.py", "tests/test_runs.py",
+    "tests/test_experiment.py", "tests/test_inputs.py", "tests/test_run.py", "tests/test_runs.py",
 }
 MODULES = {"__init__", "code_check", "config", "data_loader", "errors", "experiment", "losses",
-           "model", "random_state", "repo", "rerun", "runs", "schema", "stopping", "train"}
+           "model", "random_state", "repo", "rerun", "runs", "schema", "stopping", "train",
+           "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # Tests that train: a blank project has nothing to train until its user writes the task.
 TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_rerun.py", "tests/test_resume.py"}

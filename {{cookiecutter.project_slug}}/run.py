@@ -12,6 +12,7 @@ the config as it ran, the commit, TensorBoard logs and checkpoints.
 """
 
 import argparse
+import errno
 import os
 {% if cookiecutter.multi_gpu %}
 import pickle
@@ -28,6 +29,7 @@ import yaml
 from torch.distributed.elastic.multiprocessing.errors import record
 from torch.multiprocessing import ProcessContext, ProcessExitedException, ProcessRaisedException
 {% endif %}
+from voluptuous import ALLOW_EXTRA, MultipleInvalid, Required, Schema
 
 {% if cookiecutter.multi_gpu %}
 from {{ cookiecutter.project_slug }} import data_loader, distributed, losses, model
@@ -40,6 +42,7 @@ from {{ cookiecutter.project_slug }}.errors import UserError
 from {{ cookiecutter.project_slug }}.experiment import (
     METADATA_FILE,
     RunDirectory,
+    cannot_write,
     config_differences,
     load_model_weights,
     lock_run_directory,
@@ -61,6 +64,7 @@ from {{ cookiecutter.project_slug }}.stopping import (
     signal_exit_code,
 )
 from {{ cookiecutter.project_slug }}.train import Trainer
+from {{ cookiecutter.project_slug }}.yaml_files import dump, parse_record, read_text, shown
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 LOGS = PROJECT_ROOT / "logs"
@@ -78,6 +82,21 @@ REFUSED = 2  # exit code of spawned processes whose code is not the run's (rank 
 DIVERGED = 4  # exit code of a spawned process whose loss was not finite, reason recorded
 {% endif %}
 EDIT_FLAGS = ("find_replace", "delete", "modify")
+# The fields of metadata.yaml that --resume and --rerun rely on, checked when it is read:
+# the file is the researcher's to edit, and may have been damaged by hand.
+RECORD = Schema({
+    Required("status"): str,
+    Required("config"): dict,
+    Required("flags"): Schema({Required("cpu"): bool, Required("mini"): bool}, extra=ALLOW_EXTRA),
+    Required("git"): Schema({Required("commit"): str}, extra=ALLOW_EXTRA),
+    Required("environment"): Schema({Required("threads"): int}, extra=ALLOW_EXTRA),
+{% if cookiecutter.multi_gpu %}
+    Required("distributed"): Schema({Required("world_size"): int}, extra=ALLOW_EXTRA),
+{% endif %}
+}, extra=ALLOW_EXTRA)
+# Errors of the file system, not of the program, when writing into the run directory: a
+# full disk, a read-only or foreign logs/. The run ends as failed, with one message.
+STORAGE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 @dataclass
@@ -315,21 +334,32 @@ def print_config(args: argparse.Namespace) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), end="")
+    print(dump(config), end="")
     return 0
 
 
 def read_metadata(run_path: Path) -> dict:
+    """A run's record, checked to hold what --resume and --rerun read from it."""
     path = run_path / METADATA_FILE
     try:
-        metadata = yaml.safe_load(path.read_text())
+        metadata = parse_record(read_text(path))
     except FileNotFoundError:
         raise UserError(f"{run_path} is not a run directory: it has no {METADATA_FILE}") from None
-    except (OSError, yaml.YAMLError) as error:
-        raise UserError(f"cannot read {path}: {error}") from None
-    if not isinstance(metadata, dict) or not {"config", "flags", "git"} <= metadata.keys():
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        reason = str(error).replace('"<unicode string>"', f'"{path}"')
+        raise UserError(f"cannot read {path}: {reason}") from None
+    if not isinstance(metadata, dict):
         raise UserError(f"{path} is not the metadata of a logged run")
-    return metadata
+    try:
+        return RECORD(metadata)
+    except MultipleInvalid as error:
+        problems = "\n".join(f"  - {'.'.join(map(str, problem.path))}: {problem.msg}"
+                             for problem in error.errors)
+        raise UserError(f"{path} is damaged; --resume and --rerun need these fields:\n"
+                        f"{problems}\nRestore them, e.g. from a copy of the run directory."
+                        ) from None
 
 
 def check_model_and_data(config: dict, mini: bool, device: torch.device) -> None:
@@ -364,6 +394,7 @@ def spawn_plan(config: dict, cpu: bool) -> dict:
     if not multigpu:
         return {"launcher": "single process", "world_size": 1, "backend": None}
     distributed.check_gpus(multigpu, cpu)
+    distributed.check_port_free(multigpu)
     distributed.limit_threads(multigpu["ngpus_per_node"])
     return distributed.spawned(0, multigpu, cpu).record()
 {% endif %}
@@ -416,6 +447,8 @@ def supervise(run: RunDirectory | None, training: Callable[[], None]) -> int:
         return 1
 {% endif %}
     except BaseException as error:
+        if run and refused_by_storage(error, run):
+            return storage_failed(run, error)
         if run:
             run.finish("failed", error=f"{type(error).__name__}: {error}")
         raise
@@ -432,6 +465,27 @@ def diverged(run: RunDirectory | None, reason: str | None) -> int:
     if reason:
         print(f"error: {reason}", file=sys.stderr)
     return 1
+
+
+def refused_by_storage(error: BaseException, run: RunDirectory) -> bool:
+    """Whether the file system refused a write into the run directory. torch.save writes
+    through a file object, so its errors carry no file name."""
+    return (isinstance(error, OSError) and error.errno in STORAGE_ERRORS
+            and (error.filename is None or Path(error.filename).is_relative_to(run.path)))
+
+
+def storage_failed(run: RunDirectory, error: OSError) -> int:
+    """A run the file system stopped (full, read-only): recorded as failed if it still
+    can be, its checkpoints as they were (every file is written whole or not at all)."""
+    message = cannot_write(error, run.path)
+    try:
+        run.finish("failed", error=f"{error.strerror}: {error.filename or run.path}")
+    except OSError:
+        message += (f"\nIts {METADATA_FILE} could not record the failure either and still "
+                    "says running (`run.py --list` shows it as died).")
+    print(f"error: {message}\nContinue it later with: python run.py --resume {run.path}",
+          file=sys.stderr)
+    return 2
 
 
 def stopped(run: RunDirectory | None, signal_name: str) -> int:
@@ -652,7 +706,8 @@ def build_model(config: dict, bootstrap: bool = True) -> model.FishboticsModel:
     except (TypeError, ValueError, RuntimeError) as error:
         # The names were checked against the signature; this is a value it refused.
         raise UserError(f"{model_class.__name__} could not be built from "
-                        f"model_parameters {config['model_parameters']}: {error}") from None
+                        f"model_parameters {shown(config['model_parameters'])}: {error}"
+                        ) from None
     if bootstrap and config["bootstrap_model_file"]:
         load_model_weights(network, resolve_path(config["bootstrap_model_file"], PROJECT_ROOT))
     return network

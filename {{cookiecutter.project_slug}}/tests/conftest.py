@@ -19,7 +19,8 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NOT_COPIED = shutil.ignore_patterns(
-    ".git", "data", "logs", "__pycache__", ".pytest_cache", ".ruff_cache", ".venv", "*.egg-info"
+    ".git", "data", "logs", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", ".venv",
+    "*.egg-info"
 )
 # Variables that would point git at another repository than the copy's.
 GIT_LOCATION_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")

@@ -28,6 +28,9 @@ FINISHED = {
     "best": {"metric": "test/loss", "value": 0.0123, "epoch": 7,
              "checkpoint": "model_epoch_7.pth"},
 }
+# Nine levels of ten aliases: a few lines that stand for 10**9 values.
+ALIAS_BOMB = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]\n" for level in range(1, 9))
 
 
 def write_run(project, name: str, metadata: dict | None = None, text: str | None = None):
@@ -89,14 +92,19 @@ def test_every_run_directory_gets_a_row_whatever_its_metadata(project):
     write_run(project, "2026-01-06_00-00-00", text="status: [finished\n")
     write_run(project, "2026-01-07_00-00-00", text="- a list\n- not a mapping\n")
     write_run(project, "2026-01-08_00-00-00")
+    write_run(project, "2026-01-09_00-00-00", text=ALIAS_BOMB + "description: *a8\n")
+    write_run(project, "2026-01-10_00-00-00", {  # what an escape sequence does to a terminal
+        **FINISHED, "started": "2026-01-10T00:00:00+00:00", "description": "\x1b[2J\x1b[31mred"})
 
     result = list_runs(project, columns=120)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     rows = rows_of(result.stdout)
-    assert list(rows) == ["2026-01-08_00-00-00", "2026-01-07_00-00-00", "2026-01-06_00-00-00",
-                          "2026-01-05_00-00-00", "2026-01-04_00-00-00", "2026-01-03_00-00-00",
-                          "2026-01-02_03-04-05"]
+    assert list(rows) == ["2026-01-10_00-00-00", "2026-01-09_00-00-00", "2026-01-08_00-00-00",
+                          "2026-01-07_00-00-00", "2026-01-06_00-00-00", "2026-01-05_00-00-00",
+                          "2026-01-04_00-00-00", "2026-01-03_00-00-00", "2026-01-02_03-04-05"]
+    assert "\x1b" not in result.stdout
+    assert "\\x1b[2J\\x1b[31mred" in rows["2026-01-10_00-00-00"]
     finished = rows["2026-01-02_03-04-05"]
     assert finished.split()[3:5] == ["finished", COMMIT[:12]]
     assert "A finished run, whose descrip…" in finished
@@ -107,7 +115,8 @@ def test_every_run_directory_gets_a_row_whatever_its_metadata(project):
     assert rows["2026-01-05_00-00-00"].split()[3:] == ["running", "?", "?", "?"]
     for name, reason in [("2026-01-06_00-00-00", "not valid YAML (line 2)"),
                          ("2026-01-07_00-00-00", "a list, not a mapping"),
-                         ("2026-01-08_00-00-00", "no metadata.yaml")]:
+                         ("2026-01-08_00-00-00", "no metadata.yaml"),
+                         ("2026-01-09_00-00-00", "YAML aliases")]:
         assert rows[name].split()[1:4] == ["?", "unreadable", "?"]
         assert reason in rows[name]
     # A run died: the last line says how to continue it.

@@ -7,6 +7,8 @@ Every problem is reported at once, with the key it concerns.
 
 import inspect
 import sys
+import types
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -17,9 +19,12 @@ from voluptuous import MultipleInvalid
 from {{ cookiecutter.project_slug }} import data_loader, losses, model
 from {{ cookiecutter.project_slug }}.errors import UserError
 from {{ cookiecutter.project_slug }}.schema import PHASES, RUN_CONFIG, TOP_LEVEL_KEYS, knows_key
+from {{ cookiecutter.project_slug }}.yaml_files import YAMLRefused, parse_config, read_text, shown
 
 # The constructor arguments that the trainer passes to every dataset itself.
 DATASET_ARGUMENTS = ("data_directory", "split", "mini")
+# The longest problem line a message shows (a key can be any length).
+PROBLEM_WIDTH = 300
 
 
 def load_config(path: str | Path, find_replace: Sequence[str] = (),
@@ -27,7 +32,7 @@ def load_config(path: str | Path, find_replace: Sequence[str] = (),
     """The validated config of `path` after the edits, with every default filled in."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = read_text(path)
     except OSError as error:
         raise UserError(f"cannot read config file {path}: {error.strerror}") from None
     text = apply_find_replace(text, find_replace, path)
@@ -35,7 +40,7 @@ def load_config(path: str | Path, find_replace: Sequence[str] = (),
     apply_deletions(config, delete, path)
     apply_modifications(config, modify)
     for key in [key for key in config if key not in TOP_LEVEL_KEYS]:
-        warn(f"{path}: ignoring unknown key {key!r}")
+        warn(f"{path}: ignoring unknown key {shown(key)}")
         del config[key]
     return validate(config, path)
 
@@ -68,7 +73,7 @@ def apply_find_replace(text: str, pairs: Sequence[str], path: Path) -> str:
         raise UserError(f"--find-replace takes pairs FIND REPLACE; got {len(pairs)} values")
     for find, replacement in zip(pairs[::2], pairs[1::2], strict=True):
         if find not in text:
-            raise UserError(f"--find-replace: {find!r} does not occur in {path}")
+            raise UserError(f"--find-replace: {shown(find)} does not occur in {path}")
         text = text.replace(find, replacement)
     return text
 
@@ -76,7 +81,7 @@ def apply_find_replace(text: str, pairs: Sequence[str], path: Path) -> str:
 def key_path(dotted: str, flag: str) -> list[str]:
     keys = dotted.split(".")
     if not all(keys) or not knows_key(keys):
-        raise UserError(f"{flag}: a config has no key {dotted!r}. "
+        raise UserError(f"{flag}: a config has no key {shown(dotted)}. "
                         f"Top-level keys: {', '.join(TOP_LEVEL_KEYS)}")
     return keys
 
@@ -99,9 +104,11 @@ def apply_modifications(config: dict, pairs: Sequence[str]) -> None:
     for dotted, text in zip(pairs[::2], pairs[1::2], strict=True):
         *parents, last = key_path(dotted, "--modify")
         try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            raise UserError(f"--modify {dotted}: {text!r} is not a YAML value") from None
+            value = parse_config(text)
+        except yaml.YAMLError as error:
+            reason = getattr(error, "problem", None) or error
+            raise UserError(f"--modify {dotted}: cannot read {shown(text)} as a YAML value: "
+                            f"{reason}") from None
         level = config
         for key in parents:
             level = level.setdefault(key, {})
@@ -114,25 +121,14 @@ def apply_modifications(config: dict, pairs: Sequence[str]) -> None:
 # Parsing and checks beyond the schema
 
 
-class UniqueKeyLoader(yaml.SafeLoader):
-    """A YAML loader that refuses duplicate keys instead of keeping the last silently."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
 def parse_yaml(text: str, path: Path) -> dict:
     try:
-        config = yaml.load(text, Loader=UniqueKeyLoader)
+        config = parse_config(text)
+    except YAMLRefused as error:
+        raise UserError(f"{path} cannot be read as a config: {error}") from None
     except yaml.YAMLError as error:
-        raise UserError(f"{path} is not valid YAML:\n{error}") from None
+        where = str(error).replace('"<unicode string>"', f'"{path}"')
+        raise UserError(f"{path} is not valid YAML:\n{where}") from None
     if not isinstance(config, dict):
         raise UserError(f"{path} must hold a mapping of config keys, not {type(config).__name__}")
     return config
@@ -145,15 +141,18 @@ def name_problems(config: dict) -> list[str]:
     if model_class:
         problems += argument_problems("model_parameters", model_class, config["model_parameters"])
     checked_name(config, "loss_function", losses, None, problems)
-    shared = config["data_loader_parameters"].get("all", {})
+    sections = config["data_loader_parameters"]
     for phase in PHASES:
         dataset_class = checked_name(config, f"{phase}_data_loader_type", data_loader,
                                      data_loader.FishboticsDataset, problems)
         if dataset_class:
-            given = {**shared, **config["data_loader_parameters"].get(phase, {})}
+            given = {**sections.get("all", {}), **sections.get(phase, {})}
             problems += argument_problems(f"data_loader_parameters ({phase})", dataset_class,
-                                          given, reserved=DATASET_ARGUMENTS)
-    return problems
+                                          given, reserved=DATASET_ARGUMENTS, check_types=False)
+            for section in ("all", phase):
+                problems += type_problems(f"data_loader_parameters.{section}", dataset_class,
+                                          sections.get(section, {}))
+    return list(dict.fromkeys(problems))  # a problem in `all` is found once per phase
 
 
 def checked_name(config: dict, key: str, module: ModuleType, base: type | None,
@@ -164,7 +163,7 @@ def checked_name(config: dict, key: str, module: ModuleType, base: type | None,
     valid = [candidate for candidate, value in vars(module).items()
              if is_offered(value, module, base) and not candidate.startswith("_")]
     if name not in valid:
-        problems.append(f"{key}: unknown name {name!r}; valid names in "
+        problems.append(f"{key}: unknown name {shown(name)}; valid names in "
                         f"{module.__name__.rsplit('.', 1)[-1]}.py: {', '.join(sorted(valid))}")
         return None
     return getattr(module, name)
@@ -176,7 +175,8 @@ def is_offered(value: object, module: ModuleType, base: type | None) -> bool:
     return inspect.isclass(value) and issubclass(value, base) and value is not base
 
 
-def argument_problems(key: str, target: type, given: dict, reserved: tuple = ()) -> list[str]:
+def argument_problems(key: str, target: type, given: dict, reserved: tuple = (),
+                      check_types: bool = True) -> list[str]:
     signature = inspect.signature(target).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.values())
     parameters = {name: p for name, p in signature.items()
@@ -185,19 +185,89 @@ def argument_problems(key: str, target: type, given: dict, reserved: tuple = ())
     problems = []
     for name in given:
         if name in reserved:
-            problems.append(f"{key}: {name!r} is set by the trainer, not by the config")
+            problems.append(f"{key}: {shown(name)} is set by the trainer, not by the config")
         elif name not in parameters and not takes_any:
-            problems.append(f"{key}: {target.__name__} has no parameter {name!r}; "
+            problems.append(f"{key}: {target.__name__} has no parameter {shown(name)}; "
                             f"it accepts: {', '.join(accepted) or 'none'}")
     for name in accepted:
         if parameters[name].default is inspect.Parameter.empty and name not in given:
             problems.append(f"{key}: {target.__name__} needs a value for {name!r}")
+    if check_types:
+        problems += type_problems(key, target, given)
     return problems
 
 
+# --------------------------------------------------------------------------------------
+# Parameter types, read from the constructor's annotations
+
+
+def type_problems(key: str, target: type, given: dict) -> list[str]:
+    """Values in `given` that do not have the type `target`'s constructor annotates
+    their parameter with: `hidden_size: int` refuses "64", 64.0 and true alike."""
+    annotations = constructor_annotations(target)
+    return [f"{key}.{name}: expected {type_name(annotations[name])}, got {shown(value)}"
+            for name, value in given.items()
+            if name in annotations and not conforms(value, annotations[name])]
+
+
+def constructor_annotations(target: type) -> dict[str, object]:
+    try:
+        return typing.get_type_hints(target.__init__)
+    except (NameError, SyntaxError, TypeError):  # an annotation that cannot be evaluated
+        return {}
+
+
+def conforms(value: object, annotation: object) -> bool:
+    """Whether a value read from YAML fits `annotation`. The plain types a config can
+    hold are checked (bool, int, float, str, None, unions and lists or tuples of them);
+    any other annotation is left to the constructor."""
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is None or annotation is type(None):
+        return value is None
+    if origin in (typing.Union, types.UnionType):
+        return any(conforms(value, argument) for argument in arguments)
+    if origin in (list, tuple, Sequence) or annotation in (list, tuple):
+        return is_sequence_of(value, tuple if origin is tuple else list, arguments)
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:  # bool is an int to Python, but `num_layers: true` is a mistake
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:  # an int will do where a float goes, as in Python
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    return True
+
+
+def is_sequence_of(value: object, kind: type, arguments: tuple) -> bool:
+    # YAML has lists only: a list is what a tuple parameter gets from a config.
+    if not isinstance(value, list):
+        return False
+    if kind is tuple and arguments and arguments[-1] is not Ellipsis:
+        return (len(value) == len(arguments)
+                and all(map(conforms, value, arguments)))
+    return not arguments or all(conforms(item, arguments[0]) for item in value)
+
+
+def type_name(annotation: object) -> str:
+    if annotation is None or annotation is type(None):
+        return "null"
+    if isinstance(annotation, type) and not typing.get_args(annotation):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "").replace("NoneType", "None")
+
+
+# --------------------------------------------------------------------------------------
+# Reporting
+
+
 def problem_list(path: Path, problems: list[str]) -> str:
-    lines = "\n".join(f"  - {problem}" for problem in problems)
+    lines = "\n".join(f"  - {shorten(problem)}" for problem in problems)
     return f"{path} has {len(problems)} problem(s):\n{lines}"
+
+
+def shorten(problem: str) -> str:
+    return problem if len(problem) <= PROBLEM_WIDTH else problem[:PROBLEM_WIDTH - 3] + "..."
 
 
 def warn(message: str) -> None:

@@ -91,6 +91,9 @@ class FishboticsDataset(Dataset):
 
     def __init__(self, data_directory: str | Path, split: str, mini: bool = False,
                  mini_size: int = 100, preload: bool = False):
+        if mini_size < 1:
+            raise UserError(f"data_loader_parameters: mini_size must be at least 1, got "
+                            f"{mini_size}")
         directory = Path(data_directory) / split
         self.shard_paths = sorted(directory.glob("*.h5"))
         if not self.shard_paths:

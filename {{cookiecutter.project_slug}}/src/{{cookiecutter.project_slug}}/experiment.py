@@ -26,6 +26,7 @@ import platform
 import re
 import shutil
 import socket
+import stat
 import sys
 import time
 import uuid
@@ -41,6 +42,7 @@ import yaml
 from {{ cookiecutter.project_slug }} import TEMPLATE_VERSION
 from {{ cookiecutter.project_slug }}.errors import UserError
 from {{ cookiecutter.project_slug }}.repo import RepoState
+from {{ cookiecutter.project_slug }}.yaml_files import dump, parse_record, read_text
 
 METADATA_FILE = "metadata.yaml"
 LOCK_FILE = ".lock"
@@ -181,20 +183,36 @@ def lock_run_directory(path: Path) -> None:
 def load_model_weights(model: torch.nn.Module, path: Path) -> None:
     """Load weights into `model` from one of our checkpoints or a bare state dict."""
     try:
-        checkpoint = read_checkpoint(path)
+        regular = stat.S_ISREG(os.stat(path).st_mode)
     except FileNotFoundError:
         raise UserError(f"bootstrap_model_file {path} does not exist") from None
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
-        raise UserError(f"bootstrap_model_file {path} is not a readable PyTorch "
-                        f"checkpoint: {error}") from None
+    except OSError as error:
+        raise UserError(f"cannot read bootstrap_model_file {path}: {error.strerror}") from None
+    # Checked before opening: opening a FIFO blocks until something writes into it.
+    if not regular:
+        raise UserError(f"bootstrap_model_file {path} is not a regular file")
+    try:
+        checkpoint = read_checkpoint(path)
+    except Exception as error:
+        # torch.load of a file that is no checkpoint raises whatever its parser trips on
+        # (IndexError for a text file, KeyError, UnpicklingError...).
+        raise UserError(f"bootstrap_model_file {path} is not a readable PyTorch checkpoint "
+                        f"({type(error).__name__}: {str(error)[:200]})") from None
     state = checkpoint.get("model_state_dict", checkpoint) if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict):
-        raise UserError(f"bootstrap_model_file {path} holds no model weights")
+    if not is_state_dict(state):
+        raise UserError(f"bootstrap_model_file {path} holds no model weights (a mapping of "
+                        "parameter names to tensors)")
     try:
         model.load_state_dict(state)
     except RuntimeError as error:
         raise UserError(f"bootstrap_model_file {path} does not fit {type(model).__name__}:\n"
                         f"{error}") from None
+
+
+def is_state_dict(state: object) -> bool:
+    return (isinstance(state, dict) and bool(state)
+            and all(isinstance(name, str) and isinstance(value, torch.Tensor)
+                    for name, value in state.items()))
 
 
 def environment() -> dict:
@@ -286,15 +304,18 @@ class RunDirectory:
 {% endif %}
         """A new, uniquely named run directory, with its metadata already written."""
         parent = logs_root / config["model_type"]
-        parent.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-        for attempt in itertools.count():
-            path = parent / (stamp if attempt == 0 else f"{stamp}_{attempt}")
-            try:
-                path.mkdir()  # exclusive: two runs started in the same second get two
-                break
-            except FileExistsError:
-                continue
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            for attempt in itertools.count():
+                path = parent / (stamp if attempt == 0 else f"{stamp}_{attempt}")
+                try:
+                    path.mkdir()  # exclusive: two runs started in the same second get two
+                    break
+                except FileExistsError:
+                    continue
+        except OSError as error:
+            raise UserError(cannot_write(error, parent)) from None
         lock_run_directory(path)
         metadata = {
             "run_id": uuid.uuid4().hex,  # carried by every checkpoint of this run
@@ -320,8 +341,10 @@ class RunDirectory:
         run = cls(path, metadata, config["checkpoint_interval"])
         try:
             run.write_metadata()
-        except BaseException:
-            shutil.rmtree(path)  # no run directory without its record
+        except BaseException as error:
+            shutil.rmtree(path, ignore_errors=True)  # no run directory without its record
+            if isinstance(error, OSError):
+                raise UserError(cannot_write(error, path)) from None
             raise
         return run
 
@@ -381,7 +404,7 @@ class RunDirectory:
 
     def write_metadata(self) -> None:
         self.metadata["summary"] = self._summary_on_disk()
-        text = yaml.safe_dump(self.metadata, sort_keys=False, allow_unicode=True)
+        text = dump(self.metadata)
         atomic_write(self.path / METADATA_FILE, lambda file: file.write(text.encode()))
 
     def _summary_on_disk(self) -> str:
@@ -393,7 +416,7 @@ class RunDirectory:
 
     def _metadata_on_disk(self) -> dict | None:
         try:
-            on_disk = yaml.safe_load((self.path / METADATA_FILE).read_text())
+            on_disk = parse_record(read_text(self.path / METADATA_FILE))
         except (OSError, yaml.YAMLError):
             return None
         return on_disk if isinstance(on_disk, dict) else None
@@ -404,12 +427,12 @@ class RunDirectory:
         summary's text as typed, if a line `summary: ...` can be found."""
         path = self.path / METADATA_FILE
         try:
-            text = path.read_text()
+            held = path.read_bytes()  # as it is: it may not even be UTF-8 any more
         except OSError:
             return None
         kept = path.with_name(f"{METADATA_FILE}.unreadable-{datetime.now():%Y-%m-%d_%H-%M-%S}")
-        atomic_write(kept, lambda file: file.write(text.encode()))
-        summary = summary_as_typed(text)
+        atomic_write(kept, lambda file: file.write(held))
+        summary = summary_as_typed(held.decode(errors="replace"))
         print(f"warning: {path} was edited into text that is not YAML, so it is rewritten; "
               f"what it held is kept in {kept.name}"
               + (f", and the summary is kept as typed: {summary!r}" if summary else "")
@@ -543,6 +566,14 @@ class RunDirectory:
                  "policy": policy, "record": record}
         atomic_write(path, lambda file: torch.save(state, file))
         self._last_checkpoint_time = time.monotonic()
+
+
+def cannot_write(error: OSError, where: Path) -> str:
+    """What to tell the user when the file system refuses a file of the run directory
+    `where`: full, read-only, or not theirs."""
+    return (f"cannot write {error.filename or where}: {error.strerror}. "
+            "A logged run writes into logs/: free some space or make it writable, or "
+            "pass --no-logging for a run that saves nothing.")
 
 
 def is_better(value: float, best: tuple[float, int] | None) -> bool:

@@ -7,8 +7,12 @@
 {% endif %}
 
 A config names its model in `model_type`, and `model_parameters` go to that
-class's constructor.
+class's constructor. Its annotations are checked before anything runs (a value for
+`hidden_size: int` must be an integer); a ValueError it raises for a value out of
+range is reported as the config's mistake.
 """
+
+import math
 
 import torch
 from torch import nn
@@ -45,6 +49,8 @@ class FishboticsModel(nn.Module):
 
     def __init__(self, learning_rate: float = 1e-3, learning_rate_decay: float = 1.0):
         super().__init__()
+        if not 0 <= learning_rate < math.inf:  # NaN fails this too; 0 freezes the weights
+            raise ValueError(f"learning_rate must be a finite number >= 0, got {learning_rate}")
         if not 0 < learning_rate_decay <= 1:
             raise ValueError(f"learning_rate_decay must be in (0, 1], got {learning_rate_decay}")
         self.learning_rate = learning_rate
@@ -87,6 +93,9 @@ class ReachingPolicy(FishboticsModel):
     def __init__(self, hidden_size: int = 256, num_layers: int = 3,
                  learning_rate: float = 1e-3, learning_rate_decay: float = 1.0):
         super().__init__(learning_rate, learning_rate_decay)
+        if hidden_size < 1 or num_layers < 0:
+            raise ValueError(f"hidden_size must be at least 1 and num_layers at least 0, got "
+                             f"{hidden_size} and {num_layers}")
         layers: list[nn.Module] = []
         width = 8  # joint angles, their sines and cosines, goal position
         for _ in range(num_layers):
@@ -153,6 +162,9 @@ class ShapeClassifier(FishboticsModel):
     def __init__(self, channels: int = 16, learning_rate: float = 3e-3,
                  learning_rate_decay: float = 1.0):
         super().__init__(learning_rate, learning_rate_decay)
+        if channels < 4 or channels % 4:
+            raise ValueError(f"channels must be a positive multiple of 4 (GroupNorm's four "
+                             f"groups), got {channels}")
         layers: list[nn.Module] = []
         width = 1
         for block, out in enumerate((channels, 2 * channels, 4 * channels)):

@@ -15,11 +15,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
 from {{ cookiecutter.project_slug }}.errors import UserError
 from {{ cookiecutter.project_slug }}.experiment import METADATA_FILE, atomic_write
 from {{ cookiecutter.project_slug }}.stopping import ForwardedSignals, signal_exit_code
+from {{ cookiecutter.project_slug }}.yaml_files import dump, parse_record, read_text
 
 # Off the CPU (or with another thread count) results differ in the last bits.
 TOLERANCE = 1e-4  # relative
@@ -46,7 +45,7 @@ def rerun(run_path: Path, metadata: dict, project_root: Path, logs_root: Path) -
         try:
             link_data(metadata["config"], project_root, worktree)
             config_file = Path(scratch) / "config.yaml"  # outside the worktree: it stays clean
-            config_file.write_text(yaml.safe_dump(metadata["config"], sort_keys=False))
+            config_file.write_text(dump(metadata["config"]), encoding="utf-8")
             flags = [f"--{flag}" for flag in REPLAYED_FLAGS if metadata["flags"].get(flag)]
             # Flushed now: the re-run writes to the same output.
             print(f"re-running {run_path.name} at commit {commit[:12]} in {worktree}", flush=True)
@@ -143,15 +142,15 @@ def move_run(path: Path, logs_root: Path) -> Path:
 
 
 def record_origin(run_path: Path, original: Path) -> None:
-    metadata = yaml.safe_load((run_path / METADATA_FILE).read_text())
+    metadata = parse_record(read_text(run_path / METADATA_FILE))
     metadata["rerun_of"] = str(original)
-    text = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True)
+    text = dump(metadata)
     atomic_write(run_path / METADATA_FILE, lambda file: file.write(text.encode()))
 
 
 def report(original: dict, run_path: Path) -> None:
     """Print whether the re-run's final results match the recorded ones."""
-    rerun_metadata = yaml.safe_load((run_path / METADATA_FILE).read_text())
+    rerun_metadata = parse_record(read_text(run_path / METADATA_FILE))
     recorded = (original.get("progress") or {}).get("last_results") or {}
     reproduced = (rerun_metadata.get("progress") or {}).get("last_results") or {}
     lines, exact, close = [], True, True

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from {{ cookiecutter.project_slug }}.experiment import METADATA_FILE
+from {{ cookiecutter.project_slug }}.yaml_files import YAMLRefused, parse_record, read_text
 
 HEADER = ("run directory", "started", "status", "commit", "description", "best")
 # A row fits the terminal's width (120 columns when the output goes to a file or a
@@ -23,8 +24,6 @@ MIN_DESCRIPTION = 30
 UNKNOWN = "?"  # a field missing from metadata.yaml, or of the wrong type
 STATUS = HEADER.index("status")
 DESCRIPTION = HEADER.index("description")
-# libyaml's parser where PyYAML has it: about 7x faster, which shows on a long logs/.
-LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def run_index(logs_root: Path, project_root: Path) -> str:
@@ -33,7 +32,7 @@ def run_index(logs_root: Path, project_root: Path) -> str:
     if not directories:
         return f"no logged runs yet: {logs_root.relative_to(project_root)}/ holds none"
     runs = sorted((read(path) for path in directories), key=start_order, reverse=True)
-    rows = [HEADER] + [row(path, metadata, reason, project_root)
+    rows = [HEADER] + [tuple(map(printable, row(path, metadata, reason, project_root)))
                        for path, metadata, reason in runs]
     lines = table(rows)
     if any(cells[STATUS] == "died" for cells in rows):
@@ -45,14 +44,16 @@ def run_index(logs_root: Path, project_root: Path) -> str:
 def read(path: Path) -> tuple[Path, dict | None, str | None]:
     """The run directory, its metadata, and why there is none when it cannot be read."""
     try:
-        metadata = yaml.load((path / METADATA_FILE).read_text(), Loader=LOADER)
+        metadata = parse_record(read_text(path / METADATA_FILE))
     except FileNotFoundError:
         return path, None, f"no {METADATA_FILE}"
+    except YAMLRefused as error:  # an alias bomb, say
+        return path, None, str(error)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         return path, None, f"not valid YAML (line {mark.line + 1})" if mark else "not valid YAML"
-    except (OSError, ValueError) as error:  # ValueError: not UTF-8 text
-        return path, None, f"cannot read it: {error}"
+    except OSError as error:
+        return path, None, f"cannot read it: {error.strerror}"
     if not isinstance(metadata, dict):
         return path, None, f"a {type(metadata).__name__}, not a mapping"
     return path, metadata, None
@@ -159,6 +160,12 @@ def table(rows: list[tuple[str, ...]]) -> list[str]:
         line = "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
         lines.append(line.rstrip())
     return lines
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped (\\x1b): a description holding an ANSI
+    escape sequence must not recolour, move or clear the user's terminal."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def shorten(text: str, width: int) -> str:

@@ -5,37 +5,64 @@ classes and functions (`model_type`, `loss_function`, `*_data_loader_type`) are
 only checked to be strings here; config.py looks them up in their modules.
 """
 
+import math
+from pathlib import Path
+
 {% if cookiecutter.multi_gpu %}
 from voluptuous import All, Any, In, Invalid, Length, Match, Optional, Range, Required, Schema
 {% else %}
 from voluptuous import All, Any, Invalid, Length, Optional, Range, Required, Schema
 {% endif %}
 
+from {{ cookiecutter.project_slug }}.yaml_files import shown
+
 {% if cookiecutter.include_rollout_phase %}
 PHASES = ("train", "test", "eval")
 {% else %}
 PHASES = ("train", "test")
 {% endif %}
+# NumPy takes seeds below 2**32, and the trainer adds small offsets to the seed (one
+# stream per phase), so seeds stop well short of it.
+MAX_SEED = 2**31 - 1
 
 
 def integer(value: object) -> int:
     # bool is an int to Python, but `epochs: yes` is a mistake, not 1 epoch.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise Invalid(f"expected an integer, got {value!r}")
+        raise Invalid(f"expected an integer, got {shown(value)}")
     return value
 
 
 def number(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise Invalid(f"expected a number, got {value!r}")
+    # .inf and .nan are floats to YAML, but no count of seconds.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise Invalid(f"expected a finite number, got {shown(value)}")
     return float(value)
 
 
 def boolean(value: object) -> bool:
     # YAML reads true/false and yes/no as booleans; a quoted "false" would be truthy.
     if not isinstance(value, bool):
-        raise Invalid(f"expected true or false, got {value!r}")
+        raise Invalid(f"expected true or false, got {shown(value)}")
     return value
+
+
+def path(value: object) -> str:
+    """A file or directory name; `~` and `~user` must name a home directory."""
+    if not isinstance(value, str) or not value or "\0" in value:
+        raise Invalid(f"expected a path, got {shown(value)}")
+    try:
+        expanded = Path(value).expanduser()
+    except RuntimeError:  # Python 3.11 and older, for an unknown user
+        expanded = Path(value)
+    if expanded.parts and expanded.parts[0].startswith("~"):
+        raise Invalid(f"{shown(value)} starts with {expanded.parts[0]}, which names no "
+                      "user's home directory here; give the full path")
+    return value
+
+
+def optional_path(value: object) -> str | None:
+    return None if value is None else path(value)
 
 
 name = All(str, Length(min=1), msg="expected a name")
@@ -66,8 +93,8 @@ def node_within_job(parameters: dict) -> dict:
 
 RUN_CONFIG = Schema({
     Required("description"): All(str, Length(min=1), msg="describe what this run is for"),
-    Required("data_directory"): All(str, Length(min=1)),
-    Optional("bootstrap_model_file", default=None): Any(None, All(str, Length(min=1))),
+    Required("data_directory"): path,
+    Optional("bootstrap_model_file", default=None): optional_path,
     Required("model_type"): name,
     Optional("model_parameters", default=dict): parameters,
     Required("loss_function"): name,
@@ -88,7 +115,9 @@ RUN_CONFIG = Schema({
         Optional(phase): parameters for phase in ("all", *PHASES)
     },
     Optional("num_workers", default=0): All(integer, Range(min=0)),
-    Optional("seed", default=0): integer,
+    Optional("seed", default=0): All(
+        integer, Range(min=0, max=MAX_SEED), msg=f"expected an integer from 0 to {MAX_SEED}",
+    ),
     Optional("mixed_precision", default=None): Any(
         None, "bf16", msg="expected bf16, or null to train in float32 throughout",
     ),
