@@ -309,7 +309,9 @@ class Trainer:
 
             size = len(batch["supervision"])
             self.window_loss.add_(loss.detach(), alpha=size)
-            self.finite_steps.add_(self.window_loss.isfinite())
+            # |x| < inf is false for NaN and both infinities: two kernels, where
+            # isfinite() launches four.
+            self.finite_steps.add_(self.window_loss.abs() < math.inf)
             self.window_samples += size
             for name, value in self.model.metrics(prediction.detach(), batch).items():
                 self.epoch_metrics[name] = self.epoch_metrics.get(name, 0) + value.float() * size
