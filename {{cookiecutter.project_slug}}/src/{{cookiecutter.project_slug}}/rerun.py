@@ -59,7 +59,7 @@ def rerun(run_path: Path, metadata: dict, project_root: Path, logs_root: Path) -
         finally:
             git(project_root, "worktree", "remove", "--force", str(worktree))
     record_origin(destination, run_path)
-    status = yaml.safe_load((destination / METADATA_FILE).read_text())["status"]
+    status = parse_record(read_text(destination / METADATA_FILE))["status"]
     if status == "finished":
         report(metadata, destination)
     elif status == "interrupted" and any(destination.glob("*.pth")):
