@@ -64,7 +64,13 @@ from {{ cookiecutter.project_slug }}.stopping import (
     signal_exit_code,
 )
 from {{ cookiecutter.project_slug }}.train import Trainer
-from {{ cookiecutter.project_slug }}.yaml_files import dump, parse_record, read_text, shown
+from {{ cookiecutter.project_slug }}.yaml_files import (
+    dump,
+    located,
+    parse_record,
+    read_text,
+    shown,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 LOGS = PROJECT_ROOT / "logs"
@@ -348,8 +354,7 @@ def read_metadata(run_path: Path) -> dict:
     except OSError as error:
         raise UserError(f"cannot read {path}: {error.strerror}") from None
     except yaml.YAMLError as error:
-        reason = str(error).replace('"<unicode string>"', f'"{path}"')
-        raise UserError(f"cannot read {path}: {reason}") from None
+        raise UserError(f"cannot read {path}: {located(error, path)}") from None
     if not isinstance(metadata, dict):
         raise UserError(f"{path} is not the metadata of a logged run")
     try:

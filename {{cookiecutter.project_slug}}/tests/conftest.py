@@ -91,13 +91,17 @@ def committed_copy(directory: Path) -> Path:
 @pytest.fixture(scope="session")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small dataset, written once per test session by the project's own script."""
-    data = tmp_path_factory.mktemp("data")
+    return written_dataset(tmp_path_factory.mktemp("data"), DATASET_ARGUMENTS)
+
+
+def written_dataset(directory: Path, arguments: tuple[str, ...]) -> Path:
+    """`directory`, holding what the project's dataset script writes with `arguments`."""
     subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "scripts" / "make_dataset.py"), "--output", str(data),
-         *DATASET_ARGUMENTS],
+        [sys.executable, str(PROJECT_ROOT / "scripts" / "make_dataset.py"),
+         "--output", str(directory), *arguments],
         env=environment(PROJECT_ROOT), check=True, capture_output=True,
     )
-    return data
+    return directory
 
 
 @pytest.fixture
@@ -145,11 +149,5 @@ HELD_OUT_SAMPLES = {"test": 400}
 @pytest.fixture(scope="session")
 def large_test_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A dataset with LARGE_TEST_SPLIT's test split, written once per test session."""
-    data = tmp_path_factory.mktemp("large_test_split")
-    subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "scripts" / "make_dataset.py"), "--output", str(data),
-         *LARGE_TEST_SPLIT],
-        env=environment(PROJECT_ROOT), check=True, capture_output=True,
-    )
-    return data
+    return written_dataset(tmp_path_factory.mktemp("large_test_split"), LARGE_TEST_SPLIT)
 {% endif %}

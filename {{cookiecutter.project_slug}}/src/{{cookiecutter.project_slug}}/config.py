@@ -19,7 +19,13 @@ from voluptuous import MultipleInvalid
 from {{ cookiecutter.project_slug }} import data_loader, losses, model
 from {{ cookiecutter.project_slug }}.errors import UserError
 from {{ cookiecutter.project_slug }}.schema import PHASES, RUN_CONFIG, TOP_LEVEL_KEYS, knows_key
-from {{ cookiecutter.project_slug }}.yaml_files import YAMLRefused, parse_config, read_text, shown
+from {{ cookiecutter.project_slug }}.yaml_files import (
+    YAMLRefused,
+    located,
+    parse_config,
+    read_text,
+    shown,
+)
 
 # The constructor arguments that the trainer passes to every dataset itself.
 DATASET_ARGUMENTS = ("data_directory", "split", "mini")
@@ -127,8 +133,7 @@ def parse_yaml(text: str, path: Path) -> dict:
     except YAMLRefused as error:
         raise UserError(f"{path} cannot be read as a config: {error}") from None
     except yaml.YAMLError as error:
-        where = str(error).replace('"<unicode string>"', f'"{path}"')
-        raise UserError(f"{path} is not valid YAML:\n{where}") from None
+        raise UserError(f"{path} is not valid YAML:\n{located(error, path)}") from None
     if not isinstance(config, dict):
         raise UserError(f"{path} must hold a mapping of config keys, not {type(config).__name__}")
     return config

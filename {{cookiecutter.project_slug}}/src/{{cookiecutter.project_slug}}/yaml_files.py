@@ -182,6 +182,11 @@ def read_text(path: Path) -> str:
                       str(path)) from None
 
 
+def located(error: yaml.YAMLError, path: Path) -> str:
+    """PyYAML's message for `error`, naming `path` where it names its input."""
+    return str(error).replace('"<unicode string>"', f'"{path}"')
+
+
 def shown(value: object) -> str:
     """repr(value), shortened for an error message."""
     return SHORT.repr(value)
