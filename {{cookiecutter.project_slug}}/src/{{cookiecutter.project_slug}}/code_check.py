@@ -23,14 +23,13 @@ from collections import Counter
 from pathlib import Path
 
 from {{ cookiecutter.project_slug }}.errors import UserError
+from {{ cookiecutter.project_slug }}.repo import git_environment
 
 PACKAGE = __name__.partition(".")[0]
 # Where the interpreter keeps its own and installed modules, also when its virtual
 # environment lies inside the checkout (.venv/): none of them is the project's code.
 INSTALLED_PATHS = ("stdlib", "platstdlib", "purelib", "platlib")
 LISTED_FILES = 10
-# Variables that would point git at another repository than the project's.
-GIT_LOCATION_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")
 
 
 def check_loaded_code(project_root: Path, commit: str) -> None:
@@ -147,10 +146,8 @@ def listed(items: list) -> list[str]:
 
 
 def git(directory: Path, *args: str) -> str:
-    environment = {key: value for key, value in os.environ.items()
-                   if key not in GIT_LOCATION_VARIABLES}
     try:
-        result = subprocess.run(["git", *args], cwd=directory, env=environment,
+        result = subprocess.run(["git", *args], cwd=directory, env=git_environment(),
                                 capture_output=True, text=True)
     except FileNotFoundError:
         raise UserError("git is not installed, and a logged run checks its code against "

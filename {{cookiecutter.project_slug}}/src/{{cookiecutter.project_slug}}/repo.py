@@ -8,11 +8,21 @@ clean status cannot show (a shared virtual environment, files hidden with
 --skip-worktree) the code check sees: code_check.py.
 """
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from {{ cookiecutter.project_slug }}.errors import UserError
+
+# Variables that would point git at another repository than the project's.
+GIT_LOCATION_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")
+
+
+def git_environment() -> dict[str, str]:
+    """This process's environment for a git command about the project itself."""
+    return {key: value for key, value in os.environ.items()
+            if key not in GIT_LOCATION_VARIABLES}
 
 
 @dataclass(frozen=True)

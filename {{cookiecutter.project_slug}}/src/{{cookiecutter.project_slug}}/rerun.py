@@ -8,7 +8,6 @@ a signal moves there too, resumable like any run, before the worktree is removed
 """
 
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from {{ cookiecutter.project_slug }}.errors import UserError
 from {{ cookiecutter.project_slug }}.experiment import METADATA_FILE, atomic_write
+from {{ cookiecutter.project_slug }}.repo import git_environment
 from {{ cookiecutter.project_slug }}.stopping import ForwardedSignals, signal_exit_code
 from {{ cookiecutter.project_slug }}.yaml_files import dump, parse_record, read_text
 
@@ -80,7 +80,7 @@ def run_at_commit(worktree: Path, arguments: list[str], signals: ForwardedSignal
         return signal_exit_code(signals.received)  # stopped before it began
     child = subprocess.Popen(
         [sys.executable, "run.py", *arguments], cwd=worktree, start_new_session=True,
-        env={**subprocess_environment(), "PYTHONPATH": str(worktree / "src")},
+        env={**git_environment(), "PYTHONPATH": str(worktree / "src")},
     )
     signals.watch(child.pid)
     try:
@@ -103,15 +103,9 @@ def explain_resume(run_path: Path, commit: str) -> None:
 
 def git(root: Path, *args: str) -> None:
     result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
-                            env=subprocess_environment())
+                            env=git_environment())
     if result.returncode != 0:
         raise UserError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
-
-
-def subprocess_environment() -> dict[str, str]:
-    # Variables that would point git at another repository than the project's.
-    return {key: value for key, value in os.environ.items()
-            if key not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")}
 
 
 def link_data(config: dict, project_root: Path, worktree: Path) -> None:
