@@ -62,7 +62,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 PLAIN_LOOP = Path(__file__).resolve().with_name("plain_loop.py")
-PROJECT_MODULES = ("config", "data_loader", "experiment", "losses", "model", "repo", "train")
+PROJECT_MODULES = {"config": "toolkit.config", "data_loader": "data_loader",
+                   "experiment": "toolkit.experiment", "losses": "losses", "model": "model",
+                   "repo": "toolkit.repo", "train": "train"}
 CPU = torch.device("cpu")
 THREADS = 1
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -226,8 +228,8 @@ def bake_project(scratch: Path, *answers: str) -> Path:
 def import_project(project: Path) -> SimpleNamespace:
     """The baked project's modules, imported from its src/ as `pip install -e .` would."""
     sys.path.insert(0, str(project / "src"))
-    return SimpleNamespace(**{name: importlib.import_module(f"{project.name}.{name}")
-                              for name in PROJECT_MODULES})
+    return SimpleNamespace(**{name: importlib.import_module(f"{project.name}.{module}")
+                              for name, module in PROJECT_MODULES.items()})
 
 
 def without_git_variables() -> dict[str, str]:
@@ -449,7 +451,7 @@ CODE_CHECK_PROBE = """
 import importlib, runpy, subprocess, sys, time
 from pathlib import Path
 runpy.run_path("run.py")
-check = importlib.import_module(sys.argv[1] + ".code_check")
+check = importlib.import_module(sys.argv[1] + ".toolkit.code_check")
 commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                         check=True).stdout.strip()
 start = time.perf_counter()

@@ -19,9 +19,10 @@ SOURCE = {
     "tests/conftest.py", "tests/test_config.py", "tests/test_data.py", "tests/test_datasets.py",
     "tests/test_experiment.py", "tests/test_inputs.py", "tests/test_run.py", "tests/test_runs.py",
 }
-MODULES = {"__init__", "code_check", "config", "data_loader", "errors", "experiment", "losses",
-           "model", "random_state", "repo", "rerun", "runs", "schema", "stopping", "train",
-           "yaml_files"}
+# The researcher's files, and the toolkit's (in toolkit/).
+MODULES = {"__init__", "data_loader", "losses", "model", "schema", "train"}
+TOOLKIT_MODULES = {"__init__", "code_check", "config", "errors", "experiment", "random_state",
+                   "repo", "rerun", "runs", "stopping", "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # Tests that train: a blank project has nothing to train until its user writes the task.
 TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_rerun.py", "tests/test_resume.py"}
@@ -41,6 +42,10 @@ def modules(project, *names: str) -> set[str]:
     return {f"src/{project.name}/{name}.py" for name in names}
 
 
+def toolkit_modules(project, *names: str) -> set[str]:
+    return {f"src/{project.name}/toolkit/{name}.py" for name in names}
+
+
 def tracked_files(project):
     return set(git(project, "ls-files").splitlines())
 
@@ -53,11 +58,12 @@ def code_and_docs(project):
 
 def test_the_exact_file_set_is_committed(baked):
     answers, project = baked
-    expected = SOURCE | modules(project, *MODULES, *TASK_MODULES[answers["task"]])
+    expected = (SOURCE | modules(project, *MODULES, *TASK_MODULES[answers["task"]])
+                | toolkit_modules(project, *TOOLKIT_MODULES))
     if answers["task"] != "blank":
         expected |= TRAINING_TESTS
     if answers["multi_gpu"]:
-        expected |= modules(project, "distributed")
+        expected |= toolkit_modules(project, "distributed")
         if answers["task"] != "blank":
             expected |= MULTI_GPU_TESTS
     assert tracked_files(project) == expected
@@ -161,8 +167,9 @@ def test_multi_gpu_code_is_there_only_when_asked_for(baked):
     mentions = {name for name in code_and_docs(project)
                 if DISTRIBUTED_WORDS.search((project / name).read_text())}
     if answers["multi_gpu"]:
-        assert {"README.md", "run.py", "sample_runconfig.yaml", *modules(
-            project, "train", "schema", "data_loader", "experiment", "distributed")} <= mentions
+        assert {"README.md", "run.py", "sample_runconfig.yaml",
+                *modules(project, "train", "schema", "data_loader"),
+                *toolkit_modules(project, "experiment", "distributed")} <= mentions
     else:
         assert mentions == set()
 

@@ -31,15 +31,15 @@ from torch.multiprocessing import ProcessContext, ProcessExitedException, Proces
 {% endif %}
 from voluptuous import ALLOW_EXTRA, MultipleInvalid, Required, Schema
 
-{% if cookiecutter.multi_gpu %}
-from {{ cookiecutter.project_slug }} import data_loader, distributed, losses, model
-{% else %}
 from {{ cookiecutter.project_slug }} import data_loader, losses, model
+from {{ cookiecutter.project_slug }}.schema import PHASES
+{% if cookiecutter.multi_gpu %}
+from {{ cookiecutter.project_slug }}.toolkit import distributed
 {% endif %}
-from {{ cookiecutter.project_slug }}.code_check import check_loaded_code
-from {{ cookiecutter.project_slug }}.config import load_config, resolve_path, validate
-from {{ cookiecutter.project_slug }}.errors import UserError
-from {{ cookiecutter.project_slug }}.experiment import (
+from {{ cookiecutter.project_slug }}.toolkit.code_check import check_loaded_code
+from {{ cookiecutter.project_slug }}.toolkit.config import load_config, resolve_path, validate
+from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
+from {{ cookiecutter.project_slug }}.toolkit.experiment import (
     METADATA_FILE,
     RunDirectory,
     cannot_write,
@@ -49,12 +49,11 @@ from {{ cookiecutter.project_slug }}.experiment import (
     newest_checkpoint,
     read_checkpoint,
 )
-from {{ cookiecutter.project_slug }}.random_state import seed_everything
-from {{ cookiecutter.project_slug }}.repo import RepoState, repo_state
-from {{ cookiecutter.project_slug }}.rerun import rerun
-from {{ cookiecutter.project_slug }}.runs import run_index
-from {{ cookiecutter.project_slug }}.schema import PHASES
-from {{ cookiecutter.project_slug }}.stopping import (
+from {{ cookiecutter.project_slug }}.toolkit.random_state import seed_everything
+from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState, repo_state
+from {{ cookiecutter.project_slug }}.toolkit.rerun import rerun
+from {{ cookiecutter.project_slug }}.toolkit.runs import run_index
+from {{ cookiecutter.project_slug }}.toolkit.stopping import (
 {% if cookiecutter.multi_gpu %}
     SIGNALS,
 {% endif %}
@@ -63,14 +62,14 @@ from {{ cookiecutter.project_slug }}.stopping import (
     TrainingStopped,
     signal_exit_code,
 )
-from {{ cookiecutter.project_slug }}.train import Trainer
-from {{ cookiecutter.project_slug }}.yaml_files import (
+from {{ cookiecutter.project_slug }}.toolkit.yaml_files import (
     dump,
     located,
     parse_record,
     read_text,
     shown,
 )
+from {{ cookiecutter.project_slug }}.train import Trainer
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 LOGS = PROJECT_ROOT / "logs"

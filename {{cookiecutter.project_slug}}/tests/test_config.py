@@ -6,9 +6,9 @@ import pytest
 import yaml
 from conftest import DATASET, MODEL
 
-from {{ cookiecutter.project_slug }}.config import load_config
-from {{ cookiecutter.project_slug }}.errors import UserError
 from {{ cookiecutter.project_slug }}.schema import TOP_LEVEL_KEYS
+from {{ cookiecutter.project_slug }}.toolkit.config import load_config
+from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_runconfig.yaml"
 

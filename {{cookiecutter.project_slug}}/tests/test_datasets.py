@@ -20,7 +20,7 @@ from conftest import DATASET_ARGUMENTS, PROJECT_ROOT, environment, run_py
 
 from {{ cookiecutter.project_slug }} import data_loader
 from {{ cookiecutter.project_slug }}.data_loader import FishboticsDataset
-from {{ cookiecutter.project_slug }}.errors import UserError
+from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 
 SHARD_ROWS = (150, 100, 150)  # three shards of uneven size
 

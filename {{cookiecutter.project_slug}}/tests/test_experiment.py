@@ -7,9 +7,9 @@ import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from {{ cookiecutter.project_slug }} import experiment
-from {{ cookiecutter.project_slug }}.experiment import RunDirectory, atomic_write
-from {{ cookiecutter.project_slug }}.repo import RepoState, strip_credentials
+from {{ cookiecutter.project_slug }}.toolkit import experiment
+from {{ cookiecutter.project_slug }}.toolkit.experiment import RunDirectory, atomic_write
+from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState, strip_credentials
 
 CONFIG = {"model_type": "ReachingPolicy", "description": "test", "checkpoint_interval": None}
 REPO = RepoState(root=None, commit="0" * 40, branch="main", remote=None, dirty_files=())

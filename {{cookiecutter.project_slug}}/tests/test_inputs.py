@@ -27,11 +27,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from {{ cookiecutter.project_slug }} import data_loader, model
-from {{ cookiecutter.project_slug }}.config import load_config
-from {{ cookiecutter.project_slug }}.errors import UserError
-from {{ cookiecutter.project_slug }}.experiment import load_model_weights
 from {{ cookiecutter.project_slug }}.schema import TOP_LEVEL_KEYS
-from {{ cookiecutter.project_slug }}.yaml_files import dump
+from {{ cookiecutter.project_slug }}.toolkit.config import load_config
+from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
+from {{ cookiecutter.project_slug }}.toolkit.experiment import load_model_weights
+from {{ cookiecutter.project_slug }}.toolkit.yaml_files import dump
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_runconfig.yaml"
 SAMPLE_TEXT = SAMPLE.read_text(encoding="utf-8")

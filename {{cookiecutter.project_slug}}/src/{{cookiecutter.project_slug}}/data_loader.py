@@ -26,12 +26,12 @@ from torch.utils.data import (
     SequentialSampler,
 )
 
-from {{ cookiecutter.project_slug }}.distributed import ShardSampler
+from {{ cookiecutter.project_slug }}.toolkit.distributed import ShardSampler
 {% else %}
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 {% endif %}
-from {{ cookiecutter.project_slug }}.errors import UserError
+from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 
 # Picking one scattered row out of an HDF5 file takes about as long as reading 30-60 KiB
 # of it in one piece (h5py 3.16, file in the page cache; a disk that seeks favours the

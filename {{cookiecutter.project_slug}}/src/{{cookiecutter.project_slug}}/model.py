@@ -25,7 +25,7 @@ from {{ cookiecutter.project_slug }}.arm import forward_kinematics
 from {{ cookiecutter.project_slug }}.shapes import CLASS_NAMES
 {% elif cookiecutter.task == 'blank' %}
 
-from {{ cookiecutter.project_slug }}.errors import UserError
+from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 {% endif %}
 
 

@@ -14,7 +14,7 @@ from voluptuous import All, Any, In, Invalid, Length, Match, Optional, Range, Re
 from voluptuous import All, Any, Invalid, Length, Optional, Range, Required, Schema
 {% endif %}
 
-from {{ cookiecutter.project_slug }}.yaml_files import shown
+from {{ cookiecutter.project_slug }}.toolkit.yaml_files import shown
 
 {% if cookiecutter.include_rollout_phase %}
 PHASES = ("train", "test", "eval")

@@ -53,14 +53,14 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-{% if cookiecutter.multi_gpu %}
-from {{ cookiecutter.project_slug }} import distributed, random_state
-{% else %}
-from {{ cookiecutter.project_slug }} import random_state
-{% endif %}
-from {{ cookiecutter.project_slug }}.experiment import RunDirectory
 from {{ cookiecutter.project_slug }}.model import FishboticsModel
-from {{ cookiecutter.project_slug }}.stopping import StopSignals, TrainingDiverged, TrainingStopped
+{% if cookiecutter.multi_gpu %}
+from {{ cookiecutter.project_slug }}.toolkit import distributed, random_state
+{% else %}
+from {{ cookiecutter.project_slug }}.toolkit import random_state
+{% endif %}
+from {{ cookiecutter.project_slug }}.toolkit.experiment import RunDirectory
+from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals, TrainingDiverged, TrainingStopped
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:

@@ -39,10 +39,10 @@ from typing import BinaryIO
 import torch
 import yaml
 
-from {{ cookiecutter.project_slug }} import TEMPLATE_VERSION
-from {{ cookiecutter.project_slug }}.errors import UserError
-from {{ cookiecutter.project_slug }}.repo import RepoState
-from {{ cookiecutter.project_slug }}.yaml_files import dump, parse_record, read_text
+from {{ cookiecutter.project_slug }}.toolkit import TEMPLATE_VERSION
+from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
+from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState
+from {{ cookiecutter.project_slug }}.toolkit.yaml_files import dump, parse_record, read_text
 
 METADATA_FILE = "metadata.yaml"
 LOCK_FILE = ".lock"

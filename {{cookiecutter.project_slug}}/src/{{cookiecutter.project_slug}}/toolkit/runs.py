@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from {{ cookiecutter.project_slug }}.experiment import METADATA_FILE
-from {{ cookiecutter.project_slug }}.yaml_files import YAMLRefused, parse_record, read_text
+from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE
+from {{ cookiecutter.project_slug }}.toolkit.yaml_files import YAMLRefused, parse_record, read_text
 
 HEADER = ("run directory", "started", "status", "commit", "description", "best")
 # A row fits the terminal's width (120 columns when the output goes to a file or a

@@ -22,8 +22,8 @@ import sysconfig
 from collections import Counter
 from pathlib import Path
 
-from {{ cookiecutter.project_slug }}.errors import UserError
-from {{ cookiecutter.project_slug }}.repo import git_environment
+from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
+from {{ cookiecutter.project_slug }}.toolkit.repo import git_environment
 
 PACKAGE = __name__.partition(".")[0]
 # Where the interpreter keeps its own and installed modules, also when its virtual

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from {{ cookiecutter.project_slug }}.errors import UserError
+from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 
 # Variables that would point git at another repository than the project's.
 GIT_LOCATION_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")

@@ -17,9 +17,9 @@ import yaml
 from voluptuous import MultipleInvalid
 
 from {{ cookiecutter.project_slug }} import data_loader, losses, model
-from {{ cookiecutter.project_slug }}.errors import UserError
 from {{ cookiecutter.project_slug }}.schema import PHASES, RUN_CONFIG, TOP_LEVEL_KEYS, knows_key
-from {{ cookiecutter.project_slug }}.yaml_files import (
+from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
+from {{ cookiecutter.project_slug }}.toolkit.yaml_files import (
     YAMLRefused,
     located,
     parse_config,

@@ -14,11 +14,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from {{ cookiecutter.project_slug }}.errors import UserError
-from {{ cookiecutter.project_slug }}.experiment import METADATA_FILE, atomic_write
-from {{ cookiecutter.project_slug }}.repo import git_environment
-from {{ cookiecutter.project_slug }}.stopping import ForwardedSignals, signal_exit_code
-from {{ cookiecutter.project_slug }}.yaml_files import dump, parse_record, read_text
+from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
+from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE, atomic_write
+from {{ cookiecutter.project_slug }}.toolkit.repo import git_environment
+from {{ cookiecutter.project_slug }}.toolkit.stopping import ForwardedSignals, signal_exit_code
+from {{ cookiecutter.project_slug }}.toolkit.yaml_files import dump, parse_record, read_text
 
 # Off the CPU (or with another thread count) results differ in the last bits.
 TOLERANCE = 1e-4  # relative
