@@ -50,7 +50,7 @@ def test_booleans_from_the_command_line(tmp_path, value, expected):
                   "project_slug=arm_lab"], tmp_path)
     assert result.returncode == 0, result.stderr
     config = (tmp_path / "arm_lab" / "sample_runconfig.yaml").read_text()
-    assert ("eval_data_loader_type" in config) is expected
+    assert ("rollout_data_loader_type" in config) is expected
 
 
 def test_no_git_identity_uses_the_author_answers_locally(bake, monkeypatch, tmp_path):

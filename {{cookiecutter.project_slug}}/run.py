@@ -74,7 +74,7 @@ from {{ cookiecutter.project_slug }}.train import Trainer
 PROJECT_ROOT = Path(__file__).resolve().parent
 LOGS = PROJECT_ROOT / "logs"
 {% if cookiecutter.include_rollout_phase %}
-SPLITS = {"train": "train", "test": "test", "eval": "test"}  # phase -> data folder
+SPLITS = {"train": "train", "test": "test", "rollout": "test"}  # phase -> data folder
 {% else %}
 SPLITS = {"train": "train", "test": "test"}  # phase -> data folder
 {% endif %}
@@ -520,7 +520,7 @@ def train(job: Job, device: torch.device, stop_signals: StopSignals) -> None:
         network, getattr(losses, config["loss_function"]), loaders["train"],
         epochs=config["epochs"], device=device, test_loader=loaders["test"],
 {% if cookiecutter.include_rollout_phase %}
-        eval_loader=loaders["eval"],
+        rollout_loader=loaders["rollout"],
 {% endif %}
         log_interval=config["log_interval"], mixed_precision=config["mixed_precision"],
         compile_model=config["compile_model"], run=job.run, stop_signals=stop_signals,
@@ -740,7 +740,7 @@ def build_loaders(config: dict, mini: bool, device: torch.device) -> dict:
             shuffle=phase == "train",
             mini=mini,
 {% if cookiecutter.include_rollout_phase %}
-            max_samples=config["eval_max_samples"] if phase == "eval" else None,
+            max_samples=config["rollout_max_samples"] if phase == "rollout" else None,
 {% endif %}
             num_workers=config["num_workers"],
             seed=config["seed"] + index,  # each phase draws from its own stream

@@ -131,7 +131,7 @@ def committed_copy(directory: Path, dataset: Path) -> Path:
 LARGE_TEST_SPLIT = ("--train-trajectories", "10", "--test-trajectories", "1000",
                     "--horizon", "10", "--shards", "1")
 {% if cookiecutter.include_rollout_phase %}
-HELD_OUT_SAMPLES = {"test": 3000, "eval": 800}  # steps, and trajectories rolled out
+HELD_OUT_SAMPLES = {"test": 3000, "rollout": 800}  # steps, and trajectories rolled out
 {% else %}
 HELD_OUT_SAMPLES = {"test": 3000}
 {% endif %}
@@ -139,7 +139,7 @@ HELD_OUT_SAMPLES = {"test": 3000}
 LARGE_TEST_SPLIT = ("--train-images", "100", "--test-images", "400", "--image-size", "16",
                     "--shards", "1")
 {% if cookiecutter.include_rollout_phase %}
-HELD_OUT_SAMPLES = {"test": 400, "eval": 200}
+HELD_OUT_SAMPLES = {"test": 400, "rollout": 200}
 {% else %}
 HELD_OUT_SAMPLES = {"test": 400}
 {% endif %}

@@ -211,12 +211,12 @@ def test_logged_run_records_commit_config_checkpoints_and_tensorboard(project):
 {% endif %}
 {% if cookiecutter.include_rollout_phase %}
 {% if cookiecutter.task == 'trajectory' %}
-    assert {"eval/loss", "eval/final_distance"} <= tags
-    assert metadata["progress"]["last_results"]["eval"]["final_distance"] >= 0
+    assert {"rollout/loss", "rollout/final_distance"} <= tags
+    assert metadata["progress"]["last_results"]["rollout"]["final_distance"] >= 0
 {% else %}
-    assert {"eval/loss", "eval/accuracy"} <= tags
+    assert {"rollout/loss", "rollout/accuracy"} <= tags
 {% endif %}
-    assert metadata["best"]["metric"] == "eval/loss"
+    assert metadata["best"]["metric"] == "rollout/loss"
 {% else %}
     assert metadata["best"]["metric"] == "test/loss"
 {% endif %}

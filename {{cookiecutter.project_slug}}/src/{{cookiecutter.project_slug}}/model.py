@@ -42,8 +42,10 @@ class FishboticsModel(nn.Module):
     - `metrics(prediction, batch)`: named batch means logged next to the loss.
 {% if cookiecutter.include_rollout_phase %}
 
-    The trainer's evaluation loop sets `rollout_mode`; while it is True, `forward`
-    does the expensive evaluation instead of the cheap one.
+    For the rollout phase it provides `rollout(batch)`, the expensive evaluation (a
+    closed-loop rollout of a policy, say), whose result the loss compares with
+    `batch["supervision"]` too; `rollout_metrics(prediction, batch)` are logged next to
+    that loss (default: `metrics`).
 {% endif %}
     """
 
@@ -55,9 +57,6 @@ class FishboticsModel(nn.Module):
             raise ValueError(f"learning_rate_decay must be in (0, 1], got {learning_rate_decay}")
         self.learning_rate = learning_rate
         self.learning_rate_decay = learning_rate_decay
-{% if cookiecutter.include_rollout_phase %}
-        self.rollout_mode = False
-{% endif %}
 
     def optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.learning_rate)
@@ -71,6 +70,17 @@ class FishboticsModel(nn.Module):
     def metrics(self, prediction: torch.Tensor,
                 batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {}
+{% if cookiecutter.include_rollout_phase %}
+
+    def rollout(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no rollout(batch) method for "
+                                  "the rollout phase; write one in model.py, or set "
+                                  "rollout_data_loader_type: null")
+
+    def rollout_metrics(self, prediction: torch.Tensor,
+                        batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self.metrics(prediction, batch)
+{% endif %}
 
 
 {% if cookiecutter.task == 'trajectory' %}
@@ -84,9 +94,8 @@ class ReachingPolicy(FishboticsModel):
     Training and testing are truncated to one teacher-forced step: the policy sees
     the expert's configuration and predicts the expert's next change.
 {% if cookiecutter.include_rollout_phase %}
-    In rollout mode it drives the arm itself over the whole horizon, feeding each
-    predicted configuration back in, so its own errors compound as they would on a
-    robot.
+    Its rollout drives the arm itself over the whole horizon, feeding each predicted
+    configuration back in, so its own errors compound as they would on a robot.
 {% endif %}
     """
 
@@ -112,26 +121,20 @@ class ReachingPolicy(FishboticsModel):
         return self.network(features)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-{% if cookiecutter.include_rollout_phase %}
-        if self.rollout_mode:
-            # Only the expert trajectory's length is used: the rollout runs as long.
-            horizon = batch["supervision"].shape[1] - 1
-            return self.rollout(batch["configuration"], batch["goal"], horizon)
-{% endif %}
         return self.policy(batch["configuration"], batch["goal"])
 {% if cookiecutter.include_rollout_phase %}
 
-    def rollout(self, start: torch.Tensor, goal: torch.Tensor, horizon: int) -> torch.Tensor:
-        """Closed-loop joint angles (batch, horizon + 1, 2) from `start`."""
-        configurations = [start]
-        for _ in range(horizon):
+    def rollout(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Closed-loop joint angles (batch, horizon + 1, 2) from the expert's start, for
+        as many steps as the expert trajectory has (its only use here)."""
+        goal = batch["goal"]
+        configurations = [batch["configuration"]]
+        for _ in range(batch["supervision"].shape[1] - 1):
             configurations.append(configurations[-1] + self.policy(configurations[-1], goal))
         return torch.stack(configurations, dim=1)
 
-    def metrics(self, prediction: torch.Tensor,
-                batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        if not self.rollout_mode:
-            return {}
+    def rollout_metrics(self, prediction: torch.Tensor,
+                        batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         hand = forward_kinematics(prediction[:, -1])
         # Metres between where the rollout leaves the hand and the goal.
         return {"final_distance": torch.linalg.vector_norm(hand - batch["goal"], dim=-1).mean()}
@@ -151,8 +154,7 @@ class ShapeClassifier(FishboticsModel):
     shape is.
 {% if cookiecutter.include_rollout_phase %}
 
-    In rollout mode it does the expensive evaluation, test-time augmentation: it
-    classifies each image in its eight flips and quarter turns and averages the
+    Its rollout is the expensive evaluation, test-time augmentation: it classifies each image in its eight flips and quarter turns and averages the
     probabilities. Every shape is drawn at a random angle, so each view is an image
     the model could have been given; the views move pixels exactly, with no
     interpolation or padding.
@@ -192,16 +194,13 @@ class ShapeClassifier(FishboticsModel):
         return self.classifier(self.features(images).mean(dim=(2, 3)))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-{% if cookiecutter.include_rollout_phase %}
-        if self.rollout_mode:
-            return self.augmented_log_probabilities(batch["image"])
-{% endif %}
         return self.scores(batch["image"])
 {% if cookiecutter.include_rollout_phase %}
 
-    def augmented_log_probabilities(self, images: torch.Tensor) -> torch.Tensor:
+    def rollout(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Log of the class probabilities averaged over the eight symmetries of the
         square. A log-probability is a valid score: the loss and accuracy read it alike."""
+        images = batch["image"]
         views = [turned for flipped in (images, images.transpose(-2, -1))
                  for turned in (flipped.rot90(quarter, dims=(-2, -1)) for quarter in range(4))]
         probabilities = torch.stack([self.scores(view).softmax(dim=1) for view in views])
@@ -221,8 +220,7 @@ class MyModel(FishboticsModel):
 
     Its constructor's arguments are what `model_parameters` can set.
 {% if cookiecutter.include_rollout_phase %}
-    While `rollout_mode` is True (the evaluation phase), `forward` should do your
-    task's expensive evaluation.
+    `rollout(batch)` is your task's expensive evaluation, for the rollout phase.
 {% endif %}
     """
 
@@ -235,4 +233,12 @@ class MyModel(FishboticsModel):
         # batch["supervision"]; the other keys of `batch` are your dataset's fields.
         raise UserError("MyModel.forward in model.py is yours to write: it returns the "
                         "prediction that loss_function compares with batch['supervision'].")
+{% if cookiecutter.include_rollout_phase %}
+
+    def rollout(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        # TODO: your task's expensive evaluation of `batch` (a closed-loop rollout of a
+        # policy, say), compared with batch["supervision"] by loss_function too.
+        raise UserError("MyModel.rollout in model.py is yours to write: the rollout phase's "
+                        "prediction, compared with batch['supervision'] by loss_function.")
+{% endif %}
 {% endif %}

@@ -17,7 +17,7 @@ from voluptuous import All, Any, Invalid, Length, Optional, Range, Required, Sch
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import shown
 
 {% if cookiecutter.include_rollout_phase %}
-PHASES = ("train", "test", "eval")
+PHASES = ("train", "test", "rollout")
 {% else %}
 PHASES = ("train", "test")
 {% endif %}
@@ -108,8 +108,8 @@ RUN_CONFIG = Schema({
     Required("train_data_loader_type"): name,
     Optional("test_data_loader_type", default=None): optional_name,
 {% if cookiecutter.include_rollout_phase %}
-    Optional("eval_data_loader_type", default=None): optional_name,
-    Optional("eval_max_samples", default=1000): All(integer, Range(min=1)),
+    Optional("rollout_data_loader_type", default=None): optional_name,
+    Optional("rollout_max_samples", default=1000): All(integer, Range(min=1)),
 {% endif %}
     Optional("data_loader_parameters", default=dict): {
         Optional(phase): parameters for phase in ("all", *PHASES)

@@ -8,8 +8,8 @@ Each epoch runs
   1. train_loop       one pass over the training data, updating the model;
   2. test_loop        the same cheap loss on held-out data, without updates;
 {% if cookiecutter.include_rollout_phase %}
-  3. evaluation_loop  the expensive rollout, on a fresh random subset of at most
-                      `eval_max_samples` held-out samples.
+  3. rollout_loop  the expensive rollout, on a fresh random subset of at most
+                      `rollout_max_samples` held-out samples.
 {% endif %}
 A phase whose data loader the config leaves out is skipped. The best checkpoint
 {% if cookiecutter.include_rollout_phase %}
@@ -73,7 +73,7 @@ class Trainer:
     def __init__(self, model: FishboticsModel, loss_function, train_loader: DataLoader, *,
                  epochs: int, device: torch.device, test_loader: DataLoader | None = None,
 {% if cookiecutter.include_rollout_phase %}
-                 eval_loader: DataLoader | None = None,
+                 rollout_loader: DataLoader | None = None,
 {% endif %}
                  log_interval: int = 50, mixed_precision: str | None = None,
                  compile_model: bool = False, run: RunDirectory | None = None,
@@ -107,7 +107,7 @@ class Trainer:
         self.train_loader = train_loader
         self.test_loader = test_loader
 {% if cookiecutter.include_rollout_phase %}
-        self.eval_loader = eval_loader
+        self.rollout_loader = rollout_loader
 {% endif %}
         self.epochs = epochs
         self.device = device
@@ -157,9 +157,9 @@ class Trainer:
             if self.test_loader is not None and "test" not in results:
                 results["test"] = self.test_loop(epoch, self.resumed_position("test"))
 {% if cookiecutter.include_rollout_phase %}
-            if self.eval_loader is not None:
-                results["eval"] = self.evaluation_loop(epoch, self.resumed_position("eval"))
-            metric = "eval" if "eval" in results else "test" if "test" in results else "train"
+            if self.rollout_loader is not None:
+                results["rollout"] = self.rollout_loop(epoch, self.resumed_position("rollout"))
+            metric = "rollout" if "rollout" in results else "test" if "test" in results else "train"
 {% else %}
             metric = "test" if "test" in results else "train"
 {% endif %}
@@ -183,7 +183,7 @@ class Trainer:
     def loaders(self) -> dict[str, DataLoader]:
         loaders = {"train": self.train_loader, "test": self.test_loader}
 {% if cookiecutter.include_rollout_phase %}
-        loaders["eval"] = self.eval_loader
+        loaders["rollout"] = self.rollout_loader
 {% endif %}
         return {phase: loader for phase, loader in loaders.items() if loader is not None}
 
@@ -393,19 +393,15 @@ class Trainer:
 {% endif %}
 {% if cookiecutter.include_rollout_phase %}
 
-    def evaluation_loop(self, epoch: int, resume_position: int = 0) -> dict[str, float]:
-        self.model.rollout_mode = True
-        try:
+    def rollout_loop(self, epoch: int, resume_position: int = 0) -> dict[str, float]:
 {% if cookiecutter.multi_gpu %}
-            # A rollout batch runs the model over a whole horizon, and may take long:
-            # the ranks agree on stopping after every batch, a small cost next to it.
-            return self.evaluate(self.eval_loader, epoch, "eval", resume_position,
-                                 agreement_interval=1)
+        # A rollout batch runs the model over a whole horizon, and may take long: the
+        # ranks agree on stopping after every batch, a small cost next to it.
+        return self.evaluate(self.rollout_loader, epoch, "rollout", resume_position,
+                             agreement_interval=1)
 {% else %}
-            return self.evaluate(self.eval_loader, epoch, "eval", resume_position)
+        return self.evaluate(self.rollout_loader, epoch, "rollout", resume_position)
 {% endif %}
-        finally:
-            self.model.rollout_mode = False
 {% endif %}
 
     @torch.no_grad()
@@ -428,11 +424,7 @@ class Trainer:
 {% if cookiecutter.multi_gpu %}
         agreement_points = self.agreement_points(loader, agreement_interval)
 {% endif %}
-{% if cookiecutter.include_rollout_phase %}
-        description = f"epoch {epoch} {'rollout' if phase == 'eval' else phase}"
-{% else %}
         description = f"epoch {epoch} {phase}"
-{% endif %}
 {% if cookiecutter.multi_gpu %}
         progress = tqdm(loader, desc=description, leave=False, total=len(loader),
                         initial=resume_position, disable=not self.is_main)
@@ -443,9 +435,19 @@ class Trainer:
         for position, batch in enumerate(progress, start=resume_position):
             batch = self.model.transform(to_device(batch, self.device))
             with self.autocast():
+{% if cookiecutter.include_rollout_phase %}
+                if phase == "rollout":
+                    prediction = self.model.rollout(batch)
+                    metrics = self.model.rollout_metrics(prediction, batch)
+                else:
+                    prediction = self.model(batch)
+                    metrics = self.model.metrics(prediction, batch)
+{% else %}
                 prediction = self.model(batch)
+                metrics = self.model.metrics(prediction, batch)
+{% endif %}
                 values = {"loss": self.loss_function(prediction, batch["supervision"]),
-                          **self.model.metrics(prediction, batch)}
+                          **metrics}
             size = len(batch["supervision"])
             for name, value in values.items():
                 # In float32: a bfloat16 sum over many batches would lose the small ones.
