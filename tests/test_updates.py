@@ -3,12 +3,16 @@ version it was made with, bakes again from that record, and takes updates throug
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from conftest import PROMPTS, TEMPLATE, git, run
 
+# The last release before the generated package was split into the researcher's files and
+# toolkit/ (0.3.0): projects made with it must be able to follow.
+RELEASE_0_2_1 = "1cf674d2d4e3e716061f074acedecba00e3af3f7"
 ANSWERS = {"task": "classification", "project_name": "Lab Shapes", "author_name": "Grace",
            "multi_gpu": True, "include_rollout_phase": False}
 # Stands in for the author and committer of the user's own commits in these tests.
@@ -51,14 +55,19 @@ def test_the_replay_file_records_the_public_answers_and_bakes_the_same_project(t
 def template_copy(destination: Path) -> Path:
     """The template as it is in this working tree, committed in a repository of its own
     (cruft reads templates from git)."""
+    copy_working_tree(destination)
+    git(destination, "init", "--quiet")
+    commit_all(destination, "template")
+    return destination
+
+
+def copy_working_tree(destination: Path) -> None:
+    """The template's files as they are in this working tree, committed or not."""
     files = git(TEMPLATE, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
     for name in filter(None, files.split("\0")):
         if (TEMPLATE / name).is_file():
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(TEMPLATE / name, destination / name)
-    git(destination, "init", "--quiet")
-    commit_all(destination, "template")
-    return destination
 
 
 def commit_all(repository: Path, message: str) -> None:
@@ -101,7 +110,50 @@ def test_cruft_creates_a_project_and_brings_a_later_template_change_into_it(tmp_
     assert "## Results" in (project / "README.md").read_text()  # the user's work is kept
     record = json.loads((project / ".cookiecutter.json").read_text())
     assert record["template_version"] == "99.0.0"
-    assert '"99.0.0"' in (project / "src" / "reaching_policy" / "__init__.py").read_text()
+    version_file = project / "src" / "reaching_policy" / "toolkit" / "__init__.py"
+    assert '"99.0.0"' in version_file.read_text()
     assert json.loads((project / ".cruft.json").read_text())["commit"] == git(
         template, "rev-parse", "HEAD")
+    assert cruft("check", cwd=project).returncode == 0
+
+
+def test_a_project_made_at_0_2_1_moves_into_the_two_rooms_keeping_its_own_edits(tmp_path):
+    """The CHANGELOG's route for 0.3.0: `cruft update` moves the toolkit's files into
+    toolkit/ and keeps what the researcher changed in their own files."""
+    template = tmp_path / "template"
+    template.mkdir()
+    archive = subprocess.run(["git", "-C", str(TEMPLATE), "archive", RELEASE_0_2_1],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(template)], input=archive, check=True)
+    git(template, "init", "--quiet")
+    commit_all(template, "Release 0.2.1")
+    old_release = git(template, "rev-parse", "HEAD")
+    created = cruft("create", "--no-input", "--checkout", old_release, "--output-dir",
+                    "projects", str(template), cwd=tmp_path)
+    assert created.returncode == 0, created.stdout + created.stderr
+    project = tmp_path / "projects" / "reaching_policy"
+    git(project, "init", "--quiet", "--initial-branch", "main")
+    commit_all(project, "Initial commit")
+    model = project / "src" / "reaching_policy" / "model.py"
+    model.write_text(model.read_text().replace("hidden_size: int = 256",
+                                               "hidden_size: int = 64"))
+    commit_all(project, "A smaller policy")
+
+    # The new release replaces the old one's files in the template repository.
+    for name in git(template, "ls-files", "-z").split("\0"):
+        if name:
+            (template / name).unlink()
+    copy_working_tree(template)
+    commit_all(template, "Release 0.3.0")
+
+    updated = cruft("update", "--skip-apply-ask", cwd=project)
+    assert updated.returncode == 0, updated.stdout + updated.stderr
+    package = project / "src" / "reaching_policy"
+    assert (package / "toolkit" / "experiment.py").exists()
+    assert not (package / "experiment.py").exists()
+    assert "hidden_size: int = 64" in model.read_text()  # the researcher's edit survives
+    commit_all(project, "Template 0.3.0")
+    checked = run([sys.executable, "run.py", "sample_runconfig.yaml", "--print-config"],
+                  project, PYTHONPATH=str(project / "src"))
+    assert checked.returncode == 0, checked.stderr
     assert cruft("check", cwd=project).returncode == 0
