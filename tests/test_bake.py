@@ -178,6 +178,21 @@ def test_multi_gpu_code_is_there_only_when_asked_for(baked):
         assert mentions == set()
 
 
+@pytest.mark.parametrize("task", ["trajectory", "classification"])
+def test_train_py_is_the_same_with_multi_gpu_or_without(task, cookies_session):
+    """The researcher's loop holds no multi-GPU branch: the agreement between ranks is
+    toolkit/distributed_training.py's, a file only a multi-GPU bake gets."""
+    texts = set()
+    for multi_gpu in (False, True):
+        result = cookies_session.bake(extra_context=checked(
+            {"task": task, "include_rollout_phase": True, "multi_gpu": multi_gpu}))
+        assert result.exit_code == 0, result.exception
+        project = Path(result.project_path)
+        [train_py] = modules(project, "train")
+        texts.add((project / train_py).read_text())
+    assert len(texts) == 1
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("answers", covering_combinations(), ids=combination_id)
 def test_the_ci_test_step_passes(answers, cookies_session):
