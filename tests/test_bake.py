@@ -22,7 +22,7 @@ SOURCE = {
 # The researcher's files, and the toolkit's (in toolkit/).
 MODULES = {"__init__", "data_loader", "losses", "model", "schema", "train"}
 TOOLKIT_MODULES = {"__init__", "code_check", "config", "errors", "experiment", "random_state",
-                   "repo", "rerun", "runs", "stopping", "yaml_files"}
+                   "repo", "rerun", "runs", "stopping", "training", "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # Tests that train: a blank project has nothing to train until its user writes the task.
 TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_rerun.py", "tests/test_resume.py"}
@@ -63,7 +63,7 @@ def test_the_exact_file_set_is_committed(baked):
     if answers["task"] != "blank":
         expected |= TRAINING_TESTS
     if answers["multi_gpu"]:
-        expected |= toolkit_modules(project, "distributed")
+        expected |= toolkit_modules(project, "distributed", "distributed_training")
         if answers["task"] != "blank":
             expected |= MULTI_GPU_TESTS
     assert tracked_files(project) == expected
@@ -168,10 +168,29 @@ def test_multi_gpu_code_is_there_only_when_asked_for(baked):
                 if DISTRIBUTED_WORDS.search((project / name).read_text())}
     if answers["multi_gpu"]:
         assert {"README.md", "run.py", "sample_runconfig.yaml",
-                *modules(project, "train", "schema", "data_loader"),
-                *toolkit_modules(project, "experiment", "distributed")} <= mentions
+                *modules(project, "schema", "data_loader"),
+                *toolkit_modules(project, "experiment", "distributed",
+                                  "distributed_training")} <= mentions
+        # The researcher's training loop is the same with multi-GPU or without: the
+        # distributed behaviour of training is distributed_training.py's.
+        assert not mentions & modules(project, "train")
     else:
         assert mentions == set()
+
+
+@pytest.mark.parametrize("task", ["trajectory", "classification"])
+def test_train_py_is_the_same_with_multi_gpu_or_without(task, cookies_session):
+    """The researcher's loop holds no multi-GPU branch: the agreement between ranks is
+    toolkit/distributed_training.py's, a file only a multi-GPU bake gets."""
+    texts = set()
+    for multi_gpu in (False, True):
+        result = cookies_session.bake(extra_context=checked(
+            {"task": task, "include_rollout_phase": True, "multi_gpu": multi_gpu}))
+        assert result.exit_code == 0, result.exception
+        project = Path(result.project_path)
+        [train_py] = modules(project, "train")
+        texts.add((project / train_py).read_text())
+    assert len(texts) == 1
 
 
 @pytest.mark.slow

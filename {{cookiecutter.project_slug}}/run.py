@@ -34,7 +34,7 @@ from voluptuous import ALLOW_EXTRA, MultipleInvalid, Required, Schema
 from {{ cookiecutter.project_slug }} import data_loader, losses, model
 from {{ cookiecutter.project_slug }}.schema import PHASES
 {% if cookiecutter.multi_gpu %}
-from {{ cookiecutter.project_slug }}.toolkit import distributed
+from {{ cookiecutter.project_slug }}.toolkit import distributed, distributed_training
 {% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.code_check import check_loaded_code
 from {{ cookiecutter.project_slug }}.toolkit.config import load_config, resolve_path, validate
@@ -525,7 +525,7 @@ def train(job: Job, device: torch.device, stop_signals: StopSignals) -> None:
         log_interval=config["log_interval"], mixed_precision=config["mixed_precision"],
         compile_model=config["compile_model"], run=job.run, stop_signals=stop_signals,
 {% if cookiecutter.multi_gpu %}
-        process=process,
+        processes=distributed_training.processes(process, device),
 {% endif %}
     )
     if job.checkpoint:
