@@ -20,7 +20,7 @@ is the one with the lowest test loss, else training loss.
 
 This file is yours: change the loops as your task needs. The bookkeeping around them
 (checkpoints and resuming, stop signals, loss sums, NaN checks) is TrainerBase's, in
-toolkit/training.py: keep its calls where they are, between two steps. A stop signal
+toolkit/base_trainer.py: keep its calls where they are, between two steps. A stop signal
 is honoured between two batches of any phase, and a run stopped in one continues it
 where it stood.
 """
@@ -28,7 +28,7 @@ where it stood.
 import torch
 from torch.utils.data import DataLoader
 
-from {{ cookiecutter.project_slug }}.toolkit.training import TrainerBase, to_device
+from {{ cookiecutter.project_slug }}.toolkit.base_trainer import TrainerBase, to_device
 
 
 class Trainer(TrainerBase):
