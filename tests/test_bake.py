@@ -21,8 +21,8 @@ SOURCE = {
 }
 # The researcher's files, and the toolkit's (in toolkit/).
 MODULES = {"__init__", "data_loader", "losses", "model", "schema", "train"}
-TOOLKIT_MODULES = {"__init__", "base_trainer", "code_check", "config", "errors", "experiment", "random_state",
-                   "repo", "rerun", "runs", "stopping", "yaml_files"}
+TOOLKIT_MODULES = {"__init__", "base_trainer", "code_check", "config", "errors", "experiment",
+                   "random_state", "repo", "rerun", "runs", "stopping", "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # Tests that train: a blank project has nothing to train until its user writes the task.
 TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_rerun.py", "tests/test_resume.py"}
