@@ -21,8 +21,9 @@ SOURCE = {
 }
 # The researcher's files, and the toolkit's (in toolkit/).
 MODULES = {"__init__", "data_loader", "losses", "model", "schema", "train"}
-TOOLKIT_MODULES = {"__init__", "code_check", "config", "errors", "experiment", "random_state",
-                   "repo", "rerun", "runs", "stopping", "yaml_files"}
+TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "code_check", "config", "errors",
+                   "experiment", "random_state", "repo", "rerun", "runs", "stopping",
+                   "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # Tests that train: a blank project has nothing to train until its user writes the task.
 TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_rerun.py", "tests/test_resume.py"}
@@ -168,8 +169,8 @@ def test_multi_gpu_code_is_there_only_when_asked_for(baked):
                 if DISTRIBUTED_WORDS.search((project / name).read_text())}
     if answers["multi_gpu"]:
         assert {"README.md", "run.py", "sample_runconfig.yaml",
-                *modules(project, "train", "schema", "data_loader"),
-                *toolkit_modules(project, "experiment", "distributed")} <= mentions
+                *modules(project, "train", "schema"),
+                *toolkit_modules(project, "base_dataset", "experiment", "distributed")} <= mentions
     else:
         assert mentions == set()
 

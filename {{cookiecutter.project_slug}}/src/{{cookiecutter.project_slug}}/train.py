@@ -53,12 +53,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from {{ cookiecutter.project_slug }}.model import FishboticsModel
 {% if cookiecutter.multi_gpu %}
 from {{ cookiecutter.project_slug }}.toolkit import distributed, random_state
 {% else %}
 from {{ cookiecutter.project_slug }}.toolkit import random_state
 {% endif %}
+from {{ cookiecutter.project_slug }}.toolkit.base_model import FishboticsModel
 from {{ cookiecutter.project_slug }}.toolkit.experiment import RunDirectory
 from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals, TrainingDiverged, TrainingStopped
 
