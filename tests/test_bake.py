@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import checked, combination_id, covering_combinations, git, run
+from conftest import TEMPLATE, checked, combination_id, covering_combinations, git, run
 
 # Files by path; the package's modules by name, as the package's name follows the task.
 SOURCE = {
@@ -26,7 +26,8 @@ TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "code_check", "conf
                    "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # Tests that train: a blank project has nothing to train until its user writes the task.
-TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_rerun.py", "tests/test_resume.py"}
+TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_own_data.py", "tests/test_rerun.py",
+                  "tests/test_resume.py"}
 MULTI_GPU_TESTS = {"tests/test_distributed.py"}
 # Words that must not appear anywhere in a project that declined the rollout phase.
 ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.IGNORECASE)
@@ -68,6 +69,17 @@ def test_the_exact_file_set_is_committed(baked):
         if answers["task"] != "blank":
             expected |= MULTI_GPU_TESTS
     assert tracked_files(project) == expected
+
+
+def test_each_tasks_model_and_datasets_are_a_whole_file_of_their_own():
+    """One template file per task for the researcher's model.py and data_loader.py (their
+    names render to the same name), with no branch on the task inside."""
+    package = TEMPLATE / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.project_slug}}"
+    for module in ("model.py", "data_loader.py"):
+        variants = sorted(package.glob(f"{{% if cookiecutter.task == *' %}}{module}{{% endif %}}"))
+        assert len(variants) == len(TASK_MODULES), variants
+        for variant in variants:
+            assert "cookiecutter.task" not in variant.read_text(), variant.name
 
 
 def test_one_commit_on_main_and_a_clean_tree(baked):
