@@ -169,7 +169,7 @@ def test_a_format_reads_as_words():
     assert (Field("images", "uint8", (1, None, None), meaning="grey, 0-255").expected()
             == "uint8 rows of shape (1, any, any) (grey, 0-255)")
     assert (Field("labels", "int64", (), minimum=0, maximum=9).expected()
-            == "int64 rows of shape (), values 0 to 9")
+            == "one int64 value per row, values 0 to 9")
     assert Field("x", "float32", (2,), minimum=0).expected() == \
         "float32 rows of shape (2,), values from 0"
 

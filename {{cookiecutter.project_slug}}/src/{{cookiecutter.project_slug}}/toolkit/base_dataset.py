@@ -62,9 +62,15 @@ class Field:
     meaning: str = ""
 
     def expected(self) -> str:
-        """The format in words: 'uint8 rows of shape (1, any, any), values 0 to 255'."""
+        """The format in words: 'uint8 rows of shape (1, any, any)', 'one int64 value per
+        row, values from 0'."""
         shape = ", ".join("any" if size is None else str(size) for size in self.row_shape)
-        text = f"{self.dtype} rows of shape ({shape}{',' if len(self.row_shape) == 1 else ''})"
+        if not self.row_shape:
+            text = f"one {self.dtype} value per row"
+        elif len(self.row_shape) == 1:
+            text = f"{self.dtype} rows of shape ({shape},)"
+        else:
+            text = f"{self.dtype} rows of shape ({shape})"
         if self.minimum is not None and self.maximum is not None:
             text += f", values {self.minimum} to {self.maximum}"
         elif self.minimum is not None:
