@@ -192,9 +192,8 @@ class FishboticsDataset(Dataset):
         def refuse(found: str) -> None:
             raise UserError(f"{path}: field {field.path!r} holds {found}, but "
                             f"{type(self).__name__} reads {key!r} from it as "
-                            f"{field.expected()}. Write the shards in that format (see the "
-                            "README's \"Your own data\"), or change the dataset in "
-                            "data_loader.py.")
+                            f"{field.expected()}. Write the shards in that format, or "
+                            f"change {type(self).__name__}.fields in data_loader.py.")
 
         if values.dtype != np.dtype(field.dtype):
             refuse(f"{values.dtype} values")
