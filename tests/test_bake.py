@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import checked, combination_id, covering_combinations, git, run
+from conftest import TEMPLATE, checked, combination_id, covering_combinations, git, run
 
 # Files by path; the package's modules by name, as the package's name follows the task.
 SOURCE = {
@@ -21,11 +21,13 @@ SOURCE = {
 }
 # The researcher's files, and the toolkit's (in toolkit/).
 MODULES = {"__init__", "data_loader", "losses", "model", "schema", "train"}
-TOOLKIT_MODULES = {"__init__", "base_trainer", "code_check", "config", "errors", "experiment",
-                   "random_state", "repo", "rerun", "runs", "stopping", "yaml_files"}
+TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "base_trainer", "code_check", "config",
+                   "errors", "experiment", "random_state", "repo", "rerun", "runs", "stopping",
+                   "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # Tests that train: a blank project has nothing to train until its user writes the task.
-TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_rerun.py", "tests/test_resume.py"}
+TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_own_data.py", "tests/test_rerun.py",
+                  "tests/test_resume.py"}
 MULTI_GPU_TESTS = {"tests/test_distributed.py"}
 # Words that must not appear anywhere in a project that declined the rollout phase.
 ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.IGNORECASE)
@@ -67,6 +69,17 @@ def test_the_exact_file_set_is_committed(baked):
         if answers["task"] != "blank":
             expected |= MULTI_GPU_TESTS
     assert tracked_files(project) == expected
+
+
+def test_each_tasks_model_and_datasets_are_a_whole_file_of_their_own():
+    """One template file per task for the researcher's model.py and data_loader.py (their
+    names render to the same name), with no branch on the task inside."""
+    package = TEMPLATE / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.project_slug}}"
+    for module in ("model.py", "data_loader.py"):
+        variants = sorted(package.glob(f"{{% if cookiecutter.task == *' %}}{module}{{% endif %}}"))
+        assert len(variants) == len(TASK_MODULES), variants
+        for variant in variants:
+            assert "cookiecutter.task" not in variant.read_text(), variant.name
 
 
 def test_one_commit_on_main_and_a_clean_tree(baked):
@@ -168,8 +181,8 @@ def test_multi_gpu_code_is_there_only_when_asked_for(baked):
                 if DISTRIBUTED_WORDS.search((project / name).read_text())}
     if answers["multi_gpu"]:
         assert {"README.md", "run.py", "sample_runconfig.yaml",
-                *modules(project, "schema", "data_loader"),
-                *toolkit_modules(project, "experiment", "distributed",
+                *modules(project, "schema"),
+                *toolkit_modules(project, "base_dataset", "experiment", "distributed",
                                   "distributed_training")} <= mentions
         # The researcher's training loop is the same with multi-GPU or without: the
         # distributed behaviour of training is distributed_training.py's.

@@ -375,6 +375,8 @@ def check_model_and_data(config: dict, mini: bool, device: torch.device) -> None
     # together fail here, before a run directory exists, rather than at the first step.
     with torch.no_grad():
         network(network.transform(loaders["train"].dataset.__getitems__([0])))
+    for loader in filter(None, loaders.values()):
+        network.check_dataset(loader.dataset)  # data the model cannot learn from
 
 
 def check_device_supports(config: dict, device: torch.device) -> None:

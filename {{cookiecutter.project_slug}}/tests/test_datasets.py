@@ -1,15 +1,17 @@
 {% if cookiecutter.task == 'blank' %}
-"""The base dataset every task's datasets build on: shards, batched reads, mini, preload."""
+"""The base dataset every task's datasets build on: shards, formats, batched reads, mini,
+preload."""
 {% else %}
-"""The base dataset every task's datasets build on: shards, batched reads, mini, preload;
-and the task's dataset script and its data in a run."""
+"""The base dataset every task's datasets build on: shards, formats, batched reads, mini,
+preload; and the task's dataset script and its data in a run."""
 {% endif %}
 
+import re
 {% if cookiecutter.task != 'blank' %}
 import subprocess
 import sys
-
 {% endif %}
+
 import h5py
 import numpy as np
 import pytest
@@ -18,15 +20,16 @@ import torch
 from conftest import DATASET_ARGUMENTS, PROJECT_ROOT, environment, run_py
 {% endif %}
 
-from {{ cookiecutter.project_slug }} import data_loader
-from {{ cookiecutter.project_slug }}.data_loader import FishboticsDataset
+from {{ cookiecutter.project_slug }}.toolkit import base_dataset
+from {{ cookiecutter.project_slug }}.toolkit.base_dataset import Field, FishboticsDataset
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 
 SHARD_ROWS = (150, 100, 150)  # three shards of uneven size
 
 
 class NumberedDataset(FishboticsDataset):
-    fields = {"inputs": "features/inputs", "supervision": "targets"}
+    fields = {"inputs": Field("features/inputs", "float32", (2,)),
+              "supervision": Field("targets", "int64", (), minimum=0, maximum=399)}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +63,7 @@ def test_scattered_rows_read_the_same_as_a_span(numbered, monkeypatch):
     directory, _, _ = numbered
     indices = [399, 0, 149, 150, 7, 7, 250]
     spanning = NumberedDataset(directory, "train").__getitems__(indices)
-    monkeypatch.setattr(data_loader, "SPAN_BYTES_PER_ROW", 0)  # never read a span
+    monkeypatch.setattr(base_dataset, "SPAN_BYTES_PER_ROW", 0)  # never read a span
     scattered = NumberedDataset(directory, "train").__getitems__(indices)
     for key, values in spanning.items():
         assert torch.equal(scattered[key], values)
@@ -124,7 +127,7 @@ def test_data_problems_are_user_errors(numbered, tmp_path):
         NumberedDataset(tmp_path, "train")
 
     class Misnamed(FishboticsDataset):
-        fields = {"supervision": "labels"}
+        fields = {"supervision": Field("labels", "int64", ())}
 
     with pytest.raises(UserError, match="no field"):
         Misnamed(numbered[0], "train")
@@ -134,6 +137,48 @@ def test_data_problems_are_user_errors(numbered, tmp_path):
 
     with pytest.raises(UserError, match="Unfilled.fields is empty"):
         Unfilled(numbered[0], "train")
+
+    class Unformatted(FishboticsDataset):
+        fields = {"supervision": "targets"}
+
+    with pytest.raises(UserError, match=r"must map each batch key to a Field\(path, dtype"):
+        Unformatted(numbered[0], "train")
+
+
+@pytest.mark.parametrize(("field", "found"), [
+    (Field("targets", "int32", ()), "holds int64 values"),
+    (Field("features/inputs", "float32", (3,)), r"holds rows of shape \(2,\)"),
+    (Field("features/inputs", "float32", ()), r"holds rows of shape \(2,\)"),
+    (Field("targets", "int64", (), minimum=0, maximum=9), "holds values from 0 to 149"),
+    (Field("targets", "int64", (), minimum=10), "holds values from 0 to 149"),
+])
+def test_shards_in_another_format_are_refused_naming_shard_field_and_format(numbered, field,
+                                                                          found):
+    class Declared(FishboticsDataset):
+        fields = {"supervision": field}
+
+    with pytest.raises(UserError) as refused:
+        Declared(numbered[0], "train")
+    message = str(refused.value)
+    shard = numbered[0] / "train" / "shard_000.h5"
+    assert re.match(re.escape(f"{shard}: field {field.path!r} ") + found, message), message
+    assert f"Declared reads 'supervision' from it as {field.expected()}" in message
+
+
+def test_a_format_reads_as_words():
+    assert (Field("images", "uint8", (1, None, None), meaning="grey, 0-255").expected()
+            == "uint8 rows of shape (1, any, any) (grey, 0-255)")
+    assert (Field("labels", "int64", (), minimum=0, maximum=9).expected()
+            == "one int64 value per row, values 0 to 9")
+    assert Field("x", "float32", (2,), minimum=0).expected() == \
+        "float32 rows of shape (2,), values from 0"
+
+
+def test_the_dataset_records_each_shards_extremes_for_the_model(numbered):
+    dataset = NumberedDataset(numbered[0], "train")
+    shards = sorted((numbered[0] / "train").glob("*.h5"))
+    assert dataset.extremes == {"supervision": [(shards[0], 0, 149), (shards[1], 150, 249),
+                                                (shards[2], 250, 399)]}
 {% if cookiecutter.task != 'blank' %}
 
 

@@ -5,13 +5,14 @@ import time
 import pytest
 import torch
 import yaml
+from conftest import MODEL
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from {{ cookiecutter.project_slug }}.toolkit import experiment
 from {{ cookiecutter.project_slug }}.toolkit.experiment import RunDirectory, atomic_write
 from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState, strip_credentials
 
-CONFIG = {"model_type": "ReachingPolicy", "description": "test", "checkpoint_interval": None}
+CONFIG = {"model_type": MODEL, "description": "test", "checkpoint_interval": None}
 REPO = RepoState(root=None, commit="0" * 40, branch="main", remote=None, dirty_files=())
 
 

@@ -26,8 +26,9 @@ from conftest import MODEL, WIDTH, environment, git, run_py
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from {{ cookiecutter.project_slug }} import data_loader, model
+from {{ cookiecutter.project_slug }} import model
 from {{ cookiecutter.project_slug }}.schema import TOP_LEVEL_KEYS
+from {{ cookiecutter.project_slug }}.toolkit.base_dataset import FishboticsDataset
 from {{ cookiecutter.project_slug }}.toolkit.config import load_config
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.experiment import load_model_weights
@@ -145,7 +146,7 @@ def test_constructors_refuse_values_out_of_range():
 {% endif %}
     for size in (0, -5):
         with pytest.raises(UserError, match=f"mini_size must be at least 1, got {size}"):
-            data_loader.FishboticsDataset("data", "train", mini=True, mini_size=size)
+            FishboticsDataset("data", "train", mini=True, mini_size=size)
 {% if cookiecutter.task != 'blank' %}
 
 

@@ -150,8 +150,9 @@ def test_each_place_left_to_fill_stops_the_run_with_its_name(project):
 def fill_in_the_fields(project) -> None:
     source = next((project / "src").glob("*/data_loader.py"))
     source.write_text(source.read_text().replace(
-        "fields: dict[str, str] = {}",
-        'fields = {"inputs": "inputs", "supervision": "targets"}'))
+        "fields: dict[str, Field] = {}",
+        'fields = {"inputs": Field("inputs", "float32", (3,)),\n'
+        '              "supervision": Field("targets", "float32", (1,))}'))
 {% else %}
 
 

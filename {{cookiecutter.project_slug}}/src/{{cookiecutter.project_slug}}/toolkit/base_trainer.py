@@ -26,8 +26,8 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from {{ cookiecutter.project_slug }}.model import FishboticsModel
 from {{ cookiecutter.project_slug }}.toolkit import random_state
+from {{ cookiecutter.project_slug }}.toolkit.base_model import FishboticsModel
 from {{ cookiecutter.project_slug }}.toolkit.experiment import RunDirectory
 from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals, TrainingDiverged, TrainingStopped
 

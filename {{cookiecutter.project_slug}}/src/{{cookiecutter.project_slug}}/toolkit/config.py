@@ -18,6 +18,8 @@ from voluptuous import MultipleInvalid
 
 from {{ cookiecutter.project_slug }} import data_loader, losses, model
 from {{ cookiecutter.project_slug }}.schema import PHASES, RUN_CONFIG, TOP_LEVEL_KEYS, knows_key
+from {{ cookiecutter.project_slug }}.toolkit.base_dataset import FishboticsDataset
+from {{ cookiecutter.project_slug }}.toolkit.base_model import FishboticsModel
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import (
     YAMLRefused,
@@ -142,14 +144,14 @@ def parse_yaml(text: str, path: Path) -> dict:
 def name_problems(config: dict) -> list[str]:
     """Names that do not resolve, and parameters their constructors would not accept."""
     problems = []
-    model_class = checked_name(config, "model_type", model, model.FishboticsModel, problems)
+    model_class = checked_name(config, "model_type", model, FishboticsModel, problems)
     if model_class:
         problems += argument_problems("model_parameters", model_class, config["model_parameters"])
     checked_name(config, "loss_function", losses, None, problems)
     sections = config["data_loader_parameters"]
     for phase in PHASES:
         dataset_class = checked_name(config, f"{phase}_data_loader_type", data_loader,
-                                     data_loader.FishboticsDataset, problems)
+                                     FishboticsDataset, problems)
         if dataset_class:
             given = {**sections.get("all", {}), **sections.get(phase, {})}
             problems += argument_problems(f"data_loader_parameters ({phase})", dataset_class,

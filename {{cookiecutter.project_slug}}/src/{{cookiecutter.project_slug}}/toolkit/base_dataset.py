@@ -1,16 +1,18 @@
-"""Datasets: the base class every dataset builds on, and this task's datasets.
+"""The base class of every dataset in data_loader.py, and the DataLoader built on it.
 
 A dataset reads one split (`train/` or `test/`) of the config's `data_directory`.
 Every `*.h5` file in that folder is a shard, and the shards together form one
-dataset. A subclass only says which HDF5 fields it serves; the base class takes
-care of shards, `mini`, opening files in the process that reads them, reading
-whole batches at once, and `preload` (reading every shard into memory once).
+dataset. A subclass only says which HDF5 fields it serves and in what format; the
+base class checks every shard against that format, and takes care of shards,
+`mini`, opening files in the process that reads them, reading whole batches at
+once, and `preload` (reading every shard into memory once).
 """
 
 import itertools
 import math
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -37,6 +39,48 @@ from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 # of it in one piece (h5py 3.16, file in the page cache; a disk that seeks favours the
 # piece more), so a batch's rows are read as one span when it has at most this per row.
 SPAN_BYTES_PER_ROW = 32 * 1024
+
+
+@dataclass(frozen=True)
+class Field:
+    """Where a batch key's values are in each shard, and the format they must have.
+
+    `path` is the HDF5 dataset inside every shard, with one row per element.
+    `dtype` (a NumPy name: "uint8", "int64", "float32") and `row_shape` (the shape of
+    one row; None along an axis whose size may vary) are checked on every shard's
+    metadata, without reading its rows. `minimum` and `maximum` (inclusive) are
+    checked on the values, so the whole field is read once: give them for small
+    fields only, such as class labels. `meaning` says what the values are; error
+    messages show it.
+    """
+
+    path: str
+    dtype: str
+    row_shape: tuple[int | None, ...]
+    minimum: float | None = None
+    maximum: float | None = None
+    meaning: str = ""
+
+    def expected(self) -> str:
+        """The format in words: 'uint8 rows of shape (1, any, any)', 'one int64 value per
+        row, values from 0'."""
+        shape = ", ".join("any" if size is None else str(size) for size in self.row_shape)
+        if not self.row_shape:
+            text = f"one {self.dtype} value per row"
+        elif len(self.row_shape) == 1:
+            text = f"{self.dtype} rows of shape ({shape},)"
+        else:
+            text = f"{self.dtype} rows of shape ({shape})"
+        if self.minimum is not None and self.maximum is not None:
+            text += f", values {self.minimum} to {self.maximum}"
+        elif self.minimum is not None:
+            text += f", values from {self.minimum}"
+        elif self.maximum is not None:
+            text += f", values up to {self.maximum}"
+        return text + (f" ({self.meaning})" if self.meaning else "")
+
+    def has_range(self) -> bool:
+        return self.minimum is not None or self.maximum is not None
 
 
 def keep_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -82,12 +126,13 @@ class ResumableSampler(Sampler[int]):
 class FishboticsDataset(Dataset):
     """Rows of HDF5 shards, served as dict batches of tensors.
 
-    A subclass sets `fields`: batch key -> path of an HDF5 dataset inside each shard.
-    Every field has one row per element. The key "supervision" is the target that the
-    loss compares the model's prediction with; the other keys are the model's inputs.
+    A subclass sets `fields`: batch key -> `Field`, the HDF5 dataset inside each shard
+    that holds the key's values and their format. The key "supervision" is the target
+    that the loss compares the model's prediction with; the other keys are the model's
+    inputs. Shards that do not have this format are refused before anything runs.
     """
 
-    fields: dict[str, str] = {}
+    fields: dict[str, Field] = {}
 
     def __init__(self, data_directory: str | Path, split: str, mini: bool = False,
                  mini_size: int = 100, preload: bool = False):
@@ -104,7 +149,15 @@ class FishboticsDataset(Dataset):
         if not self.fields:
             raise UserError(f"{type(self).__name__}.fields is empty: in data_loader.py, map "
                             "each batch key to the HDF5 dataset in the shards that holds it.")
-        rows = [self._count_rows(path) for path in self.shard_paths]
+        if not all(isinstance(field, Field) for field in self.fields.values()):
+            raise UserError(f"{type(self).__name__}.fields in data_loader.py must map each "
+                            "batch key to a Field(path, dtype, row_shape, ...), which says "
+                            "where its values are and what format they have.")
+        # Per field with a minimum or maximum: each shard's smallest and largest value,
+        # for the model's check_dataset (the number of classes, say).
+        self.extremes: dict[str, list[tuple[Path, float, float]]] = {
+            key: [] for key, field in self.fields.items() if field.has_range()}
+        rows = [self._checked_shard(path) for path in self.shard_paths]
         self.offsets = np.cumsum([0, *rows])
         self.length = int(self.offsets[-1])
         if mini:
@@ -117,20 +170,45 @@ class FishboticsDataset(Dataset):
         # times faster than any HDF5 read, and workers share the arrays after a fork.
         self._preloaded = self._read_every_row() if preload else None
 
-    def _count_rows(self, path: Path) -> int:
+    def _checked_shard(self, path: Path) -> int:
+        """The shard's number of rows, once its fields have the declared format."""
         with h5py.File(path, "r") as file:
-            missing = [field for field in self.fields.values() if field not in file]
+            missing = [field.path for field in self.fields.values() if field.path not in file]
             if missing:
                 raise UserError(
                     f"{path} has no field(s) {', '.join(missing)} that "
                     f"{type(self).__name__} reads. Was it written by this project's "
                     "scripts/make_dataset.py?"
                 )
-            counts = {len(file[field]) for field in self.fields.values()}
+            for key, field in self.fields.items():
+                self._check_field(path, key, field, file[field.path])
+            counts = {len(file[field.path]) for field in self.fields.values()}
         if len(counts) != 1:
-            raise UserError(f"{path}: the fields {sorted(self.fields.values())} "
+            raise UserError(f"{path}: the fields {sorted(f.path for f in self.fields.values())} "
                             "have different numbers of rows")
         return counts.pop()
+
+    def _check_field(self, path: Path, key: str, field: Field, values: h5py.Dataset) -> None:
+        def refuse(found: str) -> None:
+            raise UserError(f"{path}: field {field.path!r} holds {found}, but "
+                            f"{type(self).__name__} reads {key!r} from it as "
+                            f"{field.expected()}. Write the shards in that format, or "
+                            f"change {type(self).__name__}.fields in data_loader.py.")
+
+        if values.dtype != np.dtype(field.dtype):
+            refuse(f"{values.dtype} values")
+        row_shape = values.shape[1:]
+        if len(row_shape) != len(field.row_shape) or any(
+                size is not None and size != actual
+                for size, actual in zip(field.row_shape, row_shape, strict=True)):
+            refuse(f"rows of shape {row_shape}")
+        if field.has_range() and len(values):
+            every_value = values[()]  # declared for small fields only: read whole
+            low, high = every_value.min().item(), every_value.max().item()
+            if ((field.minimum is not None and low < field.minimum)
+                    or (field.maximum is not None and high > field.maximum)):
+                refuse(f"values from {low} to {high}")
+            self.extremes[key].append((path, low, high))
 
     def _read_every_row(self) -> dict[str, np.ndarray]:
         """The dataset's rows (the first `len(self)` only), as arrays in memory."""
@@ -141,7 +219,7 @@ class FishboticsDataset(Dataset):
                 break
             with h5py.File(path, "r") as file:
                 for key, field in self.fields.items():
-                    parts[key].append(file[field][:rows])
+                    parts[key].append(file[field.path][:rows])
         return {key: np.concatenate(chunks) for key, chunks in parts.items()}
 
     def _shard(self, shard: int) -> list[tuple[str, h5py.Dataset, int]]:
@@ -154,7 +232,7 @@ class FishboticsDataset(Dataset):
             file = h5py.File(self.shard_paths[shard], "r")
             opened = []
             for key, field in self.fields.items():
-                handle = file[field]
+                handle = file[field.path]
                 opened.append((key, handle, handle.dtype.itemsize * math.prod(handle.shape[1:])))
             self._shards[shard] = opened
         return self._shards[shard]
@@ -229,55 +307,3 @@ def read_rows(field: h5py.Dataset, rows: np.ndarray, row_bytes: int) -> np.ndarr
         # Close enough together: one contiguous read, then pick, beats a scattered read.
         return field[first:last + 1][rows - first]
     return field[rows]
-
-
-{% if cookiecutter.task == 'trajectory' %}
-# --------------------------------------------------------------------------------------
-# The reaching task (data written by scripts/make_dataset.py)
-
-
-class TrajectoryStepDataset(FishboticsDataset):
-    """Single expert steps: from a configuration and a goal, the change of joint angles."""
-
-    fields = {
-        "configuration": "steps/configuration",
-        "goal": "steps/goal",
-        "supervision": "steps/delta",
-    }
-{% if cookiecutter.include_rollout_phase %}
-
-
-class TrajectoryRolloutDataset(FishboticsDataset):
-    """Whole expert trajectories, for rolling the policy out from their start."""
-
-    fields = {
-        "configuration": "trajectories/start",
-        "goal": "trajectories/goal",
-        "supervision": "trajectories/configurations",
-    }
-{% endif %}
-{% elif cookiecutter.task == 'classification' %}
-# --------------------------------------------------------------------------------------
-# The shapes task (data written by scripts/make_dataset.py)
-
-
-class ShapeImageDataset(FishboticsDataset):
-    """Grey images of shapes (bytes) and the index of the shape's class."""
-
-    fields = {
-        "image": "images",
-        "supervision": "labels",
-    }
-{% else %}
-# --------------------------------------------------------------------------------------
-# Your datasets (data written by scripts/make_dataset.py)
-
-
-class MyDataset(FishboticsDataset):
-    """Your dataset. Rename it at will: `*_data_loader_type` in the config names it."""
-
-    # TODO: map each batch key to the HDF5 dataset that holds it in every shard, e.g.
-    # {"image": "images", "supervision": "labels"}. "supervision" is what the loss
-    # compares the model's prediction with; the other keys are the model's inputs.
-    fields: dict[str, str] = {}
-{% endif %}

@@ -1,0 +1,75 @@
+"""The base class of every model in model.py.
+
+A config names its model in `model_type`, and `model_parameters` go to that
+class's constructor. Its annotations are checked before anything runs (a value for
+`hidden_size: int` must be an integer); a ValueError it raises for a value out of
+range is reported as the config's mistake.
+"""
+
+import math
+
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import ExponentialLR, LRScheduler
+
+from {{ cookiecutter.project_slug }}.toolkit.base_dataset import FishboticsDataset
+
+
+class FishboticsModel(nn.Module):
+    """Base class of every model a config can name in `model_type`.
+
+    A subclass provides `forward(batch)`, whose result the config's `loss_function`
+    compares with `batch["supervision"]`. It may override
+    - `optimizer()`: the optimizer of its parameters (default: Adam);
+    - `scheduler(optimizer)`: a learning-rate scheduler, stepped after each epoch's
+      training (default: the learning rate times `learning_rate_decay` every epoch);
+    - `transform(batch)`: preparation of a batch already on the device, before
+      `forward` (normalisation, augmentation); default: unchanged;
+    - `metrics(prediction, batch)`: named batch means logged next to the loss;
+    - `check_dataset(dataset)`: raise a UserError for a dataset this model cannot
+      learn from (more classes than it scores, say). run.py calls it for every
+      phase's dataset before a run directory exists; default: nothing to check.
+{% if cookiecutter.include_rollout_phase %}
+
+    For the rollout phase it provides `rollout(batch)`, the expensive evaluation (a
+    closed-loop rollout of a policy, say), whose result the loss compares with
+    `batch["supervision"]` too; `rollout_metrics(prediction, batch)` are logged next to
+    that loss (default: `metrics`).
+{% endif %}
+    """
+
+    def __init__(self, learning_rate: float = 1e-3, learning_rate_decay: float = 1.0):
+        super().__init__()
+        if not 0 <= learning_rate < math.inf:  # NaN fails this too; 0 freezes the weights
+            raise ValueError(f"learning_rate must be a finite number >= 0, got {learning_rate}")
+        if not 0 < learning_rate_decay <= 1:
+            raise ValueError(f"learning_rate_decay must be in (0, 1], got {learning_rate_decay}")
+        self.learning_rate = learning_rate
+        self.learning_rate_decay = learning_rate_decay
+
+    def optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.learning_rate)
+
+    def scheduler(self, optimizer: torch.optim.Optimizer) -> LRScheduler | None:
+        return ExponentialLR(optimizer, gamma=self.learning_rate_decay)
+
+    def transform(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return batch
+
+    def metrics(self, prediction: torch.Tensor,
+                batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {}
+
+    def check_dataset(self, dataset: FishboticsDataset) -> None:
+        pass
+{% if cookiecutter.include_rollout_phase %}
+
+    def rollout(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no rollout(batch) method for "
+                                  "the rollout phase; write one in model.py, or set "
+                                  "rollout_data_loader_type: null")
+
+    def rollout_metrics(self, prediction: torch.Tensor,
+                        batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self.metrics(prediction, batch)
+{% endif %}
