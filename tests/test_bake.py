@@ -21,8 +21,9 @@ SOURCE = {
 }
 # The researcher's files, and the toolkit's (in toolkit/).
 MODULES = {"__init__", "data_loader", "losses", "model", "schema", "train"}
-TOOLKIT_MODULES = {"__init__", "code_check", "config", "errors", "experiment", "random_state",
-                   "repo", "rerun", "runs", "stopping", "yaml_files"}
+TOOLKIT_MODULES = {"__init__", "builders", "code_check", "config", "errors", "experiment", "job",
+                   "outcome", "project", "random_state", "repo", "rerun", "runs", "stopping",
+                   "training", "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # Tests that train: a blank project has nothing to train until its user writes the task.
 TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_rerun.py", "tests/test_resume.py"}
@@ -63,7 +64,7 @@ def test_the_exact_file_set_is_committed(baked):
     if answers["task"] != "blank":
         expected |= TRAINING_TESTS
     if answers["multi_gpu"]:
-        expected |= toolkit_modules(project, "distributed")
+        expected |= toolkit_modules(project, "distributed", "launch")
         if answers["task"] != "blank":
             expected |= MULTI_GPU_TESTS
     assert tracked_files(project) == expected

@@ -19,6 +19,7 @@ import torch
 import yaml
 from voluptuous import ALLOW_EXTRA, MultipleInvalid, Required, Schema
 
+from {{ cookiecutter.project_slug }}.toolkit.builders import build_loaders, build_model
 from {{ cookiecutter.project_slug }}.toolkit.code_check import check_loaded_code
 from {{ cookiecutter.project_slug }}.toolkit.config import load_config, validate
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
@@ -31,7 +32,6 @@ from {{ cookiecutter.project_slug }}.toolkit.experiment import (
 )
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState, repo_state
-from {{ cookiecutter.project_slug }}.toolkit.builders import build_loaders, build_model
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import located, parse_record, read_text
 
 LISTED_DIRTY_FILES = 20
