@@ -157,8 +157,8 @@ def test_rollout_phase_is_there_only_when_asked_for(baked):
     mentions = {name for name in code_and_docs(project)
                 if ROLLOUT_WORDS.search((project / name).read_text())}
     if answers["include_rollout_phase"]:
-        assert {"run.py", "sample_runconfig.yaml",
-                *modules(project, "train", "model", "schema")} <= mentions
+        assert {"sample_runconfig.yaml", *modules(project, "train", "model", "schema"),
+                *toolkit_modules(project, "builders", "training")} <= mentions
     else:
         assert mentions == set()
 
@@ -170,7 +170,8 @@ def test_multi_gpu_code_is_there_only_when_asked_for(baked):
     if answers["multi_gpu"]:
         assert {"README.md", "run.py", "sample_runconfig.yaml",
                 *modules(project, "train", "schema", "data_loader"),
-                *toolkit_modules(project, "experiment", "distributed")} <= mentions
+                *toolkit_modules(project, "experiment", "distributed", "launch", "job",
+                                 "training")} <= mentions
     else:
         assert mentions == set()
 

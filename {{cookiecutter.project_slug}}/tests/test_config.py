@@ -4,12 +4,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DATASET, MODEL
+from conftest import DATASET, MODEL, PROJECT
 
 from {{ cookiecutter.project_slug }}.schema import TOP_LEVEL_KEYS
 from {{ cookiecutter.project_slug }}.toolkit.config import load_config
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
-from run import PROJECT
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_runconfig.yaml"
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import torch
 {% if cookiecutter.task == 'blank' %}
-from conftest import MODEL, environment, git
+from conftest import MODEL, PROJECT, environment, git
 {% else %}
 import yaml
-from conftest import MODEL, WIDTH, environment, git, run_py
+from conftest import MODEL, PROJECT, WIDTH, environment, git, run_py
 {% endif %}
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,7 +32,6 @@ from {{ cookiecutter.project_slug }}.toolkit.config import load_config
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.experiment import load_model_weights
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import dump
-from run import PROJECT
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_runconfig.yaml"
 SAMPLE_TEXT = SAMPLE.read_text(encoding="utf-8")
