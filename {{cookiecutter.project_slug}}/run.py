@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 {% if cookiecutter.multi_gpu %}
     if distributed.started_by_torchrun() and not (args.list or args.print_config or args.rerun):
-        distributed.leave(launch.main_under_torchrun(args, PROJECT))  # each rank says why
+        # Every process of a torchrun job runs this file: rank 0 prepares, every rank trains.
+        distributed.leave(launch.main_under_torchrun(args, PROJECT))
 {% endif %}
     # The one place a mistake found before training becomes a message: `error: ...`
     # and exit code 2, with nothing written. Errors in training end the run as failed.
