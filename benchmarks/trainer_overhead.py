@@ -137,7 +137,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="trainer-overhead-") as scratch:
         project = bake(Path(scratch))
         package = import_project(project)
-        config = package.config.load_config(project / "sample_runconfig.yaml")
+        config = package.config.load_config(project / "sample_runconfig.yaml", package.run.PROJECT)
         rows: list[Row] = []
         trainers = {}
         for batch_size in BATCH_SIZES:
@@ -226,10 +226,12 @@ def bake_project(scratch: Path, *answers: str) -> Path:
 
 
 def import_project(project: Path) -> SimpleNamespace:
-    """The baked project's modules, imported from its src/ as `pip install -e .` would."""
-    sys.path.insert(0, str(project / "src"))
-    return SimpleNamespace(**{name: importlib.import_module(f"{project.name}.{module}")
-                              for name, module in PROJECT_MODULES.items()})
+    """The baked project's modules, imported from its src/ as `pip install -e .` would,
+    and its run.py, whose PROJECT hands the toolkit the project's own modules."""
+    sys.path[:0] = [str(project / "src"), str(project)]
+    modules = {name: importlib.import_module(f"{project.name}.{module}")
+               for name, module in PROJECT_MODULES.items()}
+    return SimpleNamespace(**modules, run=importlib.import_module("run"))
 
 
 def without_git_variables() -> dict[str, str]:

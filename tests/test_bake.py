@@ -21,9 +21,9 @@ SOURCE = {
 }
 # The researcher's files, and the toolkit's (in toolkit/).
 MODULES = {"__init__", "data_loader", "losses", "model", "schema", "train"}
-TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "base_trainer", "code_check", "config",
-                   "errors", "experiment", "random_state", "repo", "rerun", "runs", "stopping",
-                   "yaml_files"}
+TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "base_trainer", "builders",
+                   "code_check", "config", "errors", "experiment", "job", "outcome", "project",
+                   "random_state", "repo", "rerun", "runs", "stopping", "training", "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # Tests that train: a blank project has nothing to train until its user writes the task.
 TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_own_data.py", "tests/test_rerun.py",
@@ -65,7 +65,7 @@ def test_the_exact_file_set_is_committed(baked):
     if answers["task"] != "blank":
         expected |= TRAINING_TESTS
     if answers["multi_gpu"]:
-        expected |= toolkit_modules(project, "distributed", "distributed_training")
+        expected |= toolkit_modules(project, "distributed", "distributed_training", "launch")
         if answers["task"] != "blank":
             expected |= MULTI_GPU_TESTS
     assert tracked_files(project) == expected
@@ -169,8 +169,8 @@ def test_rollout_phase_is_there_only_when_asked_for(baked):
     mentions = {name for name in code_and_docs(project)
                 if ROLLOUT_WORDS.search((project / name).read_text())}
     if answers["include_rollout_phase"]:
-        assert {"run.py", "sample_runconfig.yaml",
-                *modules(project, "train", "model", "schema")} <= mentions
+        assert {"sample_runconfig.yaml", *modules(project, "train", "model", "schema"),
+                *toolkit_modules(project, "builders", "training")} <= mentions
     else:
         assert mentions == set()
 
@@ -183,7 +183,7 @@ def test_multi_gpu_code_is_there_only_when_asked_for(baked):
         assert {"README.md", "run.py", "sample_runconfig.yaml",
                 *modules(project, "schema"),
                 *toolkit_modules(project, "base_dataset", "experiment", "distributed",
-                                  "distributed_training")} <= mentions
+                                  "distributed_training", "launch", "job", "training")} <= mentions
         # The researcher's training loop is the same with multi-GPU or without: the
         # distributed behaviour of training is distributed_training.py's.
         assert not mentions & modules(project, "train")

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+# The project's own modules, as run.py hands them to the toolkit (load_config takes them).
+from run import PROJECT as PROJECT  # for the tests: `from conftest import PROJECT`
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NOT_COPIED = shutil.ignore_patterns(
     ".git", "data", "logs", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", ".venv",

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DATASET, MODEL
+from conftest import DATASET, MODEL, PROJECT
 
 from {{ cookiecutter.project_slug }}.schema import TOP_LEVEL_KEYS
 from {{ cookiecutter.project_slug }}.toolkit.config import load_config
@@ -22,7 +22,7 @@ def write_config(tmp_path: Path, **changes) -> Path:
 
 
 def test_sample_config_is_valid_and_defaults_are_filled():
-    config = load_config(SAMPLE)
+    config = load_config(SAMPLE, PROJECT)
     assert config["model_type"] == MODEL
     assert set(config) == set(TOP_LEVEL_KEYS)
 
@@ -31,7 +31,7 @@ def test_every_problem_is_reported_at_once_with_its_key(tmp_path):
     path = write_config(tmp_path, epochs="ten", batch_size=0, checkpoint_interval=-5,
                         data_loader_parameters={"tran": {}})
     with pytest.raises(UserError) as error:
-        load_config(path)
+        load_config(path, PROJECT)
     message = str(error.value)
     assert "4 problem(s)" in message
     for key in ("epochs", "batch_size", "checkpoint_interval", "data_loader_parameters.tran"):
@@ -40,14 +40,14 @@ def test_every_problem_is_reported_at_once_with_its_key(tmp_path):
 
 def test_a_boolean_is_not_an_integer(tmp_path):
     with pytest.raises(UserError, match="epochs: expected an integer, got True"):
-        load_config(write_config(tmp_path, epochs=True))
+        load_config(write_config(tmp_path, epochs=True), PROJECT)
 
 
 def test_unknown_names_list_the_valid_ones(tmp_path):
     path = write_config(tmp_path, model_type="Transformer", loss_function="eval",
                         train_data_loader_type="FishboticsDataset")
     with pytest.raises(UserError) as error:
-        load_config(path)
+        load_config(path, PROJECT)
     message = str(error.value)
     assert ("model_type: unknown name 'Transformer'; "
             f"valid names in model.py: {MODEL}") in message
@@ -59,7 +59,7 @@ def test_constructor_parameters_are_checked(tmp_path):
     path = write_config(tmp_path, model_parameters={"hidden_sise": 3},
                         data_loader_parameters={"all": {"split": "x"}, "train": {"window": 2}})
     with pytest.raises(UserError) as error:
-        load_config(path)
+        load_config(path, PROJECT)
     message = str(error.value)
     assert f"{MODEL} has no parameter 'hidden_sise'" in message
     assert "'split' is set by the trainer" in message
@@ -67,7 +67,7 @@ def test_constructor_parameters_are_checked(tmp_path):
 
 
 def test_unknown_top_level_keys_are_warned_about_and_ignored(tmp_path, capsys):
-    config = load_config(write_config(tmp_path, learning_rat=0.1))
+    config = load_config(write_config(tmp_path, learning_rat=0.1), PROJECT)
     assert "learning_rat" not in config
     assert "ignoring unknown key 'learning_rat'" in capsys.readouterr().err
 
@@ -76,28 +76,28 @@ def test_duplicate_keys_are_an_error(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(SAMPLE.read_text() + "epochs: 3\n")
     with pytest.raises(UserError, match="duplicate key 'epochs'"):
-        load_config(path)
+        load_config(path, PROJECT)
 
 
 def test_invalid_yaml_and_missing_files_are_user_errors(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text("epochs: [1, 2\n")
     with pytest.raises(UserError, match="not valid YAML"):
-        load_config(path)
+        load_config(path, PROJECT)
     with pytest.raises(UserError, match="cannot read config file"):
-        load_config(tmp_path / "missing.yaml")
+        load_config(tmp_path / "missing.yaml", PROJECT)
 
 
 def test_modify_parses_yaml_values_and_creates_nested_keys():
-    config = load_config(SAMPLE, modify=["checkpoint_interval", "null",
+    config = load_config(SAMPLE, PROJECT, modify=["checkpoint_interval", "null",
                                          "data_loader_parameters.train.mini_size", "7"])
     assert config["checkpoint_interval"] is None
     assert config["data_loader_parameters"]["train"] == {"mini_size": 7}
 
 
 def test_delete_falls_back_to_the_default(capsys):
-    config = load_config(SAMPLE, delete=["seed", "bootstrap_model_file"])
+    config = load_config(SAMPLE, PROJECT, delete=["seed", "bootstrap_model_file"])
     assert config["seed"] == 0
     assert config["bootstrap_model_file"] is None
-    load_config(SAMPLE, delete=["model_parameters.dropout"])
+    load_config(SAMPLE, PROJECT, delete=["model_parameters.dropout"])
     assert "nothing to delete" in capsys.readouterr().err

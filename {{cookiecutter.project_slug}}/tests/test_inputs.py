@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import torch
 {% if cookiecutter.task == 'blank' %}
-from conftest import MODEL, environment, git
+from conftest import MODEL, PROJECT, environment, git
 {% else %}
 import yaml
-from conftest import MODEL, WIDTH, environment, git, run_py
+from conftest import MODEL, PROJECT, WIDTH, environment, git, run_py
 {% endif %}
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -59,9 +59,9 @@ def refused_config(path_or_edits, message: str) -> str:
     """The UserError load_config raises, checked to contain `message` and to be short."""
     with pytest.raises(UserError) as error:
         if isinstance(path_or_edits, Path):
-            load_config(path_or_edits)
+            load_config(path_or_edits, PROJECT)
         else:
-            load_config(SAMPLE, modify=list(path_or_edits))
+            load_config(SAMPLE, PROJECT, modify=list(path_or_edits))
     text = str(error.value)
     assert message in text
     assert max(map(len, text.splitlines())) <= LONGEST_LINE
@@ -92,19 +92,19 @@ def refused_run(project: Path, *args: str, message: str, timeout: int = 600) -> 
 @pytest.mark.parametrize("spelling", ["1e-4", "1E-4", "+1e-4", "0.1e-3", ".1e-3", "1.0e-4"])
 def test_an_exponent_without_a_dot_is_a_float_in_files_and_edits(tmp_path, spelling):
     path = write(tmp_path, sample_with(r"^  learning_rate: \S+", f"  learning_rate: {spelling}"))
-    assert load_config(path)["model_parameters"]["learning_rate"] == 1e-4
-    edited = load_config(SAMPLE, modify=["model_parameters.learning_rate", spelling])
+    assert load_config(path, PROJECT)["model_parameters"]["learning_rate"] == 1e-4
+    edited = load_config(SAMPLE, PROJECT, modify=["model_parameters.learning_rate", spelling])
     assert edited["model_parameters"]["learning_rate"] == 1e-4
 
 
 def test_a_string_that_looks_like_such_a_float_stays_a_string(tmp_path):
-    config = load_config(SAMPLE, modify=["description", "'1e-4'"])
+    config = load_config(SAMPLE, PROJECT, modify=["description", "'1e-4'"])
     assert config["description"] == "1e-4"
-    assert load_config(write(tmp_path, dump(config)))["description"] == "1e-4"
+    assert load_config(write(tmp_path, dump(config)), PROJECT)["description"] == "1e-4"
 
 
 def test_small_aliases_still_work():
-    config = load_config(SAMPLE, modify=["data_loader_parameters",
+    config = load_config(SAMPLE, PROJECT, modify=["data_loader_parameters",
                                          "{all: &shared {mini_size: 7}, train: *shared}"])
     assert config["data_loader_parameters"]["train"] == {"mini_size": 7}
 
@@ -176,7 +176,7 @@ def test_a_config_not_in_utf8_names_its_encoding(tmp_path, encoding, message):
 
 def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
     path = write(tmp_path, b"\xef\xbb\xbf" + SAMPLE_TEXT.encode())
-    assert load_config(path) == load_config(SAMPLE)
+    assert load_config(path, PROJECT) == load_config(SAMPLE, PROJECT)
 
 
 @pytest.mark.parametrize("text, message", [
@@ -236,7 +236,7 @@ def hand_made_run(project: Path, damage) -> Path:
 {% if cookiecutter.multi_gpu %}
         "distributed": {"launcher": "single process", "world_size": 1, "backend": None},
 {% endif %}
-        "config": load_config(SAMPLE),
+        "config": load_config(SAMPLE, PROJECT),
     }
     damage(record)
     directory = project / "logs" / MODEL / "2026-01-01_00-00-00"
@@ -377,13 +377,13 @@ def loads_or_refuses(path: Path, directory: Path, **edits) -> None:
     """load_config gives a complete config that prints and reads back as itself, or
     a short UserError; any other exception fails the test."""
     try:
-        config = load_config(path, **edits)
+        config = load_config(path, PROJECT, **edits)
     except UserError as error:
         assert max(map(len, str(error).splitlines()), default=0) <= LONGEST_LINE
         return
     assert set(config) == set(TOP_LEVEL_KEYS)
     printed = dump(config)
-    assert dump(load_config(write(directory, printed, "printed.yaml"))) == printed
+    assert dump(load_config(write(directory, printed, "printed.yaml"), PROJECT)) == printed
 
 
 @EXAMPLES

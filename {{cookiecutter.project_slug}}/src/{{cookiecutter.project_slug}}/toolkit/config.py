@@ -16,11 +16,10 @@ from types import ModuleType
 import yaml
 from voluptuous import MultipleInvalid
 
-from {{ cookiecutter.project_slug }} import data_loader, losses, model
-from {{ cookiecutter.project_slug }}.schema import PHASES, RUN_CONFIG, TOP_LEVEL_KEYS, knows_key
 from {{ cookiecutter.project_slug }}.toolkit.base_dataset import FishboticsDataset
 from {{ cookiecutter.project_slug }}.toolkit.base_model import FishboticsModel
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
+from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import (
     YAMLRefused,
     located,
@@ -35,9 +34,10 @@ DATASET_ARGUMENTS = ("data_directory", "split", "mini")
 PROBLEM_WIDTH = 300
 
 
-def load_config(path: str | Path, find_replace: Sequence[str] = (),
+def load_config(path: str | Path, project: Project, find_replace: Sequence[str] = (),
                 delete: Sequence[str] = (), modify: Sequence[str] = ()) -> dict:
-    """The validated config of `path` after the edits, with every default filled in."""
+    """The validated config of `path` after the edits, with every default filled in;
+    `project`'s schema says what a config holds, its modules what its names name."""
     path = Path(path)
     try:
         text = read_text(path)
@@ -45,23 +45,23 @@ def load_config(path: str | Path, find_replace: Sequence[str] = (),
         raise UserError(f"cannot read config file {path}: {error.strerror}") from None
     text = apply_find_replace(text, find_replace, path)
     config = parse_yaml(text, path)
-    apply_deletions(config, delete, path)
-    apply_modifications(config, modify)
-    for key in [key for key in config if key not in TOP_LEVEL_KEYS]:
+    apply_deletions(config, delete, path, project.schema)
+    apply_modifications(config, modify, project.schema)
+    for key in [key for key in config if key not in project.schema.TOP_LEVEL_KEYS]:
         warn(f"{path}: ignoring unknown key {shown(key)}")
         del config[key]
-    return validate(config, path)
+    return validate(config, path, project)
 
 
-def validate(config: dict, source: Path) -> dict:
+def validate(config: dict, source: Path, project: Project) -> dict:
     """`config` checked against the schema and the code's names, defaults filled in."""
     try:
-        config = RUN_CONFIG(config)
+        config = project.schema.RUN_CONFIG(config)
     except MultipleInvalid as error:
         raise UserError(problem_list(source, [
             f"{'.'.join(map(str, problem.path))}: {problem.msg}" for problem in error.errors
         ])) from None
-    problems = name_problems(config)
+    problems = name_problems(config, project)
     if problems:
         raise UserError(problem_list(source, problems))
     return config
@@ -86,17 +86,18 @@ def apply_find_replace(text: str, pairs: Sequence[str], path: Path) -> str:
     return text
 
 
-def key_path(dotted: str, flag: str) -> list[str]:
+def key_path(dotted: str, flag: str, schema: ModuleType) -> list[str]:
     keys = dotted.split(".")
-    if not all(keys) or not knows_key(keys):
+    if not all(keys) or not schema.knows_key(keys):
         raise UserError(f"{flag}: a config has no key {shown(dotted)}. "
-                        f"Top-level keys: {', '.join(TOP_LEVEL_KEYS)}")
+                        f"Top-level keys: {', '.join(schema.TOP_LEVEL_KEYS)}")
     return keys
 
 
-def apply_deletions(config: dict, dotted_keys: Sequence[str], path: Path) -> None:
+def apply_deletions(config: dict, dotted_keys: Sequence[str], path: Path,
+                    schema: ModuleType) -> None:
     for dotted in dotted_keys:
-        *parents, last = key_path(dotted, "--delete")
+        *parents, last = key_path(dotted, "--delete", schema)
         level = config
         for key in parents:
             level = level.get(key) if isinstance(level, dict) else None
@@ -106,11 +107,11 @@ def apply_deletions(config: dict, dotted_keys: Sequence[str], path: Path) -> Non
             warn(f"--delete: {dotted} is not set in {path}; nothing to delete")
 
 
-def apply_modifications(config: dict, pairs: Sequence[str]) -> None:
+def apply_modifications(config: dict, pairs: Sequence[str], schema: ModuleType) -> None:
     if len(pairs) % 2:
         raise UserError(f"--modify takes pairs KEY VALUE; got {len(pairs)} values")
     for dotted, text in zip(pairs[::2], pairs[1::2], strict=True):
-        *parents, last = key_path(dotted, "--modify")
+        *parents, last = key_path(dotted, "--modify", schema)
         try:
             value = parse_config(text)
         except yaml.YAMLError as error:
@@ -141,16 +142,16 @@ def parse_yaml(text: str, path: Path) -> dict:
     return config
 
 
-def name_problems(config: dict) -> list[str]:
+def name_problems(config: dict, project: Project) -> list[str]:
     """Names that do not resolve, and parameters their constructors would not accept."""
     problems = []
-    model_class = checked_name(config, "model_type", model, FishboticsModel, problems)
+    model_class = checked_name(config, "model_type", project.models, FishboticsModel, problems)
     if model_class:
         problems += argument_problems("model_parameters", model_class, config["model_parameters"])
-    checked_name(config, "loss_function", losses, None, problems)
+    checked_name(config, "loss_function", project.losses, None, problems)
     sections = config["data_loader_parameters"]
-    for phase in PHASES:
-        dataset_class = checked_name(config, f"{phase}_data_loader_type", data_loader,
+    for phase in project.schema.PHASES:
+        dataset_class = checked_name(config, f"{phase}_data_loader_type", project.datasets,
                                      FishboticsDataset, problems)
         if dataset_class:
             given = {**sections.get("all", {}), **sections.get(phase, {})}

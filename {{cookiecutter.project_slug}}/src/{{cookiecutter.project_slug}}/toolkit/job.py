@@ -1,0 +1,269 @@
+"""Preparing a job: everything a mistake could spoil is checked before training starts.
+
+A new run checks its config, the git tree, the model and the data, and only then
+creates its run directory, so that a mistake leaves nothing half-made in logs/.
+--resume reopens a run directory after the same checks, at its newest checkpoint.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+{% if cookiecutter.multi_gpu %}
+from collections.abc import Callable
+{% endif %}
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+from torch.utils.data import default_collate
+from voluptuous import ALLOW_EXTRA, MultipleInvalid, Required, Schema
+
+from {{ cookiecutter.project_slug }}.toolkit.builders import build_loaders, build_model
+from {{ cookiecutter.project_slug }}.toolkit.code_check import check_loaded_code
+from {{ cookiecutter.project_slug }}.toolkit.config import load_config, validate
+from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
+from {{ cookiecutter.project_slug }}.toolkit.experiment import (
+    METADATA_FILE,
+    RunDirectory,
+    config_differences,
+    lock_run_directory,
+    newest_checkpoint,
+)
+from {{ cookiecutter.project_slug }}.toolkit.project import Project
+from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState, repo_state
+from {{ cookiecutter.project_slug }}.toolkit.yaml_files import located, parse_record, read_text
+
+LISTED_DIRTY_FILES = 20
+# The fields of metadata.yaml that --resume and --rerun rely on, checked when it is read:
+# the file is the researcher's to edit, and may have been damaged by hand.
+RECORD = Schema({
+    Required("status"): str,
+    Required("config"): dict,
+    Required("flags"): Schema({Required("cpu"): bool, Required("mini"): bool}, extra=ALLOW_EXTRA),
+    Required("git"): Schema({Required("commit"): str}, extra=ALLOW_EXTRA),
+    Required("environment"): Schema({Required("threads"): int}, extra=ALLOW_EXTRA),
+{% if cookiecutter.multi_gpu %}
+    Required("distributed"): Schema({Required("world_size"): int}, extra=ALLOW_EXTRA),
+{% endif %}
+}, extra=ALLOW_EXTRA)
+{% if cookiecutter.multi_gpu %}
+# How the job will be launched, from its config and --cpu: the `distributed` record of
+# metadata.yaml (launch.py's spawn_plan, or the torchrun process's own).
+LaunchPlan = Callable[[dict, bool], dict]
+{% endif %}
+
+
+@dataclass
+class Job:
+    """What training needs, settled once before it starts."""
+
+    config: dict
+    mini: bool
+    cpu: bool
+    device: torch.device
+    run: RunDirectory | None  # None: nothing is logged
+    checkpoint: Path | None = None  # resume from this checkpoint
+
+
+{% if cookiecutter.multi_gpu %}
+def prepare(args: argparse.Namespace, project: Project, plan_launch: LaunchPlan) -> Job:
+    """Check the config, the tree, the model and the data, then create the run
+    directory (or reopen it, with --resume)."""
+    if args.resume:
+        return prepare_resume(Path(args.resume), project, plan_launch)
+    config = load_config(args.config, project, args.find_replace, args.delete, args.modify)
+    launch = plan_launch(config, args.cpu)
+{% else %}
+def prepare(args: argparse.Namespace, project: Project) -> Job:
+    """Check the config, the tree, the model and the data, then create the run
+    directory (or reopen it, with --resume)."""
+    if args.resume:
+        return prepare_resume(Path(args.resume), project)
+    config = load_config(args.config, project, args.find_replace, args.delete, args.modify)
+{% endif %}
+    repo = repo_to_record(args, project.root)
+    device = choose_device(args.cpu)
+    check_model_and_data(config, args.mini, device, project)
+    run = None
+    if repo is not None:
+        check_loaded_code(project.root, repo.commit)  # what git status cannot see
+        # Created last, so that a mistake found above leaves no half-made directory.
+{% if cookiecutter.multi_gpu %}
+        run = RunDirectory.create(project.logs, config, vars(args), repo, device, launch)
+{% else %}
+        run = RunDirectory.create(project.logs, config, vars(args), repo, device)
+{% endif %}
+    return Job(config, args.mini, args.cpu, device, run)
+
+
+{% if cookiecutter.multi_gpu %}
+def prepare_resume(run_path: Path, project: Project, plan_launch: LaunchPlan) -> Job:
+{% else %}
+def prepare_resume(run_path: Path, project: Project) -> Job:
+{% endif %}
+    """Reopen a logged run at its newest readable checkpoint, if the code is the same."""
+    read_metadata(run_path)  # a run directory, before a lock file is made in it
+    lock_run_directory(run_path)
+    metadata = read_metadata(run_path)  # as its last owner left it
+    if metadata.get("status") == "finished":
+        raise UserError(f"{run_path} has finished; there is nothing to resume.")
+    config = validate(metadata["config"], run_path / METADATA_FILE, project)
+    flags = metadata["flags"]
+    repo = repo_to_record(argparse.Namespace(no_logging=False, allow_dirty_repo=False),
+                          project.root)
+    recorded = metadata["git"]["commit"]
+    if repo.commit != recorded:
+        raise UserError(
+            f"the run was made at commit {recorded[:12]}, but HEAD is {repo.commit[:12]}; "
+            f"resuming needs the same code. `git checkout {recorded[:12]}`, or `git worktree "
+            f"add DIR {recorded[:12]}` and resume from DIR with its own code first: "
+            "`PYTHONPATH=src python run.py --resume ...`."
+        )
+{% if cookiecutter.multi_gpu %}
+    launch = plan_launch(config, flags["cpu"])
+    if launch["world_size"] != metadata["distributed"]["world_size"]:
+        print(f"warning: the run had {metadata['distributed']['world_size']} processes and "
+              f"resumes with {launch['world_size']}; results will differ from an "
+              "uninterrupted run", file=sys.stderr)
+{% endif %}
+    if torch.get_num_threads() != metadata["environment"]["threads"]:
+        print(f"warning: the run used {metadata['environment']['threads']} CPU threads and "
+              f"resumes with {torch.get_num_threads()}; floating-point results will differ "
+              "slightly from an uninterrupted run", file=sys.stderr)
+    device = choose_device(flags["cpu"])
+    check_model_and_data(config, flags["mini"], device, project)
+    check_loaded_code(project.root, recorded)  # what git status cannot see
+    found = newest_checkpoint(run_path, metadata.get("run_id"))
+    checkpoint_path, checkpoint = found if found else (None, None)
+    if checkpoint_path is None:
+        print("note: the run has no checkpoint yet; it starts again from the beginning",
+              file=sys.stderr)
+    else:
+        check_record_matches(run_path, metadata, checkpoint_path, checkpoint)
+    run = RunDirectory.resume(run_path, metadata, checkpoint_path, checkpoint)
+    return Job(config, flags["mini"], flags["cpu"], device, run, checkpoint_path)
+
+
+def check_record_matches(run_path: Path, metadata: dict, checkpoint_path: Path,
+                         checkpoint: dict) -> None:
+    """The checkpoint holds the config and commit the weights were trained with: a
+    metadata.yaml edited since would resume one config and record another."""
+    differences = config_differences(
+        {"config": metadata["config"], "git": {"commit": metadata["git"]["commit"]}},
+        {"config": checkpoint["config"], "git": {"commit": checkpoint["commit"]}})
+    if differences:
+        raise UserError(
+            f"{run_path / METADATA_FILE} no longer says what its checkpoint "
+            f"{checkpoint_path.name} was trained with:\n  " + "\n  ".join(differences)
+            + f"\nThe checkpoint is what ran: put those values back in {METADATA_FILE} to "
+            "resume, or start a new run with the changed config (--modify KEY VALUE).")
+
+
+def config_to_print(args: argparse.Namespace, project: Project) -> dict:
+    """--print-config: the config a run would use, checked like a run's but without
+    looking at the git tree, the data or the model."""
+    if args.config:
+        return load_config(args.config, project, args.find_replace, args.delete, args.modify)
+    return read_metadata(Path(args.resume or args.rerun))["config"]
+
+
+def read_metadata(run_path: Path) -> dict:
+    """A run's record, checked to hold what --resume and --rerun read from it."""
+    path = run_path / METADATA_FILE
+    try:
+        metadata = parse_record(read_text(path))
+    except FileNotFoundError:
+        raise UserError(f"{run_path} is not a run directory: it has no {METADATA_FILE}") from None
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise UserError(f"cannot read {path}: {located(error, path)}") from None
+    if not isinstance(metadata, dict):
+        raise UserError(f"{path} is not the metadata of a logged run")
+    try:
+        return RECORD(metadata)
+    except MultipleInvalid as error:
+        problems = "\n".join(f"  - {'.'.join(map(str, problem.path))}: {problem.msg}"
+                             for problem in error.errors)
+        raise UserError(f"{path} is damaged; --resume and --rerun need these fields:\n"
+                        f"{problems}\nRestore them, e.g. from a copy of the run directory."
+                        ) from None
+
+
+# --------------------------------------------------------------------------------------
+# Steps of prepare()
+
+
+def repo_to_record(args: argparse.Namespace, project_root: Path) -> RepoState | None:
+    """The git state a logged run records, or None when this run logs nothing."""
+    if args.no_logging:
+        return None
+    if args.allow_dirty_repo:
+        confirm_unlogged_run(args.y)
+        return None
+    state = repo_state(project_root)
+    if state.dirty_files:
+        listed = [f"  {line}" for line in state.dirty_files[:LISTED_DIRTY_FILES]]
+        if len(state.dirty_files) > LISTED_DIRTY_FILES:
+            listed.append(f"  ... and {len(state.dirty_files) - LISTED_DIRTY_FILES} more")
+        raise UserError(
+            "the repository has uncommitted changes, so its commit would not say what ran:\n"
+            + "\n".join(listed)
+            + "\nCommit them (git add --all && git commit), add generated files to "
+            ".gitignore, or pass --allow-dirty-repo for a run that logs nothing."
+        )
+    return state
+
+
+def confirm_unlogged_run(assume_yes: bool) -> None:
+    if assume_yes:
+        return
+    if not sys.stdin.isatty():
+        raise UserError("--allow-dirty-repo asks before it runs, and there is no terminal "
+                        "to answer; add --y to say yes.")
+    try:
+        answer = input("--allow-dirty-repo: nothing from this run will be saved. "
+                       "Continue? [y/n] ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        raise UserError("stopped at your answer; nothing ran.")
+
+
+def choose_device(cpu: bool) -> torch.device:
+    if cpu:
+        return torch.device("cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    print("note: no GPU found, training on the CPU (--cpu says so explicitly)", file=sys.stderr)
+    return torch.device("cpu")
+
+
+def check_model_and_data(config: dict, mini: bool, device: torch.device,
+                         project: Project) -> None:
+    # Built only to be checked: training builds its own, freshly seeded.
+    network = build_model(config, project)
+    loaders = build_loaders(config, mini, device, project)
+    check_device_supports(config, device)
+    # One training sample through the model, on the CPU: a model and data that do not fit
+    # together fail here, before a run directory exists, rather than at the first step.
+    with torch.no_grad():
+        network(network.transform(default_collate([loaders["train"].dataset[0]])))
+    for loader in filter(None, loaders.values()):
+        network.check_dataset(loader.dataset)  # data the model cannot learn from
+
+
+def check_device_supports(config: dict, device: torch.device) -> None:
+    """Refuse options this machine cannot run now, rather than at the first step."""
+    if (config["mixed_precision"] == "bf16" and device.type == "cuda"
+            and not torch.cuda.is_bf16_supported()):
+        raise UserError("mixed_precision: bf16 needs a GPU with bfloat16 support (Ampere or "
+                        "newer); set mixed_precision: null on this one.")
+    # What torch.compile's CPU code generator looks for.
+    compilers = [name for name in (os.environ.get("CXX"), "g++", "clang++") if name]
+    if config["compile_model"] and device.type == "cpu" and not any(map(shutil.which, compilers)):
+        raise UserError("compile_model: torch.compile needs a C++ compiler on the CPU and "
+                        "found none (g++, clang++ or $CXX); install one or set "
+                        "compile_model: false.")
