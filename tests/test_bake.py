@@ -35,6 +35,8 @@ ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.I
 DISTRIBUTED_WORDS = re.compile(
     r"distributed|multigpu|multi-gpu|multi-node|torchrun|DDP|gloo|nccl|rank|world_size",
     re.IGNORECASE)
+# A row of the generated README's file table: the files, then whose they are.
+FILE_TABLE_ROW = re.compile(r"^\| (`[^|]+) \| (?:yours|toolkit) \|", re.MULTILINE)
 # Jinja openers (`}}` is valid Python, `${{` a GitHub Actions expression) and template
 # variables; .cookiecutter.json is a file.
 RESIDUE = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|cookiecutter\.(?!json\b)")
@@ -80,6 +82,19 @@ def test_each_tasks_model_and_datasets_are_a_whole_file_of_their_own():
         assert len(variants) == len(TASK_MODULES), variants
         for variant in variants:
             assert "cookiecutter.task" not in variant.read_text(), variant.name
+
+
+def test_the_readme_says_whose_each_file_is(baked):
+    """The README's file table names every module of the package (yours or the
+    toolkit's), and nothing that the project does not have."""
+    _, project = baked
+    rows = FILE_TABLE_ROW.findall((project / "README.md").read_text())
+    named = {name for files in rows for name in re.findall(r"`([^`]+)`", files)}
+    files = tracked_files(project)
+    package = {name for name in files
+               if name.startswith("src/") and not name.endswith("__init__.py")}
+    assert package - named == set()
+    assert {name for name in named if not name.endswith("/")} - files == set()
 
 
 def test_one_commit_on_main_and_a_clean_tree(baked):

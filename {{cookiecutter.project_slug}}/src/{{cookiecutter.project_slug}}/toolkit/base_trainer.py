@@ -106,7 +106,9 @@ class TrainerBase:
                  log_interval: int = 50, mixed_precision: str | None = None,
                  compile_model: bool = False, run: RunDirectory | None = None,
                  stop_signals: StopSignals | None = None,
-                 processes: SingleProcess | None = None):
+                 processes: SingleProcess | None = None, config: dict | None = None):
+        # The run's whole config: a field you add to schema.py is read here, in train.py.
+        self.config = config or {}
         self.processes = processes or SingleProcess()
         self.model = model.to(device)
         self.optimizer = model.optimizer()

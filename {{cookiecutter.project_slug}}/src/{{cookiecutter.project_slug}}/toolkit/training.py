@@ -39,6 +39,7 @@ def train(job: Job, project: Project, device: torch.device, stop_signals: StopSi
 {% endif %}
         log_interval=config["log_interval"], mixed_precision=config["mixed_precision"],
         compile_model=config["compile_model"], run=job.run, stop_signals=stop_signals,
+        config=config,
 {% if cookiecutter.multi_gpu %}
         processes=distributed_training.processes(process, device),
 {% endif %}
