@@ -35,6 +35,10 @@ ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.I
 DISTRIBUTED_WORDS = re.compile(
     r"distributed|multigpu|multi-gpu|multi-node|torchrun|DDP|gloo|nccl|rank|world_size",
     re.IGNORECASE)
+# Per-task variants are whole files and the multi-GPU code lives in files of its own: a
+# shared Python file keeps only a few small insertion points for the prompts.
+MAX_IF_BLOCKS_PER_PYTHON_FILE = 8
+IF_BLOCK = re.compile(r"\{%-?\s*if\b")
 # A row of the generated README's file table: the files, then whose they are.
 FILE_TABLE_ROW = re.compile(r"^\| (`[^|]+) \| (?:yours|toolkit) \|", re.MULTILINE)
 # Jinja openers (`}}` is valid Python, `${{` a GitHub Actions expression) and template
@@ -230,3 +234,13 @@ def test_the_ci_test_step_passes(answers, cookies_session):
     result = run_ci_step(project, "Tests", "-q", "-p", "no:cacheprovider")
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_no_python_file_of_the_template_is_a_maze_of_branches():
+    python_files = [path for path in (TEMPLATE / "{{cookiecutter.project_slug}}").rglob("*")
+                    if path.is_file() and re.search(r"\.py(\{%|$)", path.name)]
+    assert len(python_files) > 30  # the per-task files, whose names end in {% endif %}, too
+    crowded = {path.name: blocks for path in python_files
+               if (blocks := len(IF_BLOCK.findall(path.read_text())))
+               > MAX_IF_BLOCKS_PER_PYTHON_FILE}
+    assert crowded == {}

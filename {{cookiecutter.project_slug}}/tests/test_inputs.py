@@ -140,14 +140,12 @@ def test_constructors_refuse_values_out_of_range():
                        {"learning_rate": float("inf")}):
         with pytest.raises(ValueError, match="learning_rate must be a finite number >= 0"):
             getattr(model, MODEL)(**parameters)
-{% if cookiecutter.task != 'blank' %}
-    with pytest.raises(ValueError, match=WIDTH):
-        getattr(model, MODEL)(**{WIDTH: 0})
-{% endif %}
     for size in (0, -5):
         with pytest.raises(UserError, match=f"mini_size must be at least 1, got {size}"):
             FishboticsDataset("data", "train", mini=True, mini_size=size)
 {% if cookiecutter.task != 'blank' %}
+    with pytest.raises(ValueError, match=WIDTH):
+        getattr(model, MODEL)(**{WIDTH: 0})
 
 
 def test_a_learning_rate_typed_1e_4_trains_with_that_rate(project):
