@@ -72,6 +72,15 @@ def test_unknown_top_level_keys_are_warned_about_and_ignored(tmp_path, capsys):
     assert "ignoring unknown key 'learning_rat'" in capsys.readouterr().err
 
 
+def test_an_unknown_key_close_to_a_known_one_is_named_in_the_warning(tmp_path, capsys):
+    # A misspelt key would otherwise quietly leave its setting at the default.
+    config = load_config(write_config(tmp_path, epoch=3, log_intervall=7), PROJECT)
+    assert "epoch" not in config and config["log_interval"] == 50
+    warnings = capsys.readouterr().err
+    assert "ignoring unknown key 'epoch' (did you mean epochs?)" in warnings
+    assert "ignoring unknown key 'log_intervall' (did you mean log_interval?)" in warnings
+
+
 def test_duplicate_keys_are_an_error(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(SAMPLE.read_text() + "epochs: 3\n")

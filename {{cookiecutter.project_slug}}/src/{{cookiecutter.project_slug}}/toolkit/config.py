@@ -5,6 +5,7 @@ so an edited config is checked exactly like a typed one and saved as it ran.
 Every problem is reported at once, with the key it concerns.
 """
 
+import difflib
 import inspect
 import sys
 import types
@@ -48,7 +49,10 @@ def load_config(path: str | Path, project: Project, find_replace: Sequence[str] 
     apply_deletions(config, delete, path, project.schema)
     apply_modifications(config, modify, project.schema)
     for key in [key for key in config if key not in project.schema.TOP_LEVEL_KEYS]:
-        warn(f"{path}: ignoring unknown key {shown(key)}")
+        # A misspelt or renamed key would otherwise quietly turn its setting off.
+        close = difflib.get_close_matches(str(key), project.schema.TOP_LEVEL_KEYS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        warn(f"{path}: ignoring unknown key {shown(key)}{hint}")
         del config[key]
     return validate(config, path, project)
 
