@@ -1,5 +1,6 @@
 """Every prompt combination bakes a clean, lint-free repository with no template residue."""
 
+import ast
 import os
 import re
 import subprocess
@@ -68,6 +69,23 @@ def test_the_exact_file_set_is_committed(baked):
         if answers["task"] != "blank":
             expected |= MULTI_GPU_TESTS
     assert tracked_files(project) == expected
+
+
+def test_the_toolkit_imports_none_of_the_researchers_files(baked):
+    """run.py hands them in (toolkit/project.py), so that a template update of the
+    toolkit never touches the researcher's code."""
+    answers, project = baked
+    package = project.name
+    researchers = {f"{package}.{name}" for name in MODULES | TASK_MODULES[answers["task"]]}
+    for path in sorted((project / "src" / package / "toolkit").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                imported = {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.Import):
+                imported = {alias.name for alias in node.names}
+            else:
+                continue
+            assert not imported & researchers, f"{path.name} imports {imported & researchers}"
 
 
 def test_one_commit_on_main_and_a_clean_tree(baked):
