@@ -1,5 +1,6 @@
 """Every prompt combination bakes a clean, lint-free repository with no template residue."""
 
+import ast
 import os
 import re
 import subprocess
@@ -99,6 +100,23 @@ def test_the_readme_says_whose_each_file_is(baked):
                if name.startswith("src/") and not name.endswith("__init__.py")}
     assert package - named == set()
     assert {name for name in named if not name.endswith("/")} - files == set()
+
+
+def test_the_toolkit_imports_none_of_the_researchers_files(baked):
+    """run.py hands them in (toolkit/project.py), so that a template update of the
+    toolkit never touches the researcher's code."""
+    answers, project = baked
+    package = project.name
+    researchers = {f"{package}.{name}" for name in MODULES | TASK_MODULES[answers["task"]]}
+    for path in sorted((project / "src" / package / "toolkit").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                imported = {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.Import):
+                imported = {alias.name for alias in node.names}
+            else:
+                continue
+            assert not imported & researchers, f"{path.name} imports {imported & researchers}"
 
 
 def test_one_commit_on_main_and_a_clean_tree(baked):
