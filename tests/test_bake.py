@@ -40,6 +40,8 @@ DISTRIBUTED_WORDS = re.compile(
 # shared Python file keeps only a few small insertion points for the prompts.
 MAX_IF_BLOCKS_PER_PYTHON_FILE = 8
 IF_BLOCK = re.compile(r"\{%-?\s*if\b")
+MODEL_TYPES = {"trajectory": "ReachingPolicy", "classification": "ShapeClassifier",
+               "blank": "MyModel"}
 # A row of the generated README's file table: the files, then whose they are.
 FILE_TABLE_ROW = re.compile(r"^\| (`[^|]+) \| (?:yours|toolkit) \|", re.MULTILINE)
 # Jinja openers (`}}` is valid Python, `${{` a GitHub Actions expression) and template
@@ -117,6 +119,15 @@ def test_the_toolkit_imports_none_of_the_researchers_files(baked):
             else:
                 continue
             assert not imported & researchers, f"{path.name} imports {imported & researchers}"
+
+
+def test_a_bake_names_no_other_tasks_model(baked):
+    """Docstrings, tests and examples of one task do not leak into another's bake."""
+    answers, project = baked
+    others = [name for task, name in MODEL_TYPES.items() if task != answers["task"]]
+    mentions = {name: [path for path in code_and_docs(project)
+                       if name in (project / path).read_text()] for name in others}
+    assert mentions == {name: [] for name in others}
 
 
 def test_one_commit_on_main_and_a_clean_tree(baked):

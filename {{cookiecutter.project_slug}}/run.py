@@ -1,9 +1,11 @@
+{% set model_type = {'trajectory': 'ReachingPolicy', 'classification': 'ShapeClassifier', 'blank': 'MyModel'}[cookiecutter.task] %}
+{% set padding = ' ' * (22 - model_type|length) %}
 """Start a training run from a config file, or resume one from its run directory.
 
     python run.py sample_runconfig.yaml                                   # a logged run
     python run.py sample_runconfig.yaml --mini --allow-dirty-repo --y     # a quick check
-    python run.py --resume logs/ReachingPolicy/2024-05-01_12-00-00        # continue a run
-    python run.py --rerun logs/ReachingPolicy/2024-05-01_12-00-00         # reproduce it
+    python run.py --resume logs/{{ model_type }}/2024-05-01_12-00-00{{ padding }}# continue a run
+    python run.py --rerun logs/{{ model_type }}/2024-05-01_12-00-00{{ padding }} # reproduce it
     python run.py --list                                                  # the logged runs
     python run.py sample_runconfig.yaml --modify epochs 5 --print-config  # what would run
 
