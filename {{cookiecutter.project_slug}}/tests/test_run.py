@@ -160,6 +160,26 @@ def metadata_of(run_directory):
     return yaml.safe_load((run_directory / "metadata.yaml").read_text())
 
 
+def test_a_config_field_added_to_the_schema_is_read_in_train_py(project):
+    # The README's recipe for a new field: a key in schema.py, read in train.py as
+    # self.config[...] (the Trainer gets the whole config), no toolkit file touched.
+    schema = next((project / "src").glob("*/schema.py"))
+    schema.write_text(schema.read_text().replace(
+        '    Optional("compile_model", default=False): boolean,\n',
+        '    Optional("compile_model", default=False): boolean,\n'
+        '    Optional("greeting", default="hello"): str,\n'))
+    train = next((project / "src").glob("*/train.py"))
+    train.write_text(train.read_text().replace(
+        "        results = {}\n", '        print(self.config["greeting"])\n        results = {}\n'))
+    git(project, "commit", "--quiet", "--all", "-m", "A greeting at the start of training")
+    result = run_py(project, *QUICK, "--modify", "epochs", "1", "--modify", "greeting",
+                    "from the config")
+    assert result.returncode == 0, result.stderr
+    assert "from the config" in result.stdout.splitlines()
+    [run] = run_directories(project)
+    assert metadata_of(run)["config"]["greeting"] == "from the config"
+
+
 def test_logged_run_records_commit_config_checkpoints_and_tensorboard(project):
     result = run_py(project, *QUICK, "--modify", "epochs", "2")
     assert result.returncode == 0, result.stderr
