@@ -8,18 +8,19 @@ only checked to be strings here; config.py looks them up in their modules.
 import math
 from pathlib import Path
 
-{% if cookiecutter.multi_gpu %}
 from voluptuous import All, Any, In, Invalid, Length, Match, Optional, Range, Required, Schema
-{% else %}
-from voluptuous import All, Any, Invalid, Length, Optional, Range, Required, Schema
-{% endif %}
 
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import shown
 
 {% if cookiecutter.include_rollout_phase %}
-PHASES = ("train", "test", "rollout")
+# The kinds of dataset a config names, as `<kind>_data_loader_type`: the training data,
+# the held-out data of the loss phases (val every epoch, test once at the end), and
+# the rollout's (likewise).
+DATA_LOADERS = ("train", "test", "rollout")
 {% else %}
-PHASES = ("train", "test")
+# The kinds of dataset a config names, as `<kind>_data_loader_type`: the training data,
+# and the held-out data (read by the val phase every epoch, by the test once at the end).
+DATA_LOADERS = ("train", "test")
 {% endif %}
 # NumPy takes seeds below 2**32, and the trainer adds small offsets to the seed (one
 # stream per phase), so seeds stop well short of it.
@@ -68,6 +69,17 @@ def optional_path(value: object) -> str | None:
 name = All(str, Length(min=1), msg="expected a name")
 optional_name = Any(None, name, msg="expected a name, or null to skip the phase")
 parameters = {str: object}
+split = All(str, Match(r"^\w[\w.-]*$"), msg="expected the name of a folder in data_directory")
+# Which epoch's checkpoint is the run's best ("selected"): the one where `metric` is
+# lowest (mode min) or highest (max). The test split is read once, at the end, by it.
+SELECTION = {
+    Optional("metric", default="val/loss"): All(
+        str, Match(r"^\w+/\w+$"), msg="expected PHASE/NAME, e.g. val/loss"),
+    Optional("mode", default="min"): In(["min", "max"], msg="expected min or max"),
+    Optional("patience", default=None): Any(
+        None, All(integer, Range(min=1)),
+        msg="expected a number of epochs (1 or more), or null never to stop early"),
+}
 {% if cookiecutter.multi_gpu %}
 
 # The seed toolkit's multi-GPU block. With it, run.py spawns ngpus_per_node processes on
@@ -111,8 +123,10 @@ RUN_CONFIG = Schema({
     Optional("rollout_data_loader_type", default=None): optional_name,
     Optional("rollout_max_samples", default=1000): All(integer, Range(min=1)),
 {% endif %}
+    Optional("val_split", default="val"): split,
+    Optional("selection", default=dict): SELECTION,
     Optional("data_loader_parameters", default=dict): {
-        Optional(phase): parameters for phase in ("all", *PHASES)
+        Optional(kind): parameters for kind in ("all", *DATA_LOADERS)
     },
     Optional("num_workers", default=0): All(integer, Range(min=0)),
     Optional("seed", default=0): All(

@@ -1,66 +1,59 @@
 {% if cookiecutter.include_rollout_phase %}
-"""The Trainer: the training, test and rollout loops of every epoch.
+"""The Trainer: the training, validation and rollout loops, and the final test.
 {% else %}
-"""The Trainer: the training and test loops of every epoch.
+"""The Trainer: the training and validation loops, and the final test.
 {% endif %}
 
 Each epoch runs
   1. train_loop    one pass over the training data, updating the model;
-  2. test_loop     the same cheap loss on held-out data, without updates;
+  2. val_loop      the same cheap loss on the validation split, without updates;
 {% if cookiecutter.include_rollout_phase %}
   3. rollout_loop  the expensive rollout, on a fresh random subset of at most
-                   `rollout_max_samples` held-out samples.
+                   `rollout_max_samples` samples of the validation split.
 {% endif %}
-A phase whose data loader the config leaves out is skipped. The best checkpoint
-{% if cookiecutter.include_rollout_phase %}
-is the one with the lowest rollout loss, else test loss, else training loss.
-{% else %}
-is the one with the lowest test loss, else training loss.
-{% endif %}
+A phase whose data loader the config leaves out is skipped. The config's `selection`
+picks the best epoch by one of their numbers (val/loss, lowest, unless it says
+otherwise), and may stop training early. Then `final_test` reads the test split once,
+with the best epoch's weights: its results are the ones to report.
 
 This file is yours: change the loops as your task needs. The bookkeeping around them
-(checkpoints and resuming, stop signals, loss sums, NaN checks) is TrainerBase's, in
-toolkit/base_trainer.py: keep its calls where they are, between two steps. A stop signal
-is honoured between two batches of any phase, and a run stopped in one continues it
-where it stood.
+(checkpoints and resuming, stop signals, loss sums, NaN checks, selection) is
+TrainerBase's, in toolkit/base_trainer.py: keep its calls where they are, between two
+steps. A stop signal is honoured between two batches of any phase, and a run stopped
+in one continues it where it stood.
 """
 
 import torch
-from torch.utils.data import DataLoader
 
 from {{ cookiecutter.project_slug }}.toolkit.base_trainer import TrainerBase, to_device
 
 
 class Trainer(TrainerBase):
     def fit(self) -> dict[str, dict[str, float]]:
-        """Train for every epoch left; returns the last epoch's results by phase."""
-        results = {}
-        for epoch in range(self.first_epoch, self.epochs):
+        """Train for every epoch left, then test; returns the final test's results."""
+        for epoch in self.remaining_epochs():  # until the selection's patience runs out
             results = self.epoch_results  # phases done before a resume, else none yet
             if "train" not in results:
                 results["train"] = self.train_loop(epoch, self.resumed_position("train"))
                 if self.scheduler is not None:
                     self.scheduler.step()
-            if self.test_loader is not None and "test" not in results:
-                results["test"] = self.test_loop(epoch, self.resumed_position("test"))
+            if "val" in self.held_out_loaders and "val" not in results:
+                results["val"] = self.val_loop(epoch, self.resumed_position("val"))
 {% if cookiecutter.include_rollout_phase %}
-            if self.rollout_loader is not None:
-                results["rollout"] = self.rollout_loop(epoch, self.resumed_position("rollout"))
-            best_by = ("rollout/loss" if "rollout" in results
-                       else "test/loss" if "test" in results else "train/loss")
-{% else %}
-            best_by = "test/loss" if "test" in results else "train/loss"
+            if "val_rollout" in self.held_out_loaders:
+                results["val_rollout"] = self.rollout_loop(
+                    epoch, self.resumed_position("val_rollout"))
 {% endif %}
-            self.end_epoch(epoch, results, best_by)
+            self.end_epoch(epoch, results)
         self.finish()
-        return results
+        return self.final_test()
 
     def train_loop(self, epoch: int, resume_position: int = 0) -> dict[str, float]:
         """One pass over the training data, of which `resume_position` batches were
         done before the run was resumed."""
         self.network.train()
         self.start_training_pass(epoch, resume_position)
-        progress = self.progress_bar(self.train_loader, f"epoch {epoch} train", resume_position)
+        progress = self.progress_bar(self.train_loader, epoch, "train", resume_position)
         for step, batch in enumerate(progress, start=resume_position):
             batch = self.model.transform(to_device(batch, self.device))
             with self.autocast():
@@ -81,27 +74,41 @@ class Trainer(TrainerBase):
             self.checkpoint_or_stop(epoch, step + 1)
         return self.training_results(epoch)
 
-    def test_loop(self, epoch: int, resume_position: int = 0) -> dict[str, float]:
-        return self.evaluate(self.test_loader, epoch, "test", resume_position)
+    def val_loop(self, epoch: int, resume_position: int = 0) -> dict[str, float]:
+        return self.evaluate("val", epoch, resume_position)
 {% if cookiecutter.include_rollout_phase %}
 
     def rollout_loop(self, epoch: int, resume_position: int = 0) -> dict[str, float]:
-        return self.evaluate(self.rollout_loader, epoch, "rollout", resume_position)
+        return self.evaluate("val_rollout", epoch, resume_position)
 {% endif %}
 
+    def final_test(self) -> dict[str, dict[str, float]]:
+        """The test split, read once, with the weights of the epoch the selection chose."""
+        self.load_selected_weights()
+{% if cookiecutter.include_rollout_phase %}
+        results = {phase: self.evaluate(phase) for phase in ("test", "test_rollout")
+                   if phase in self.held_out_loaders}
+{% else %}
+        results = {"test": self.evaluate("test")} if "test" in self.held_out_loaders else {}
+{% endif %}
+        self.record_final_test(results)
+        return results
+
     @torch.no_grad()
-    def evaluate(self, loader: DataLoader, epoch: int, phase: str,
+    def evaluate(self, phase: str, epoch: int | None = None,
                  resume_position: int = 0) -> dict[str, float]:
-        """Sample-weighted means of the loss and the model's metrics over `loader`, of
-        which `resume_position` batches were done before the run was resumed."""
+        """Sample-weighted means of the loss and the model's metrics over the held-out
+        phase's data, of which `resume_position` batches were done before the run was
+        resumed. `epoch` is None outside training (the final test, run.py --evaluate)."""
+        loader = self.held_out_loaders[phase]
         self.model.eval()
         self.start_held_out_pass(loader, phase, resume_position)
-        progress = self.progress_bar(loader, f"epoch {epoch} {phase}", resume_position)
+        progress = self.progress_bar(loader, epoch, phase, resume_position)
         for position, batch in enumerate(progress, start=resume_position):
             batch = self.model.transform(to_device(batch, self.device))
             with self.autocast():
 {% if cookiecutter.include_rollout_phase %}
-                if phase == "rollout":
+                if phase.endswith("_rollout"):
                     prediction = self.model.rollout(batch)
                     metrics = self.model.rollout_metrics(prediction, batch)
                 else:

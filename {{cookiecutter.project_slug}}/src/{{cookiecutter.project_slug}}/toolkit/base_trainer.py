@@ -18,6 +18,7 @@ process alone.
 """
 
 import math
+from collections.abc import Iterator
 from contextlib import nullcontext
 from functools import partial
 from typing import NoReturn
@@ -28,7 +29,8 @@ from tqdm import tqdm
 
 from {{ cookiecutter.project_slug }}.toolkit import random_state
 from {{ cookiecutter.project_slug }}.toolkit.base_model import FishboticsModel
-from {{ cookiecutter.project_slug }}.toolkit.experiment import RunDirectory
+from {{ cookiecutter.project_slug }}.toolkit.experiment import RunDirectory, read_checkpoint
+from {{ cookiecutter.project_slug }}.toolkit.selection import Selection
 from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals, TrainingDiverged, TrainingStopped
 
 
@@ -94,15 +96,16 @@ class SingleProcess:
     def finish(self, model: torch.nn.Module, run: RunDirectory | None) -> None:
         """Called when the last epoch is done."""
 
+    def share_weights(self, model: torch.nn.Module) -> None:
+        """Give every process the main process's weights of `model`."""
+
 
 class TrainerBase:
     """The Trainer's state and bookkeeping; train.py's Trainer adds the loops."""
 
     def __init__(self, model: FishboticsModel, loss_function, train_loader: DataLoader, *,
-                 epochs: int, device: torch.device, test_loader: DataLoader | None = None,
-{% if cookiecutter.include_rollout_phase %}
-                 rollout_loader: DataLoader | None = None,
-{% endif %}
+                 epochs: int, device: torch.device,
+                 held_out_loaders: dict[str, DataLoader | None] | None = None,
                  log_interval: int = 50, mixed_precision: str | None = None,
                  compile_model: bool = False, run: RunDirectory | None = None,
                  stop_signals: StopSignals | None = None,
@@ -122,10 +125,10 @@ class TrainerBase:
                          if mixed_precision == "bf16" else nullcontext)
         self.loss_function = loss_function
         self.train_loader = train_loader
-        self.test_loader = test_loader
-{% if cookiecutter.include_rollout_phase %}
-        self.rollout_loader = rollout_loader
-{% endif %}
+        # By phase: "val"{% if cookiecutter.include_rollout_phase %} and "val_rollout"{% endif %} every epoch, "test"{% if cookiecutter.include_rollout_phase %} and "test_rollout"{% endif %} once at
+        # the end; a phase whose data loader the config leaves out is not there.
+        self.held_out_loaders = {phase: loader for phase, loader
+                                 in (held_out_loaders or {}).items() if loader is not None}
         self.epochs = epochs
         self.device = device
         self.log_interval = log_interval
@@ -153,16 +156,18 @@ class TrainerBase:
         self.held_out_order_state: torch.Tensor | None = None
         self.held_out_totals: dict[str, torch.Tensor] = {}
         self.held_out_samples = 0
+        selection = self.config.get("selection", {})
+        self.selection = Selection(**selection)  # the best epoch so far, by the config
+        # Of an unlogged run, whose checkpoints are not saved: the best epoch's weights.
+        self.best_weights: dict[str, torch.Tensor] | None = None
 
     def loaders(self) -> dict[str, DataLoader]:
-        loaders = {"train": self.train_loader, "test": self.test_loader}
-{% if cookiecutter.include_rollout_phase %}
-        loaders["rollout"] = self.rollout_loader
-{% endif %}
-        return {phase: loader for phase, loader in loaders.items() if loader is not None}
+        return {"train": self.train_loader, **self.held_out_loaders}
 
-    def progress_bar(self, loader: DataLoader, description: str, done: int) -> tqdm:
+    def progress_bar(self, loader: DataLoader, epoch: int | None, phase: str,
+                     done: int) -> tqdm:
         """`loader` with a progress bar, `done` of its batches already behind it."""
+        description = phase if epoch is None else f"epoch {epoch} {phase}"
         return tqdm(loader, desc=description, leave=False, total=len(loader), initial=done,
                     disable=not self.processes.is_main)
 
@@ -176,20 +181,61 @@ class TrainerBase:
         position, self.resume_phase, self.resume_position = self.resume_position, None, 0
         return position
 
-    def end_epoch(self, epoch: int, results: dict[str, dict[str, float]], best_by: str) -> None:
-        """Print and record the epoch's `results`, and save its checkpoint. `best_by`
-        names the number ("phase/name") that decides which checkpoint is the best."""
+    def remaining_epochs(self) -> Iterator[int]:
+        """The epochs left to train, until the selection's patience runs out."""
+        for epoch in range(self.first_epoch, self.epochs):
+            if self.selection.out_of_patience():
+                if self.processes.is_main:
+                    tqdm.write(f"stopping early: no better {self.selection.metric} for "
+                               f"{self.selection.patience} epochs after epoch "
+                               f"{self.selection.best_epoch}")
+                return
+            yield epoch
+
+    def end_epoch(self, epoch: int, results: dict[str, dict[str, float]]) -> None:
+        """Print and record the epoch's `results`, note whether it is the best by the
+        config's selection, and save its checkpoint."""
         check_finite(epoch, results)
         if self.processes.is_main:
             tqdm.write(epoch_summary(epoch, results))
+        scalars = {f"{phase}/{name}": value
+                   for phase, values in results.items() for name, value in values.items()}
+        if self.selection.add_epoch(epoch, scalars) and self.run is None:
+            self.best_weights = {name: tensor.detach().to("cpu", copy=True)
+                                 for name, tensor in self.model.state_dict().items()}
         state = self.state(epoch, position=None)
         self.epoch_results = {}
         if self.run is not None:
-            self.run.end_epoch(epoch, self.step, results, best_by, state)
+            self.run.end_epoch(epoch, self.step, results, self.selection, state)
 
     def finish(self) -> None:
         """Called after the last epoch."""
         self.processes.finish(self.model, self.run)
+
+    # ----------------------------------------------------------------------------------
+    # The final test
+
+    def load_selected_weights(self) -> None:
+        """Give the model the selected epoch's weights: its checkpoint's, or, in a run
+        that saves none, the copy kept in memory."""
+        epoch = self.selection.best_epoch
+        if self.run is not None:
+            weights = read_checkpoint(self.run.epoch_checkpoint(epoch))["model_state_dict"]
+        else:
+            weights = self.best_weights
+        if weights is not None:  # None: another rank holds them, and shares them now
+            self.model.load_state_dict(weights)
+        self.processes.share_weights(self.model)
+        if self.processes.is_main:
+            tqdm.write(f"final test on the test split, with epoch {epoch}'s weights: the "
+                       f"best by {self.selection.describe()}")
+
+    def record_final_test(self, results: dict[str, dict[str, float]]) -> None:
+        """Print and record the final test's results."""
+        if self.processes.is_main:
+            tqdm.write("final test: " + phase_summary(results))
+        if self.run is not None:
+            self.run.record_final_test(self.step, self.selection.best_epoch, results)
 
     # ----------------------------------------------------------------------------------
     # Checkpoints and resuming
@@ -214,6 +260,7 @@ class TrainerBase:
             "results": self.epoch_results,  # of the epoch's phases done before this one
             "step": self.step,
             "data_order": orders,
+            "selection": self.selection.state(),
             **self.processes.checkpoint_part(self.process_state()),
         }
 
@@ -238,6 +285,7 @@ class TrainerBase:
         for phase, loader in self.loaders().items():
             loader.generator.set_state(checkpoint["data_order"][phase])
         self.train_order_state = checkpoint["data_order"]["train"]
+        self.selection.restore(checkpoint["selection"])
         if checkpoint["position"] is None:
             self.first_epoch, self.resume_position = checkpoint["epoch"] + 1, 0
         else:
@@ -353,14 +401,17 @@ class TrainerBase:
             self.held_out_totals[name] = self.held_out_totals.get(name, 0) + value.float() * size
         self.held_out_samples += size
 
-    def stop_if_requested(self, epoch: int, phase: str, done: int) -> None:
-        """After `done` batches of a held-out pass: stop if asked to, with a checkpoint
-        from which a resumed run continues the pass."""
+    def stop_if_requested(self, epoch: int | None, phase: str, done: int) -> None:
+        """After `done` batches of a held-out pass of `epoch`: stop if asked to, with a
+        checkpoint from which a resumed run continues the pass. The final test's pass
+        (epoch None) saves none: a resumed run tests again, from the start."""
         if self.processes.held_out_stop_requested(self.stop_signals, done):
-            state = self.state(epoch, done, phase)  # every process takes part
-            if self.run is not None:
-                # Named like a checkpoint at the end of the epoch's training, which it follows.
-                self.run.save_mid_epoch_checkpoint(epoch, 100, state)
+            if epoch is not None:
+                state = self.state(epoch, done, phase)  # every process takes part
+                if self.run is not None:
+                    # Named like a checkpoint at the end of the epoch's training, which
+                    # it follows.
+                    self.run.save_mid_epoch_checkpoint(epoch, 100, state)
             raise TrainingStopped(self.processes.stop_signal(self.stop_signals))
 
     def held_out_results(self) -> dict[str, float]:
@@ -371,7 +422,11 @@ class TrainerBase:
 
 
 def epoch_summary(epoch: int, results: dict[str, dict[str, float]]) -> str:
-    return f"epoch {epoch}: " + " | ".join(
+    return f"epoch {epoch}: " + phase_summary(results)
+
+
+def phase_summary(results: dict[str, dict[str, float]]) -> str:
+    return " | ".join(
         f"{phase} " + " ".join(f"{name} {value:.4g}" for name, value in values.items())
         for phase, values in results.items()
     )

@@ -15,11 +15,22 @@ from {{ cookiecutter.project_slug }}.toolkit.experiment import load_model_weight
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import shown
 
+
+def held_out_phases(name: str, split: str) -> dict[str, tuple[str, str]]:
+    """The held-out phases called `name` on the split folder `split`, each with the
+    kind of dataset it reads (the config's `<kind>_data_loader_type`) and its split."""
 {% if cookiecutter.include_rollout_phase %}
-SPLITS = {"train": "train", "test": "test", "rollout": "test"}  # phase -> data folder
+    return {name: ("test", split), f"{name}_rollout": ("rollout", split)}
 {% else %}
-SPLITS = {"train": "train", "test": "test"}  # phase -> data folder
+    return {name: ("test", split)}
 {% endif %}
+
+
+def training_phases(config: dict) -> dict[str, tuple[str, str]]:
+    """A training run's phases: training, the per-epoch held-out phases on `val_split`,
+    and the final test on test/, which is read once, by the selected checkpoint."""
+    return {"train": ("train", "train"), **held_out_phases("val", config["val_split"]),
+            **held_out_phases("test", "test")}
 
 
 def build_model(config: dict, project: Project, bootstrap: bool = True) -> torch.nn.Module:
@@ -39,35 +50,40 @@ def build_model(config: dict, project: Project, bootstrap: bool = True) -> torch
 
 {% if cookiecutter.multi_gpu %}
 def build_loaders(config: dict, mini: bool, device: torch.device, project: Project,
-                  process: distributed.Process | None = None) -> dict:
-    """One DataLoader per phase (this rank's share of the data), or None for a phase
-    the config leaves out."""
+                  process: distributed.Process | None = None,
+                  phases: dict[str, tuple[str, str]] | None = None) -> dict:
+    """One DataLoader per phase of `phases` (default: training's), this rank's share of
+    the data, or None for a phase whose kind of dataset the config leaves out."""
     shard = {"rank": process.rank, "world_size": process.world_size} if process else {}
 {% else %}
-def build_loaders(config: dict, mini: bool, device: torch.device, project: Project) -> dict:
-    """One DataLoader per phase, or None for a phase the config leaves out."""
+def build_loaders(config: dict, mini: bool, device: torch.device, project: Project,
+                  phases: dict[str, tuple[str, str]] | None = None) -> dict:
+    """One DataLoader per phase of `phases` (default: training's), or None for a phase
+    whose kind of dataset the config leaves out."""
 {% endif %}
     directory = resolve_path(config["data_directory"], project.root)
     parameters = config["data_loader_parameters"]
     loaders = {}
-    for index, phase in enumerate(project.schema.PHASES):
-        name = config[f"{phase}_data_loader_type"]
+    for phase, (kind, split) in (phases or training_phases(config)).items():
+        name = config[f"{kind}_data_loader_type"]
         if name is None:
             loaders[phase] = None
             continue
         loaders[phase] = getattr(project.datasets, name).get_dataloader(
-            directory, SPLITS[phase], config["batch_size"],
+            directory, split, config["batch_size"],
             shuffle=phase == "train",
             mini=mini,
 {% if cookiecutter.include_rollout_phase %}
-            max_samples=config["rollout_max_samples"] if phase == "rollout" else None,
+            max_samples=config["rollout_max_samples"] if kind == "rollout" else None,
 {% endif %}
             num_workers=config["num_workers"],
-            seed=config["seed"] + index,  # each phase draws from its own stream
+            # One random stream per kind of dataset: a phase on the test split draws
+            # what `run.py --evaluate` on that split draws.
+            seed=config["seed"] + project.schema.DATA_LOADERS.index(kind),
             pin_memory=device.type == "cuda",
 {% if cookiecutter.multi_gpu %}
             **shard,
 {% endif %}
-            **{**parameters.get("all", {}), **parameters.get(phase, {})},
+            **{**parameters.get("all", {}), **parameters.get(kind, {})},
         )
     return loaders

@@ -154,7 +154,7 @@ def name_problems(config: dict, project: Project) -> list[str]:
         problems += argument_problems("model_parameters", model_class, config["model_parameters"])
     checked_name(config, "loss_function", project.losses, None, problems)
     sections = config["data_loader_parameters"]
-    for phase in project.schema.PHASES:
+    for phase in project.schema.DATA_LOADERS:
         dataset_class = checked_name(config, f"{phase}_data_loader_type", project.datasets,
                                      FishboticsDataset, problems)
         if dataset_class:

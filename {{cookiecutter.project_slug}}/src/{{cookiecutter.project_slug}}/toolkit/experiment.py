@@ -7,6 +7,7 @@
         events.out.tfevents.*            TensorBoard scalars of every phase, and the
                                          config for TensorBoard's HParams view
         model_epoch_{E}.pth              the newest epoch, and the best epoch of every ten
+                                         (by the config's `selection`)
         model_ckpt_ep_{E}_pct_{P}.pth    the newest mid-epoch checkpoint, P% into epoch E
 
 Every file is written atomically (temporary file, fsync, rename), so a crash leaves
@@ -19,7 +20,6 @@ truth where metadata.yaml says otherwise.
 import fcntl
 import itertools
 import json
-import math
 import os
 import pickle
 import platform
@@ -42,6 +42,7 @@ import yaml
 from {{ cookiecutter.project_slug }}.toolkit import TEMPLATE_VERSION
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState
+from {{ cookiecutter.project_slug }}.toolkit.selection import Selection
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import dump, parse_record, read_text
 
 METADATA_FILE = "metadata.yaml"
@@ -508,23 +509,23 @@ class RunDirectory:
         self._replace_mid_epoch_checkpoint(path)
 
     def end_epoch(self, epoch: int, step: int, results: dict[str, dict[str, float]],
-                  metric: str, state: dict) -> None:
+                  selection: Selection, state: dict) -> None:
         """Log an epoch's results, save its checkpoint and apply the checkpoint policy.
 
         Every curve shares the x axis of optimizer steps: the epoch's results are logged
         at `step`, the steps done when the epoch ends, next to an `epoch` curve.
-        Kept: the newest epoch, and the best epoch by `metric` (lower is better) of
-        every group of ten epochs. A mid-epoch checkpoint is dropped once its epoch ends.
+        Kept: the newest epoch, and the best epoch by the `selection` (which has taken
+        this epoch in already) of every group of ten epochs. A mid-epoch checkpoint is
+        dropped once its epoch ends.
         """
         scalars = {f"{phase}/{name}": value
                    for phase, values in results.items() for name, value in values.items()}
-        value, group = scalars[metric], epoch // EPOCHS_PER_GROUP
-        if is_better(value, self._best_of_group.get(group)):
+        value, group = scalars[selection.metric], epoch // EPOCHS_PER_GROUP
+        if selection.better(value, self._best_of_group.get(group, (None,))[0]):
             self._best_of_group[group] = (value, epoch)
-        best_value, best_epoch = min(self._best_of_group.values(),
-                                     key=lambda entry: (math.isnan(entry[0]), entry[0]))
         # The best so far as a curve too: its last point is the run's best in HParams.
-        self.log_scalars(step, {"epoch": epoch, **scalars, f"best/{metric}": best_value})
+        self.log_scalars(step, {"epoch": epoch, **scalars,
+                                f"best/{selection.metric}": selection.best_value})
         self.write_scalars()
         self._writer.flush()
 
@@ -533,15 +534,33 @@ class RunDirectory:
         # The checkpoint carries the record as of itself, from which a resume rebuilds
         # metadata.yaml if the process dies before writing it.
         self.metadata["progress"] = {"epochs_completed": epoch + 1, "last_results": results}
-        self.metadata["best"] = {"metric": metric, "value": best_value, "epoch": best_epoch,
-                                 "checkpoint": self._epoch_checkpoint(best_epoch).name}
-        self._save(self._epoch_checkpoint(epoch), {**state, "results": results})
+        if selection.out_of_patience():
+            self.metadata["progress"]["stopped_early"] = (
+                f"no better {selection.metric} for {selection.patience} epochs after "
+                f"epoch {selection.best_epoch}")
+        self.metadata["best"] = {"metric": selection.metric, "mode": selection.mode,
+                                 "value": selection.best_value, "epoch": selection.best_epoch,
+                                 "checkpoint": self.epoch_checkpoint(selection.best_epoch).name}
+        self._save(self.epoch_checkpoint(epoch), {**state, "results": results})
         self._replace_mid_epoch_checkpoint(None)
         for old in dropped:
-            self._epoch_checkpoint(old).unlink(missing_ok=True)
+            self.epoch_checkpoint(old).unlink(missing_ok=True)
         self.write_metadata()
 
-    def _epoch_checkpoint(self, epoch: int) -> Path:
+    def record_final_test(self, step: int, epoch: int, results: dict[str, dict[str, float]]
+                          ) -> None:
+        """The final test's results, of epoch `epoch`'s checkpoint on the test split:
+        in metadata.yaml, and in TensorBoard at `step`, the run's last."""
+        self.metadata["final_test"] = {"split": "test", "epoch": epoch,
+                                       "checkpoint": self.epoch_checkpoint(epoch).name,
+                                       "results": results}
+        self.log_scalars(step, {f"{phase}/{name}": value
+                                for phase, values in results.items()
+                                for name, value in values.items()})
+        self.write_scalars()
+        self.write_metadata()
+
+    def epoch_checkpoint(self, epoch: int) -> Path:
         return self.path / f"model_epoch_{epoch}.pth"
 
     def _replace_mid_epoch_checkpoint(self, path: Path | None) -> None:
@@ -574,13 +593,6 @@ def cannot_write(error: OSError, where: Path) -> str:
     return (f"cannot write {error.filename or where}: {error.strerror}. "
             "A logged run writes into logs/: free some space or make it writable, or "
             "pass --no-logging for a run that saves nothing.")
-
-
-def is_better(value: float, best: tuple[float, int] | None) -> bool:
-    """Lower is better; a NaN metric never beats a number."""
-    if best is None or math.isnan(best[0]):
-        return True
-    return value < best[0]
 
 
 def summary_as_typed(text: str) -> str | None:

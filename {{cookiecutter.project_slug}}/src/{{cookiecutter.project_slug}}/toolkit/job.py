@@ -247,12 +247,36 @@ def check_model_and_data(config: dict, mini: bool, device: torch.device,
     network = build_model(config, project)
     loaders = build_loaders(config, mini, device, project)
     check_device_supports(config, device)
-    # One training sample through the model, on the CPU: a model and data that do not fit
-    # together fail here, before a run directory exists, rather than at the first step.
+    # One sample of each phase through the model, on the CPU: a model and data that do
+    # not fit together fail here, before a run directory exists, rather than at the
+    # first step. What comes out names the numbers each phase logs.
+    logged = []
     with torch.no_grad():
-        network(network.transform(default_collate([loaders["train"].dataset[0]])))
+        for phase in ("train", "val"{% if cookiecutter.include_rollout_phase %}, "val_rollout"{% endif %}):
+            if loaders[phase] is None:
+                continue
+            batch = network.transform(default_collate([loaders[phase].dataset[0]]))
+{% if cookiecutter.include_rollout_phase %}
+            if phase == "val_rollout":
+                metrics = network.rollout_metrics(network.rollout(batch), batch)
+            else:
+                metrics = network.metrics(network(batch), batch)
+{% else %}
+            metrics = network.metrics(network(batch), batch)
+{% endif %}
+            logged += [f"{phase}/{name}" for name in ("loss", *metrics)]
+    check_selection(config["selection"], logged)
     for loader in filter(None, loaders.values()):
         network.check_dataset(loader.dataset)  # data the model cannot learn from
+
+
+def check_selection(selection: dict, logged: list[str]) -> None:
+    """The selection's metric must be a number this config's phases log every epoch."""
+    if selection["metric"] not in logged:
+        raise UserError(
+            f"selection.metric is {selection['metric']}, which this config does not log; "
+            f"it logs {', '.join(logged)} every epoch. Set selection.metric to one of them "
+            "(and selection.mode to max where higher is better).")
 
 
 def check_device_supports(config: dict, device: torch.device) -> None:

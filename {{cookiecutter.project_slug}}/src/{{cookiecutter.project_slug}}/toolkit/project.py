@@ -21,7 +21,7 @@ class Project:
     models: ModuleType  # model classes, subclasses of FishboticsModel (model_type)
     datasets: ModuleType  # dataset classes, subclasses of FishboticsDataset (*_data_loader_type)
     losses: ModuleType  # loss functions (loss_function)
-    schema: ModuleType  # RUN_CONFIG, TOP_LEVEL_KEYS, PHASES and knows_key: what a config holds
+    schema: ModuleType  # what a config holds: RUN_CONFIG, TOP_LEVEL_KEYS, DATA_LOADERS...
     trainer: type  # the training loop: Trainer(model, loss_function, train_loader, ...)
 
     @property

@@ -33,10 +33,8 @@ def train(job: Job, project: Project, device: torch.device, stop_signals: StopSi
     config = job.config
     trainer = project.trainer(
         network, getattr(project.losses, config["loss_function"]), loaders["train"],
-        epochs=config["epochs"], device=device, test_loader=loaders["test"],
-{% if cookiecutter.include_rollout_phase %}
-        rollout_loader=loaders["rollout"],
-{% endif %}
+        epochs=config["epochs"], device=device,
+        held_out_loaders={phase: loader for phase, loader in loaders.items() if phase != "train"},
         log_interval=config["log_interval"], mixed_precision=config["mixed_precision"],
         compile_model=config["compile_model"], run=job.run, stop_signals=stop_signals,
         config=config,
