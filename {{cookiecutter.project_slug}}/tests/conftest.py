@@ -32,8 +32,8 @@ GIT_LOCATION_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJ
 # The sample config's classes, and the tests' small dataset: 40 training trajectories
 # of 10 steps (400 samples) and 10 test trajectories (100 samples), in 3 shards.
 MODEL, DATASET = "ReachingPolicy", "TrajectoryStepDataset"
-DATASET_ARGUMENTS = ("--train-trajectories", "40", "--test-trajectories", "10",
-                     "--horizon", "10", "--shards", "3")
+DATASET_ARGUMENTS = ("--train-trajectories", "40", "--val-trajectories", "12",
+                     "--test-trajectories", "10", "--horizon", "10", "--shards", "3")
 # A model parameter that sets the width of the first layer, and that layer's weights.
 WIDTH, FIRST_LAYER = "hidden_size", "network.0.weight"
 {% elif cookiecutter.task == 'classification' %}
@@ -41,8 +41,8 @@ WIDTH, FIRST_LAYER = "hidden_size", "network.0.weight"
 # The sample config's classes, and the tests' small dataset: 400 training images and
 # 100 test images of 16 x 16 pixels, in 3 shards.
 MODEL, DATASET = "ShapeClassifier", "ShapeImageDataset"
-DATASET_ARGUMENTS = ("--train-images", "400", "--test-images", "100", "--image-size", "16",
-                     "--shards", "3")
+DATASET_ARGUMENTS = ("--train-images", "400", "--val-images", "120", "--test-images", "100",
+                     "--image-size", "16", "--shards", "3")
 # A model parameter that sets the width of the first layer, and that layer's weights.
 WIDTH, FIRST_LAYER = "channels", "features.0.weight"
 {% else %}
@@ -127,30 +127,31 @@ def committed_copy(directory: Path, dataset: Path) -> Path:
 {% if cookiecutter.task != 'blank' %}
 
 
-# A test split large enough that, one sample per batch, each held-out phase runs for a
-# second or so: time enough to send a signal while it runs. HELD_OUT_SAMPLES: how many
-# of its samples each held-out phase reads.
+# A validation split large enough that, one sample per batch, each per-epoch held-out
+# phase runs for a second or so: time enough to send a signal while it runs (the test
+# split, read once at the end, stays small). HELD_OUT_SAMPLES: how many of its samples
+# each per-epoch held-out phase reads.
 {% if cookiecutter.task == 'trajectory' %}
-LARGE_TEST_SPLIT = ("--train-trajectories", "10", "--test-trajectories", "1000",
-                    "--horizon", "10", "--shards", "1")
+LARGE_VAL_SPLIT = ("--train-trajectories", "10", "--val-trajectories", "1000",
+                   "--test-trajectories", "10", "--horizon", "10", "--shards", "1")
 {% if cookiecutter.include_rollout_phase %}
-HELD_OUT_SAMPLES = {"test": 3000, "rollout": 800}  # steps, and trajectories rolled out
+HELD_OUT_SAMPLES = {"val": 3000, "val_rollout": 800}  # steps, and trajectories rolled out
 {% else %}
-HELD_OUT_SAMPLES = {"test": 3000}
+HELD_OUT_SAMPLES = {"val": 3000}
 {% endif %}
 {% else %}
-LARGE_TEST_SPLIT = ("--train-images", "100", "--test-images", "400", "--image-size", "16",
-                    "--shards", "1")
+LARGE_VAL_SPLIT = ("--train-images", "100", "--val-images", "400", "--test-images", "20",
+                   "--image-size", "16", "--shards", "1")
 {% if cookiecutter.include_rollout_phase %}
-HELD_OUT_SAMPLES = {"test": 400, "rollout": 200}
+HELD_OUT_SAMPLES = {"val": 400, "val_rollout": 200}
 {% else %}
-HELD_OUT_SAMPLES = {"test": 400}
+HELD_OUT_SAMPLES = {"val": 400}
 {% endif %}
 {% endif %}
 
 
 @pytest.fixture(scope="session")
-def large_test_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A dataset with LARGE_TEST_SPLIT's test split, written once per test session."""
-    return written_dataset(tmp_path_factory.mktemp("large_test_split"), LARGE_TEST_SPLIT)
+def large_val_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dataset with LARGE_VAL_SPLIT's validation split, written once per test session."""
+    return written_dataset(tmp_path_factory.mktemp("large_val_split"), LARGE_VAL_SPLIT)
 {% endif %}

@@ -11,6 +11,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from {{ cookiecutter.project_slug }}.toolkit import experiment
 from {{ cookiecutter.project_slug }}.toolkit.experiment import RunDirectory, atomic_write
 from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState, strip_credentials
+from {{ cookiecutter.project_slug }}.toolkit.selection import Selection
 
 CONFIG = {"model_type": MODEL, "description": "test", "checkpoint_interval": None}
 REPO = RepoState(root=None, commit="0" * 40, branch="main", remote=None, dirty_files=())
@@ -25,20 +26,30 @@ def checkpoints(run):
     return sorted(path.name for path in run.path.glob("*.pth"))
 
 
-def test_keeps_the_newest_epoch_and_the_best_of_every_ten(run):
-    # Epoch 3 is the best of 0-9, epoch 12 the best of 10-19, epoch 20 the newest.
+def end_epochs(run, selection: Selection, phase: str, values: list[float]) -> None:
+    """Epochs whose `phase` results hold `values` of the selection's metric, as the
+    trainer ends them: the selection takes each in before the run directory does."""
+    name = selection.metric.split("/")[1]
+    for epoch, value in enumerate(values):
+        results = {phase: {name: value}}
+        selection.add_epoch(epoch, {selection.metric: value})
+        run.end_epoch(epoch, epoch, results, selection, {"epoch": epoch})
+
+
+@pytest.mark.parametrize("mode, sign", [("min", 1), ("max", -1)])
+def test_keeps_the_newest_epoch_and_the_best_of_every_ten(run, mode, sign):
+    # Epoch 3 is the best of 0-9, epoch 12 the best of 10-19, epoch 20 the newest; with
+    # mode max, the same numbers negated select the same epochs.
     metrics = [5, 4, 3, 1, 2, 6, 7, 8, 9, 9, 9, 9, 0.5, 9, 9, 9, 9, 9, 9, 9, 7]
-    for epoch, value in enumerate(metrics):
-        run.end_epoch(epoch, epoch, {"test": {"loss": value}}, "test/loss", {"epoch": epoch})
+    end_epochs(run, Selection("val/loss", mode), "val", [sign * value for value in metrics])
     assert checkpoints(run) == ["model_epoch_12.pth", "model_epoch_20.pth", "model_epoch_3.pth"]
     best = yaml.safe_load((run.path / "metadata.yaml").read_text())["best"]
-    assert best == {"metric": "test/loss", "value": 0.5, "epoch": 12,
+    assert best == {"metric": "val/loss", "mode": mode, "value": sign * 0.5, "epoch": 12,
                     "checkpoint": "model_epoch_12.pth"}
 
 
 def test_a_nan_metric_never_beats_a_number(run):
-    for epoch, value in enumerate([float("nan"), 2.0, float("nan")]):
-        run.end_epoch(epoch, epoch, {"train": {"loss": value}}, "train/loss", {})
+    end_epochs(run, Selection("train/loss"), "train", [float("nan"), 2.0, float("nan")])
     assert checkpoints(run) == ["model_epoch_1.pth", "model_epoch_2.pth"]
 
 
@@ -48,7 +59,7 @@ def test_a_mid_epoch_checkpoint_replaces_the_last_and_goes_when_the_epoch_ends(r
     assert checkpoints(run) == ["model_ckpt_ep_0_pct_60.pth"]
     checkpoint = torch.load(run.path / "model_ckpt_ep_0_pct_60.pth", weights_only=True)
     assert checkpoint["commit"] == REPO.commit and checkpoint["config"] == CONFIG
-    run.end_epoch(0, 0, {"train": {"loss": 1.0}}, "train/loss", {"epoch": 0})
+    end_epochs(run, Selection("train/loss"), "train", [1.0])
     assert checkpoints(run) == ["model_epoch_0.pth"]
 
 

@@ -69,6 +69,11 @@ def test_allow_dirty_repo_without_a_terminal_means_no(project):
     (("--modify", "model_type", "Nope"), "valid names"),
     (("--modify", "mixed_precision", "fp16"), "mixed_precision: expected bf16, or null"),
     (("--modify", "compile_model", "'no'"), "compile_model: expected true or false"),
+    (("--modify", "selection.metric", "val/los"), "selection.metric is val/los, which this "
+                                                  "config does not log; it logs train/loss, "),
+    (("--modify", "selection.mode", "highest"), "selection.mode: expected min or max"),
+    (("--modify", "selection.patience", "0"), "selection.patience: expected a number of epochs"),
+    (("--modify", "val_split", "../test"), "val_split: expected the name of a folder"),
 ])
 def test_bad_edits_are_clear_errors_that_write_nothing(project, edit, message):
     result = run_py(project, *QUICK, *edit)
@@ -83,6 +88,37 @@ def test_missing_data_is_a_clear_error(project):
     assert result.returncode == 2
     assert "make_dataset.py" in result.stderr
     assert not (project / "logs").exists()
+
+
+def test_the_epochs_read_the_validation_split_and_the_final_test_the_test_split(project):
+    # The splits differ in size (DATASET_ARGUMENTS): 12 batches of val/, 10 of test/.
+    everything = ("--modify", "batch_size", "10", "data_loader_parameters",
+                  "{all: {mini_size: 100000}}")
+    result = run_py(project, *QUICK, *everything, "--modify", "epochs", "2")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"epoch 1 val: +\d+%\|[^|]*\| \d+/12 ", result.stderr)
+    assert re.search(r"(?<!_)test: +\d+%\|[^|]*\| \d+/10 ", result.stderr)
+    assert not re.search(r"epoch \d test", result.stderr)  # no epoch reads test/
+    [run] = run_directories(project)
+    assert metadata_of(run)["config"]["val_split"] == "val"
+
+    # Selecting on the test split is possible, said in the config and recorded, with a warning.
+    result = run_py(project, *QUICK, *everything, "--modify", "epochs", "1", "val_split", "test")
+    assert result.returncode == 0, result.stderr
+    assert "warning: val_split is test" in result.stderr
+    assert re.search(r"epoch 0 val: +\d+%\|[^|]*\| \d+/10 ", result.stderr)
+    assert metadata_of(run_directories(project)[-1])["config"]["val_split"] == "test"
+
+
+def test_an_unlogged_run_tests_the_same_selected_weights_as_a_logged_one(project):
+    # Highest val/loss: an early epoch, whose weights an unlogged run keeps in memory.
+    edits = ("--modify", "epochs", "3", "selection", "{metric: val/loss, mode: max}")
+    logged = run_py(project, *QUICK, *edits)
+    unlogged = run_py(project, *QUICK, *edits, "--no-logging")
+    assert logged.returncode == unlogged.returncode == 0, logged.stderr + unlogged.stderr
+    assert metadata_of(run_directories(project)[0])["best"]["epoch"] < 2
+    [logged_test] = [line for line in logged.stdout.splitlines() if line.startswith("final test")]
+    assert logged_test in unlogged.stdout.splitlines()
 
 
 def test_the_readme_documents_every_flag_and_every_config_key(project):
@@ -121,7 +157,7 @@ def test_print_config_prints_the_edited_config_with_its_defaults(project, tmp_pa
 
 def write_shards(project) -> None:
     """Data as scripts/make_dataset.py would write it once make_examples is filled in."""
-    for split in ("train", "test"):
+    for split in ("train", "val", "test"):
         (project / "data" / split).mkdir(parents=True)
         with h5py.File(project / "data" / split / "shard_000.h5", "w") as file:
             file["inputs"] = np.zeros((10, 3), dtype=np.float32)
@@ -170,7 +206,8 @@ def test_a_config_field_added_to_the_schema_is_read_in_train_py(project):
         '    Optional("greeting", default="hello"): str,\n'))
     train = next((project / "src").glob("*/train.py"))
     train.write_text(train.read_text().replace(
-        "        results = {}\n", '        print(self.config["greeting"])\n        results = {}\n'))
+        "        for epoch in self.remaining_epochs():",
+        '        print(self.config["greeting"])\n        for epoch in self.remaining_epochs():'))
     git(project, "commit", "--quiet", "--all", "-m", "A greeting at the start of training")
     result = run_py(project, *QUICK, "--modify", "epochs", "1", "--modify", "greeting",
                     "from the config")
@@ -204,7 +241,7 @@ def test_logged_run_records_commit_config_checkpoints_and_tensorboard(project):
     events = EventAccumulator(str(run))
     events.Reload()
     tags = set(events.Tags()["scalars"])
-    assert {"train/loss", "test/loss"} <= tags
+    assert {"train/loss", "val/loss", "test/loss"} <= tags
     # Every curve is over optimizer steps (one per epoch here); `epoch` maps them back.
     assert [event.step for event in events.Scalars("train/loss")] == [1, 2]
     assert [event.value for event in events.Scalars("epoch")] == [0, 1]
@@ -227,20 +264,38 @@ def test_logged_run_records_commit_config_checkpoints_and_tensorboard(project):
     assert printed.returncode == 0, printed.stderr
     assert yaml.safe_load(printed.stdout) == metadata["config"]
 {% if cookiecutter.task == 'classification' %}
-    assert {"train/accuracy", "test/accuracy"} <= tags
-    assert 0 <= metadata["progress"]["last_results"]["test"]["accuracy"] <= 1
+    assert {"train/accuracy", "val/accuracy", "test/accuracy"} <= tags
+    assert 0 <= metadata["progress"]["last_results"]["val"]["accuracy"] <= 1
 {% endif %}
 {% if cookiecutter.include_rollout_phase %}
 {% if cookiecutter.task == 'trajectory' %}
-    assert {"rollout/loss", "rollout/final_distance"} <= tags
-    assert metadata["progress"]["last_results"]["rollout"]["final_distance"] >= 0
+    assert {"val_rollout/loss", "val_rollout/final_distance", "test_rollout/final_distance"} <= tags
+    assert metadata["progress"]["last_results"]["val_rollout"]["final_distance"] >= 0
 {% else %}
-    assert {"rollout/loss", "rollout/accuracy"} <= tags
+    assert {"val_rollout/loss", "val_rollout/accuracy", "test_rollout/accuracy"} <= tags
 {% endif %}
-    assert metadata["best"]["metric"] == "rollout/loss"
+{% endif %}
+    # The selection the sample config states, on the validation split; the test split is
+    # read once, at the end, with the selected checkpoint, and logged at the last step.
+{% if cookiecutter.task == 'classification' %}
+    assert (metadata["best"]["metric"], metadata["best"]["mode"]) == ("val/accuracy", "max")
+{% elif cookiecutter.include_rollout_phase %}
+    assert (metadata["best"]["metric"], metadata["best"]["mode"]) == (
+        "val_rollout/final_distance", "min")
 {% else %}
-    assert metadata["best"]["metric"] == "test/loss"
+    assert (metadata["best"]["metric"], metadata["best"]["mode"]) == ("val/loss", "min")
 {% endif %}
+    final_test = metadata["final_test"]
+    assert (final_test["split"], final_test["epoch"], final_test["checkpoint"]) == (
+        "test", metadata["best"]["epoch"], metadata["best"]["checkpoint"])
+{% if cookiecutter.include_rollout_phase %}
+    assert final_test["results"].keys() == {"test", "test_rollout"}
+{% else %}
+    assert final_test["results"].keys() == {"test"}
+{% endif %}
+    assert [(event.step, event.value) for event in events.Scalars("test/loss")] == [
+        (2, pytest.approx(final_test["results"]["test"]["loss"], rel=1e-6))]
+    assert "final test, with the weights of epoch" in result.stdout
 
 
 @pytest.mark.parametrize("batch_size", ["16", "256"])
@@ -340,6 +395,7 @@ def test_edits_are_validated_and_saved_with_the_config(project):
         project, *QUICK,
         "--find-replace", "log_interval: 50", "log_interval: 7",
         "--delete", "test_data_loader_type",
+        "--modify", "selection", "{metric: train/loss}",  # no val phase to select on
         "--modify", "epochs", "1",
         "--modify", f"model_parameters.{WIDTH}", "8",  # repeated flags add up
     )
@@ -351,8 +407,14 @@ def test_edits_are_validated_and_saved_with_the_config(project):
     assert config["test_data_loader_type"] is None
     assert config["model_parameters"][WIDTH] == 8
     assert config["epochs"] == 1
-    assert "test" not in metadata["progress"]["last_results"]
-    assert metadata["flags"]["modify"] == ["epochs", "1", f"model_parameters.{WIDTH}", "8"]
+    assert "val" not in metadata["progress"]["last_results"]
+{% if cookiecutter.include_rollout_phase %}
+    assert metadata["final_test"]["results"].keys() == {"test_rollout"}  # no test phase either
+{% else %}
+    assert "final_test" not in metadata  # no test phase either
+{% endif %}
+    assert metadata["flags"]["modify"] == ["selection", "{metric: train/loss}", "epochs", "1",
+                                           f"model_parameters.{WIDTH}", "8"]
     weights = torch.load(run / "model_epoch_0.pth", weights_only=True)["model_state_dict"]
     assert weights[FIRST_LAYER].shape[0] == 8
 

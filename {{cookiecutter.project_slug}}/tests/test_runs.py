@@ -25,8 +25,10 @@ FINISHED = {
     "status": "finished",
     "started": "2026-01-02T03:04:05+00:00",
     "git": {"commit": COMMIT},
-    "best": {"metric": "test/loss", "value": 0.0123, "epoch": 7,
+    "best": {"metric": "val/accuracy", "mode": "max", "value": 0.9123, "epoch": 7,
              "checkpoint": "model_epoch_7.pth"},
+    "final_test": {"split": "test", "epoch": 7, "checkpoint": "model_epoch_7.pth",
+                   "results": {"test": {"loss": 0.25, "accuracy": 0.8975}}},
 }
 # Nine levels of ten aliases: a few lines that stand for 10**9 values.
 ALIAS_BOMB = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
@@ -82,7 +84,7 @@ def test_every_run_directory_gets_a_row_whatever_its_metadata(project):
     write_run(project, "2026-01-02_03-04-05", FINISHED)
     write_run(project, "2026-01-03_00-00-00", {
         **FINISHED, "started": "2026-01-03T00:00:00+00:00", "status": "running", "best": None,
-        "process": {"host": here, "pid": ended_process()}})
+        "final_test": None, "process": {"host": here, "pid": ended_process()}})
     write_run(project, "2026-01-04_00-00-00", {
         **FINISHED, "started": "2026-01-04T00:00:00+00:00", "status": "running",
         "process": {"host": here, "pid": os.getpid()}})
@@ -108,11 +110,12 @@ def test_every_run_directory_gets_a_row_whatever_its_metadata(project):
     finished = rows["2026-01-02_03-04-05"]
     assert finished.split()[3:5] == ["finished", COMMIT[:12]]
     assert "A finished run, whose descrip…" in finished
-    assert finished.endswith("test/loss 0.0123 (epoch 7)")
+    # The best by the selection on val/, and its counterpart in the final test.
+    assert finished.endswith("val/accuracy 0.9123 (epoch 7)  test/accuracy 0.8975")
     assert rows["2026-01-03_00-00-00"].split()[3] == "died"
-    assert rows["2026-01-03_00-00-00"].endswith(" -")  # no epoch done yet
+    assert rows["2026-01-03_00-00-00"].endswith(" -  -")  # no epoch done yet, no test
     assert rows["2026-01-04_00-00-00"].split()[3] == "running"
-    assert rows["2026-01-05_00-00-00"].split()[3:] == ["running", "?", "?", "?"]
+    assert rows["2026-01-05_00-00-00"].split()[3:] == ["running", "?", "?", "?", "-"]
     for name, reason in [("2026-01-06_00-00-00", "not valid YAML (line 2)"),
                          ("2026-01-07_00-00-00", "a list, not a mapping"),
                          ("2026-01-08_00-00-00", "no metadata.yaml"),
@@ -153,7 +156,7 @@ def test_logged_runs_each_get_a_directory_a_row_and_an_hparams_session(project):
     commit = git(project, "rev-parse", "HEAD")[:12]
     for row in rows.values():
         assert row.split()[3:5] == ["finished", commit]
-        assert row.endswith("(epoch 0)") and "/loss " in row
+        assert "(epoch 0)  test" in row  # the final test's number
 
     # TensorBoard's HParams view shows both runs, each with its config and final metrics.
     groups = {group.name: group for group in hparams_session_groups(project / "logs")}
@@ -164,8 +167,11 @@ def test_logged_runs_each_get_a_directory_a_row_and_an_hparams_session(project):
         assert group.hparams[f"model_parameters.{WIDTH}"].number_value == width
         assert group.hparams["batch_size"].number_value == metadata["config"]["batch_size"]
         metrics = {value.name.tag: value.value for value in group.metric_values}
+        assert metrics["val/loss"] == pytest.approx(
+            metadata["progress"]["last_results"]["val"]["loss"], rel=1e-6)
+        # The test split's numbers are the final test's, logged once.
         assert metrics["test/loss"] == pytest.approx(
-            metadata["progress"]["last_results"]["test"]["loss"], rel=1e-6)
+            metadata["final_test"]["results"]["test"]["loss"], rel=1e-6)
         assert metrics[f"best/{metadata['best']['metric']}"] == pytest.approx(
             metadata["best"]["value"], rel=1e-6)
 {% endif %}

@@ -158,7 +158,8 @@ class TrainerBase:
         self.held_out_samples = 0
         selection = self.config.get("selection", {})
         self.selection = Selection(**selection)  # the best epoch so far, by the config
-        # Of an unlogged run, whose checkpoints are not saved: the best epoch's weights.
+        # The best epoch's weights, kept by the main process of an unlogged run, which
+        # saves no checkpoint to read them from.
         self.best_weights: dict[str, torch.Tensor] | None = None
 
     def loaders(self) -> dict[str, DataLoader]:
@@ -200,7 +201,8 @@ class TrainerBase:
             tqdm.write(epoch_summary(epoch, results))
         scalars = {f"{phase}/{name}": value
                    for phase, values in results.items() for name, value in values.items()}
-        if self.selection.add_epoch(epoch, scalars) and self.run is None:
+        improved = self.selection.add_epoch(epoch, scalars)
+        if improved and self.run is None and self.processes.is_main:
             self.best_weights = {name: tensor.detach().to("cpu", copy=True)
                                  for name, tensor in self.model.state_dict().items()}
         state = self.state(epoch, position=None)
@@ -226,14 +228,14 @@ class TrainerBase:
         if weights is not None:  # None: another rank holds them, and shares them now
             self.model.load_state_dict(weights)
         self.processes.share_weights(self.model)
-        if self.processes.is_main:
-            tqdm.write(f"final test on the test split, with epoch {epoch}'s weights: the "
-                       f"best by {self.selection.describe()}")
 
     def record_final_test(self, results: dict[str, dict[str, float]]) -> None:
-        """Print and record the final test's results."""
+        """Print and record the final test's results (none: the config has no test phase)."""
+        if not results:
+            return
         if self.processes.is_main:
-            tqdm.write("final test: " + phase_summary(results))
+            tqdm.write(f"final test, with the weights of epoch {self.selection.best_epoch} "
+                       f"(the best by {self.selection.describe()}): {phase_summary(results)}")
         if self.run is not None:
             self.run.record_final_test(self.step, self.selection.best_epoch, results)
 

@@ -74,6 +74,10 @@ def prepare(args: argparse.Namespace, project: Project, plan_launch: LaunchPlan)
     if args.resume:
         return prepare_resume(Path(args.resume), project, plan_launch)
     config = load_config(args.config, project, args.find_replace, args.delete, args.modify)
+    if config["val_split"] == "test":
+        print("warning: val_split is test, so the best checkpoint is chosen on the test split "
+              "and the final test's numbers are no unbiased estimate; the record shows it",
+              file=sys.stderr)
     launch = plan_launch(config, args.cpu)
 {% else %}
 def prepare(args: argparse.Namespace, project: Project) -> Job:

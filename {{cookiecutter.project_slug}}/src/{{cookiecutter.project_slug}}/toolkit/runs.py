@@ -16,7 +16,7 @@ import yaml
 from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import YAMLRefused, parse_record, read_text
 
-HEADER = ("run directory", "started", "status", "commit", "description", "best")
+HEADER = ("run directory", "started", "status", "commit", "description", "best", "final test")
 # A row fits the terminal's width (120 columns when the output goes to a file or a
 # pipe), cutting the description as needed but to no fewer than MIN_DESCRIPTION.
 UNSEEN_TERMINAL = (120, 24)
@@ -71,7 +71,7 @@ def row(path: Path, metadata: dict | None, reason: str | None,
         project_root: Path) -> tuple[str, ...]:
     directory = str(path.relative_to(project_root))
     if metadata is None:
-        return directory, UNKNOWN, "unreadable", UNKNOWN, reason, UNKNOWN
+        return directory, UNKNOWN, "unreadable", UNKNOWN, reason, UNKNOWN, UNKNOWN
     started = start_time(metadata)
     commit = field(metadata, "git", "commit")
     description = field(metadata, "description")
@@ -82,6 +82,7 @@ def row(path: Path, metadata: dict | None, reason: str | None,
         commit[:12] if isinstance(commit, str) else UNKNOWN,
         " ".join(str(description).split()) if description is not None else UNKNOWN,
         best(metadata),
+        final_test(metadata),
     )
 
 
@@ -145,6 +146,21 @@ def best(metadata: dict) -> str:
             or not isinstance(number, (int, float))):
         return UNKNOWN
     return f"{metric} {number:.4g} (epoch {epoch})"
+
+
+def final_test(metadata: dict) -> str:
+    """The final test's counterpart of the selection's metric: "test/loss 0.0125" for a
+    run selected on val/loss (test/loss for one selected on a training number); "-"
+    before the final test."""
+    if field(metadata, "final_test") is None:
+        return "-"
+    metric = field(metadata, "best", "metric")
+    tag = (metric.replace("val", "test", 1)
+           if isinstance(metric, str) and metric.startswith("val") else "test/loss")
+    number = field(metadata, "final_test", "results", *tag.split("/", 1))
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        return UNKNOWN
+    return f"{tag} {number:.4g}"
 
 
 def table(rows: list[tuple[str, ...]]) -> list[str]:
