@@ -562,6 +562,7 @@ def compare_processes(scratch: Path, data: Path, settings: Settings) -> list[Row
     for key in config:  # training only: other phases would sit between the points read
         if key.endswith("_data_loader_type") and key != "train_data_loader_type":
             edits += [key, "null"]
+    edits += ["selection", "{metric: train/loss}"]  # no held-out phase to select on
     one = ["run.py", "sample_runconfig.yaml", "--cpu", "--mini", "--modify", *edits]
 
     def two() -> list[str]:  # a port of its own each time: another job may hold the default

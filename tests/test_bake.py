@@ -24,7 +24,8 @@ SOURCE = {
 MODULES = {"__init__", "data_loader", "losses", "model", "schema", "train"}
 TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "base_trainer", "builders",
                    "code_check", "config", "errors", "experiment", "job", "outcome", "project",
-                   "random_state", "repo", "rerun", "runs", "stopping", "training", "yaml_files"}
+                   "random_state", "repo", "rerun", "runs", "selection", "stopping", "training",
+                   "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # Tests that train: a blank project has nothing to train until its user writes the task.
 TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_own_data.py", "tests/test_rerun.py",
@@ -218,7 +219,7 @@ def test_rollout_phase_is_there_only_when_asked_for(baked):
                 if ROLLOUT_WORDS.search((project / name).read_text())}
     if answers["include_rollout_phase"]:
         assert {"sample_runconfig.yaml", *modules(project, "train", "model", "schema"),
-                *toolkit_modules(project, "builders", "training")} <= mentions
+                *toolkit_modules(project, "builders")} <= mentions
     else:
         assert mentions == set()
 

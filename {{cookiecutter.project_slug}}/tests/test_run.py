@@ -69,8 +69,6 @@ def test_allow_dirty_repo_without_a_terminal_means_no(project):
     (("--modify", "model_type", "Nope"), "valid names"),
     (("--modify", "mixed_precision", "fp16"), "mixed_precision: expected bf16, or null"),
     (("--modify", "compile_model", "'no'"), "compile_model: expected true or false"),
-    (("--modify", "selection.metric", "val/los"), "selection.metric is val/los, which this "
-                                                  "config does not log; it logs train/loss, "),
     (("--modify", "selection.mode", "highest"), "selection.mode: expected min or max"),
     (("--modify", "selection.patience", "0"), "selection.patience: expected a number of epochs"),
     (("--modify", "val_split", "../test"), "val_split: expected the name of a folder"),
@@ -88,37 +86,6 @@ def test_missing_data_is_a_clear_error(project):
     assert result.returncode == 2
     assert "make_dataset.py" in result.stderr
     assert not (project / "logs").exists()
-
-
-def test_the_epochs_read_the_validation_split_and_the_final_test_the_test_split(project):
-    # The splits differ in size (DATASET_ARGUMENTS): 12 batches of val/, 10 of test/.
-    everything = ("--modify", "batch_size", "10", "data_loader_parameters",
-                  "{all: {mini_size: 100000}}")
-    result = run_py(project, *QUICK, *everything, "--modify", "epochs", "2")
-    assert result.returncode == 0, result.stderr
-    assert re.search(r"epoch 1 val: +\d+%\|[^|]*\| \d+/12 ", result.stderr)
-    assert re.search(r"(?<!_)test: +\d+%\|[^|]*\| \d+/10 ", result.stderr)
-    assert not re.search(r"epoch \d test", result.stderr)  # no epoch reads test/
-    [run] = run_directories(project)
-    assert metadata_of(run)["config"]["val_split"] == "val"
-
-    # Selecting on the test split is possible, said in the config and recorded, with a warning.
-    result = run_py(project, *QUICK, *everything, "--modify", "epochs", "1", "val_split", "test")
-    assert result.returncode == 0, result.stderr
-    assert "warning: val_split is test" in result.stderr
-    assert re.search(r"epoch 0 val: +\d+%\|[^|]*\| \d+/10 ", result.stderr)
-    assert metadata_of(run_directories(project)[-1])["config"]["val_split"] == "test"
-
-
-def test_an_unlogged_run_tests_the_same_selected_weights_as_a_logged_one(project):
-    # Highest val/loss: an early epoch, whose weights an unlogged run keeps in memory.
-    edits = ("--modify", "epochs", "3", "selection", "{metric: val/loss, mode: max}")
-    logged = run_py(project, *QUICK, *edits)
-    unlogged = run_py(project, *QUICK, *edits, "--no-logging")
-    assert logged.returncode == unlogged.returncode == 0, logged.stderr + unlogged.stderr
-    assert metadata_of(run_directories(project)[0])["best"]["epoch"] < 2
-    [logged_test] = [line for line in logged.stdout.splitlines() if line.startswith("final test")]
-    assert logged_test in unlogged.stdout.splitlines()
 
 
 def test_the_readme_documents_every_flag_and_every_config_key(project):
@@ -194,6 +161,46 @@ def fill_in_the_fields(project) -> None:
 
 def metadata_of(run_directory):
     return yaml.safe_load((run_directory / "metadata.yaml").read_text())
+
+
+def test_the_epochs_read_the_validation_split_and_the_final_test_the_test_split(project):
+    # The splits differ in size (DATASET_ARGUMENTS): 12 batches of val/, 10 of test/.
+    everything = ("--modify", "batch_size", "10", "data_loader_parameters",
+                  "{all: {mini_size: 100000}}")
+    result = run_py(project, *QUICK, *everything, "--modify", "epochs", "2")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"epoch 1 val: +\d+%\|[^|]*\| \d+/12 ", result.stderr)
+    assert re.search(r"(?<!_)test: +\d+%\|[^|]*\| \d+/10 ", result.stderr)
+    assert not re.search(r"epoch \d test", result.stderr)  # no epoch reads test/
+    [run] = run_directories(project)
+    assert metadata_of(run)["config"]["val_split"] == "val"
+
+    # Selecting on the test split is possible, said in the config and recorded, with a warning.
+    result = run_py(project, *QUICK, *everything, "--modify", "epochs", "1", "val_split", "test")
+    assert result.returncode == 0, result.stderr
+    assert "warning: val_split is test" in result.stderr
+    assert re.search(r"epoch 0 val: +\d+%\|[^|]*\| \d+/10 ", result.stderr)
+    assert metadata_of(run_directories(project)[-1])["config"]["val_split"] == "test"
+
+
+def test_a_selection_metric_the_config_does_not_log_is_refused_before_anything_runs(project):
+    result = run_py(project, *QUICK, "--modify", "selection.metric", "val/los")
+    assert result.returncode == 2
+    assert ("selection.metric is val/los, which this config does not log; it logs "
+            "train/loss, ") in result.stderr
+    assert "val/loss" in result.stderr and "Traceback" not in result.stderr
+    assert not (project / "logs").exists()
+
+
+def test_an_unlogged_run_tests_the_same_selected_weights_as_a_logged_one(project):
+    # Highest val/loss: an early epoch, whose weights an unlogged run keeps in memory.
+    edits = ("--modify", "epochs", "3", "selection", "{metric: val/loss, mode: max}")
+    logged = run_py(project, *QUICK, *edits)
+    unlogged = run_py(project, *QUICK, *edits, "--no-logging")
+    assert logged.returncode == unlogged.returncode == 0, logged.stderr + unlogged.stderr
+    assert metadata_of(run_directories(project)[0])["best"]["epoch"] < 2
+    [logged_test] = [line for line in logged.stdout.splitlines() if line.startswith("final test")]
+    assert logged_test in unlogged.stdout.splitlines()
 
 
 def test_a_config_field_added_to_the_schema_is_read_in_train_py(project):

@@ -225,7 +225,7 @@ class TrainerBase:
             weights = read_checkpoint(self.run.epoch_checkpoint(epoch))["model_state_dict"]
         else:
             weights = self.best_weights
-        if weights is not None:  # None: another rank holds them, and shares them now
+        if weights is not None:  # None: the main process shares its own now
             self.model.load_state_dict(weights)
         self.processes.share_weights(self.model)
 

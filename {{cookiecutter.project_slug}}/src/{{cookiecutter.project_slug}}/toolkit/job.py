@@ -256,9 +256,9 @@ def check_model_and_data(config: dict, mini: bool, device: torch.device,
     # first step. What comes out names the numbers each phase logs.
     logged = []
     with torch.no_grad():
-        for phase in ("train", "val"{% if cookiecutter.include_rollout_phase %}, "val_rollout"{% endif %}):
-            if loaders[phase] is None:
-                continue
+        # The phases of every epoch: the test split is the final test's, read once, later.
+        for phase in [name for name, loader in loaders.items()
+                      if loader is not None and not name.startswith("test")]:
             batch = network.transform(default_collate([loaders[phase].dataset[0]]))
 {% if cookiecutter.include_rollout_phase %}
             if phase == "val_rollout":
