@@ -86,6 +86,10 @@ def prepare(args: argparse.Namespace, project: Project) -> Job:
     if args.resume:
         return prepare_resume(Path(args.resume), project)
     config = load_config(args.config, project, args.find_replace, args.delete, args.modify)
+    if config["val_split"] == "test":
+        print("warning: val_split is test, so the best checkpoint is chosen on the test split "
+              "and the final test's numbers are no unbiased estimate; the record shows it",
+              file=sys.stderr)
 {% endif %}
     repo = repo_to_record(args, project.root)
     device = choose_device(args.cpu)
