@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from {{ cookiecutter.project_slug }}.toolkit import random_state
 from {{ cookiecutter.project_slug }}.toolkit.base_model import FishboticsModel
-from {{ cookiecutter.project_slug }}.toolkit.experiment import RunDirectory, read_checkpoint
+from {{ cookiecutter.project_slug }}.toolkit.experiment import RunDirectory, read_checkpoint, tagged
 from {{ cookiecutter.project_slug }}.toolkit.selection import Selection
 from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals, TrainingDiverged, TrainingStopped
 
@@ -156,8 +156,7 @@ class TrainerBase:
         self.held_out_order_state: torch.Tensor | None = None
         self.held_out_totals: dict[str, torch.Tensor] = {}
         self.held_out_samples = 0
-        selection = self.config.get("selection", {})
-        self.selection = Selection(**selection)  # the best epoch so far, by the config
+        self.selection = Selection(**self.config.get("selection", {}))  # the best epoch so far
         # The best epoch's weights, kept by the main process of an unlogged run, which
         # saves no checkpoint to read them from.
         self.best_weights: dict[str, torch.Tensor] | None = None
@@ -199,9 +198,7 @@ class TrainerBase:
         check_finite(epoch, results)
         if self.processes.is_main:
             tqdm.write(epoch_summary(epoch, results))
-        scalars = {f"{phase}/{name}": value
-                   for phase, values in results.items() for name, value in values.items()}
-        improved = self.selection.add_epoch(epoch, scalars)
+        improved = self.selection.add_epoch(epoch, tagged(results))
         if improved and self.run is None and self.processes.is_main:
             self.best_weights = {name: tensor.detach().to("cpu", copy=True)
                                  for name, tensor in self.model.state_dict().items()}

@@ -518,8 +518,7 @@ class RunDirectory:
         this epoch in already) of every group of ten epochs. A mid-epoch checkpoint is
         dropped once its epoch ends.
         """
-        scalars = {f"{phase}/{name}": value
-                   for phase, values in results.items() for name, value in values.items()}
+        scalars = tagged(results)
         value, group = scalars[selection.metric], epoch // EPOCHS_PER_GROUP
         if selection.better(value, self._best_of_group.get(group, (None,))[0]):
             self._best_of_group[group] = (value, epoch)
@@ -554,9 +553,7 @@ class RunDirectory:
         self.metadata["final_test"] = {"split": "test", "epoch": epoch,
                                        "checkpoint": self.epoch_checkpoint(epoch).name,
                                        "results": results}
-        self.log_scalars(step, {f"{phase}/{name}": value
-                                for phase, values in results.items()
-                                for name, value in values.items()})
+        self.log_scalars(step, tagged(results))
         self.write_scalars()
         self.write_metadata()
 
@@ -585,6 +582,12 @@ class RunDirectory:
                  "policy": policy, "record": record}
         atomic_write(path, lambda file: torch.save(state, file))
         self._last_checkpoint_time = time.monotonic()
+
+
+def tagged(results: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Results by phase as TensorBoard's tags ("val/loss"), the names selection uses."""
+    return {f"{phase}/{name}": value
+            for phase, values in results.items() for name, value in values.items()}
 
 
 def cannot_write(error: OSError, where: Path) -> str:
