@@ -34,7 +34,8 @@ class Project:
         return self.root / "logs"
 
     def load_run(self, run_directory: str | Path, checkpoint: str | Path = "best",
-                 device: str | torch.device = "cpu", require_same_code: bool = False) -> FishboticsModel:
+                 device: str | torch.device = "cpu",
+                 require_same_code: bool = False) -> FishboticsModel:
         """The model of a logged run, for use: built from the config the run recorded,
         holding the weights of `checkpoint`, in eval mode on `device`.
 
