@@ -50,6 +50,9 @@ def load_run(project: Project, run_directory: str | Path, checkpoint: str | Path
     """The model of the run in `run_directory`, with the weights of `checkpoint`, in
     eval mode on `device`. See Project.load_run for the arguments."""
     run_path = resolve_path(str(run_directory), project.root)
+    if not (run_path / METADATA_FILE).is_file():
+        raise UserError(f"{run_path} is not a run directory: it has no {METADATA_FILE}. Pass "
+                        "logs/<model_type>/<timestamp>; `python run.py --list` lists them.")
     metadata = read_metadata(run_path)
     check_code(project.root, metadata["git"]["commit"], require_same_code)
     checkpoint_path = chosen_checkpoint(run_path, metadata, checkpoint)
