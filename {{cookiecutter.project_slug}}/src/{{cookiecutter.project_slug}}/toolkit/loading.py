@@ -49,6 +49,7 @@ def load_run(project: Project, run_directory: str | Path, checkpoint: str | Path
              require_same_code: bool = False) -> FishboticsModel:
     """The model of the run in `run_directory`, with the weights of `checkpoint`, in
     eval mode on `device`. See Project.load_run for the arguments."""
+    device = usable_device(device)
     run_path = resolve_path(str(run_directory), project.root)
     if not (run_path / METADATA_FILE).is_file():
         raise UserError(f"{run_path} is not a run directory: it has no {METADATA_FILE}. Pass "
@@ -60,7 +61,10 @@ def load_run(project: Project, run_directory: str | Path, checkpoint: str | Path
     config = metadata["config"]
     check_trained_with(config, checkpoint_path, contents)
     check_model_config(config, run_path / METADATA_FILE, project, metadata["git"]["commit"])
-    model = build_model(config, project, bootstrap=False)
+    # The initial weights drawn here are replaced: drawing them leaves the caller's
+    # random numbers (a notebook's, a script's) as they were.
+    with torch.random.fork_rng(devices=[]):
+        model = build_model(config, project, bootstrap=False)
     try:
         model.load_state_dict(contents["model_state_dict"])  # strict: every weight fits
     except RuntimeError as error:
@@ -69,7 +73,7 @@ def load_run(project: Project, run_directory: str | Path, checkpoint: str | Path
             f"model.py builds it from the run's model_parameters:\n{error}\nThe model's code "
             f"changed since the run's commit: load the run from a checkout of it (`git worktree "
             f"add DIR {metadata['git']['commit'][:12]}`).") from None
-    return model.to(usable_device(device)).eval()
+    return model.to(device).eval()
 
 
 def check_code(project_root: Path, commit: str, require_same_code: bool) -> None:
