@@ -202,6 +202,13 @@ def test_other_code_than_the_runs_commit_warns_and_require_same_code_refuses(tra
     [refused] = load_run_errors(project, f"{run!r}, require_same_code=True")
     assert f"but HEAD is {head[:12]}" in refused
 
+    shutil.rmtree(project / ".git")  # the code copied to a robot, say
+    copied = python(project, load)
+    assert copied.returncode == 0, copied.stderr
+    assert f"git cannot tell whether the code in {project} is the run's commit" in copied.stderr
+    [refused] = load_run_errors(project, f"{run!r}, require_same_code=True")
+    assert f"is the run's commit {commit[:12]}. Check out the run's commit" in refused
+
 
 def test_each_mistake_is_a_user_error_naming_the_file_and_the_fix(trained, tmp_path):
     project = changed_copy(trained, tmp_path)

@@ -82,8 +82,9 @@ def check_code(project_root: Path, commit: str, require_same_code: bool) -> None
     the code that was committed)."""
     try:
         repo = repo_state(project_root)
-    except UserError as error:
-        problem = f"whether the code is the run's commit cannot be told: {error}"
+    except UserError:  # a copy without .git (on a robot, say), or no git installed
+        problem = (f"git cannot tell whether the code in {project_root} is the run's commit "
+                   f"{commit[:12]}")
     else:
         changed = [line for line in repo.dirty_files if not line.startswith("??")]
         if repo.commit != commit:
