@@ -18,14 +18,15 @@ SOURCE = {
     ".pre-commit-config.yaml", "README.md", "pyproject.toml", "run.py", "sample_runconfig.yaml",
     "scripts/make_dataset.py",
     "tests/conftest.py", "tests/test_config.py", "tests/test_data.py", "tests/test_datasets.py",
-    "tests/test_experiment.py", "tests/test_inputs.py", "tests/test_run.py", "tests/test_runs.py",
+    "tests/test_experiment.py", "tests/test_inputs.py", "tests/test_load_run.py", "tests/test_run.py",
+    "tests/test_runs.py",
 }
 # The researcher's files, and the toolkit's (in toolkit/).
 MODULES = {"__init__", "data_loader", "losses", "model", "schema", "train"}
 TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "base_trainer", "builders",
-                   "code_check", "config", "errors", "experiment", "job", "outcome", "project",
-                   "random_state", "repo", "rerun", "runs", "selection", "stopping", "training",
-                   "yaml_files"}
+                   "code_check", "config", "errors", "experiment", "job", "loading", "outcome",
+                   "project", "random_state", "repo", "rerun", "runs", "selection", "stopping",
+                   "training", "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # Tests that train: a blank project has nothing to train until its user writes the task.
 TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_own_data.py", "tests/test_rerun.py",

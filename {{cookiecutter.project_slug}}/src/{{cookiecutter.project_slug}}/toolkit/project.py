@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+import torch
+
+from {{ cookiecutter.project_slug }}.toolkit.base_model import FishboticsModel
+
 
 @dataclass(frozen=True)
 class Project:
@@ -28,6 +32,25 @@ class Project:
     def logs(self) -> Path:
         """Where the run directories go: logs/<model_type>/<timestamp>/."""
         return self.root / "logs"
+
+    def load_run(self, run_directory: str | Path, checkpoint: str | Path = "best",
+                 device: str | torch.device = "cpu",
+                 require_same_code: bool = False) -> FishboticsModel:
+        """The model of a logged run, for use: built from the config the run recorded,
+        holding the weights of `checkpoint`, in eval mode on `device`.
+
+        run_directory: logs/<model_type>/<timestamp> (relative to the project root).
+        checkpoint: "best" (the run's best epoch, as metadata.yaml names it), "last"
+            (its newest epoch) or the path of a .pth file (relative: in the run directory).
+        require_same_code: refuse, rather than warn, when the checkout is not the
+            run's commit or has uncommitted changes.
+        A mistake (no such run or checkpoint, a model that changed) raises a UserError.
+        """
+        # Imported here: loading.py builds the model with builders.py, which imports
+        # this module, so importing it at the top would be circular.
+        from {{ cookiecutter.project_slug }}.toolkit.loading import load_run
+
+        return load_run(self, run_directory, checkpoint, device, require_same_code)
 {% if cookiecutter.multi_gpu %}
 
     def __reduce__(self):

@@ -1,0 +1,202 @@
+"""A logged run's model, rebuilt for use: in a notebook, on a robot, in a script.
+
+    from run import PROJECT
+    model = PROJECT.load_run("logs/<model_type>/<timestamp>", checkpoint="best")
+
+The model is built with today's model.py from the config the run recorded in
+metadata.yaml (`model_type`, `model_parameters`), and gets the checkpoint's weights,
+read with `weights_only` so that a checkpoint cannot run code. Weights mean what they
+meant in training only if the model's code is the run's commit: when it may not be,
+a warning says so, and `require_same_code=True` refuses instead.
+"""
+
+import pickle
+import warnings
+from pathlib import Path
+
+import torch
+
+from {{ cookiecutter.project_slug }}.toolkit.base_model import FishboticsModel
+from {{ cookiecutter.project_slug }}.toolkit.builders import build_model
+from {{ cookiecutter.project_slug }}.toolkit.config import (
+    argument_problems,
+    checked_name,
+    problem_list,
+    resolve_path,
+)
+from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
+from {{ cookiecutter.project_slug }}.toolkit.experiment import (
+    EPOCH_CHECKPOINT,
+    METADATA_FILE,
+    checkpoint_paths,
+    config_differences,
+    is_state_dict,
+    read_checkpoint,
+)
+from {{ cookiecutter.project_slug }}.toolkit.job import read_metadata
+from {{ cookiecutter.project_slug }}.toolkit.project import Project
+from {{ cookiecutter.project_slug }}.toolkit.repo import repo_state
+
+MODEL_KEYS = ("model_type", "model_parameters")  # what the model is built from
+
+
+class CodeChangedWarning(UserWarning):
+    """The code that rebuilds a run's model may not be the code that trained it."""
+
+
+def load_run(project: Project, run_directory: str | Path, checkpoint: str | Path = "best",
+             device: str | torch.device = "cpu",
+             require_same_code: bool = False) -> FishboticsModel:
+    """The model of the run in `run_directory`, with the weights of `checkpoint`, in
+    eval mode on `device`. See Project.load_run for the arguments."""
+    device = usable_device(device)
+    run_path = resolve_path(str(run_directory), project.root)
+    if not (run_path / METADATA_FILE).is_file():
+        raise UserError(f"{run_path} is not a run directory: it has no {METADATA_FILE}. Pass "
+                        "logs/<model_type>/<timestamp>; `python run.py --list` lists them.")
+    metadata = read_metadata(run_path)
+    check_code(project.root, metadata["git"]["commit"], require_same_code)
+    checkpoint_path = chosen_checkpoint(run_path, metadata, checkpoint)
+    contents = readable_checkpoint(checkpoint_path)
+    config = metadata["config"]
+    check_trained_with(config, checkpoint_path, contents)
+    check_model_config(config, run_path / METADATA_FILE, project, metadata["git"]["commit"])
+    # The initial weights drawn here are replaced: drawing them leaves the caller's
+    # random numbers (a notebook's, a script's) as they were.
+    with torch.random.fork_rng(devices=[]):
+        model = build_model(config, project, bootstrap=False)
+    try:
+        model.load_state_dict(contents["model_state_dict"])  # strict: every weight fits
+    except RuntimeError as error:
+        raise UserError(
+            f"the weights in {checkpoint_path} do not fit {config['model_type']} as today's "
+            f"model.py builds it from the run's model_parameters:\n{error}\nThe model's code "
+            f"changed since the run's commit: load the run from a checkout of it (`git worktree "
+            f"add DIR {metadata['git']['commit'][:12]}`).") from None
+    return model.to(device).eval()
+
+
+def check_code(project_root: Path, commit: str, require_same_code: bool) -> None:
+    """Warn, or refuse with `require_same_code`, when the checkout is not at `commit`
+    or has uncommitted changes to tracked files (new untracked files are no change to
+    the code that was committed)."""
+    try:
+        repo = repo_state(project_root)
+    except UserError:  # a copy without .git (on a robot, say), or no git installed
+        problem = (f"git cannot tell whether the code in {project_root} is the run's commit "
+                   f"{commit[:12]}")
+    else:
+        changed = [line for line in repo.dirty_files if not line.startswith("??")]
+        if repo.commit != commit:
+            problem = (f"the run was trained at commit {commit[:12]}, but HEAD is "
+                       f"{repo.commit[:12]}")
+        elif changed:
+            problem = (f"the run was trained at commit {commit[:12]}, and the checkout has "
+                       f"uncommitted changes: {', '.join(line[3:] for line in changed[:5])}"
+                       + (" ..." if len(changed) > 5 else ""))
+        else:
+            return
+    if require_same_code:
+        raise UserError(f"{problem}. Check out the run's commit (`git checkout {commit[:12]}`, "
+                        "or `git worktree add DIR` it and load from there), or leave out "
+                        "require_same_code to load anyway.")
+    # A warning rather than a printed line: it shows in a notebook, points at the line
+    # that called load_run, and a script can make it an error or silence it
+    # (warnings.simplefilter("error", CodeChangedWarning)).
+    warnings.warn(f"{problem}; the model is built by today's code and may not compute what "
+                  "was trained.", CodeChangedWarning, stacklevel=4)
+
+
+def chosen_checkpoint(run_path: Path, metadata: dict, checkpoint: str | Path) -> Path:
+    """The file `checkpoint` names: "best" (metadata.yaml's best.checkpoint), "last"
+    (the newest epoch's), or a .pth file (a relative path is in the run directory)."""
+    saved = [path.name for path in checkpoint_paths(run_path)]
+    listed = f" It holds: {', '.join(saved)}." if saved else " It holds no checkpoint."
+    if checkpoint == "best":
+        best = metadata.get("best")
+        name = best.get("checkpoint") if isinstance(best, dict) else None
+        if not name:
+            raise UserError(
+                f"{run_path / METADATA_FILE} names no best checkpoint (best.checkpoint): no "
+                f"epoch of the run has finished.{listed} Pass checkpoint=\"last\" or the "
+                "path of one of them.")
+        path = run_path / name
+    elif checkpoint == "last":
+        epochs = [path for path in checkpoint_paths(run_path)
+                  if EPOCH_CHECKPOINT.fullmatch(path.name)]
+        if not epochs:
+            raise UserError(f"{run_path} has no epoch checkpoint (model_epoch_E.pth): no "
+                            f"epoch of the run has finished.{listed} Pass the path of one "
+                            "of them.")
+        path = epochs[0]
+    elif str(checkpoint).endswith(".pth"):
+        path = run_path / Path(checkpoint).expanduser()  # an absolute path stays itself
+    else:
+        raise UserError(f"checkpoint={checkpoint!r}: give \"best\", \"last\" or the path of a "
+                        ".pth file (relative paths are in the run directory).")
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist.{listed} The checkpoint policy "
+                        "keeps the newest epoch and the best of every ten: pass one of "
+                        "those, \"best\" or \"last\".")
+    return path
+
+
+def readable_checkpoint(path: Path) -> dict:
+    """The checkpoint's contents, which must hold a model's weights."""
+    try:
+        contents = read_checkpoint(path)
+    except (OSError, RuntimeError, EOFError, ValueError, IndexError, KeyError,
+            pickle.UnpicklingError) as error:
+        # torch.load of a damaged file raises whatever its parser trips on.
+        raise UserError(f"{path} is not a readable PyTorch checkpoint "
+                        f"({type(error).__name__}: {str(error)[:200]}); pass another "
+                        "checkpoint.") from None
+    if not isinstance(contents, dict) or not is_state_dict(contents.get("model_state_dict")):
+        raise UserError(f"{path} holds no model_state_dict: it is not a checkpoint of a run; "
+                        "pass \"best\", \"last\" or one of the run's .pth files.")
+    return contents
+
+
+def check_trained_with(config: dict, path: Path, contents: dict) -> None:
+    """The checkpoint records the model config it was trained with: a metadata.yaml
+    edited since, or a checkpoint of another run, would build another model."""
+    if "config" not in contents:
+        return  # a bare checkpoint: metadata.yaml alone says what it is
+    differences = config_differences({key: config.get(key) for key in MODEL_KEYS},
+                                     {key: contents["config"].get(key) for key in MODEL_KEYS})
+    if differences:
+        raise UserError(f"{path} was trained with another model than the run's "
+                        f"{METADATA_FILE} records:\n  " + "\n  ".join(differences)
+                        + f"\nPut the checkpoint's values back in {METADATA_FILE}, or pass "
+                        "a checkpoint of this run.")
+
+
+def check_model_config(config: dict, source: Path, project: Project, commit: str) -> None:
+    """That today's model.py still has the run's model class, taking its parameters."""
+    missing = [key for key in MODEL_KEYS if key not in config]
+    if missing or not isinstance(config["model_parameters"], dict):
+        raise UserError(f"{source}: config.{(missing or ['model_parameters'])[0]} is missing or "
+                        "damaged, and the model is built from it. Restore it, e.g. from the "
+                        "config the checkpoint holds (torch.load(path, weights_only=True)"
+                        "[\"config\"]).")
+    problems = []
+    model_class = checked_name(config, "model_type", project.models, FishboticsModel, problems)
+    if model_class:
+        problems += argument_problems("model_parameters", model_class,
+                                      config["model_parameters"])
+    if problems:
+        raise UserError(problem_list(source, problems)
+                        + "\nThe model's code changed since the run: load the run from a "
+                        f"checkout of its commit (`git worktree add DIR {commit[:12]}`), or "
+                        f"edit the model config in {METADATA_FILE} to match today's code.")
+
+
+def usable_device(device: str | torch.device) -> torch.device:
+    try:
+        device = torch.device(device)
+    except RuntimeError as error:
+        raise UserError(f"device={device!r} is not a device: {error}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device={str(device)!r}, but PyTorch finds no GPU here; pass "
+                        "device=\"cpu\".")
+    return device
