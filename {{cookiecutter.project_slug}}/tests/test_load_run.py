@@ -256,7 +256,8 @@ def test_each_mistake_is_a_user_error_naming_the_file_and_the_fix(trained, tmp_p
     model.write_text(model.read_text().replace(*NEW_LAYER))
     git(project, "commit", "--quiet", "--all", "-m", "Another last layer")
     [message] = load_run_errors(project, repr(str(run)))
-    assert f"the weights in {run}/model_epoch_1.pth do not fit {MODEL}" in message
+    assert f"the weights in {run / metadata['best']['checkpoint']} do not fit {MODEL}" \
+        in message
     assert "Unexpected key(s) in state_dict" in message
     model.write_text(model.read_text().replace(f"class {MODEL}(", f"class Renamed{MODEL}("))
     git(project, "commit", "--quiet", "--all", "-m", "A model renamed")
