@@ -22,6 +22,12 @@ SPLITS = {"train": "train", "test": "test"}  # phase -> data folder
 {% endif %}
 
 
+def splits_read(config: dict, project: Project) -> set[str]:
+    """The data folders the config's phases read (those it leaves out read none)."""
+    return {SPLITS[phase] for phase in project.schema.PHASES
+            if config[f"{phase}_data_loader_type"] is not None}
+
+
 def build_model(config: dict, project: Project, bootstrap: bool = True) -> torch.nn.Module:
     """The config's model; with `bootstrap`, holding the weights of bootstrap_model_file."""
     model_class = getattr(project.models, config["model_type"])
