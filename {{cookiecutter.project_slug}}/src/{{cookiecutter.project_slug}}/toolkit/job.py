@@ -141,14 +141,14 @@ def prepare_resume(run_path: Path, project: Project, allow_changed_data: bool = 
         print(f"warning: the run used {metadata['environment']['threads']} CPU threads and "
               f"resumes with {torch.get_num_threads()}; floating-point results will differ "
               "slightly from an uninterrupted run", file=sys.stderr)
-    device = choose_device(flags["cpu"])
-    check_model_and_data(config, flags["mini"], device, project)
-    check_loaded_code(project.root, recorded)  # what git status cannot see
     # From here on the record holds the data as they are now: a run recorded before 0.4
     # gets its fingerprint, and a change allowed now is not refused at the next resume.
     metadata["data"], data_changed = check_data(
         metadata.get("data"), resolve_path(config["data_directory"], project.root),
         splits_read(config, project), allow_changed_data)
+    device = choose_device(flags["cpu"])
+    check_model_and_data(config, flags["mini"], device, project)
+    check_loaded_code(project.root, recorded)  # what git status cannot see
     found = newest_checkpoint(run_path, metadata.get("run_id"))
     checkpoint_path, checkpoint = found if found else (None, None)
     if checkpoint_path is None:
