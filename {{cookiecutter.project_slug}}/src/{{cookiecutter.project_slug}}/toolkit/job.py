@@ -93,7 +93,9 @@ def prepare(args: argparse.Namespace, project: Project) -> Job:
     run = None
     if repo is not None:
         check_loaded_code(project.root, repo.commit)  # what git status cannot see
-        # Here, in the one process that prepares the job, never once per rank.
+{% if cookiecutter.multi_gpu %}
+        # Here, in the one process that prepares the job, not in every rank.
+{% endif %}
         data = fingerprint(resolve_path(config["data_directory"], project.root),
                            splits_read(config, project))
         # Created last, so that a mistake found above leaves no half-made directory.
