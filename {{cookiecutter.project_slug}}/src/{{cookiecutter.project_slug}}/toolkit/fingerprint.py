@@ -10,7 +10,7 @@ A logged run records it in metadata.yaml under `data`:
 refuse when a shard was added, removed or changed, unless told to go on.
 
 Hashing a multi-GB dataset takes seconds to minutes, so each file's hash is cached
-(see FileKey for when a cached hash is trusted) in a per-user cache file.
+(see file_key for when a cached hash is trusted) in a per-user cache file.
 """
 
 import hashlib
@@ -26,19 +26,6 @@ from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE, at
 ALGORITHM = "sha256"  # with the CPU's SHA instructions, faster than blake2b here (~1.2 GB/s)
 CACHE_VERSION = 1
 SHARD_PATTERN = "*.h5"  # what base_dataset.py reads as a split's shards
-# A file's identity on disk, as os.stat gives it: (device, inode, size, mtime_ns, ctime_ns).
-#
-# Any write to a file through the file system moves its mtime and ctime, and a file put
-# in its place (a copy, a rename over it) has another inode. The ctime cannot be set
-# back by a user (os.utime, `touch -d`, `cp -p` and rsync restore only the mtime, and
-# stamp the ctime with the time of the change), so even a same-size rewrite that
-# restores the old mtime misses the cache and is hashed again.
-# The key does not suffice where the file system cannot see the change: a write within
-# its timestamp resolution on one with coarse times (FAT's 2 s, some network file
-# systems), a client that caches another machine's attributes (NFS), a disk edited
-# below the file system, or a clock set back. Wherever it misses (another machine,
-# a copied dataset), the file is only hashed again.
-FileKey = list[int]
 
 
 def cache_file() -> Path:
@@ -82,8 +69,9 @@ def split_fingerprint(folder: Path, cache: dict) -> dict:
 def file_hash(path: Path, cache: dict) -> str:
     """The file's content hash, from the cache when the file is unchanged since."""
     resolved = str(path.resolve())
-    status = os.stat(resolved)
-    key = [status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns]
+    # Taken before the read: a write while it reads changes the key that the next
+    # start compares, so a hash of half-written content is not trusted for long.
+    key = file_key(resolved)
     cached = cache.get(resolved)
     if (isinstance(cached, dict) and cached.get("key") == key
             and isinstance(cached.get("hash"), str)):
@@ -92,6 +80,25 @@ def file_hash(path: Path, cache: dict) -> str:
         digest = hashlib.file_digest(file, ALGORITHM).hexdigest()  # read in large blocks
     cache[resolved] = {"key": key, "hash": digest}
     return digest
+
+
+def file_key(path: str) -> list[int]:
+    """What identifies the file's content on disk: device, inode, size, mtime, ctime.
+
+    Any write to a file through the file system moves its mtime and ctime, and a file
+    put in its place (a copy, a rename over it) has another inode. The ctime cannot be
+    set back by a user (os.utime, `touch -d`, `cp -p` and rsync restore only the mtime,
+    and stamp the ctime with the time of the change), so even a same-size rewrite that
+    restores the old mtime misses the cache and is hashed again.
+    The key does not suffice where the file system cannot see the change: a write within
+    its timestamp resolution on one with coarse times (FAT's 2 s, some network file
+    systems), a client that caches another machine's attributes (NFS), a disk edited
+    below the file system. Wherever the key misses (another machine, a copied dataset),
+    the file is only hashed again.
+    """
+    status = os.stat(path)
+    return [status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns,
+            status.st_ctime_ns]
 
 
 def read_cache(path: Path) -> dict:
