@@ -15,6 +15,10 @@ the same run:
   code check  what the check that the loaded modules are the commit's (code_check.py)
               adds to a logged run's start-up: its first call in a process that has
               imported run.py, against nothing; a note gives its share of start-up;
+  fingerprint what the data's fingerprint (fingerprint.py) adds to a logged run's
+              start-up, on the default dataset and on a 1 GB one (random bytes, built
+              in the temporary folder): the first start, nothing cached, against
+              hashing the same files bare; a start on unchanged data against nothing;
   data        the task dataset's samples/s, read from its HDF5 shards and preloaded,
               against the same arrays in an in-memory per-sample dataset;
   checkpoint  writing one checkpoint of the default model through the run
@@ -33,6 +37,7 @@ To add a comparison, write a function that returns Rows and call it from main().
 import argparse
 import contextlib
 import copy
+import hashlib
 import importlib
 import itertools
 import logging
@@ -63,8 +68,9 @@ from torch.utils.data import DataLoader, TensorDataset
 TEMPLATE = Path(__file__).resolve().parents[1]
 PLAIN_LOOP = Path(__file__).resolve().with_name("plain_loop.py")
 PROJECT_MODULES = {"config": "toolkit.config", "data_loader": "data_loader",
-                   "experiment": "toolkit.experiment", "losses": "losses", "model": "model",
-                   "repo": "toolkit.repo", "train": "train"}
+                   "experiment": "toolkit.experiment", "fingerprint": "toolkit.fingerprint",
+                   "losses": "losses", "model": "model", "repo": "toolkit.repo",
+                   "train": "train"}
 CPU = torch.device("cpu")
 THREADS = 1
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -78,6 +84,7 @@ TRAINER_TARGETS = {32: 0.97, 512: 0.99}
 DATASET_TARGETS = {32: 0.5, 512: 1.0}
 START_UP_TARGET = 1.0  # seconds more than the plain script, at most
 CODE_CHECK_TARGET = 100.0  # milliseconds, at most: every training process pays it
+FINGERPRINT_TARGET = 0.1  # seconds, at most, on unchanged data: every logged start pays it
 
 
 @dataclass(frozen=True)
@@ -86,10 +93,13 @@ class Settings:
     start_up_turns: int  # the same for start-up, where each turn starts a process
     data_samples: int  # samples read in one turn of a dataset comparison
     processes_samples: int  # training samples of one run in the processes comparison
+    large_data_bytes: int  # the large dataset of the fingerprint comparison
 
 
-FULL = Settings(turns=31, start_up_turns=5, data_samples=10_000, processes_samples=100_000)
-QUICK = Settings(turns=2, start_up_turns=1, data_samples=2_000, processes_samples=6_400)
+FULL = Settings(turns=31, start_up_turns=5, data_samples=10_000, processes_samples=100_000,
+                large_data_bytes=10**9)
+QUICK = Settings(turns=2, start_up_turns=1, data_samples=2_000, processes_samples=6_400,
+                 large_data_bytes=64 * 10**6)
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,8 @@ def main() -> None:
     for line in describe_machine(lightning):
         print(line)
     with tempfile.TemporaryDirectory(prefix="trainer-overhead-") as scratch:
+        # The data fingerprints' cache (of run.py's logged runs too), not the user's.
+        os.environ["XDG_CACHE_HOME"] = str(Path(scratch) / "cache")
         project = bake(Path(scratch))
         package = import_project(project)
         config = package.config.load_config(project / "sample_runconfig.yaml", package.run.PROJECT)
@@ -146,6 +158,9 @@ def main() -> None:
             rows += trainer_rows
         rows += compare_start_up(project, config, settings)
         rows += measure_code_check(project, settings)
+        rows += compare_fingerprint(package, project / "data", settings)
+        rows += compare_fingerprint(
+            package, large_dataset(Path(scratch), settings.large_data_bytes), settings)
         for workers in WORKER_COUNTS:
             for batch_size in BATCH_SIZES:
                 rows += compare_datasets(package, project, config, batch_size, workers, settings)
@@ -340,7 +355,8 @@ def generated_trainer(package: SimpleNamespace, project: Path, config: dict,
                       network: torch.nn.Module, loader: DataLoader):
     """The project's Trainer as run.py sets it up for a logged run (one per batch size)."""
     run = package.experiment.RunDirectory.create(
-        project / "logs", config, {"benchmark": True}, package.repo.repo_state(project), CPU)
+        project / "logs", config, {"benchmark": True}, package.repo.repo_state(project), CPU,
+        data={})  # data_fingerprint.py measures the fingerprint
     return package.train.Trainer(network, getattr(package.losses, config["loss_function"]),
                                  loader, epochs=1, device=CPU,
                                  log_interval=config["log_interval"], run=run)
@@ -481,6 +497,60 @@ def code_check_share(rows: list[Row]) -> str:
     [start_up] = [row for row in rows if row.what.startswith("start-up to the first step")]
     return (f"the code check is {check.ours / (10 * start_up.ours):.1f}% of run.py's start-up "
             f"to the first step ({check.ours:.1f} ms of {start_up.ours:.2f} s).")
+
+
+# --------------------------------------------------------------------------------------
+# Data fingerprint: what hashing the data's shards adds to a logged run's start-up
+
+
+def large_dataset(scratch: Path, size: int) -> Path:
+    """A dataset of `size` bytes in 8 shards of random bytes: the fingerprint reads
+    files, not HDF5, so their content does not matter."""
+    progress(f"writing a {size / 1e9:g} GB dataset to fingerprint")
+    data = scratch / "large-data"
+    shard_bytes, chunk_bytes = size // 8, 16 * 2**20
+    generator = np.random.default_rng(0)
+    for split, shards in (("train", 7), ("test", 1)):
+        (data / split).mkdir(parents=True)
+        for index in range(shards):
+            with open(data / split / f"shard_{index:03d}.h5", "wb") as file:
+                for start in range(0, shard_bytes, chunk_bytes):
+                    file.write(generator.bytes(min(chunk_bytes, shard_bytes - start)))
+    return data
+
+
+def compare_fingerprint(package: SimpleNamespace, data: Path, settings: Settings) -> list[Row]:
+    """The fingerprint of `data`'s splits, as a logged run takes it before it starts.
+
+    Files are in the page cache (the warm-up turn reads them), as after writing a
+    dataset: a first start that reads them from disk adds the disk's read time.
+    """
+    fingerprint = package.fingerprint
+    splits = sorted(path.name for path in data.iterdir() if path.is_dir())
+    files = sorted(data.glob("*/*.h5"))
+    size = f"{sum(path.stat().st_size for path in files) / 1e6:,.0f} MB"
+    progress(f"data fingerprint of {size}")
+
+    def first_start() -> float:
+        fingerprint.cache_file().unlink(missing_ok=True)
+        return seconds(lambda: fingerprint.fingerprint(data, splits))
+
+    def bare_hashes() -> float:
+        def read() -> None:
+            for path in files:
+                with open(path, "rb") as file:
+                    hashlib.file_digest(file, fingerprint.ALGORITHM)
+        return seconds(read)
+
+    first = medians(interleaved({"first": first_start, "bare": bare_hashes},
+                                settings.start_up_turns))
+    fingerprint.fingerprint(data, splits)  # fills the cache
+    unchanged = statistics.median(seconds(lambda: fingerprint.fingerprint(data, splits))
+                                  for _ in range(settings.turns))
+    return [Row(f"data fingerprint, {size}, first start vs bare sha256", "s", first["first"],
+                first["bare"]),
+            Row(f"data fingerprint, {size}, unchanged (cached) vs none", "ms", 1000 * unchanged,
+                0.0, 1000 * FINGERPRINT_TARGET)]
 
 
 # --------------------------------------------------------------------------------------

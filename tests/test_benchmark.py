@@ -21,7 +21,9 @@ def test_quick_benchmark_prints_every_comparison_and_the_headline_last(tmp_path)
     for comparison in ("Trainer vs plain loop, batch 32", "Trainer vs plain loop, batch 512",
                        "start-up to the first step", "dataset HDF5", "dataset preloaded",
                        "checkpoint of the default model", "2 gloo processes vs 1",
-                       "code check of the modules run.py loaded"):
+                       "code check of the modules run.py loaded",
+                       "data fingerprint, 64 MB, first start vs bare sha256",
+                       "data fingerprint, 64 MB, unchanged (cached) vs none"):
         assert comparison in result.stdout
     assert re.search(r"note: the code check is \d+\.\d% of run.py's start-up", result.stdout)
     assert "threads: torch 1 intra-op" in result.stdout

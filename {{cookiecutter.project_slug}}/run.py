@@ -48,6 +48,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rerun", metavar="RUN_DIRECTORY",
                         help="run a logged experiment again at its recorded commit (in a "
                              "temporary git worktree) and compare the results")
+    parser.add_argument("--allow-changed-data", action="store_true",
+                        help="with --resume or --rerun: go on although the data differ from "
+                             "the fingerprint the run recorded (the record says so)")
     parser.add_argument("--cpu", action="store_true",
                         help="train on the CPU even when a GPU is available")
     parser.add_argument("--mini", action="store_true",
@@ -88,6 +91,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if given:
             parser.error(f"--{'resume' if args.resume else 'rerun'} uses the config and flags "
                          f"the run started with; leave out: {', '.join(given)}")
+    elif args.allow_changed_data:
+        parser.error("--allow-changed-data goes with --resume or --rerun: a new run records "
+                     "the data as they are")
     elif not args.config:
         parser.error("give a config file, --resume RUN_DIRECTORY, --rerun RUN_DIRECTORY or --list")
     return args
@@ -111,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.rerun:
             run_path = Path(args.rerun).resolve()
-            return rerun(run_path, read_metadata(run_path), PROJECT.root, PROJECT.logs)
+            return rerun(run_path, read_metadata(run_path), PROJECT.root, PROJECT.logs,
+                         args.allow_changed_data)
 {% if cookiecutter.multi_gpu %}
         job = prepare(args, PROJECT, launch.spawn_plan)
 {% else %}

@@ -80,6 +80,13 @@ def run_directories(project: Path) -> list[Path]:
     return sorted(path.parent for path in (project / "logs").glob("*/*/metadata.yaml"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A logged run caches its data's hashes under $XDG_CACHE_HOME (fingerprint.py):
+    the tests' runs use a folder of their own, not yours."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+
+
 {% if cookiecutter.task == 'blank' %}
 @pytest.fixture
 def project(tmp_path: Path) -> Path:

@@ -15,11 +15,13 @@ from {{ cookiecutter.project_slug }}.toolkit.selection import Selection
 
 CONFIG = {"model_type": MODEL, "description": "test", "checkpoint_interval": None}
 REPO = RepoState(root=None, commit="0" * 40, branch="main", remote=None, dirty_files=())
+DATA = {}  # no data fingerprint: these runs read no data
 
 
 @pytest.fixture
 def run(tmp_path):
-    return RunDirectory.create(tmp_path, CONFIG, flags={}, repo=REPO, device=torch.device("cpu"))
+    return RunDirectory.create(tmp_path, CONFIG, flags={}, repo=REPO, device=torch.device("cpu"),
+                               data=DATA)
 
 
 def checkpoints(run):
@@ -65,7 +67,7 @@ def test_a_mid_epoch_checkpoint_replaces_the_last_and_goes_when_the_epoch_ends(r
 
 def test_checkpoint_is_due_after_the_interval(tmp_path):
     run = RunDirectory.create(tmp_path, {**CONFIG, "checkpoint_interval": 1e-9}, {}, REPO,
-                              torch.device("cpu"))
+                              torch.device("cpu"), DATA)
     assert run.checkpoint_due()
     run.checkpoint_interval = 3600
     assert not run.checkpoint_due()
@@ -87,7 +89,7 @@ def test_logged_points_reach_tensorboard_in_batches_stamped_when_logged(run, tmp
     assert all(point.wall_time <= logged for point in points)
 
     monkeypatch.setattr(experiment, "SCALARS_BATCH_SECONDS", 0)
-    later = RunDirectory.create(tmp_path / "later", CONFIG, {}, REPO, torch.device("cpu"))
+    later = RunDirectory.create(tmp_path / "later", CONFIG, {}, REPO, torch.device("cpu"), DATA)
     later.log_scalars(0, {"train_step/loss": 1.0})
     assert list(later.path.glob("events.out.tfevents.*"))  # handed over once due
 
@@ -128,7 +130,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
 
 
 def test_run_directories_are_unique(tmp_path):
-    paths = {RunDirectory.create(tmp_path, CONFIG, {}, REPO, torch.device("cpu")).path
+    paths = {RunDirectory.create(tmp_path, CONFIG, {}, REPO, torch.device("cpu"), DATA).path
              for _ in range(3)}
     assert len(paths) == 3
 

@@ -33,6 +33,13 @@ def training_phases(config: dict) -> dict[str, tuple[str, str]]:
             **held_out_phases("test", "test")}
 
 
+def splits_read(config: dict, phases: dict[str, tuple[str, str]] | None = None) -> set[str]:
+    """The split folders that `phases` (default: training's) read, leaving out the
+    phases whose kind of dataset the config leaves out."""
+    return {split for kind, split in (phases or training_phases(config)).values()
+            if config[f"{kind}_data_loader_type"] is not None}
+
+
 def build_model(config: dict, project: Project, bootstrap: bool = True) -> torch.nn.Module:
     """The config's model; with `bootstrap`, holding the weights of bootstrap_model_file."""
     model_class = getattr(project.models, config["model_type"])

@@ -298,10 +298,10 @@ class RunDirectory:
     @classmethod
 {% if cookiecutter.multi_gpu %}
     def create(cls, logs_root: Path, config: dict, flags: dict, repo: RepoState,
-               device: torch.device, launch: dict | None = None) -> "RunDirectory":
+               device: torch.device, data: dict, launch: dict | None = None) -> "RunDirectory":
 {% else %}
     def create(cls, logs_root: Path, config: dict, flags: dict, repo: RepoState,
-               device: torch.device) -> "RunDirectory":
+               device: torch.device, data: dict) -> "RunDirectory":
 {% endif %}
         """A new, uniquely named run directory, with its metadata already written."""
         parent = logs_root / config["model_type"]
@@ -336,6 +336,7 @@ class RunDirectory:
             "template_version": TEMPLATE_VERSION,
             "environment": environment(),
             "config": config,
+            "data": data,  # the fingerprint of each split it reads (fingerprint.py)
             "progress": {"epochs_completed": 0},
             "best": None,
         }
@@ -351,9 +352,11 @@ class RunDirectory:
 
     @classmethod
     def resume(cls, path: Path, metadata: dict, checkpoint_path: Path | None,
-               checkpoint: dict | None) -> "RunDirectory":
+               checkpoint: dict | None, data_changed: list[str] | None = None
+               ) -> "RunDirectory":
         """The run directory at `path`, whose `metadata` was read and checked after
-        lock_run_directory, set back to `checkpoint` (None: to the start).
+        lock_run_directory, set back to `checkpoint` (None: to the start). The
+        `data_changed` since the run's last start, if it goes on with them, are noted.
 
         The record is rebuilt from the checkpoint: a process killed between writing a
         checkpoint and the metadata left metadata.yaml one step behind its checkpoints.
@@ -375,9 +378,10 @@ class RunDirectory:
         metadata.pop("error", None)
         metadata["ended"] = None
         metadata["process"] = this_process()
-        metadata.setdefault("resumed", []).append(
-            {"at": now(), "from": checkpoint_path.name if checkpoint_path else None,
-             "environment": environment()})
+        resumed = {"at": now(), "from": checkpoint_path.name if checkpoint_path else None}
+        if data_changed:
+            resumed["data_changed"] = data_changed  # allowed by --allow-changed-data
+        metadata.setdefault("resumed", []).append({**resumed, "environment": environment()})
         run.write_metadata()
         return run
 

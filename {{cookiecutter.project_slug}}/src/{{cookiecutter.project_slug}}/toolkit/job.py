@@ -18,11 +18,11 @@ from pathlib import Path
 import torch
 import yaml
 from torch.utils.data import default_collate
-from voluptuous import ALLOW_EXTRA, MultipleInvalid, Required, Schema
+from voluptuous import ALLOW_EXTRA, MultipleInvalid, Optional, Required, Schema
 
-from {{ cookiecutter.project_slug }}.toolkit.builders import build_loaders, build_model
+from {{ cookiecutter.project_slug }}.toolkit.builders import build_loaders, build_model, splits_read
 from {{ cookiecutter.project_slug }}.toolkit.code_check import check_loaded_code
-from {{ cookiecutter.project_slug }}.toolkit.config import load_config, validate
+from {{ cookiecutter.project_slug }}.toolkit.config import load_config, resolve_path, validate
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.experiment import (
     METADATA_FILE,
@@ -31,6 +31,7 @@ from {{ cookiecutter.project_slug }}.toolkit.experiment import (
     lock_run_directory,
     newest_checkpoint,
 )
+from {{ cookiecutter.project_slug }}.toolkit.fingerprint import check_data, fingerprint
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState, repo_state
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import located, parse_record, read_text
@@ -44,6 +45,9 @@ RECORD = Schema({
     Required("flags"): Schema({Required("cpu"): bool, Required("mini"): bool}, extra=ALLOW_EXTRA),
     Required("git"): Schema({Required("commit"): str}, extra=ALLOW_EXTRA),
     Required("environment"): Schema({Required("threads"): int}, extra=ALLOW_EXTRA),
+    # Absent from runs recorded before 0.4: they resume without a check of their data.
+    Optional("data"): Schema({str: Schema({Required("hash"): str, Required("shards"): dict},
+                                          extra=ALLOW_EXTRA)}),
 {% if cookiecutter.multi_gpu %}
     Required("distributed"): Schema({Required("world_size"): int}, extra=ALLOW_EXTRA),
 {% endif %}
@@ -72,7 +76,7 @@ def prepare(args: argparse.Namespace, project: Project, plan_launch: LaunchPlan)
     """Check the config, the tree, the model and the data, then create the run
     directory (or reopen it, with --resume)."""
     if args.resume:
-        return prepare_resume(Path(args.resume), project, plan_launch)
+        return prepare_resume(Path(args.resume), project, plan_launch, args.allow_changed_data)
     config = load_config(args.config, project, args.find_replace, args.delete, args.modify)
     if config["val_split"] == "test":
         print("warning: val_split is test, so the best checkpoint is chosen on the test split "
@@ -84,7 +88,7 @@ def prepare(args: argparse.Namespace, project: Project) -> Job:
     """Check the config, the tree, the model and the data, then create the run
     directory (or reopen it, with --resume)."""
     if args.resume:
-        return prepare_resume(Path(args.resume), project)
+        return prepare_resume(Path(args.resume), project, args.allow_changed_data)
     config = load_config(args.config, project, args.find_replace, args.delete, args.modify)
     if config["val_split"] == "test":
         print("warning: val_split is test, so the best checkpoint is chosen on the test split "
@@ -97,21 +101,28 @@ def prepare(args: argparse.Namespace, project: Project) -> Job:
     run = None
     if repo is not None:
         check_loaded_code(project.root, repo.commit)  # what git status cannot see
+{% if cookiecutter.multi_gpu %}
+        # Here, in the one process that prepares the job, not in every rank.
+{% endif %}
+        data = fingerprint(resolve_path(config["data_directory"], project.root),
+                           splits_read(config))
         # Created last, so that a mistake found above leaves no half-made directory.
 {% if cookiecutter.multi_gpu %}
-        run = RunDirectory.create(project.logs, config, vars(args), repo, device, launch)
+        run = RunDirectory.create(project.logs, config, vars(args), repo, device, data, launch)
 {% else %}
-        run = RunDirectory.create(project.logs, config, vars(args), repo, device)
+        run = RunDirectory.create(project.logs, config, vars(args), repo, device, data)
 {% endif %}
     return Job(config, args.mini, args.cpu, device, run)
 
 
 {% if cookiecutter.multi_gpu %}
-def prepare_resume(run_path: Path, project: Project, plan_launch: LaunchPlan) -> Job:
+def prepare_resume(run_path: Path, project: Project, plan_launch: LaunchPlan,
+                   allow_changed_data: bool = False) -> Job:
 {% else %}
-def prepare_resume(run_path: Path, project: Project) -> Job:
+def prepare_resume(run_path: Path, project: Project, allow_changed_data: bool = False) -> Job:
 {% endif %}
-    """Reopen a logged run at its newest readable checkpoint, if the code is the same."""
+    """Reopen a logged run at its newest readable checkpoint, if the code is the same
+    (and the data, unless `allow_changed_data`)."""
     read_metadata(run_path)  # a run directory, before a lock file is made in it
     lock_run_directory(run_path)
     metadata = read_metadata(run_path)  # as its last owner left it
@@ -140,6 +151,11 @@ def prepare_resume(run_path: Path, project: Project) -> Job:
         print(f"warning: the run used {metadata['environment']['threads']} CPU threads and "
               f"resumes with {torch.get_num_threads()}; floating-point results will differ "
               "slightly from an uninterrupted run", file=sys.stderr)
+    # From here on the record holds the data as they are now: a run recorded before 0.4
+    # gets its fingerprint, and a change allowed now is not refused at the next resume.
+    metadata["data"], data_changed = check_data(
+        metadata.get("data"), resolve_path(config["data_directory"], project.root),
+        splits_read(config), allow_changed_data)
     device = choose_device(flags["cpu"])
     check_model_and_data(config, flags["mini"], device, project)
     check_loaded_code(project.root, recorded)  # what git status cannot see
@@ -150,7 +166,7 @@ def prepare_resume(run_path: Path, project: Project) -> Job:
               file=sys.stderr)
     else:
         check_record_matches(run_path, metadata, checkpoint_path, checkpoint)
-    run = RunDirectory.resume(run_path, metadata, checkpoint_path, checkpoint)
+    run = RunDirectory.resume(run_path, metadata, checkpoint_path, checkpoint, data_changed)
     return Job(config, flags["mini"], flags["cpu"], device, run, checkpoint_path)
 
 

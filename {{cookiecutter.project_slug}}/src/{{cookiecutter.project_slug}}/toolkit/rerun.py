@@ -14,8 +14,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from {{ cookiecutter.project_slug }}.toolkit.config import resolve_path
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE, atomic_write
+from {{ cookiecutter.project_slug }}.toolkit.fingerprint import check_data
 from {{ cookiecutter.project_slug }}.toolkit.repo import git_environment
 from {{ cookiecutter.project_slug }}.toolkit.stopping import ForwardedSignals, signal_exit_code
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import dump, parse_record, read_text
@@ -25,8 +27,12 @@ TOLERANCE = 1e-4  # relative
 REPLAYED_FLAGS = ("cpu", "mini")  # the rest only concern logging, which a re-run needs
 
 
-def rerun(run_path: Path, metadata: dict, project_root: Path, logs_root: Path) -> int:
+def rerun(run_path: Path, metadata: dict, project_root: Path, logs_root: Path,
+          allow_changed_data: bool = False) -> int:
     """Re-run the run at `run_path`; returns run.py's exit code.
+
+    Data that differ from the run's are refused unless `allow_changed_data`: then the
+    re-run's record lists the differences under `data_changed`.
 
     A stop signal goes on to the re-run, which stops at a checkpoint as any run does;
     its directory still moves into logs/ before the worktree is removed, so that it
@@ -38,6 +44,10 @@ def rerun(run_path: Path, metadata: dict, project_root: Path, logs_root: Path) -
         raise UserError(f"{run_path} was launched by torchrun. Re-run it the same way: "
                         f"check out {commit[:12]} and start the recorded command with torchrun.")
 {% endif %}
+    # The re-run records its own fingerprint; this says what differs from the original's.
+    _, data_changed = check_data(
+        metadata.get("data"), resolve_path(metadata["config"]["data_directory"], project_root),
+        (), allow_changed_data, "re-run")
     signals = ForwardedSignals().install()
     with tempfile.TemporaryDirectory(prefix="rerun-") as scratch:
         worktree = Path(scratch) / "code"
@@ -58,7 +68,7 @@ def rerun(run_path: Path, metadata: dict, project_root: Path, logs_root: Path) -
             destination = move_run(new_runs[-1].parent, logs_root)
         finally:
             git(project_root, "worktree", "remove", "--force", str(worktree))
-    record_origin(destination, run_path)
+    record_origin(destination, run_path, data_changed)
     status = parse_record(read_text(destination / METADATA_FILE))["status"]
     if status == "finished":
         report(metadata, destination)
@@ -135,9 +145,11 @@ def move_run(path: Path, logs_root: Path) -> Path:
     return destination
 
 
-def record_origin(run_path: Path, original: Path) -> None:
+def record_origin(run_path: Path, original: Path, data_changed: list[str]) -> None:
     metadata = parse_record(read_text(run_path / METADATA_FILE))
     metadata["rerun_of"] = str(original)
+    if data_changed:
+        metadata["data_changed"] = data_changed  # allowed by --allow-changed-data
     text = dump(metadata)
     atomic_write(run_path / METADATA_FILE, lambda file: file.write(text.encode()))
 
