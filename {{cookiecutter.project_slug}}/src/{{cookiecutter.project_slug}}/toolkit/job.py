@@ -101,9 +101,7 @@ def prepare(args: argparse.Namespace, project: Project) -> Job:
     run = None
     if repo is not None:
         check_loaded_code(project.root, repo.commit)  # what git status cannot see
-{% if cookiecutter.multi_gpu %}
-        # Here, in the one process that prepares the job, not in every rank.
-{% endif %}
+        # Hashed once, by the process that prepares the job, before training starts.
         data = fingerprint(resolve_path(config["data_directory"], project.root),
                            splits_read(config))
         # Created last, so that a mistake found above leaves no half-made directory.
