@@ -131,5 +131,5 @@ def test_warmup_cosine_rises_linearly_then_falls_to_the_final_rate_and_stays():
         scheduler.step()
     assert rates[:5] == pytest.approx([0.02, 0.04, 0.06, 0.08, 0.1])  # the warmup, then the peak
     assert rates[7] == pytest.approx(0.01 + 0.5 * 0.09)  # halfway down the cosine
-    assert all(rate > next_rate for rate, next_rate in zip(rates[4:10], rates[5:11]))
+    assert all(rate > next_rate for rate, next_rate in zip(rates[4:10], rates[5:11], strict=True))
     assert rates[10:] == pytest.approx([0.01, 0.01])
