@@ -68,7 +68,7 @@ class Trainer(TrainerBase):
             # up until then, and after the epoch's last batch.
             before_step = done % accumulation == 0 or done == len(self.train_loader)
             batch = self.model.transform(to_device(batch, self.device))
-            # Multi-GPU: the ranks average their gradients only before a step.
+            # A job of several processes averages their gradients only before a step.
             with self.processes.gradient_sync(before_step):
                 with self.autocast():
                     prediction = self.network(batch)
