@@ -365,7 +365,9 @@ spliced_bytes = st.tuples(st.integers(0, len(SAMPLE_TEXT)), st.binary(max_size=2
     lambda cut: SAMPLE_TEXT.encode()[:cut[0]] + cut[1] + SAMPLE_TEXT.encode()[cut[0]:])
 KEYS = [*TOP_LEVEL_KEYS, "model_parameters.learning_rate", "model_parameters.learning_rate_decay",
         "data_loader_parameters.all", "data_loader_parameters.train.mini_size",
-        "data_loader_parameters.train.preload", "model_parameters.nothing"]
+        "data_loader_parameters.train.preload", "model_parameters.nothing",
+        "learning_rate_schedule.type", "learning_rate_schedule.warmup_steps",
+        "learning_rate_schedule.final_learning_rate"]
 values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
