@@ -3,10 +3,12 @@
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from conftest import DATASET, MODEL, PROJECT
 
 from {{ cookiecutter.project_slug }}.schema import TOP_LEVEL_KEYS
+from {{ cookiecutter.project_slug }}.toolkit.base_model import WarmupCosine
 from {{ cookiecutter.project_slug }}.toolkit.config import load_config
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 
@@ -110,3 +112,24 @@ def test_delete_falls_back_to_the_default(capsys):
     assert config["bootstrap_model_file"] is None
     load_config(SAMPLE, PROJECT, delete=["model_parameters.dropout"])
     assert "nothing to delete" in capsys.readouterr().err
+
+
+def test_the_sample_config_names_its_learning_rate_schedule_and_the_defaults_are_off():
+    config = load_config(SAMPLE, PROJECT)
+    assert config["learning_rate_schedule"] == {"type": "exponential"}
+    assert config["gradient_accumulation_steps"] == 1 and config["gradient_clip_norm"] is None
+
+
+def test_warmup_cosine_rises_linearly_then_falls_to_the_final_rate_and_stays():
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([parameter], lr=0.1)
+    scheduler = WarmupCosine(optimizer, warmup_steps=4, total_steps=10, final_learning_rate=0.01)
+    rates = []
+    for _ in range(12):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[:5] == pytest.approx([0.02, 0.04, 0.06, 0.08, 0.1])  # the warmup, then the peak
+    assert rates[7] == pytest.approx(0.01 + 0.5 * 0.09)  # halfway down the cosine
+    assert all(rate > next_rate for rate, next_rate in zip(rates[4:10], rates[5:11], strict=True))
+    assert rates[10:] == pytest.approx([0.01, 0.01])

@@ -126,6 +126,19 @@ def test_small_aliases_still_work():
     (("seed", str(2**64)), "seed: expected an integer from 0 to"),
     (("checkpoint_interval", ".inf"), "checkpoint_interval: expected seconds"),
     (("checkpoint_interval", ".nan"), "checkpoint_interval: expected seconds"),
+    (("gradient_clip_norm", "0"), "gradient_clip_norm: expected a positive number"),
+    (("gradient_clip_norm", ".inf"), "gradient_clip_norm: expected a positive number"),
+    (("gradient_accumulation_steps", "0"), "gradient_accumulation_steps: value must be at least 1"),
+    (("gradient_accumulation_steps", "2.0"), "gradient_accumulation_steps: expected an integer"),
+    (("learning_rate_schedule", "cosine"), "learning_rate_schedule: expected a dictionary"),
+    (("learning_rate_schedule.type", "cosine"),
+     "learning_rate_schedule.type: expected exponential or warmup_cosine"),
+    (("learning_rate_schedule.warmup_steps", "100"),  # the sample's type is exponential
+     "learning_rate_schedule.warmup_steps: warmup_steps belongs to type warmup_cosine"),
+    (("learning_rate_schedule", "{type: warmup_cosine, warmup_steps: -1}"),
+     "learning_rate_schedule.warmup_steps: value must be at least 0"),
+    (("learning_rate_schedule", "{type: warmup_cosine, final_learning_rate: .nan}"),
+     "learning_rate_schedule.final_learning_rate: expected a finite number >= 0"),
     (("data_directory", "~nouser-x/data"), "data_directory: '~nouser-x/data' starts with"),
     (("bootstrap_model_file", "~nouser-x/model.pth"), "bootstrap_model_file: '~nouser-x/"),
     (("model_parameters.learning_rate", "[" + "1, " * 5000 + "1]"),
@@ -353,7 +366,9 @@ spliced_bytes = st.tuples(st.integers(0, len(SAMPLE_TEXT)), st.binary(max_size=2
     lambda cut: SAMPLE_TEXT.encode()[:cut[0]] + cut[1] + SAMPLE_TEXT.encode()[cut[0]:])
 KEYS = [*TOP_LEVEL_KEYS, "model_parameters.learning_rate", "model_parameters.learning_rate_decay",
         "data_loader_parameters.all", "data_loader_parameters.train.mini_size",
-        "data_loader_parameters.train.preload", "model_parameters.nothing"]
+        "data_loader_parameters.train.preload", "model_parameters.nothing",
+        "learning_rate_schedule.type", "learning_rate_schedule.warmup_steps",
+        "learning_rate_schedule.final_learning_rate"]
 values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,

@@ -72,6 +72,9 @@ def test_allow_dirty_repo_without_a_terminal_means_no(project):
     (("--modify", "selection.mode", "highest"), "selection.mode: expected min or max"),
     (("--modify", "selection.patience", "0"), "selection.patience: expected a number of epochs"),
     (("--modify", "val_split", "../test"), "val_split: expected the name of a folder"),
+    (("--modify", "learning_rate_schedule.type", "cosine"),
+     "learning_rate_schedule.type: expected exponential or warmup_cosine"),
+    (("--modify", "gradient_accumulation_steps", "0"), "gradient_accumulation_steps: value must"),
 ])
 def test_bad_edits_are_clear_errors_that_write_nothing(project, edit, message):
     result = run_py(project, *QUICK, *edit)
@@ -365,6 +368,47 @@ def test_a_compiled_model_trains_like_the_eager_one_and_saves_plain_names(projec
     # No `_orig_mod.` prefix: the checkpoint loads into a model that is not compiled.
     assert compiled.keys() == eager.keys()
     assert all(torch.allclose(eager[name], compiled[name], atol=1e-5) for name in eager)
+
+
+def test_accumulating_n_batches_steps_as_one_batch_n_times_as_large(project):
+    # The mini split's 100 samples: 3 steps of 32 and one of 4, in either run.
+    _, big = final_weights(project, "batch_size", "32")
+    accumulated_run, accumulated = final_weights(project, "batch_size", "8",
+                                                 "gradient_accumulation_steps", "4")
+    _, small = final_weights(project, "batch_size", "8")
+    assert accumulated_run["config"]["gradient_accumulation_steps"] == 4
+    # The same order of samples, summed in another order: equal up to float rounding.
+    assert all(torch.allclose(accumulated[name], big[name], rtol=0, atol=1e-5) for name in big)
+    assert not all(torch.allclose(small[name], big[name], rtol=0, atol=1e-3) for name in big)
+
+
+def test_a_tiny_gradient_clip_norm_bounds_every_step(project):
+    _, initial = final_weights(project, "model_parameters.learning_rate", "0")
+    clipped_run, clipped = final_weights(project, "gradient_clip_norm", "1.0e-12")
+    _, unclipped = final_weights(project)
+    assert clipped_run["config"]["gradient_clip_norm"] == 1e-12
+    # Adam moves a weight by at most learning_rate * |gradient| / eps per step, with
+    # eps = 1e-8: 1e-7 per step here, over 7 steps (100 samples in batches of 16).
+    learning_rate = clipped_run["config"]["model_parameters"]["learning_rate"]
+    bound = 7 * learning_rate * 1e-12 / 1e-8
+    assert all((clipped[name] - initial[name]).abs().max() <= bound for name in initial)
+    assert any((unclipped[name] - initial[name]).abs().max() > 100 * bound for name in initial)
+
+
+def test_warmup_cosine_sets_the_learning_rate_of_every_optimizer_step(project):
+    schedule = "{type: warmup_cosine, warmup_steps: 3, final_learning_rate: 1.0e-5}"
+    result = run_py(project, *QUICK, "--modify", "epochs", "2", "batch_size", "16",
+                    "learning_rate_schedule", schedule)
+    assert result.returncode == 0, result.stderr
+    [run] = run_directories(project)
+    config = metadata_of(run)["config"]
+    assert config["learning_rate_schedule"] == {
+        "type": "warmup_cosine", "warmup_steps": 3, "final_learning_rate": 1e-5}
+    # 7 optimizer steps an epoch: the scheduler was stepped after each of the 14, and the
+    # last one ended the cosine (the rates between: test_config.py).
+    checkpoint = torch.load(run / "model_epoch_1.pth", weights_only=True)
+    assert checkpoint["step"] == checkpoint["scheduler_state_dict"]["last_epoch"] == 14
+    assert checkpoint["optimizer_state_dict"]["param_groups"][0]["lr"] == pytest.approx(1e-5)
 
 
 def test_compiling_without_a_compiler_is_refused_before_anything_is_written(project, tmp_path):

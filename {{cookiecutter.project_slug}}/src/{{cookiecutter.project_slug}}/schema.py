@@ -80,6 +80,35 @@ SELECTION = {
         None, All(integer, Range(min=1)),
         msg="expected a number of epochs (1 or more), or null never to stop early"),
 }
+
+# How the learning rate changes. exponential: the model's scheduler(optimizer), stepped
+# after every epoch (by default, times model_parameters.learning_rate_decay); warmup_cosine:
+# a linear warmup, then a cosine down to final_learning_rate, stepped after every
+# optimizer step. The warmup_cosine keys mean nothing to exponential, so they are refused
+# there rather than silently ignored.
+LEARNING_RATE_SCHEDULE = {
+    Optional("type", default="exponential"): In(
+        ["exponential", "warmup_cosine"], msg="expected exponential or warmup_cosine"),
+    Optional("warmup_steps"): All(integer, Range(min=0)),
+    Optional("final_learning_rate"): All(
+        number, Range(min=0), msg="expected a finite number >= 0"),
+}
+WARMUP_COSINE_KEYS = ("warmup_steps", "final_learning_rate")
+
+
+def schedule_settings(schedule: dict) -> dict:
+    """The schedule with warmup_cosine's defaults filled in, or its keys refused
+    under exponential."""
+    if schedule["type"] == "warmup_cosine":
+        return {"type": "warmup_cosine", "warmup_steps": 0, "final_learning_rate": 0.0,
+                **schedule}
+    for key in WARMUP_COSINE_KEYS:
+        if key in schedule:
+            raise Invalid(f"{key} belongs to type warmup_cosine; the exponential schedule "
+                          "multiplies the rate by model_parameters.learning_rate_decay "
+                          "after every epoch. Set type: warmup_cosine, or remove the key",
+                          path=[key])
+    return schedule
 {% if cookiecutter.multi_gpu %}
 
 # The seed toolkit's multi-GPU block. With it, run.py spawns ngpus_per_node processes on
@@ -117,6 +146,13 @@ RUN_CONFIG = Schema({
         msg="expected seconds (a positive number), or null for no mid-epoch checkpoints",
     ),
     Optional("log_interval", default=50): All(integer, Range(min=1)),
+    Optional("gradient_clip_norm", default=None): Any(
+        None, All(number, Range(min=0, min_included=False)),
+        msg="expected a positive number (the largest gradient norm), or null for no clipping",
+    ),
+    Optional("gradient_accumulation_steps", default=1): All(integer, Range(min=1)),
+    Optional("learning_rate_schedule", default=lambda: {"type": "exponential"}): All(
+        LEARNING_RATE_SCHEDULE, schedule_settings),
     Required("train_data_loader_type"): name,
     Optional("test_data_loader_type", default=None): optional_name,
 {% if cookiecutter.include_rollout_phase %}

@@ -35,7 +35,7 @@ class Trainer(TrainerBase):
             results = self.epoch_results  # phases done before a resume, else none yet
             if "train" not in results:
                 results["train"] = self.train_loop(epoch, self.resumed_position("train"))
-                if self.scheduler is not None:
+                if self.scheduler is not None and not self.scheduler_per_step:
                     self.scheduler.step()
             if "val" in self.held_out_loaders and "val" not in results:
                 results["val"] = self.val_loop(epoch, self.resumed_position("val"))
@@ -54,24 +54,41 @@ class Trainer(TrainerBase):
         self.network.train()
         self.start_training_pass(epoch, resume_position)
         progress = self.progress_bar(self.train_loader, epoch, "train", resume_position)
-        for step, batch in enumerate(progress, start=resume_position):
+        accumulation = self.gradient_accumulation_steps
+        for position, batch in enumerate(progress, start=resume_position):
+            done = position + 1
+            # The optimizer steps once every `accumulation` batches, whose gradients add
+            # up until then, and after the epoch's last batch.
+            before_step = done % accumulation == 0 or done == len(self.train_loader)
             batch = self.model.transform(to_device(batch, self.device))
-            with self.autocast():
-                prediction = self.network(batch)
-                loss = self.loss_function(prediction, batch["supervision"])
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            # A job of several processes averages their gradients only before a step.
+            with self.processes.gradient_sync(before_step):
+                with self.autocast():
+                    prediction = self.network(batch)
+                    loss = self.loss_function(prediction, batch["supervision"])
+                if accumulation == 1:
+                    loss.backward()
+                else:  # weighted by its share of the step's samples, the batches' gradients
+                    # add up to the mean over all of them, as one big batch's would be
+                    (loss * self.share_of_step(position, len(batch["supervision"]))).backward()
+            self.add_step(loss, prediction, batch, before_step)  # summed on the device: no wait
+            if not before_step:
+                continue
+            if self.gradient_clip_norm is not None:  # the norm stays on the device: no wait
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.gradient_clip_norm)
             self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scheduler_per_step:
+                self.scheduler.step()
             self.step += 1
 
-            self.add_step(loss, prediction, batch)  # summed on the device: no wait here
-            if (step + 1) % self.log_interval == 0:
+            if self.optimizer_steps_done(done) % self.log_interval == 0:
                 mean = self.close_log_window(epoch)  # reads the sums; stops on NaN
                 # Shown at the bar's next refresh: forcing one here costs a write per interval.
                 progress.set_postfix(loss=f"{mean:.4g}", refresh=False)
                 if self.run is not None:
                     self.run.log_scalars(self.step, {"train_step/loss": mean})
-            self.checkpoint_or_stop(epoch, step + 1)
+            self.checkpoint_or_stop(epoch, done)  # only between optimizer steps
         return self.training_results(epoch)
 
     def val_loop(self, epoch: int, resume_position: int = 0) -> dict[str, float]:

@@ -22,7 +22,8 @@ class FishboticsModel(nn.Module):
     compares with `batch["supervision"]`. It may override
     - `optimizer()`: the optimizer of its parameters (default: Adam);
     - `scheduler(optimizer)`: a learning-rate scheduler, stepped after each epoch's
-      training (default: the learning rate times `learning_rate_decay` every epoch);
+      training (default: the learning rate times `learning_rate_decay` every epoch),
+      used when the config's `learning_rate_schedule` is of type exponential;
     - `transform(batch)`: preparation of a batch already on the device, before
       `forward` (normalisation, augmentation); default: unchanged;
     - `metrics(prediction, batch)`: named batch means logged next to the loss;
@@ -73,3 +74,34 @@ class FishboticsModel(nn.Module):
                         batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return self.metrics(prediction, batch)
 {% endif %}
+
+
+class WarmupCosine(LRScheduler):
+    """The config's `learning_rate_schedule: {type: warmup_cosine}`, stepped after every
+    optimizer step: each group's rate rises linearly over `warmup_steps` steps to its
+    initial learning rate, then falls along a half cosine to `final_learning_rate` at
+    `total_steps`, and stays there.
+
+    Each rate is a function of the step count alone, which the scheduler's state (saved
+    in every checkpoint) holds: a resumed run goes on with the very same rates.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int,
+                 final_learning_rate: float):
+        self.warmup_steps = warmup_steps
+        self.total_steps = total_steps
+        self.final_learning_rate = final_learning_rate
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float]:
+        return [self.rate(initial, self.last_epoch) for initial in self.base_lrs]
+
+    def rate(self, initial: float, step: int) -> float:
+        """The rate for optimizer step `step` (from 0) of a group that starts at `initial`."""
+        if step < self.warmup_steps:
+            # (step + 1): the first step already learns a little, rather than nothing.
+            return initial * (step + 1) / (self.warmup_steps + 1)
+        decay_steps = max(1, self.total_steps - self.warmup_steps)
+        progress = min(1.0, (step - self.warmup_steps) / decay_steps)
+        cosine = 0.5 * (1 + math.cos(math.pi * progress))  # 1 down to 0
+        return self.final_learning_rate + cosine * (initial - self.final_learning_rate)

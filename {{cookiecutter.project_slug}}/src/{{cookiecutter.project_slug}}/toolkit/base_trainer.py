@@ -19,7 +19,7 @@ process alone.
 
 import math
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from typing import NoReturn
 
@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from {{ cookiecutter.project_slug }}.toolkit import random_state
-from {{ cookiecutter.project_slug }}.toolkit.base_model import FishboticsModel
+from {{ cookiecutter.project_slug }}.toolkit.base_model import FishboticsModel, WarmupCosine
 from {{ cookiecutter.project_slug }}.toolkit.experiment import RunDirectory, read_checkpoint, tagged
 from {{ cookiecutter.project_slug }}.toolkit.selection import Selection
 from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals, TrainingDiverged, TrainingStopped
@@ -53,13 +53,18 @@ class SingleProcess:
     def start_epoch(self, loader: DataLoader, epoch: int) -> None:
         """Called before each training pass."""
 
+    def gradient_sync(self, before_step: bool) -> AbstractContextManager:
+        """The context of a batch's forward and backward pass; `before_step`: the
+        optimizer steps after it (else its gradients only add up)."""
+        return nullcontext()
+
     def stop_requested(self, stop_signals: StopSignals | None, done: int,
                        log_interval: int) -> bool:
-        """Whether to stop after `done` training steps of the epoch."""
+        """Whether to stop after `done` optimizer steps of the epoch."""
         return stop_signals is not None and stop_signals.received is not None
 
     def checkpoint_due(self, run: RunDirectory | None, done: int, log_interval: int) -> bool:
-        """Whether to save a mid-epoch checkpoint after `done` training steps."""
+        """Whether to save a mid-epoch checkpoint after `done` optimizer steps."""
         return run is not None and run.checkpoint_due()
 
     def start_held_out(self, loader: DataLoader, phase: str, log_interval: int) -> None:
@@ -106,7 +111,9 @@ class TrainerBase:
     def __init__(self, model: FishboticsModel, loss_function, train_loader: DataLoader, *,
                  epochs: int, device: torch.device,
                  held_out_loaders: dict[str, DataLoader | None] | None = None,
-                 log_interval: int = 50, mixed_precision: str | None = None,
+                 log_interval: int = 50, gradient_accumulation_steps: int = 1,
+                 gradient_clip_norm: float | None = None,
+                 learning_rate_schedule: dict | None = None, mixed_precision: str | None = None,
                  compile_model: bool = False, run: RunDirectory | None = None,
                  stop_signals: StopSignals | None = None,
                  processes: SingleProcess | None = None, config: dict | None = None):
@@ -115,7 +122,19 @@ class TrainerBase:
         self.processes = processes or SingleProcess()
         self.model = model.to(device)
         self.optimizer = model.optimizer()
-        self.scheduler = model.scheduler(self.optimizer)
+        self.gradient_accumulation_steps = gradient_accumulation_steps  # batches per step
+        self.gradient_clip_norm = gradient_clip_norm  # None: no clipping
+        schedule = learning_rate_schedule or {"type": "exponential"}
+        # An epoch's last optimizer step takes the batches left over, however few.
+        self.steps_per_epoch = math.ceil(len(train_loader) / gradient_accumulation_steps)
+        # train.py steps the scheduler after every optimizer step, or after every epoch.
+        self.scheduler_per_step = schedule["type"] == "warmup_cosine"
+        if self.scheduler_per_step:
+            self.scheduler = WarmupCosine(
+                self.optimizer, schedule["warmup_steps"], epochs * self.steps_per_epoch,
+                schedule["final_learning_rate"])
+        else:
+            self.scheduler = model.scheduler(self.optimizer)
         # Training steps go through `network`, compiled if asked: it is what runs most
         # often. Checkpoints and held-out phases use the model itself.
         network = self.processes.wrap(self.model)
@@ -143,9 +162,9 @@ class TrainerBase:
         # Each log window's sum is read at its end and added to the epoch's on the host.
         self.window_loss = torch.zeros((), device=device)
         self.window_samples = 0
-        # A NaN or infinite loss stays so in the window's sum, so the steps at which the
-        # sum is still finite count the steps before the first bad one, on the device
-        # too; it is read with the sum, and before any checkpoint is saved.
+        # A NaN or infinite loss stays so in the window's sum, so the optimizer steps at
+        # which the sum is still finite count the steps before the first bad one, on the
+        # device too; it is read with the sum, and before any checkpoint is saved.
         self.finite_steps = torch.zeros((), dtype=torch.long, device=device)
         self.epoch_loss, self.epoch_samples = 0.0, 0
         self.epoch_metrics: dict[str, torch.Tensor] = {}  # the model's metrics, summed likewise
@@ -319,15 +338,35 @@ class TrainerBase:
             self.window_samples, self.epoch_loss, self.epoch_samples = 0, 0.0, 0
             self.epoch_metrics = {}
 
+    def optimizer_steps_done(self, done: int) -> int:
+        """The epoch's optimizer steps once `done` of its batches are trained on."""
+        return math.ceil(done / self.gradient_accumulation_steps)
+
+    def share_of_step(self, position: int, size: int) -> float:
+        """The share of its optimizer step's samples that the batch at `position` in
+        the epoch, of `size` samples, holds. Each batch's mean loss weighted by it, the
+        gradients add up to the mean over all of the step's samples: what one batch of
+        them all would give (the epoch's last batch may be smaller, and its last step
+        may have fewer batches)."""
+        per_step = self.gradient_accumulation_steps
+        first = position - position % per_step  # the step's first batch
+        last = min(first + per_step, len(self.train_loader))  # one past its last
+        samples_per_epoch = len(self.train_loader.sampler)
+        batch_size = self.train_loader.batch_size
+        step_samples = min(last * batch_size, samples_per_epoch) - first * batch_size
+        return size / step_samples
+
     def add_step(self, loss: torch.Tensor, prediction: torch.Tensor,
-                 batch: dict[str, torch.Tensor]) -> None:
-        """Add a training step's loss and metrics to the sums, on the device: nothing
-        here makes the CPU wait for the step to finish."""
+                 batch: dict[str, torch.Tensor], before_step: bool = True) -> None:
+        """Add a training batch's loss and metrics to the sums, on the device: nothing
+        here makes the CPU wait for the step to finish. `before_step`: the optimizer
+        steps after this batch."""
         size = len(batch["supervision"])
         self.window_loss.add_(loss.detach(), alpha=size)
-        # |x| < inf is false for NaN and both infinities: two kernels, where
-        # isfinite() launches four.
-        self.finite_steps.add_(self.window_loss.abs() < math.inf)
+        if before_step:
+            # |x| < inf is false for NaN and both infinities: two kernels, where
+            # isfinite() launches four.
+            self.finite_steps.add_(self.window_loss.abs() < math.inf)
         self.window_samples += size
         for name, value in self.model.metrics(prediction.detach(), batch).items():
             self.epoch_metrics[name] = self.epoch_metrics.get(name, 0) + value.float() * size
@@ -347,12 +386,15 @@ class TrainerBase:
         return mean
 
     def checkpoint_or_stop(self, epoch: int, done: int) -> None:
-        """After `done` steps of the epoch: stop if asked to, with a checkpoint to resume
-        from, or save one if the run's checkpoint interval has passed."""
-        if self.processes.stop_requested(self.stop_signals, done, self.log_interval):
+        """After an optimizer step, `done` batches into the epoch: stop if asked to,
+        with a checkpoint to resume from, or save one if the run's checkpoint interval
+        has passed. Only after an optimizer step: a checkpoint holds no gradients, so
+        one taken halfway through an accumulation would lose its first batches."""
+        steps = self.optimizer_steps_done(done)
+        if self.processes.stop_requested(self.stop_signals, steps, self.log_interval):
             self.save_mid_epoch_checkpoint(epoch, done)
             raise TrainingStopped(self.processes.stop_signal(self.stop_signals))
-        if self.processes.checkpoint_due(self.run, done, self.log_interval):
+        if self.processes.checkpoint_due(self.run, steps, self.log_interval):
             self.save_mid_epoch_checkpoint(epoch, done)
 
     def training_results(self, epoch: int) -> dict[str, float]:

@@ -93,7 +93,8 @@ def apply_find_replace(text: str, pairs: Sequence[str], path: Path) -> str:
 def key_path(dotted: str, flag: str, schema: ModuleType) -> list[str]:
     keys = dotted.split(".")
     if not all(keys) or not schema.knows_key(keys):
-        raise UserError(f"{flag}: a config has no key {shown(dotted)}. "
+        # The keys on a line of their own: with a long key shown, one line would not fit.
+        raise UserError(f"{flag}: a config has no key {shown(dotted)}.\n"
                         f"Top-level keys: {', '.join(schema.TOP_LEVEL_KEYS)}")
     return keys
 
