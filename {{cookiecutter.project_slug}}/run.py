@@ -1,11 +1,12 @@
 {% set model_type = {'trajectory': 'ReachingPolicy', 'classification': 'ShapeClassifier', 'blank': 'MyModel'}[cookiecutter.task] %}
 {% set padding = ' ' * (22 - model_type|length) %}
-"""Start a training run from a config file, or resume one from its run directory.
+"""Start a training run from a config file; resume, re-run or evaluate a logged one.
 
     python run.py sample_runconfig.yaml                                   # a logged run
     python run.py sample_runconfig.yaml --mini --allow-dirty-repo --y     # a quick check
     python run.py --resume logs/{{ model_type }}/2024-05-01_12-00-00{{ padding }}# continue a run
     python run.py --rerun logs/{{ model_type }}/2024-05-01_12-00-00{{ padding }} # reproduce it
+    python run.py --evaluate logs/{{ model_type }}/2024-05-01_12-00-00{{ padding[2:] }}# test it again
     python run.py --list                                                  # the logged runs
     python run.py sample_runconfig.yaml --modify epochs 5 --print-config  # what would run
 
@@ -22,6 +23,12 @@ from {{ cookiecutter.project_slug }} import data_loader, losses, model, schema
 from {{ cookiecutter.project_slug }}.toolkit import distributed, launch
 {% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
+from {{ cookiecutter.project_slug }}.toolkit.evaluation import (
+    at_run_commit,
+    evaluate,
+    evaluate_at_run_commit,
+    prepare_evaluation,
+)
 from {{ cookiecutter.project_slug }}.toolkit.job import config_to_print, prepare, read_metadata
 from {{ cookiecutter.project_slug }}.toolkit.outcome import announce, supervise
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
@@ -48,9 +55,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rerun", metavar="RUN_DIRECTORY",
                         help="run a logged experiment again at its recorded commit (in a "
                              "temporary git worktree) and compare the results")
+    parser.add_argument("--evaluate", metavar="RUN_DIRECTORY",
+                        help="run the held-out phases with a logged run's checkpoint, at the "
+                             "run's commit, and record the results in its evaluations/")
+    parser.add_argument("--checkpoint", metavar="best|last|PATH",
+                        help="with --evaluate: the checkpoint to evaluate (default: best, "
+                             "the selected epoch's; a relative PATH is in the run directory)")
+    parser.add_argument("--split", metavar="FOLDER",
+                        help="with --evaluate: the data folder to evaluate on (default: test)")
     parser.add_argument("--allow-changed-data", action="store_true",
-                        help="with --resume or --rerun: go on although the data differ from "
-                             "the fingerprint the run recorded (the record says so)")
+                        help="with --resume, --rerun or --evaluate: go on although the data "
+                             "differ from the fingerprint the run recorded (the record says so)")
     parser.add_argument("--cpu", action="store_true",
                         help="train on the CPU even when a GPU is available")
     parser.add_argument("--mini", action="store_true",
@@ -79,23 +94,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="print a table of the runs in logs/, newest first, and exit")
     args = parser.parse_args(argv)
     if args.list:
-        given = [flag for flag in ("config", "resume", "rerun", "print_config")
+        given = [flag for flag in ("config", "resume", "rerun", "evaluate", "print_config")
                  if getattr(args, flag)]
         if given:
             parser.error(f"--list lists the runs in logs/ and nothing else; leave out: "
                          f"{', '.join(given)}")
     elif args.resume or args.rerun:
-        given = [flag for flag in ("config", "resume" if args.rerun else "rerun", "cpu", "mini",
-                                   "no_logging", "allow_dirty_repo", *EDIT_FLAGS)
+        given = [flag for flag in ("config", "resume" if args.rerun else "rerun", "evaluate",
+                                   "cpu", "mini", "no_logging", "allow_dirty_repo", *EDIT_FLAGS)
                  if getattr(args, flag)]
         if given:
             parser.error(f"--{'resume' if args.resume else 'rerun'} uses the config and flags "
                          f"the run started with; leave out: {', '.join(given)}")
+    elif args.evaluate:
+        given = [flag for flag in ("config", "no_logging", "allow_dirty_repo", "find_replace",
+                                   "print_config") if getattr(args, flag)]
+        if given:
+            parser.error("--evaluate uses the run's config (edited by --modify and --delete) "
+                         f"and records its results; leave out: {', '.join(given)}")
+        args.checkpoint = args.checkpoint or "best"
+        args.split = args.split or "test"
     elif args.allow_changed_data:
-        parser.error("--allow-changed-data goes with --resume or --rerun: a new run records "
-                     "the data as they are")
+        parser.error("--allow-changed-data goes with --resume, --rerun or --evaluate: a new "
+                     "run records the data as they are")
     elif not args.config:
-        parser.error("give a config file, --resume RUN_DIRECTORY, --rerun RUN_DIRECTORY or --list")
+        parser.error("give a config file, --resume, --rerun or --evaluate RUN_DIRECTORY, "
+                     "or --list")
+    if not args.evaluate and (args.checkpoint or args.split):
+        parser.error("--checkpoint and --split go with --evaluate RUN_DIRECTORY")
     return args
 
 
@@ -119,10 +145,13 @@ def main(argv: list[str] | None = None) -> int:
             run_path = Path(args.rerun).resolve()
             return rerun(run_path, read_metadata(run_path), PROJECT.root, PROJECT.logs,
                          args.allow_changed_data)
+        if args.evaluate and not at_run_commit(args.evaluate, PROJECT.root):
+            return evaluate_at_run_commit(args, PROJECT.root)
 {% if cookiecutter.multi_gpu %}
-        job = prepare(args, PROJECT, launch.spawn_plan)
+        prepare_job = prepare_evaluation if args.evaluate else prepare
+        job = prepare_job(args, PROJECT, launch.spawn_plan)
 {% else %}
-        job = prepare(args, PROJECT)
+        job = prepare_evaluation(args, PROJECT) if args.evaluate else prepare(args, PROJECT)
 {% endif %}
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -133,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     if job.config["multigpu_parameters"]:
         return launch.train_on_spawned_processes(job, PROJECT, stop_signals)
 {% endif %}
-    return supervise(job.run, lambda: train(job, PROJECT, job.device, stop_signals))
+    work = evaluate if job.evaluation else train
+    return supervise(job.run, lambda: work(job, PROJECT, job.device, stop_signals))
 
 
 if __name__ == "__main__":

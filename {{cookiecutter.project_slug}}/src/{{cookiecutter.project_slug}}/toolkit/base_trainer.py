@@ -108,8 +108,8 @@ class SingleProcess:
 class TrainerBase:
     """The Trainer's state and bookkeeping; train.py's Trainer adds the loops."""
 
-    def __init__(self, model: FishboticsModel, loss_function, train_loader: DataLoader, *,
-                 epochs: int, device: torch.device,
+    def __init__(self, model: FishboticsModel, loss_function,
+                 train_loader: DataLoader | None, *, epochs: int, device: torch.device,
                  held_out_loaders: dict[str, DataLoader | None] | None = None,
                  log_interval: int = 50, gradient_accumulation_steps: int = 1,
                  gradient_clip_norm: float | None = None,
@@ -125,8 +125,10 @@ class TrainerBase:
         self.gradient_accumulation_steps = gradient_accumulation_steps  # batches per step
         self.gradient_clip_norm = gradient_clip_norm  # None: no clipping
         schedule = learning_rate_schedule or {"type": "exponential"}
-        # An epoch's last optimizer step takes the batches left over, however few.
-        self.steps_per_epoch = math.ceil(len(train_loader) / gradient_accumulation_steps)
+        # An epoch's last optimizer step takes the batches left over, however few. A
+        # Trainer without a train_loader only evaluates (run.py --evaluate).
+        self.steps_per_epoch = (math.ceil(len(train_loader) / gradient_accumulation_steps)
+                                if train_loader is not None else 0)
         # train.py steps the scheduler after every optimizer step, or after every epoch.
         self.scheduler_per_step = schedule["type"] == "warmup_cosine"
         if self.scheduler_per_step:
@@ -169,7 +171,8 @@ class TrainerBase:
         self.epoch_loss, self.epoch_samples = 0.0, 0
         self.epoch_metrics: dict[str, torch.Tensor] = {}  # the model's metrics, summed likewise
         # The training order is drawn at an epoch's start; a resumed epoch draws it again.
-        self.train_order_state = train_loader.generator.get_state()
+        self.train_order_state = (train_loader.generator.get_state()
+                                  if train_loader is not None else None)
         # The held-out phase in progress: its order's generator state at its start, and
         # its loss and metric sums so far (this process's), kept on the device.
         self.held_out_order_state: torch.Tensor | None = None

@@ -14,6 +14,7 @@ from collections.abc import Callable
 {% endif %}
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import yaml
@@ -35,6 +36,9 @@ from {{ cookiecutter.project_slug }}.toolkit.fingerprint import check_data, fing
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState, repo_state
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import located, parse_record, read_text
+
+if TYPE_CHECKING:  # evaluation.py builds on this module
+    from {{ cookiecutter.project_slug }}.toolkit.evaluation import Evaluation
 
 LISTED_DIRTY_FILES = 20
 # The fields of metadata.yaml that --resume and --rerun rely on, checked when it is read:
@@ -69,6 +73,15 @@ class Job:
     device: torch.device
     run: RunDirectory | None  # None: nothing is logged
     checkpoint: Path | None = None  # resume from this checkpoint
+    evaluation: "Evaluation | None" = None  # run.py --evaluate: what to evaluate, no training
+
+    @property
+    def commit(self) -> str | None:
+        """The commit whose code the job must run: its run's, or that of the run it
+        evaluates; None when nothing is recorded."""
+        if self.run is not None:
+            return self.run.metadata["git"]["commit"]
+        return self.evaluation.commit if self.evaluation else None
 
 
 {% if cookiecutter.multi_gpu %}

@@ -28,7 +28,9 @@ STORAGE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.E
 
 
 def announce(job: Job) -> None:
-    if job.run is None:
+    if job.evaluation:
+        print(job.evaluation.describe())
+    elif job.run is None:
         print("logging is off: nothing from this run is saved")
     elif job.checkpoint:
         print(f"resuming {job.run.path} from {job.checkpoint.name}")

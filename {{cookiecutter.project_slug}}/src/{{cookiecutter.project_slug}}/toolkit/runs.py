@@ -13,10 +13,12 @@ from pathlib import Path
 
 import yaml
 
+from {{ cookiecutter.project_slug }}.toolkit.evaluation import EVALUATIONS
 from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import YAMLRefused, parse_record, read_text
 
-HEADER = ("run directory", "started", "status", "commit", "description", "best", "final test")
+HEADER = ("run directory", "started", "status", "commit", "description", "best", "final test",
+          "evaluations")
 # A row fits the terminal's width (120 columns when the output goes to a file or a
 # pipe), cutting the description as needed but to no fewer than MIN_DESCRIPTION.
 UNSEEN_TERMINAL = (120, 24)
@@ -71,7 +73,8 @@ def row(path: Path, metadata: dict | None, reason: str | None,
         project_root: Path) -> tuple[str, ...]:
     directory = str(path.relative_to(project_root))
     if metadata is None:
-        return directory, UNKNOWN, "unreadable", UNKNOWN, reason, UNKNOWN, UNKNOWN
+        return (directory, UNKNOWN, "unreadable", UNKNOWN, reason, UNKNOWN, UNKNOWN,
+                evaluations(path))
     started = start_time(metadata)
     commit = field(metadata, "git", "commit")
     description = field(metadata, "description")
@@ -83,6 +86,7 @@ def row(path: Path, metadata: dict | None, reason: str | None,
         " ".join(str(description).split()) if description is not None else UNKNOWN,
         best(metadata),
         final_test(metadata),
+        evaluations(path),
     )
 
 
@@ -161,6 +165,12 @@ def final_test(metadata: dict) -> str:
     if isinstance(number, bool) or not isinstance(number, (int, float)):
         return UNKNOWN
     return f"{tag} {number:.4g}"
+
+
+def evaluations(path: Path) -> str:
+    """How many records of run.py --evaluate the run directory holds ("-": none)."""
+    count = len(list((path / EVALUATIONS).glob("*.yaml")))
+    return str(count) if count else "-"
 
 
 def table(rows: list[tuple[str, ...]]) -> list[str]:
