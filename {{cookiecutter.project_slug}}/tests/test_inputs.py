@@ -307,10 +307,10 @@ def test_a_read_only_logs_directory_is_a_clear_error(project):
 
 
 def test_a_full_disk_fails_the_run_and_keeps_its_checkpoints(project):
-    # Room for the record (about 5 KB with its data fingerprint, and a temporary copy of
+    # Room for the record (about 6 KB with its data fingerprint, and a temporary copy of
     # it for each rewrite) and the first epoch's checkpoint, not for the second's.
 {% if cookiecutter.task == 'trajectory' %}
-    room = "72k"  # a checkpoint of this model takes about 41 KB
+    room = "80k"  # a checkpoint of this model takes about 41 KB
 {% else %}
     room = "96k"  # a checkpoint of this model takes about 57 KB
 {% endif %}

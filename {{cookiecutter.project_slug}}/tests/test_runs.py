@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 {% if cookiecutter.task == 'blank' %}
 import yaml
@@ -35,7 +36,8 @@ ALIAS_BOMB = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]\n" for level in range(1, 9))
 
 
-def write_run(project, name: str, metadata: dict | None = None, text: str | None = None):
+def write_run(project, name: str, metadata: dict | None = None,
+              text: str | None = None) -> Path:
     """A hand-made run directory logs/Model/NAME holding `metadata`, or `text` as is."""
     directory = project / "logs" / "Model" / name
     directory.mkdir(parents=True)
@@ -43,6 +45,7 @@ def write_run(project, name: str, metadata: dict | None = None, text: str | None
         text = yaml.safe_dump(metadata)
     if text is not None:
         (directory / "metadata.yaml").write_text(text)
+    return directory
 
 
 def ended_process() -> int:
@@ -81,7 +84,10 @@ def test_every_run_directory_gets_a_row_whatever_its_metadata(project):
     here = socket.gethostname()
     # Days apart, so that the order holds in any time zone: rows without a start time
     # sort by their directory's name, a local time.
-    write_run(project, "2026-01-02_03-04-05", FINISHED)
+    finished_run = write_run(project, "2026-01-02_03-04-05", FINISHED)
+    (finished_run / "evaluations").mkdir()
+    for stamp in ("2026-01-03_00-00-00", "2026-01-04_00-00-00"):  # run.py --evaluate's records
+        (finished_run / "evaluations" / f"{stamp}.yaml").write_text("results: {}\n")
     write_run(project, "2026-01-03_00-00-00", {
         **FINISHED, "started": "2026-01-03T00:00:00+00:00", "status": "running", "best": None,
         "final_test": None, "process": {"host": here, "pid": ended_process()}})
@@ -110,12 +116,13 @@ def test_every_run_directory_gets_a_row_whatever_its_metadata(project):
     finished = rows["2026-01-02_03-04-05"]
     assert finished.split()[3:5] == ["finished", COMMIT[:12]]
     assert "A finished run, whose descrip…" in finished
-    # The best by the selection on val/, and its counterpart in the final test.
-    assert finished.endswith("val/accuracy 0.9123 (epoch 7)  test/accuracy 0.8975")
+    # The best by the selection on val/, its counterpart in the final test, and the
+    # evaluations since.
+    assert finished.endswith("val/accuracy 0.9123 (epoch 7)  test/accuracy 0.8975  2")
     assert rows["2026-01-03_00-00-00"].split()[3] == "died"
-    assert rows["2026-01-03_00-00-00"].split()[-2:] == ["-", "-"]  # no epoch yet, no test
+    assert rows["2026-01-03_00-00-00"].split()[-3:] == ["-", "-", "-"]  # no epoch, test, evals
     assert rows["2026-01-04_00-00-00"].split()[3] == "running"
-    assert rows["2026-01-05_00-00-00"].split()[3:] == ["running", "?", "?", "?", "-"]
+    assert rows["2026-01-05_00-00-00"].split()[3:] == ["running", "?", "?", "?", "-", "-"]
     for name, reason in [("2026-01-06_00-00-00", "not valid YAML (line 2)"),
                          ("2026-01-07_00-00-00", "a list, not a mapping"),
                          ("2026-01-08_00-00-00", "no metadata.yaml"),
@@ -125,7 +132,7 @@ def test_every_run_directory_gets_a_row_whatever_its_metadata(project):
     # A run died: the last line says how to continue it.
     assert "python run.py --resume" in result.stdout.splitlines()[-1]
     # In a wider terminal, descriptions are cut later or not at all.
-    assert FINISHED["description"] in list_runs(project, columns=200).stdout
+    assert FINISHED["description"] in list_runs(project, columns=220).stdout
 {% if cookiecutter.task != 'blank' %}
 
 

@@ -18,7 +18,7 @@ from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import YAMLRefused, parse_record, read_text
 
 HEADER = ("run directory", "started", "status", "commit", "description", "best", "final test",
-          "evaluations")
+          "evals")
 # A row fits the terminal's width (120 columns when the output goes to a file or a
 # pipe), cutting the description as needed but to no fewer than MIN_DESCRIPTION.
 UNSEEN_TERMINAL = (120, 24)
