@@ -95,7 +95,7 @@ def test_the_readme_documents_every_flag_and_every_config_key(project):
     readme = (project / "README.md").read_text()
     help_text = run_py(project, "--help").stdout
     flags = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", help_text)) - {"--help"}
-    assert {"--cpu", "--resume", "--rerun", "--list", "--print-config"} <= flags
+    assert {"--cpu", "--resume", "--rerun", "--evaluate", "--list", "--print-config"} <= flags
     assert [flag for flag in sorted(flags) if f"| `{flag}" not in readme] == []
     printed = run_py(project, "sample_runconfig.yaml", "--print-config")
     keys = yaml.safe_load(printed.stdout)
