@@ -142,14 +142,13 @@ def worktree_arguments(args: argparse.Namespace, run_path: Path) -> list[str]:
     if checkpoint not in ("best", "last"):
         checkpoint = str(run_path / Path(checkpoint).expanduser())  # relative: in the run
     arguments = ["--evaluate", str(run_path), "--checkpoint", checkpoint, "--split", args.split]
-    arguments += [f"--{flag}" for flag in ("cpu", "mini", "allow_changed_data")
+    arguments += [f"--{flag.replace('_', '-')}" for flag in ("cpu", "mini", "allow_changed_data")
                   if getattr(args, flag)]
     if args.modify:
         arguments += ["--modify", *args.modify]
     if args.delete:
         arguments += ["--delete", *args.delete]
-    return [argument.replace("_", "-") if argument.startswith("--") else argument
-            for argument in arguments]
+    return arguments
 
 
 {% if cookiecutter.multi_gpu %}
