@@ -5,7 +5,7 @@ import yaml
 from conftest import git, python
 
 
-def test_bake_make_data_and_log_a_run(cookies):
+def test_bake_make_data_log_a_run_and_evaluate_it(cookies):
     result = cookies.bake()
     assert result.exit_code == 0, result.exception
     project = result.project_path
@@ -23,6 +23,17 @@ def test_bake_make_data_and_log_a_run(cookies):
     assert metadata["git"]["commit"] == git(project, "rev-parse", "HEAD")
     assert f"run directory: {metadata_file.parent}" in trained.stdout
     assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
+
+    # The run's best checkpoint on the test split again, recorded inside the run.
+    run = metadata_file.parent
+    evaluated = python(project, "run.py", "--evaluate", str(run), "--mini", "--cpu")
+    assert evaluated.returncode == 0, evaluated.stderr
+    [record_file] = (run / "evaluations").glob("*.yaml")
+    record = yaml.safe_load(record_file.read_text())
+    assert record["results"] == metadata["final_test"]["results"]
+    assert record["checkpoint"] == metadata["best"]["checkpoint"]
+    listed = python(project, "run.py", "--list")
+    assert listed.stdout.splitlines()[1].split()[-1] == "1"  # one evaluation
 
 
 @pytest.mark.slow
