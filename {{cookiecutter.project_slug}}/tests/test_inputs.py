@@ -312,7 +312,7 @@ def test_a_full_disk_fails_the_run_and_keeps_its_checkpoints(project):
 {% if cookiecutter.task == 'trajectory' %}
     room = "80k"  # a checkpoint of this model takes about 41 KB
 {% else %}
-    room = "96k"  # a checkpoint of this model takes about 57 KB
+    room = "104k"  # a checkpoint of this model takes about 57 KB
 {% endif %}
     logs = project / "logs"
     mount_tmpfs(logs, f"size={room}")
