@@ -584,8 +584,19 @@ class RunDirectory:
         state = {**state, "run_id": self.metadata["run_id"],
                  "commit": self.metadata["git"]["commit"], "config": self.metadata["config"],
                  "policy": policy, "record": record}
-        atomic_write(path, lambda file: torch.save(state, file))
+        atomic_write(path, lambda file: write_checkpoint(state, file))
         self._last_checkpoint_time = time.monotonic()
+
+
+def write_checkpoint(state: dict, file: BinaryIO) -> None:
+    try:
+        torch.save(state, file)
+    except RuntimeError as error:
+        # When a write fails (a full disk), torch.save's zip writer raises an error of
+        # its own ("unexpected pos") as it closes, over the OSError that says why.
+        if isinstance(error.__context__, OSError):
+            raise error.__context__ from None
+        raise
 
 
 def tagged(results: dict[str, dict[str, float]]) -> dict[str, float]:
