@@ -9,6 +9,8 @@
     python run.py --evaluate logs/{{ model_type }}/2024-05-01_12-00-00{{ padding[2:] }}# test it again
     python run.py --list                                                  # the logged runs
     python run.py sample_runconfig.yaml --modify epochs 5 --print-config  # what would run
+    python run.py sample_runconfig.yaml --sweep sample_sweep.yaml         # a run per point
+    python run.py --resume-sweep logs/sweeps/2024-05-01_12-00-00         # finish a sweep
 
 A logged run needs a clean git tree. It writes logs/<model_type>/<timestamp>/ with
 the config as it ran, the commit, TensorBoard logs and checkpoints.
@@ -35,6 +37,7 @@ from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.rerun import rerun
 from {{ cookiecutter.project_slug }}.toolkit.runs import run_index
 from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals
+from {{ cookiecutter.project_slug }}.toolkit.sweep import join_sweep, resume_sweep, start_sweep
 from {{ cookiecutter.project_slug }}.toolkit.training import train
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import dump
 from {{ cookiecutter.project_slug }}.train import Trainer
@@ -92,8 +95,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "the config the run recorded")
     parser.add_argument("--list", action="store_true",
                         help="print a table of the runs in logs/, newest first, and exit")
+    parser.add_argument("--sweep", metavar="SWEEP_FILE",
+                        help="one logged run per point of the sweep file (a grid, variants, "
+                             "seeds), one after another; the edit flags, --cpu and --mini "
+                             "apply to every point. Recorded in logs/sweeps/<id>/")
+    parser.add_argument("--resume-sweep", metavar="SWEEP_DIRECTORY",
+                        help="continue a sweep (logs/sweeps/<id>): run its pending points and "
+                             "resume its interrupted ones")
+    # Given by a sweep to each point's run.py: the sweep's directory and the point's number.
+    parser.add_argument("--sweep-point", nargs=2, metavar=("SWEEP_DIRECTORY", "POINT"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.list:
+    if args.resume_sweep:
+        given = [flag for flag in ("config", "sweep", "list", "resume", "rerun", "evaluate",
+                                   "cpu", "mini", "no_logging", "allow_dirty_repo",
+                                   "allow_changed_data", "print_config", *EDIT_FLAGS)
+                 if getattr(args, flag)]
+        if given:
+            parser.error("--resume-sweep uses the config and flags the sweep started with; "
+                         f"leave out: {', '.join(given)}")
+    elif args.sweep:
+        # A sweep is logged runs, each checked and recorded as a single run is.
+        given = [flag for flag in ("list", "resume", "rerun", "evaluate", "no_logging",
+                                   "allow_dirty_repo", "allow_changed_data", "print_config")
+                 if getattr(args, flag)]
+        if given:
+            parser.error(f"--sweep starts logged runs from a config file; leave out: "
+                         f"{', '.join(given)}")
+        if not args.config:
+            parser.error("--sweep needs the config its points start from: "
+                         "python run.py CONFIG --sweep SWEEP_FILE")
+    elif args.list:
         given = [flag for flag in ("config", "resume", "rerun", "evaluate", "print_config")
                  if getattr(args, flag)]
         if given:
@@ -119,7 +151,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      "run records the data as they are")
     elif not args.config:
         parser.error("give a config file, --resume, --rerun or --evaluate RUN_DIRECTORY, "
-                     "or --list")
+                     "--resume-sweep SWEEP_DIRECTORY, or --list")
     if not args.evaluate and (args.checkpoint or args.split):
         parser.error("--checkpoint and --split go with --evaluate RUN_DIRECTORY")
     return args
@@ -128,6 +160,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 {% if cookiecutter.multi_gpu %}
+    if distributed.started_by_torchrun() and (args.sweep or args.resume_sweep):
+        # Each point's run.py is started by the sweep, and spawns its own processes.
+        print("error: run a sweep with python, not torchrun; a point's config asks for "
+              "GPUs with multigpu_parameters", file=sys.stderr)
+        return 2
     if distributed.started_by_torchrun() and not (args.list or args.print_config or args.rerun):
         # Every process of a torchrun job runs this file: rank 0 prepares, every rank trains.
         distributed.leave(launch.main_under_torchrun(args, PROJECT))
@@ -141,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.print_config:
             print(dump(config_to_print(args, PROJECT)), end="")
             return 0
+        if args.sweep:
+            return start_sweep(args, PROJECT)
+        if args.resume_sweep:
+            return resume_sweep(Path(args.resume_sweep), PROJECT)
         if args.rerun:
             run_path = Path(args.rerun).resolve()
             return rerun(run_path, read_metadata(run_path), PROJECT.root, PROJECT.logs,
@@ -153,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
 {% else %}
         job = prepare_evaluation(args, PROJECT) if args.evaluate else prepare(args, PROJECT)
 {% endif %}
+        if args.sweep_point:
+            join_sweep(job.run, *args.sweep_point, PROJECT.root)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

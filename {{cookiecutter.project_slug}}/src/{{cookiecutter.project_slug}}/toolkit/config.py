@@ -57,8 +57,9 @@ def load_config(path: str | Path, project: Project, find_replace: Sequence[str] 
     return validate(config, path, project)
 
 
-def validate(config: dict, source: Path, project: Project) -> dict:
-    """`config` checked against the schema and the code's names, defaults filled in."""
+def validate(config: dict, source: Path | str, project: Project) -> dict:
+    """`config` checked against the schema and the code's names, defaults filled in;
+    `source` says where it came from in a message about a problem."""
     try:
         config = project.schema.RUN_CONFIG(config)
     except MultipleInvalid as error:
@@ -116,19 +117,26 @@ def apply_modifications(config: dict, pairs: Sequence[str], schema: ModuleType) 
     if len(pairs) % 2:
         raise UserError(f"--modify takes pairs KEY VALUE; got {len(pairs)} values")
     for dotted, text in zip(pairs[::2], pairs[1::2], strict=True):
-        *parents, last = key_path(dotted, "--modify", schema)
+        key_path(dotted, "--modify", schema)  # an unknown key before its value
         try:
             value = parse_config(text)
         except yaml.YAMLError as error:
             reason = getattr(error, "problem", None) or error
             raise UserError(f"--modify {dotted}: cannot read {shown(text)} as a YAML value: "
                             f"{reason}") from None
-        level = config
-        for key in parents:
-            level = level.setdefault(key, {})
-            if not isinstance(level, dict):
-                raise UserError(f"--modify {dotted}: {key} is not a mapping in the config")
-        level[last] = value
+        set_key(config, dotted, value, "--modify", schema)
+
+
+def set_key(config: dict, dotted: str, value: object, flag: str, schema: ModuleType) -> None:
+    """Set the dotted key to `value` in `config`, making the mappings on its way; `flag`
+    names where the key came from in a message about it."""
+    *parents, last = key_path(dotted, flag, schema)
+    level = config
+    for key in parents:
+        level = level.setdefault(key, {})
+        if not isinstance(level, dict):
+            raise UserError(f"{flag} {dotted}: {key} is not a mapping in the config")
+    level[last] = value
 
 
 # --------------------------------------------------------------------------------------
@@ -274,7 +282,7 @@ def type_name(annotation: object) -> str:
 # Reporting
 
 
-def problem_list(path: Path, problems: list[str]) -> str:
+def problem_list(path: Path | str, problems: list[str]) -> str:
     lines = "\n".join(f"  - {shorten(problem)}" for problem in problems)
     return f"{path} has {len(problems)} problem(s):\n{lines}"
 

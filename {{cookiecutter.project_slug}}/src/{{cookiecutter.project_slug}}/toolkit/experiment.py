@@ -279,6 +279,23 @@ def flat_hparams(config: dict, prefix: str = "") -> dict:
     return flat
 
 
+def new_timestamped_directory(parent: Path) -> Path:
+    """A new directory in `parent` named by the time (YYYY-MM-DD_HH-MM-SS), with _N
+    appended to the name when another process took it in the same second."""
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        for attempt in itertools.count():
+            path = parent / (stamp if attempt == 0 else f"{stamp}_{attempt}")
+            try:
+                path.mkdir()  # exclusive: two runs started in the same second get two
+                return path
+            except FileExistsError:
+                continue
+    except OSError as error:
+        raise UserError(cannot_write(error, parent)) from None
+
+
 class RunDirectory:
     """One logged run's directory, and everything the run writes into it."""
 
@@ -304,19 +321,7 @@ class RunDirectory:
                device: torch.device, data: dict) -> "RunDirectory":
 {% endif %}
         """A new, uniquely named run directory, with its metadata already written."""
-        parent = logs_root / config["model_type"]
-        stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-            for attempt in itertools.count():
-                path = parent / (stamp if attempt == 0 else f"{stamp}_{attempt}")
-                try:
-                    path.mkdir()  # exclusive: two runs started in the same second get two
-                    break
-                except FileExistsError:
-                    continue
-        except OSError as error:
-            raise UserError(cannot_write(error, parent)) from None
+        path = new_timestamped_directory(logs_root / config["model_type"])
         lock_run_directory(path)
         metadata = {
             "run_id": uuid.uuid4().hex,  # carried by every checkpoint of this run

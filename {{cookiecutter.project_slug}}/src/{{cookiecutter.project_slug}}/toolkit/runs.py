@@ -15,6 +15,7 @@ import yaml
 
 from {{ cookiecutter.project_slug }}.toolkit.evaluation import EVALUATIONS
 from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE
+from {{ cookiecutter.project_slug }}.toolkit.sweep import SWEEPS_FOLDER
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import YAMLRefused, parse_record, read_text
 
 HEADER = ("run directory", "started", "status", "commit", "description", "best", "final test",
@@ -30,7 +31,8 @@ DESCRIPTION = HEADER.index("description")
 
 def run_index(logs_root: Path, project_root: Path) -> str:
     """The table of the runs under `logs_root` (logs/<model_type>/<timestamp>/)."""
-    directories = [path for path in logs_root.glob("*/*") if path.is_dir()]
+    directories = [path for path in logs_root.glob("*/*")
+                   if path.is_dir() and path.parent.name != SWEEPS_FOLDER]
     if not directories:
         return f"no logged runs yet: {logs_root.relative_to(project_root)}/ holds none"
     runs = sorted((read(path) for path in directories), key=start_order, reverse=True)
