@@ -92,7 +92,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--print-config", action="store_true",
                         help="print the config as it would run (defaults filled in, after "
                              "every edit flag) as YAML and exit; with --resume or --rerun, "
-                             "the config the run recorded")
+                             "the config the run recorded; with --sweep, every point's")
     parser.add_argument("--list", action="store_true",
                         help="print a table of the runs in logs/, newest first, and exit")
     parser.add_argument("--sweep", metavar="SWEEP_FILE",
@@ -117,7 +117,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     elif args.sweep:
         # A sweep is logged runs, each checked and recorded as a single run is.
         given = [flag for flag in ("list", "resume", "rerun", "evaluate", "no_logging",
-                                   "allow_dirty_repo", "allow_changed_data", "print_config")
+                                   "allow_dirty_repo", "allow_changed_data")
                  if getattr(args, flag)]
         if given:
             parser.error(f"--sweep starts logged runs from a config file; leave out: "
@@ -175,11 +175,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.list:
             print(run_index(PROJECT.logs, PROJECT.root))
             return 0
+        if args.sweep:
+            return start_sweep(args, PROJECT)
         if args.print_config:
             print(dump(config_to_print(args, PROJECT)), end="")
             return 0
-        if args.sweep:
-            return start_sweep(args, PROJECT)
         if args.resume_sweep:
             return resume_sweep(Path(args.resume_sweep), PROJECT)
         if args.rerun:

@@ -71,13 +71,19 @@ UNFINISHED = ("pending", "running", "interrupted")  # what --resume-sweep runs a
 
 def start_sweep(args: argparse.Namespace, project: Project) -> int:
     """Check every point of the sweep file, record the sweep, then run its points;
-    returns run.py's exit code (nonzero when a point failed or a signal stopped it)."""
+    returns run.py's exit code (nonzero when a point failed or a signal stopped it).
+    With --print-config, print every point's config instead, and run nothing."""
     sweep_file = Path(args.sweep)
     sweep = read_sweep_file(sweep_file)
     points = sweep_points(sweep, sweep_file, project)
     base = load_config(args.config, project, args.find_replace, args.delete, args.modify)
     configs = [point_config(base, values, number, sweep_file, project)
                for number, values in enumerate(points)]
+    if args.print_config:
+        print("\n".join(f"# point {number}: {describe(values)}\n{dump(config)}---"
+                        for number, (values, config) in enumerate(zip(points, configs,
+                                                                      strict=True))))
+        return 0
     repo = repo_to_record(args, project.root)  # once: every point runs this commit
     # Created last, so that a mistake found above leaves nothing in logs/.
     directory = new_timestamped_directory(project.logs / SWEEPS_FOLDER)
