@@ -227,8 +227,8 @@ def run_points(directory: Path, record: dict, project_root: Path) -> int:
         point["status"] = "running"
         write_record(directory, record)
         # Flushed now: the point's run.py writes to the same output.
-        print(f"sweep point {point['point'] + 1}/{len(points)}: {describe(point['values'])}",
-              flush=True)
+        print(f"sweep point {point['point']} ({point['point'] + 1} of {len(points)}): "
+              f"{describe(point['values'])}", flush=True)
         exit_code = run_at_commit(project_root, arguments, signals)
         point["run"] = point["run"] or point_run(directory, point["point"])
         point["exit_code"] = exit_code
