@@ -10,7 +10,7 @@
     python run.py --list                                                  # the logged runs
     python run.py sample_runconfig.yaml --modify epochs 5 --print-config  # what would run
     python run.py sample_runconfig.yaml --sweep sample_sweep.yaml         # a run per point
-    python run.py --resume-sweep logs/sweeps/2024-05-01_12-00-00         # finish a sweep
+    python run.py --resume-sweep logs/sweeps/2024-05-01_12-00-00          # finish a sweep
 
 A logged run needs a clean git tree. It writes logs/<model_type>/<timestamp>/ with
 the config as it ran, the commit, TensorBoard logs and checkpoints.
