@@ -39,6 +39,7 @@ from {{ cookiecutter.project_slug }}.toolkit.experiment import (
 )
 from {{ cookiecutter.project_slug }}.toolkit.job import repo_to_record
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
+from {{ cookiecutter.project_slug }}.toolkit.repo import repo_state
 from {{ cookiecutter.project_slug }}.toolkit.rerun import run_at_commit
 from {{ cookiecutter.project_slug }}.toolkit.stopping import (
     SIGNALS,
@@ -218,6 +219,7 @@ def run_points(directory: Path, record: dict, project_root: Path) -> int:
     for point in points:
         if point["status"] not in UNFINISHED or signals.received:
             continue
+        check_code_unchanged(project_root, record, directory)
         if point["status"] == "interrupted" and point["run"]:
             arguments = ["--resume", point["run"]]
         else:
@@ -244,6 +246,25 @@ def run_points(directory: Path, record: dict, project_root: Path) -> int:
     if signals.received:
         return signal_exit_code(signals.received)
     return 1 if failed else 0
+
+
+def check_code_unchanged(project_root: Path, record: dict, directory: Path) -> None:
+    """Before each point: the checkout is still the sweep's commit, and clean. Work on
+    the code while a sweep runs would otherwise fail the points after it (a dirty tree),
+    or run them with other code than the points before (a new commit)."""
+    state = repo_state(project_root)
+    commit = record["git"]["commit"]
+    if state.commit == commit and not state.dirty_files:
+        return
+    record["status"] = "interrupted"
+    record["ended"] = now()
+    write_record(directory, record)
+    change = (f"HEAD moved from {commit[:12]} to {state.commit[:12]}" if state.commit != commit
+              else f"the tree has uncommitted changes ({state.dirty_files[0].strip()}...)")
+    raise UserError(f"{change} while the sweep ran, so its next point would not run the "
+                    f"sweep's code; it stopped before that point. Put the checkout back to "
+                    f"{commit[:12]}, clean, and continue: python run.py --resume-sweep "
+                    f"{directory}. (Work on the code in another clone while a sweep runs.)")
 
 
 def summary(directory: Path, record: dict) -> str:
