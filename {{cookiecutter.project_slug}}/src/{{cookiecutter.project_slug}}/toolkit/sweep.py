@@ -34,6 +34,7 @@ from {{ cookiecutter.project_slug }}.toolkit.experiment import (
     RunDirectory,
     atomic_write,
     cannot_write,
+    lock_run_directory,
     new_timestamped_directory,
     now,
 )
@@ -88,6 +89,7 @@ def start_sweep(args: argparse.Namespace, project: Project) -> int:
     repo = repo_to_record(args, project.root)  # once: every point runs this commit
     # Created last, so that a mistake found above leaves nothing in logs/.
     directory = new_timestamped_directory(project.logs / SWEEPS_FOLDER)
+    lock_run_directory(directory)  # this process alone writes the sweep's record
     record = {
         "id": directory.name,
         "description": sweep.get("description", ""),
@@ -115,7 +117,9 @@ def start_sweep(args: argparse.Namespace, project: Project) -> int:
 
 def resume_sweep(directory: Path, project: Project) -> int:
     """Run a sweep's pending points and resume its interrupted ones, at its commit."""
-    record = read_record(directory)
+    read_record(directory)  # a sweep directory, before a lock file is made in it
+    lock_run_directory(directory)
+    record = read_record(directory)  # as its last owner left it
     if record["status"] == "finished":
         raise UserError(f"the sweep in {directory} has finished; there is nothing to resume.")
     repo = repo_to_record(argparse.Namespace(no_logging=False, allow_dirty_repo=False),
