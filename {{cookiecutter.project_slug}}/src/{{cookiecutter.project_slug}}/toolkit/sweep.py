@@ -31,6 +31,7 @@ from voluptuous import All, Length, MultipleInvalid, Optional, Schema
 from {{ cookiecutter.project_slug }}.toolkit.config import key_path, load_config, set_key, validate
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.experiment import (
+    METADATA_FILE,
     RunDirectory,
     atomic_write,
     cannot_write,
@@ -130,9 +131,23 @@ def resume_sweep(directory: Path, project: Project) -> int:
                         f"{repo.commit[:12]}; its points must all run the same code. "
                         f"`git checkout {commit[:12]}` and resume the sweep again.")
     for point in record["points"]:
-        if point["status"] == "running":  # its sweep's process was killed
-            point["status"] = "interrupted"
+        if point["status"] == "running":  # the sweep's process was killed while it ran
+            settle(point, directory, project.root)
     return run_points(directory, record, project.root)
+
+
+def settle(point: dict, directory: Path, project_root: Path) -> None:
+    """A point whose end the sweep's process did not see: finished if its run says so
+    (it may have ended after the sweep's process was killed), else interrupted."""
+    point["run"] = point["run"] or point_run(directory, point["point"])
+    metadata = None
+    if point["run"]:  # None: it was stopped before its run directory was made
+        try:
+            metadata = parse_record(read_text(project_root / point["run"] / METADATA_FILE))
+        except (OSError, yaml.YAMLError):
+            pass  # resuming the run will say what is wrong with it
+    finished = isinstance(metadata, dict) and metadata.get("status") == "finished"
+    point["status"] = "finished" if finished else "interrupted"
 
 
 def join_sweep(run: RunDirectory, directory: str, number: str, project_root: Path) -> None:
