@@ -8,6 +8,7 @@
     python run.py --rerun logs/{{ model_type }}/2024-05-01_12-00-00{{ padding }} # reproduce it
     python run.py --evaluate logs/{{ model_type }}/2024-05-01_12-00-00{{ padding[2:] }}# test it again
     python run.py --list                                                  # the logged runs
+    python run.py --compare RUN_DIRECTORY RUN_DIRECTORY                   # what they differ in
     python run.py sample_runconfig.yaml --modify epochs 5 --print-config  # what would run
 
 A logged run needs a clean git tree. It writes logs/<model_type>/<timestamp>/ with
@@ -22,6 +23,7 @@ from {{ cookiecutter.project_slug }} import data_loader, losses, model, schema
 {% if cookiecutter.multi_gpu %}
 from {{ cookiecutter.project_slug }}.toolkit import distributed, launch
 {% endif %}
+from {{ cookiecutter.project_slug }}.toolkit.compare import FORMATS, comparison, listing
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.evaluation import (
     at_run_commit,
@@ -33,7 +35,6 @@ from {{ cookiecutter.project_slug }}.toolkit.job import config_to_print, prepare
 from {{ cookiecutter.project_slug }}.toolkit.outcome import announce, supervise
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.rerun import rerun
-from {{ cookiecutter.project_slug }}.toolkit.runs import run_index
 from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals
 from {{ cookiecutter.project_slug }}.toolkit.training import train
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import dump
@@ -92,13 +93,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "the config the run recorded")
     parser.add_argument("--list", action="store_true",
                         help="print a table of the runs in logs/, newest first, and exit")
+    parser.add_argument("--compare", nargs="+", metavar="RUN_DIRECTORY",
+                        help="print two or more logged runs side by side (the config keys "
+                             "that differ, then the results) and exit")
+    parser.add_argument("--format", choices=FORMATS,
+                        help="with --list or --compare: a table (the default), or every "
+                             "field as CSV or JSON, for a spreadsheet or pandas")
     args = parser.parse_args(argv)
-    if args.list:
-        given = [flag for flag in ("config", "resume", "rerun", "evaluate", "print_config")
+    if args.list or args.compare:
+        given = [flag for flag in ("config", "resume", "rerun", "evaluate", "print_config",
+                                   "compare" if args.list else "list")
                  if getattr(args, flag)]
         if given:
-            parser.error(f"--list lists the runs in logs/ and nothing else; leave out: "
-                         f"{', '.join(given)}")
+            parser.error(f"--{'list' if args.list else 'compare'} reads logged runs and does "
+                         f"nothing else; leave out: {', '.join(given)}")
+        args.format = args.format or "table"
+    elif args.format:
+        parser.error("--format goes with --list or --compare")
     elif args.resume or args.rerun:
         given = [flag for flag in ("config", "resume" if args.rerun else "rerun", "evaluate",
                                    "cpu", "mini", "no_logging", "allow_dirty_repo", *EDIT_FLAGS)
@@ -119,7 +130,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      "run records the data as they are")
     elif not args.config:
         parser.error("give a config file, --resume, --rerun or --evaluate RUN_DIRECTORY, "
-                     "or --list")
+                     "--list or --compare")
     if not args.evaluate and (args.checkpoint or args.split):
         parser.error("--checkpoint and --split go with --evaluate RUN_DIRECTORY")
     return args
@@ -128,7 +139,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 {% if cookiecutter.multi_gpu %}
-    if distributed.started_by_torchrun() and not (args.list or args.print_config or args.rerun):
+    if distributed.started_by_torchrun() and not (args.list or args.compare or args.print_config
+                                                      or args.rerun):
         # Every process of a torchrun job runs this file: rank 0 prepares, every rank trains.
         distributed.leave(launch.main_under_torchrun(args, PROJECT))
 {% endif %}
@@ -136,7 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     # and exit code 2, with nothing written. Errors in training end the run as failed.
     try:
         if args.list:
-            print(run_index(PROJECT.logs, PROJECT.root))
+            print(listing(PROJECT.logs, PROJECT.root, args.format))
+            return 0
+        if args.compare:
+            print(comparison(args.compare, PROJECT.root, args.format))
             return 0
         if args.print_config:
             print(dump(config_to_print(args, PROJECT)), end="")
