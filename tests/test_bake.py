@@ -19,12 +19,12 @@ SOURCE = {
     "scripts/make_dataset.py",
     "tests/conftest.py", "tests/test_config.py", "tests/test_data.py", "tests/test_datasets.py",
     "tests/test_experiment.py", "tests/test_inputs.py", "tests/test_load_run.py", "tests/test_run.py",
-    "tests/test_runs.py",
+    "tests/test_runs.py", "tests/test_compare.py",
 }
 # The researcher's files, and the toolkit's (in toolkit/).
 MODULES = {"__init__", "data_loader", "losses", "model", "schema", "train"}
 TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "base_trainer", "builders",
-                   "code_check", "config", "errors", "evaluation", "experiment", "fingerprint",
+                   "code_check", "compare", "config", "errors", "evaluation", "experiment", "fingerprint",
                    "job", "loading", "outcome", "project", "random_state", "repo", "rerun",
                    "runs", "selection", "stopping", "training", "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}

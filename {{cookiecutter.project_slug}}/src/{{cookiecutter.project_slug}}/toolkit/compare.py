@@ -81,10 +81,10 @@ def comparable(argument: str) -> Run:
     run = read(path)
     _, metadata, reason = run
     if metadata is None:
-        raise UserError(f"cannot compare {argument}: its {METADATA_FILE} is damaged ({reason})")
+        raise UserError(f"cannot compare {path / METADATA_FILE}: {reason}")
     if not isinstance(metadata.get("config"), dict):
-        raise UserError(f"cannot compare {argument}: its {METADATA_FILE} is damaged (it "
-                        "records no config)")
+        raise UserError(f"cannot compare {path / METADATA_FILE}: it records no config "
+                        "(a mapping under `config`)")
     return run
 
 
