@@ -93,8 +93,10 @@ def record(run: Run, project_root: Path) -> dict:
     not have one, or has one of the wrong type."""
     path, metadata, reason = run
     fields = dict.fromkeys(FIELDS)
-    fields["run_directory"] = str(path.relative_to(project_root)
-                                  if path.is_relative_to(project_root) else path.resolve())
+    # As --list shows it: relative to the project for a run in it, else absolute.
+    where = path.resolve()
+    fields["run_directory"] = str(where.relative_to(project_root)
+                                  if where.is_relative_to(project_root) else where)
     fields["evaluations"] = evaluation_count(path)
     if metadata is None:
         return {**fields, "status": "unreadable", "reason": reason}
