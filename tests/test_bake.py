@@ -107,6 +107,14 @@ def test_the_readme_says_whose_each_file_is(baked):
     assert {name for name in named if not name.endswith("/")} - files == set()
 
 
+def test_the_readme_flag_table_has_every_flag_of_run_py(baked):
+    _, project = baked
+    flags = set(re.findall(r'add_argument\("(--[a-z-]+)"', (project / "run.py").read_text()))
+    table = set(re.findall(r"^\| `(--[a-z-]+)", (project / "README.md").read_text(),
+                           re.MULTILINE))
+    assert flags and flags - table == set()
+
+
 def test_the_toolkit_imports_none_of_the_researchers_files(baked):
     """run.py hands them in (toolkit/project.py), so that a template update of the
     toolkit never touches the researcher's code."""
