@@ -139,8 +139,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 {% if cookiecutter.multi_gpu %}
-    if distributed.started_by_torchrun() and not (args.list or args.compare or args.print_config
-                                                      or args.rerun):
+    if distributed.started_by_torchrun() and not (
+            args.list or args.compare or args.print_config or args.rerun):
         # Every process of a torchrun job runs this file: rank 0 prepares, every rank trains.
         distributed.leave(launch.main_under_torchrun(args, PROJECT))
 {% endif %}
