@@ -170,7 +170,7 @@ def test_runs_of_the_same_name_are_told_apart_by_their_paths(project):
     ("status: [finished\n", "cannot compare {other}/metadata.yaml: not valid YAML (line 2)"),
     ("- a list\n", "cannot compare {other}/metadata.yaml: a list, not a mapping"),
     ("status: finished\n", "cannot compare {other}/metadata.yaml: it records no config"),
-])
+], ids=["one run", "no directory", "no metadata", "not YAML", "not a mapping", "no config"])
 def test_compare_refuses_what_it_cannot_compare(project, damage, message):
     run = write_run(project, "2026-01-02_03-04-05", finished_run(0.001))
     other = project / "logs" / "Model" / "2026-01-03_00-00-00"
@@ -200,8 +200,7 @@ def test_compare_two_logged_runs_shows_the_keys_they_differ_in_and_their_metrics
     result = run_py(project, *arguments)
     assert result.returncode == 0, result.stderr
     rows = cells(result.stdout)
-    keys = list(rows)[:2]
-    assert keys == [f"model_parameters.{WIDTH}", "model_parameters.learning_rate"]
+    assert list(rows)[:2] == [f"model_parameters.{WIDTH}", "model_parameters.learning_rate"]
     assert rows["model_parameters.learning_rate"] == ["0.01", "0.002"]
     assert rows[f"model_parameters.{WIDTH}"][1] == "8"
     best = metadata[0]["best"]["metric"]
