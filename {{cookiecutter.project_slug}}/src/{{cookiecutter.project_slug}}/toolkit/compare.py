@@ -132,10 +132,18 @@ def differs(key: str, records: list[dict]) -> bool:
                 for run in records}) > 1
 
 
+def is_result(key: str) -> bool:
+    """Whether a record's key is a number of the final test: its tag has a slash
+    ("test/loss"), and so may a config key, but that one starts with `config.`."""
+    return "/" in key and not key.startswith(CONFIG)
+
+
 def formatted(records: list[dict], output_format: str) -> str:
-    """`records` as CSV or JSON, each with every record's keys, in the order they first
-    appear (FIELDS first, since every record starts with them)."""
-    keys = list(dict.fromkeys(key for run in records for key in run)) or list(FIELDS)
+    """`records` as CSV or JSON, each with every record's keys: FIELDS, the final test's
+    numbers by name, then the config's keys in the order they first appear."""
+    seen = list(dict.fromkeys(key for run in records for key in run))
+    keys = [*FIELDS, *sorted(filter(is_result, seen)),
+            *(key for key in seen if key.startswith(CONFIG))]
     records = [{key: run.get(key) for key in keys} for run in records]
     if output_format == "json":
         # default=str: a date in model_parameters (YAML has dates) goes in as text.
@@ -198,10 +206,7 @@ def result_rows(records: list[dict]) -> list[tuple[str, ...]]:
             f"{run['best_value']:.4g} (epoch {run['best_epoch']})"
             if run["best_metric"] == metric and run["best_value"] is not None else ABSENT
             for run in records)))
-    # The final test's numbers are the keys with a slash ("test/loss"), but the config's.
-    tests = sorted({key for run in records for key in run
-                    if "/" in key and not key.startswith(CONFIG)})
-    for key in tests:
+    for key in sorted({key for run in records for key in run if is_result(key)}):
         rows.append((key, *(f"{run[key]:.4g}" if run.get(key) is not None else ABSENT
                             for run in records)))
     rows.append(("status", *(run["status"] or "?" for run in records)))
