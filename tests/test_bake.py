@@ -19,12 +19,12 @@ SOURCE = {
     "sample_sweep.yaml", "scripts/make_dataset.py",
     "tests/conftest.py", "tests/test_config.py", "tests/test_data.py", "tests/test_datasets.py",
     "tests/test_experiment.py", "tests/test_inputs.py", "tests/test_load_run.py", "tests/test_run.py",
-    "tests/test_runs.py",
+    "tests/test_runs.py", "tests/test_compare.py",
 }
 # The researcher's files, and the toolkit's (in toolkit/).
 MODULES = {"__init__", "data_loader", "losses", "model", "schema", "train"}
 TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "base_trainer", "builders",
-                   "code_check", "config", "errors", "evaluation", "experiment", "fingerprint",
+                   "code_check", "compare", "config", "errors", "evaluation", "experiment", "fingerprint",
                    "job", "loading", "outcome", "project", "random_state", "repo", "rerun",
                    "runs", "selection", "stopping", "sweep", "training", "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
@@ -105,6 +105,14 @@ def test_the_readme_says_whose_each_file_is(baked):
                if name.startswith("src/") and not name.endswith("__init__.py")}
     assert package - named == set()
     assert {name for name in named if not name.endswith("/")} - files == set()
+
+
+def test_the_readme_flag_table_has_every_flag_of_run_py(baked):
+    _, project = baked
+    flags = set(re.findall(r'add_argument\("(--[a-z-]+)"', (project / "run.py").read_text()))
+    table = set(re.findall(r"^\| `(--[a-z-]+)", (project / "README.md").read_text(),
+                           re.MULTILINE))
+    assert flags and flags - table == set()
 
 
 def test_the_toolkit_imports_none_of_the_researchers_files(baked):

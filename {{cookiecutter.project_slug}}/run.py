@@ -8,6 +8,7 @@
     python run.py --rerun logs/{{ model_type }}/2024-05-01_12-00-00{{ padding }} # reproduce it
     python run.py --evaluate logs/{{ model_type }}/2024-05-01_12-00-00{{ padding[2:] }}# test it again
     python run.py --list                                                  # the logged runs
+    python run.py --compare RUN_DIRECTORY RUN_DIRECTORY                   # what they differ in
     python run.py sample_runconfig.yaml --modify epochs 5 --print-config  # what would run
     python run.py sample_runconfig.yaml --sweep sample_sweep.yaml         # a run per point
     python run.py --resume-sweep logs/sweeps/2024-05-01_12-00-00          # finish a sweep
@@ -24,6 +25,7 @@ from {{ cookiecutter.project_slug }} import data_loader, losses, model, schema
 {% if cookiecutter.multi_gpu %}
 from {{ cookiecutter.project_slug }}.toolkit import distributed, launch
 {% endif %}
+from {{ cookiecutter.project_slug }}.toolkit.compare import FORMATS, comparison, listing
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.evaluation import (
     at_run_commit,
@@ -35,7 +37,6 @@ from {{ cookiecutter.project_slug }}.toolkit.job import config_to_print, prepare
 from {{ cookiecutter.project_slug }}.toolkit.outcome import announce, supervise
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.rerun import rerun
-from {{ cookiecutter.project_slug }}.toolkit.runs import run_index
 from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals
 from {{ cookiecutter.project_slug }}.toolkit.sweep import join_sweep, resume_sweep, start_sweep
 from {{ cookiecutter.project_slug }}.toolkit.training import train
@@ -105,19 +106,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     # Given by a sweep to each point's run.py: the sweep's directory and the point's number.
     parser.add_argument("--sweep-point", nargs=2, metavar=("SWEEP_DIRECTORY", "POINT"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--compare", nargs="+", metavar="RUN_DIRECTORY",
+                        help="print two or more logged runs side by side (the config keys "
+                             "that differ, then the results) and exit")
+    parser.add_argument("--format", choices=FORMATS,
+                        help="with --list or --compare: a table (the default), or every "
+                             "field as CSV or JSON, for a spreadsheet or pandas")
     args = parser.parse_args(argv)
     if args.resume_sweep:
         given = [flag for flag in ("config", "sweep", "list", "resume", "rerun", "evaluate",
                                    "cpu", "mini", "no_logging", "allow_dirty_repo",
-                                   "allow_changed_data", "print_config", *EDIT_FLAGS)
+                                   "allow_changed_data", "print_config", "compare", "format",
+                                   *EDIT_FLAGS)
                  if getattr(args, flag)]
         if given:
             parser.error("--resume-sweep uses the config and flags the sweep started with; "
                          f"leave out: {', '.join(given)}")
     elif args.sweep:
         # A sweep is logged runs, each checked and recorded as a single run is.
-        given = [flag for flag in ("list", "resume", "rerun", "evaluate", "no_logging",
-                                   "allow_dirty_repo", "allow_changed_data")
+        given = [flag for flag in ("list", "compare", "format", "resume", "rerun", "evaluate",
+                                   "no_logging", "allow_dirty_repo", "allow_changed_data")
                  if getattr(args, flag)]
         if given:
             parser.error(f"--sweep starts logged runs from a config file; leave out: "
@@ -125,12 +133,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if not args.config:
             parser.error("--sweep needs the config its points start from: "
                          "python run.py CONFIG --sweep SWEEP_FILE")
-    elif args.list:
-        given = [flag for flag in ("config", "resume", "rerun", "evaluate", "print_config")
+    elif args.list or args.compare:
+        given = [flag for flag in ("config", "resume", "rerun", "evaluate", "print_config",
+                                   "compare" if args.list else "list")
                  if getattr(args, flag)]
         if given:
-            parser.error(f"--list lists the runs in logs/ and nothing else; leave out: "
-                         f"{', '.join(given)}")
+            parser.error(f"--{'list' if args.list else 'compare'} reads logged runs and does "
+                         f"nothing else; leave out: {', '.join(given)}")
+        args.format = args.format or "table"
+    elif args.format:
+        parser.error("--format goes with --list or --compare")
     elif args.resume or args.rerun:
         given = [flag for flag in ("config", "resume" if args.rerun else "rerun", "evaluate",
                                    "cpu", "mini", "no_logging", "allow_dirty_repo", *EDIT_FLAGS)
@@ -151,7 +163,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      "run records the data as they are")
     elif not args.config:
         parser.error("give a config file, --resume, --rerun or --evaluate RUN_DIRECTORY, "
-                     "--resume-sweep SWEEP_DIRECTORY, or --list")
+                     "--resume-sweep SWEEP_DIRECTORY, --list or --compare")
     if not args.evaluate and (args.checkpoint or args.split):
         parser.error("--checkpoint and --split go with --evaluate RUN_DIRECTORY")
     return args
@@ -165,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: run a sweep with python, not torchrun; a point's config asks for "
               "GPUs with multigpu_parameters", file=sys.stderr)
         return 2
-    if distributed.started_by_torchrun() and not (args.list or args.print_config or args.rerun):
+    if distributed.started_by_torchrun() and not (
+            args.list or args.compare or args.print_config or args.rerun):
         # Every process of a torchrun job runs this file: rank 0 prepares, every rank trains.
         distributed.leave(launch.main_under_torchrun(args, PROJECT))
 {% endif %}
@@ -173,7 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     # and exit code 2, with nothing written. Errors in training end the run as failed.
     try:
         if args.list:
-            print(run_index(PROJECT.logs, PROJECT.root))
+            print(listing(PROJECT.logs, PROJECT.root, args.format))
+            return 0
+        if args.compare:
+            print(comparison(args.compare, PROJECT.root, args.format))
             return 0
         if args.sweep:
             return start_sweep(args, PROJECT)

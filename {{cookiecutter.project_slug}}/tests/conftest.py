@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 # The project's own modules, as run.py hands them to the toolkit (load_config takes them).
 from run import PROJECT as PROJECT  # for the tests: `from conftest import PROJECT`
@@ -78,6 +79,18 @@ def run_py(project: Path, *args: str) -> subprocess.CompletedProcess:
 
 def run_directories(project: Path) -> list[Path]:
     return sorted(path.parent for path in (project / "logs").glob("*/*/metadata.yaml"))
+
+
+def write_run(project: Path, name: str, metadata: dict | None = None,
+              text: str | None = None, model: str = "Model") -> Path:
+    """A hand-made run directory logs/MODEL/NAME holding `metadata`, or `text` as is."""
+    directory = project / "logs" / model / name
+    directory.mkdir(parents=True)
+    if metadata is not None:
+        text = yaml.safe_dump(metadata)
+    if text is not None:
+        (directory / "metadata.yaml").write_text(text)
+    return directory
 
 
 @pytest.fixture(scope="session", autouse=True)

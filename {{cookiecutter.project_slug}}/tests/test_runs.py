@@ -5,15 +5,13 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 {% if cookiecutter.task == 'blank' %}
-import yaml
-from conftest import environment, run_py
+from conftest import environment, run_py, write_run
 {% else %}
 import pytest
 import yaml
-from conftest import MODEL, WIDTH, environment, git, run_directories, run_py
+from conftest import MODEL, WIDTH, environment, git, run_directories, run_py, write_run
 from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 from tensorboard.context import RequestContext
 from tensorboard.plugins import base_plugin
@@ -34,18 +32,6 @@ FINISHED = {
 # Nine levels of ten aliases: a few lines that stand for 10**9 values.
 ALIAS_BOMB = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]\n" for level in range(1, 9))
-
-
-def write_run(project, name: str, metadata: dict | None = None,
-              text: str | None = None) -> Path:
-    """A hand-made run directory logs/Model/NAME holding `metadata`, or `text` as is."""
-    directory = project / "logs" / "Model" / name
-    directory.mkdir(parents=True)
-    if metadata is not None:
-        text = yaml.safe_dump(metadata)
-    if text is not None:
-        (directory / "metadata.yaml").write_text(text)
-    return directory
 
 
 def ended_process() -> int:

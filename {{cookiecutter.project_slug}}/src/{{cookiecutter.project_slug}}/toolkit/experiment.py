@@ -262,20 +262,26 @@ def hparams_summary(config: dict):
     return session_start
 
 
-def flat_hparams(config: dict, prefix: str = "") -> dict:
+def flat_hparams(config: dict) -> dict:
     """`config` with nested keys dotted (model_parameters.hidden_size). HParams takes
     numbers and strings: other values (lists, null, an empty mapping) become their
     JSON text, and so do booleans, which torch's hparams() would turn into 0 and 1.
     Anything else YAML can hold in model_parameters (a date) goes in as str()."""
+    return {name: value if isinstance(value, (int, float, str)) and not isinstance(value, bool)
+            else json.dumps(value, default=str)
+            for name, value in flat_config(config).items()}
+
+
+def flat_config(config: dict, prefix: str = "") -> dict:
+    """`config`'s values by dotted key (model_parameters.hidden_size), as they are; an
+    empty mapping is a value of its own."""
     flat = {}
     for key, value in config.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict) and value:
-            flat.update(flat_hparams(value, f"{name}."))
-        elif isinstance(value, (int, float, str)) and not isinstance(value, bool):
-            flat[name] = value
+            flat.update(flat_config(value, f"{name}."))
         else:
-            flat[name] = json.dumps(value, default=str)
+            flat[name] = value
     return flat
 
 

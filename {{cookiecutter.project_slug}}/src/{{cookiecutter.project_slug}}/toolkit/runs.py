@@ -31,11 +31,9 @@ DESCRIPTION = HEADER.index("description")
 
 def run_index(logs_root: Path, project_root: Path) -> str:
     """The table of the runs under `logs_root` (logs/<model_type>/<timestamp>/)."""
-    directories = [path for path in logs_root.glob("*/*")
-                   if path.is_dir() and path.parent.name != SWEEPS_FOLDER]
-    if not directories:
+    runs = logged_runs(logs_root)
+    if not runs:
         return f"no logged runs yet: {logs_root.relative_to(project_root)}/ holds none"
-    runs = sorted((read(path) for path in directories), key=start_order, reverse=True)
     rows = [HEADER] + [tuple(map(printable, row(path, metadata, reason, project_root)))
                        for path, metadata, reason in runs]
     lines = table(rows)
@@ -43,6 +41,14 @@ def run_index(logs_root: Path, project_root: Path) -> str:
         lines.append("died: its process is gone without recording how the run ended; "
                      "continue it with: python run.py --resume <run directory>")
     return "\n".join(lines)
+
+
+def logged_runs(logs_root: Path) -> list[tuple[Path, dict | None, str | None]]:
+    """Every run directory under `logs_root`, read, newest first (logs/sweeps/ holds
+    the sweeps' records, not runs)."""
+    directories = [path for path in logs_root.glob("*/*")
+                   if path.is_dir() and path.parent.name != SWEEPS_FOLDER]
+    return sorted((read(path) for path in directories), key=start_order, reverse=True)
 
 
 def read(path: Path) -> tuple[Path, dict | None, str | None]:
@@ -171,8 +177,12 @@ def final_test(metadata: dict) -> str:
 
 def evaluations(path: Path) -> str:
     """How many records of run.py --evaluate the run directory holds ("-": none)."""
-    count = len(list((path / EVALUATIONS).glob("*.yaml")))
+    count = evaluation_count(path)
     return str(count) if count else "-"
+
+
+def evaluation_count(path: Path) -> int:
+    return len(list((path / EVALUATIONS).glob("*.yaml")))
 
 
 def table(rows: list[tuple[str, ...]]) -> list[str]:
