@@ -25,7 +25,7 @@ from {{ cookiecutter.project_slug }} import data_loader, losses, model, schema
 {% if cookiecutter.multi_gpu %}
 from {{ cookiecutter.project_slug }}.toolkit import distributed, launch
 {% endif %}
-from {{ cookiecutter.project_slug }}.toolkit.compare import FORMATS, comparison, listing
+from {{ cookiecutter.project_slug }}.toolkit.compare import FORMATS, comparison, listing, print_output
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.evaluation import (
     at_run_commit,
@@ -186,15 +186,15 @@ def main(argv: list[str] | None = None) -> int:
     # and exit code 2, with nothing written. Errors in training end the run as failed.
     try:
         if args.list:
-            print(listing(PROJECT.logs, PROJECT.root, args.format))
+            print_output(listing(PROJECT.logs, PROJECT.root, args.format))
             return 0
         if args.compare:
-            print(comparison(args.compare, PROJECT.root, args.format))
+            print_output(comparison(args.compare, PROJECT.root, args.format))
             return 0
         if args.sweep:
             return start_sweep(args, PROJECT)
         if args.print_config:
-            print(dump(config_to_print(args, PROJECT)), end="")
+            print_output(dump(config_to_print(args, PROJECT)).rstrip("\n"))
             return 0
         if args.resume_sweep:
             return resume_sweep(Path(args.resume_sweep), PROJECT)

@@ -60,6 +60,18 @@ def test_without_runs_the_list_says_so(project):
     assert result.stdout == "no logged runs yet: logs/ holds none\n"
 
 
+def test_a_reader_that_stops_early_is_not_an_error(project):
+    """`python run.py --list | head`: head closes the pipe before the table is written."""
+    write_run(project, "2026-01-02_03-04-05", FINISHED)
+    process = subprocess.Popen([sys.executable, "run.py", "--list"], cwd=project,
+                               env=environment(project), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    errors = process.stderr.read()
+    assert process.wait(timeout=600) == 0
+    assert errors == ""
+
+
 def test_list_refuses_to_be_combined_with_a_run(project):
     result = run_py(project, "--list", "sample_runconfig.yaml")
     assert result.returncode == 2

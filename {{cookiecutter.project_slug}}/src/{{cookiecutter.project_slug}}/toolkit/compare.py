@@ -15,6 +15,8 @@ output; a field a run does not have is null in JSON and an empty cell in CSV.
 import csv
 import io
 import json
+import os
+import sys
 from pathlib import Path
 
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
@@ -39,6 +41,16 @@ CONFIG = "config."
 ABSENT = "-"  # in the --compare table: a key or a result the run does not have
 
 Run = tuple[Path, dict | None, str | None]  # a run directory, its metadata, why none
+
+
+def print_output(text: str) -> None:
+    """Print a table or config for a reader that may stop early (`run.py --list | head`):
+    when the pipe closes, the rest is dropped, as `ls` or `git log` drop it."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # Python would complain again when it flushes stdout at exit: point it elsewhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def listing(logs_root: Path, project_root: Path, output_format: str) -> str:
