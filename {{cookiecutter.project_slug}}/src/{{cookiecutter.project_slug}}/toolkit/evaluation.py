@@ -39,6 +39,7 @@ from {{ cookiecutter.project_slug }}.toolkit.experiment import (
     METADATA_FILE,
     atomic_write,
     cannot_write,
+    flat_config,
     now,
     read_checkpoint,
 )
@@ -271,12 +272,10 @@ def edited_config(recorded: dict, args: argparse.Namespace, source: Path,
     return validate(config, source, project)
 
 
-def config_changes(before: object, after: object, prefix: str = "") -> dict[str, list]:
-    """The dotted keys whose values differ, each with [before, after]."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        return {key: values for name in dict.fromkeys([*before, *after])
-                for key, values in config_changes(before.get(name), after.get(name),
-                                                  f"{prefix}{name}.").items()}
-    if before == after and type(before) is type(after):
-        return {}
-    return {prefix[:-1]: [before, after]}
+def config_changes(before: dict, after: dict) -> dict[str, list]:
+    """The dotted keys whose values differ, each with [before, after] (None: absent).
+    A value of another type differs too: 1 is not 1.0 to a schema."""
+    before, after = flat_config(before), flat_config(after)
+    return {key: [before.get(key), after.get(key)] for key in dict.fromkeys([*before, *after])
+            if before.get(key) != after.get(key)
+            or type(before.get(key)) is not type(after.get(key))}
