@@ -9,12 +9,15 @@ nesting; every point's config (the config, its edit flags, then the point's valu
 built and validated before the first run starts, so that a typo stops the sweep with
 nothing logged. Each point then runs as a child `run.py`: exactly a single logged run,
 resumable and re-runnable like any, whose metadata.yaml names its sweep and point.
+With --jobs N, up to N points run at once, each with its share of the CPU threads and
+GPUs (job_slots) and its output in a file of its own.
 
     logs/sweeps/<YYYY-MM-DD_HH-MM-SS>[_N]/
         sweep.yaml        the sweep file as given, the config and its edit flags, the
                           commit, and every point: its values, run directory and status
         points/<N>.yaml   point N's config as validated: the config file its run reads
         points/<N>.run    the run directory of point N (written by that run's run.py)
+        points/<N>.log    point N's output, when points run side by side (--jobs)
 
 Only the sweep's own process writes sweep.yaml (atomically, as each point starts and
 ends), so that points running side by side could never overwrite each other's state.
@@ -110,6 +113,7 @@ def start_sweep(args: argparse.Namespace, project: Project) -> int:
         "edits": {flag: getattr(args, flag) for flag in ("find_replace", "delete", "modify")},
         "flags": {"cpu": args.cpu, "mini": args.mini},  # given to every point's run.py
         "git": repo.as_record(),
+        # With "threads" and "gpus" (as given to the point's run.py) once it starts.
         "points": [{"point": number, "values": values, "status": "pending", "run": None,
                     "exit_code": None} for number, values in enumerate(points)],
     }
