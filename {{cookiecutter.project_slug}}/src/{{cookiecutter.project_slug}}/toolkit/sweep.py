@@ -292,7 +292,8 @@ def start_point(directory: Path, record: dict, point: dict, slot: "Slot",
     number = point["point"]
     if point["status"] == "interrupted" and point["run"]:
         arguments = ["--resume", point["run"]]
-        threads = point.get("threads", point_threads(directory, number, slot))
+        threads = (point["threads"] if "threads" in point
+                   else point_threads(directory, number, slot))
     else:
         flags = [f"--{flag}" for flag, given in record["flags"].items() if given]
         arguments = [str(point_file(directory, number)), *flags,
@@ -358,7 +359,7 @@ def code_changed(project_root: Path, record: dict, directory: Path) -> str | Non
     change = (f"HEAD moved from {commit[:12]} to {state.commit[:12]}" if state.commit != commit
               else f"the tree has uncommitted changes ({state.dirty_files[0].strip()}...)")
     return (f"{change} while the sweep ran, so its next point would not run the sweep's "
-            f"code; it stopped before that point (after the points running then ended). "
+            f"code; no further point started (those running went on to their end). "
             f"Put the checkout back to {commit[:12]}, clean, and continue: python run.py "
             f"--resume-sweep {directory}. (Work on the code in another clone while a sweep "
             "runs.)")
