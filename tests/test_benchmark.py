@@ -1,4 +1,4 @@
-"""The trainer-overhead benchmark runs end to end. Speed itself is never asserted: it is
+"""The benchmarks run end to end. Speed itself is never asserted: it is
 measured as ratios within one run, and a loaded test machine would make any threshold
 flaky."""
 
@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from conftest import TEMPLATE, clean_environment
 
 HEADLINE = re.compile(r"trainer/raw steps-per-second ratio \(batch 32\): \d+\.\d\d")
@@ -28,3 +29,22 @@ def test_quick_benchmark_prints_every_comparison_and_the_headline_last(tmp_path)
     assert re.search(r"note: the code check is \d+\.\d% of run.py's start-up", result.stdout)
     assert "threads: torch 1 intra-op" in result.stdout
     assert HEADLINE.fullmatch(result.stdout.splitlines()[-1])
+
+
+SWEEP_HEADLINE = re.compile(r"sweep overhead per point: -?\d+\.\d{3} s; "
+                            r"--jobs 2 / --jobs 1 wall time: \d+\.\d\d")
+
+
+@pytest.mark.slow
+def test_quick_sweep_benchmark_prints_both_comparisons_and_the_headline_last(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(TEMPLATE / "benchmarks" / "sweep_overhead.py"), "--quick"],
+        cwd=tmp_path, env=clean_environment(), stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert re.search(r"per point, 2 points: sweep \d+\.\d\d s, plain runs \d+\.\d\d s",
+                     result.stdout)
+    assert re.search(r"--jobs 2 vs --jobs 1, 4 points: .* ratio \d+\.\d\d", result.stdout)
+    assert "threads: 1 in every run" in result.stdout
+    assert SWEEP_HEADLINE.fullmatch(result.stdout.splitlines()[-1])

@@ -49,6 +49,14 @@ PROJECT = Project(root=Path(__file__).resolve().parent, models=model, datasets=d
 EDIT_FLAGS = ("find_replace", "delete", "modify")
 
 
+def job_count(text: str) -> int:
+    """--jobs: a whole number of points at once, 1 or more."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give the number of points to run at "
+                                         "once, a whole number from 1 (--jobs 2)")
+    return int(text)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -98,11 +106,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="print a table of the runs in logs/, newest first, and exit")
     parser.add_argument("--sweep", metavar="SWEEP_FILE",
                         help="one logged run per point of the sweep file (a grid, variants, "
-                             "seeds), one after another; the edit flags, --cpu and --mini "
-                             "apply to every point. Recorded in logs/sweeps/<id>/")
+                             "seeds), one after another or --jobs N at once; the edit flags, "
+                             "--cpu and --mini apply to every point. Recorded in "
+                             "logs/sweeps/<id>/")
     parser.add_argument("--resume-sweep", metavar="SWEEP_DIRECTORY",
                         help="continue a sweep (logs/sweeps/<id>): run its pending points and "
                              "resume its interrupted ones")
+    parser.add_argument("--jobs", type=job_count, metavar="N",
+                        help="with --sweep or --resume-sweep: run up to N points at once "
+                             "(default 1), each with 1/N of the CPU threads and of the GPUs")
     # Given by a sweep to each point's run.py: the sweep's directory and the point's number.
     parser.add_argument("--sweep-point", nargs=2, metavar=("SWEEP_DIRECTORY", "POINT"),
                         help=argparse.SUPPRESS)
@@ -122,6 +134,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if given:
             parser.error("--resume-sweep uses the config and flags the sweep started with; "
                          f"leave out: {', '.join(given)}")
+        args.jobs = args.jobs or 1
     elif args.sweep:
         # A sweep is logged runs, each checked and recorded as a single run is.
         given = [flag for flag in ("list", "compare", "format", "resume", "rerun", "evaluate",
@@ -133,6 +146,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if not args.config:
             parser.error("--sweep needs the config its points start from: "
                          "python run.py CONFIG --sweep SWEEP_FILE")
+        args.jobs = args.jobs or 1
+    elif args.jobs:
+        parser.error("--jobs goes with --sweep or --resume-sweep: how many of a sweep's "
+                     "points run at once")
     elif args.list or args.compare:
         given = [flag for flag in ("config", "resume", "rerun", "evaluate", "print_config",
                                    "compare" if args.list else "list")
@@ -197,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             print_output(dump(config_to_print(args, PROJECT)).rstrip("\n"))
             return 0
         if args.resume_sweep:
-            return resume_sweep(Path(args.resume_sweep), PROJECT)
+            return resume_sweep(Path(args.resume_sweep), PROJECT, args.jobs)
         if args.rerun:
             run_path = Path(args.rerun).resolve()
             return rerun(run_path, read_metadata(run_path), PROJECT.root, PROJECT.logs,

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from {{ cookiecutter.project_slug }}.toolkit.config import resolve_path
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
@@ -81,23 +82,40 @@ def rerun(run_path: Path, metadata: dict, project_root: Path, logs_root: Path,
 
 
 def run_at_commit(worktree: Path, arguments: list[str], signals: ForwardedSignals) -> int:
-    """run.py of the worktree, with `arguments`; its exit code (128 + N for signal N).
+    """run.py of the worktree, with `arguments`, to its end; its exit code (128 + N for
+    signal N)."""
+    if signals.received:
+        return signal_exit_code(signals.received)  # stopped before it began
+    child = start_at_commit(worktree, arguments, signals)
+    try:
+        returncode = child.wait()
+    finally:
+        signals.forget(child.pid)
+    return shell_exit_code(returncode)
+
+
+def start_at_commit(worktree: Path, arguments: list[str], signals: ForwardedSignals,
+                    variables: dict[str, str] | None = None,
+                    output: BinaryIO | None = None) -> subprocess.Popen:
+    """run.py of the worktree, with `arguments`, started and left running, with these
+    environment `variables` set and its output into `output` (None: this process's).
+    `signals` go on to it until `signals.forget(child.pid)`.
 
     It runs in a session of its own, so that a Ctrl-C in the terminal reaches it once,
     forwarded from here, rather than twice (which stops a run without a checkpoint).
     """
-    if signals.received:
-        return signal_exit_code(signals.received)  # stopped before it began
     child = subprocess.Popen(
         [sys.executable, "run.py", *arguments], cwd=worktree, start_new_session=True,
-        env={**git_environment(), "PYTHONPATH": str(worktree / "src")},
+        env={**git_environment(), "PYTHONPATH": str(worktree / "src"), **(variables or {})},
+        stdout=output, stderr=output,
     )
     signals.watch(child.pid)
-    try:
-        returncode = child.wait()
-    finally:
-        signals.watch(None)
-    # A negative code: the child was killed by that signal, without a say.
+    return child
+
+
+def shell_exit_code(returncode: int) -> int:
+    """A child's exit code as a shell reports it: a negative returncode means it was
+    killed by that signal, without a say (128 + N)."""
     return 128 - returncode if returncode < 0 else returncode
 
 

@@ -67,32 +67,37 @@ class TrainingDiverged(Exception):
 
 
 class ForwardedSignals:
-    """For a process that only waits on a child doing the work (run.py --rerun): every
-    stop signal is passed on to the child, which stops as it would on its own, and the
-    first is recorded. The child should run in a process group of its own, so that
-    Ctrl-C in a terminal reaches it once, through here: twice would stop it at once."""
+    """For a process that only waits on children doing the work (run.py --rerun, a
+    sweep's points): every stop signal is passed on to each child, which stops as it
+    would on its own, and the first is recorded. A child should run in a process group
+    of its own, so that Ctrl-C in a terminal reaches it once, through here: twice would
+    stop it at once."""
 
     def __init__(self):
         self.received: str | None = None
-        self.child: int | None = None  # its pid
+        self.children: set[int] = set()  # their pids
 
     def install(self) -> "ForwardedSignals":
         for number in SIGNALS:
             signal.signal(number, self._handle)
         return self
 
-    def watch(self, child: int | None) -> None:
-        """Forward to `child` from now on (None: to nobody), and a signal that came
-        while it was starting."""
-        self.child = child
-        if child is not None and self.received is not None:
-            self._forward(signal.Signals[self.received])
+    def watch(self, child: int) -> None:
+        """Forward to `child` from now on, and a signal that came while it was starting."""
+        self.children.add(child)
+        if self.received is not None:
+            self._forward(child, signal.Signals[self.received])
+
+    def forget(self, child: int) -> None:
+        """Stop forwarding to `child`, which has ended."""
+        self.children.discard(child)
 
     def _handle(self, number: int, frame) -> None:
         self.received = self.received or signal.Signals(number).name
-        if self.child is not None:
-            self._forward(number)
+        for child in list(self.children):
+            self._forward(child, number)
 
-    def _forward(self, number: int) -> None:
+    @staticmethod
+    def _forward(child: int, number: int) -> None:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(self.child, number)
+            os.kill(child, number)

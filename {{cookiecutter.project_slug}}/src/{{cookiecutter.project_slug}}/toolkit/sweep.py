@@ -9,12 +9,15 @@ nesting; every point's config (the config, its edit flags, then the point's valu
 built and validated before the first run starts, so that a typo stops the sweep with
 nothing logged. Each point then runs as a child `run.py`: exactly a single logged run,
 resumable and re-runnable like any, whose metadata.yaml names its sweep and point.
+With --jobs N, up to N points run at once, each with its share of the CPU threads and
+GPUs (job_slots) and its output in a file of its own.
 
     logs/sweeps/<YYYY-MM-DD_HH-MM-SS>[_N]/
         sweep.yaml        the sweep file as given, the config and its edit flags, the
                           commit, and every point: its values, run directory and status
         points/<N>.yaml   point N's config as validated: the config file its run reads
         points/<N>.run    the run directory of point N (written by that run's run.py)
+        points/<N>.log    point N's output, when points run side by side (--jobs)
 
 Only the sweep's own process writes sweep.yaml (atomically, as each point starts and
 ends), so that points running side by side could never overwrite each other's state.
@@ -23,8 +26,15 @@ ends), so that points running side by side could never overwrite each other's st
 import argparse
 import copy
 import itertools
+import os
+import queue
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 import yaml
 from voluptuous import All, Length, MultipleInvalid, Optional, Schema
 
@@ -42,7 +52,7 @@ from {{ cookiecutter.project_slug }}.toolkit.experiment import (
 from {{ cookiecutter.project_slug }}.toolkit.job import repo_to_record
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.repo import repo_state
-from {{ cookiecutter.project_slug }}.toolkit.rerun import run_at_commit
+from {{ cookiecutter.project_slug }}.toolkit.rerun import shell_exit_code, start_at_commit
 from {{ cookiecutter.project_slug }}.toolkit.stopping import (
     SIGNALS,
     ForwardedSignals,
@@ -103,6 +113,7 @@ def start_sweep(args: argparse.Namespace, project: Project) -> int:
         "edits": {flag: getattr(args, flag) for flag in ("find_replace", "delete", "modify")},
         "flags": {"cpu": args.cpu, "mini": args.mini},  # given to every point's run.py
         "git": repo.as_record(),
+        # With "threads" and "gpus" (as given to the point's run.py) once it starts.
         "points": [{"point": number, "values": values, "status": "pending", "run": None,
                     "exit_code": None} for number, values in enumerate(points)],
     }
@@ -113,11 +124,12 @@ def start_sweep(args: argparse.Namespace, project: Project) -> int:
         write_record(directory, record)
     except OSError as error:
         raise UserError(cannot_write(error, directory)) from None
-    return run_points(directory, record, project.root)
+    return run_points(directory, record, project.root, args.jobs)
 
 
-def resume_sweep(directory: Path, project: Project) -> int:
-    """Run a sweep's pending points and resume its interrupted ones, at its commit."""
+def resume_sweep(directory: Path, project: Project, jobs: int) -> int:
+    """Run a sweep's pending points and resume its interrupted ones, at its commit, up to
+    `jobs` at once."""
     read_record(directory)  # a sweep directory, before a lock file is made in it
     lock_run_directory(directory)
     record = read_record(directory)  # as its last owner left it
@@ -133,7 +145,7 @@ def resume_sweep(directory: Path, project: Project) -> int:
     for point in record["points"]:
         if point["status"] == "running":  # the sweep's process was killed while it ran
             settle(point, directory, project.root)
-    return run_points(directory, record, project.root)
+    return run_points(directory, record, project.root, jobs)
 
 
 def settle(point: dict, directory: Path, project_root: Path) -> None:
@@ -228,34 +240,39 @@ def describe(values: dict) -> str:
 # Running the points
 
 
-def run_points(directory: Path, record: dict, project_root: Path) -> int:
-    """Run the unfinished points one after another, each a child run.py; a stop
-    signal goes to the running point, and no further point starts."""
+def run_points(directory: Path, record: dict, project_root: Path, jobs: int = 1) -> int:
+    """Run the unfinished points, up to `jobs` at once, each a child run.py; a stop
+    signal goes to every running point, and no further point starts."""
     signals = ForwardedSignals().install()
     points = record["points"]
-    print(f"sweep {record['id']}: {len(points)} points, recorded in "
-          f"{directory / SWEEP_RECORD}", flush=True)
-    for point in points:
-        if point["status"] not in UNFINISHED or signals.received:
-            continue
-        check_code_unchanged(project_root, record, directory)
-        if point["status"] == "interrupted" and point["run"]:
-            arguments = ["--resume", point["run"]]
-        else:
-            flags = [f"--{flag}" for flag, given in record["flags"].items() if given]
-            arguments = [str(point_file(directory, point["point"])), *flags,
-                         "--sweep-point", str(directory), str(point["point"])]
-        point["status"] = "running"
+    print(f"sweep {record['id']}: {len(points)} points"
+          + (f", up to {jobs} at once" if jobs > 1 else "")
+          + f", recorded in {directory / SWEEP_RECORD}", flush=True)
+    waiting = [point for point in points if point["status"] in UNFINISHED]
+    free_slots = job_slots(jobs, record["flags"]["cpu"])
+    running: dict[int, tuple[dict, Slot]] = {}  # by the child's pid: its point and slot
+    ended: queue.SimpleQueue = queue.SimpleQueue()  # the children that have ended
+    change = None  # what changed in the checkout, if it did while the sweep ran
+    while True:
+        while waiting and free_slots and not (signals.received or change):
+            change = code_changed(project_root, record, directory)
+            if change:
+                break
+            point, slot = waiting.pop(0), free_slots.pop(0)
+            child = start_point(directory, record, point, slot, project_root, signals)
+            running[child.pid] = (point, slot)
+            wait_in_background(child, ended)
+        if not running:
+            break
+        child = ended.get()
+        point, slot = running.pop(child.pid)
+        end_point(directory, record, point, child, signals)
+        free_slots.insert(0, slot)
+    if change:
+        record["status"] = "interrupted"
+        record["ended"] = now()
         write_record(directory, record)
-        # Flushed now: the point's run.py writes to the same output.
-        print(f"sweep point {point['point']} ({point['point'] + 1} of {len(points)}): "
-              f"{describe(point['values'])}", flush=True)
-        exit_code = run_at_commit(project_root, arguments, signals)
-        point["run"] = point["run"] or point_run(directory, point["point"])
-        point["exit_code"] = exit_code
-        point["status"] = ("finished" if exit_code == 0 else
-                           "interrupted" if exit_code in STOPPED_CODES else "failed")
-        write_record(directory, record)
+        raise UserError(change)
     failed = [point["point"] for point in points if point["status"] == "failed"]
     record["status"] = ("interrupted" if signals.received else
                         "failed" if failed else "finished")
@@ -267,23 +284,144 @@ def run_points(directory: Path, record: dict, project_root: Path) -> int:
     return 1 if failed else 0
 
 
-def check_code_unchanged(project_root: Path, record: dict, directory: Path) -> None:
-    """Before each point: the checkout is still the sweep's commit, and clean. Work on
-    the code while a sweep runs would otherwise fail the points after it (a dirty tree),
-    or run them with other code than the points before (a new commit)."""
+def start_point(directory: Path, record: dict, point: dict, slot: "Slot",
+                project_root: Path, signals: ForwardedSignals) -> subprocess.Popen:
+    """Record the point running and start its run.py at the sweep's commit, in `slot`;
+    `end_point` settles it when it ends. A point interrupted before resumes in its own
+    run directory with the CPU threads it had (threads change floating-point results)."""
+    number = point["point"]
+    if point["status"] == "interrupted" and point["run"]:
+        arguments = ["--resume", point["run"]]
+        threads = (point["threads"] if "threads" in point
+                   else point_threads(directory, number, slot))
+    else:
+        flags = [f"--{flag}" for flag, given in record["flags"].items() if given]
+        arguments = [str(point_file(directory, number)), *flags,
+                     "--sweep-point", str(directory), str(number)]
+        threads = point_threads(directory, number, slot)
+    variables = {"OMP_NUM_THREADS": str(threads)} if threads is not None else {}
+    if slot.gpus is not None:
+        variables["CUDA_VISIBLE_DEVICES"] = slot.gpus
+    point.update(status="running", threads=threads, gpus=slot.gpus)
+    write_record(directory, record)
+    described = (f"sweep point {number} ({number + 1} of {len(record['points'])}): "
+                 f"{describe(point['values'])}")
+    if not slot.own_log:
+        print(described, flush=True)  # flushed now: the point's run.py writes after it
+        return start_at_commit(project_root, arguments, signals, variables)
+    log = point_log(directory, number)
+    given = (f"{threads} CPU thread{'s' if threads != 1 else ''}" if threads is not None
+             else "a plain run's CPU threads") + (f", GPU {slot.gpus}" if slot.gpus else "")
+    print(f"{described}; {given}; its output goes to {log}", flush=True)
+    with open(log, "ab") as output:  # appended to: a resumed point adds to its log
+        return start_at_commit(project_root, arguments, signals, variables, output)
+
+
+def end_point(directory: Path, record: dict, point: dict, child: subprocess.Popen,
+              signals: ForwardedSignals) -> None:
+    """Settle in the sweep's record a point whose run.py (`child`) has ended."""
+    signals.forget(child.pid)
+    number = point["point"]
+    exit_code = shell_exit_code(child.returncode)
+    point["run"] = point["run"] or point_run(directory, number)
+    point["exit_code"] = exit_code
+    point["status"] = ("finished" if exit_code == 0 else
+                       "interrupted" if exit_code in STOPPED_CODES else "failed")
+    write_record(directory, record)
+    print(f"sweep point {number} {point['status']} (exit code {exit_code}), run directory "
+          f"{point['run'] or 'none'}", flush=True)
+    log = point_log(directory, number)
+    if point["status"] == "failed" and log.exists():
+        print(f"the end of point {number}'s output ({log}):\n{log_tail(log)}",
+              file=sys.stderr, flush=True)
+
+
+def wait_in_background(child: subprocess.Popen, ended: queue.SimpleQueue) -> None:
+    """Wait for `child` in a thread of its own, which puts it on `ended` when it ends: the
+    sweep's main thread settles whichever point ends first, and forwards signals while
+    it waits."""
+    def wait() -> None:
+        child.wait()
+        ended.put(child)
+
+    threading.Thread(target=wait, daemon=True).start()
+
+
+def code_changed(project_root: Path, record: dict, directory: Path) -> str | None:
+    """Before each point: the checkout is still the sweep's commit, and clean (None), or
+    what changed. Work on the code while a sweep runs would otherwise fail the points
+    after it (a dirty tree), or run them with other code than the points before (a new
+    commit)."""
     state = repo_state(project_root)
     commit = record["git"]["commit"]
     if state.commit == commit and not state.dirty_files:
-        return
-    record["status"] = "interrupted"
-    record["ended"] = now()
-    write_record(directory, record)
+        return None
     change = (f"HEAD moved from {commit[:12]} to {state.commit[:12]}" if state.commit != commit
               else f"the tree has uncommitted changes ({state.dirty_files[0].strip()}...)")
-    raise UserError(f"{change} while the sweep ran, so its next point would not run the "
-                    f"sweep's code; it stopped before that point. Put the checkout back to "
-                    f"{commit[:12]}, clean, and continue: python run.py --resume-sweep "
-                    f"{directory}. (Work on the code in another clone while a sweep runs.)")
+    return (f"{change} while the sweep ran, so its next point would not run the sweep's "
+            f"code; no further point started (those running went on to their end). "
+            f"Put the checkout back to {commit[:12]}, clean, and continue: python run.py "
+            f"--resume-sweep {directory}. (Work on the code in another clone while a sweep "
+            "runs.)")
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One of the --jobs places a point runs in, and its share of the machine."""
+
+    threads: int | None  # CPU threads of a point here; None: a plain run's (--jobs 1)
+    gpus: str | None  # CUDA_VISIBLE_DEVICES of a point here; None: every GPU, as a plain run
+    own_log: bool  # its output into points/<N>.log, not mixed with other points' output
+
+
+def job_slots(jobs: int, cpu: bool) -> list[Slot]:
+    """With --jobs 1 a point runs as `python run.py` would. With N > 1, each slot gets
+    1/N of the CPU threads a run uses here (torch's default, the physical cores, or
+    OMP_NUM_THREADS) and of the GPUs, so that N points do not fight over them."""
+    if jobs == 1:
+        return [Slot(threads=None, gpus=None, own_log=False)]
+    threads = max(1, torch.get_num_threads() // jobs)
+    gpus = [None] * jobs if cpu else gpu_shares(jobs)
+    return [Slot(threads=threads, gpus=share, own_log=True) for share in gpus]
+
+
+def gpu_shares(jobs: int) -> list[str | None]:
+    """CUDA_VISIBLE_DEVICES for each of `jobs` slots: the GPUs dealt out in equal blocks
+    (the remainder unused), or with fewer GPUs than jobs, one each, slots sharing them.
+    Counting the GPUs does not initialise CUDA in this process."""
+    count = torch.cuda.device_count()
+    if count == 0:
+        return [None] * jobs
+    # The ids as this process sees them: those CUDA_VISIBLE_DEVICES lists, if it is set.
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = visible.split(",")[:count] if visible else [str(index) for index in range(count)]
+    if count < jobs:
+        return [ids[slot % count] for slot in range(jobs)]
+    share = count // jobs
+    return [",".join(ids[slot * share:(slot + 1) * share]) for slot in range(jobs)]
+
+
+def point_threads(directory: Path, number: int, slot: Slot) -> int | None:
+{% if cookiecutter.multi_gpu %}
+    """OMP_NUM_THREADS for the point's processes: its slot's threads, split between the
+    processes its config spawns (multigpu_parameters.ngpus_per_node)."""
+    if slot.threads is None:
+        return None  # a plain run's: launch.py gives spawned processes one each
+    config = parse_config(read_text(point_file(directory, number)))
+    processes = (config.get("multigpu_parameters") or {}).get("ngpus_per_node", 1)
+    return max(1, slot.threads // processes)
+{% else %}
+    """OMP_NUM_THREADS for the point's run.py: its slot's threads (None: unset)."""
+    return slot.threads
+{% endif %}
+
+
+def log_tail(path: Path, lines: int = 10) -> str:
+    """The last lines of a point's output, as a terminal would show them: a progress
+    bar's redrawn states (carriage returns) collapsed into the last."""
+    text = path.read_bytes()[-20_000:].decode(errors="replace")
+    shown_lines = [line.rsplit("\r", 1)[-1] for line in text.splitlines()]
+    return "\n".join(f"  | {line}" for line in shown_lines if line.strip())
 
 
 def summary(directory: Path, record: dict) -> str:
@@ -307,6 +445,11 @@ def summary(directory: Path, record: dict) -> str:
 
 def point_file(directory: Path, number: int) -> Path:
     return directory / "points" / f"{number}.yaml"
+
+
+def point_log(directory: Path, number: int) -> Path:
+    """Point N's output, when several points run at once (--jobs)."""
+    return directory / "points" / f"{number}.log"
 
 
 def point_run(directory: Path, number: int) -> str | None:
