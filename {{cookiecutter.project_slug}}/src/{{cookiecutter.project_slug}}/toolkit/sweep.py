@@ -9,12 +9,15 @@ nesting; every point's config (the config, its edit flags, then the point's valu
 built and validated before the first run starts, so that a typo stops the sweep with
 nothing logged. Each point then runs as a child `run.py`: exactly a single logged run,
 resumable and re-runnable like any, whose metadata.yaml names its sweep and point.
+A sweep file may hold a `search` instead: Optuna's trials, each a point (search.py).
 
     logs/sweeps/<YYYY-MM-DD_HH-MM-SS>[_N]/
         sweep.yaml        the sweep file as given, the config and its edit flags, the
                           commit, and every point: its values, run directory and status
         points/<N>.yaml   point N's config as validated: the config file its run reads
         points/<N>.run    the run directory of point N (written by that run's run.py)
+        base_config.yaml  a search's config, on which each trial sets its values
+        study.db          a search's Optuna study, unless the sweep file names a storage
 
 Only the sweep's own process writes sweep.yaml (atomically, as each point starts and
 ends), so that points running side by side could never overwrite each other's state.
@@ -23,11 +26,13 @@ ends), so that points running side by side could never overwrite each other's st
 import argparse
 import copy
 import itertools
+import shutil
 from pathlib import Path
 
 import yaml
 from voluptuous import All, Length, MultipleInvalid, Optional, Schema
 
+from {{ cookiecutter.project_slug }}.toolkit import search
 from {{ cookiecutter.project_slug }}.toolkit.config import key_path, load_config, set_key, validate
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.experiment import (
@@ -59,17 +64,20 @@ from {{ cookiecutter.project_slug }}.toolkit.yaml_files import (
 
 SWEEPS_FOLDER = "sweeps"  # logs/sweeps/: the sweeps' records, beside the runs' folders
 SWEEP_RECORD = "sweep.yaml"
-SWEEP_KEYS = ("description", "grid", "variants", "seeds")
+BASE_CONFIG = "base_config.yaml"  # a search's config, on which each trial sets its values
+SWEEP_KEYS = ("description", "grid", "variants", "seeds", "search")
 NON_EMPTY = Length(min=1, msg="expected at least one entry")
 SWEEP_FILE = Schema({
     Optional("description"): str,
     Optional("grid"): All({str: All(list, NON_EMPTY)}, NON_EMPTY),
     Optional("variants"): All([All({str: object}, NON_EMPTY)], NON_EMPTY),
     Optional("seeds"): All([int], NON_EMPTY),
+    Optional("search"): search.SEARCH,  # Optuna's trials (search.py)
 })
 # The exit codes of a point's run.py that stopped at a checkpoint on a signal.
 STOPPED_CODES = {signal_exit_code(number.name) for number in SIGNALS}
 UNFINISHED = ("pending", "running", "interrupted")  # what --resume-sweep runs again
+ENDED = ("finished", "pruned", "failed")  # a point's run that will not run again
 
 
 def start_sweep(args: argparse.Namespace, project: Project) -> int:
@@ -78,10 +86,19 @@ def start_sweep(args: argparse.Namespace, project: Project) -> int:
     With --print-config, print every point's config instead, and run nothing."""
     sweep_file = Path(args.sweep)
     sweep = read_sweep_file(sweep_file)
-    points = sweep_points(sweep, sweep_file, project)
     base = load_config(args.config, project, args.find_replace, args.delete, args.modify)
-    configs = [point_config(base, values, number, sweep_file, project)
-               for number, values in enumerate(points)]
+    if "search" in sweep:
+        search.require_optuna(sweep_file)
+        params = search.checked_params(sweep["search"]["params"], base, sweep_file, project)
+        points, configs = [], []  # the study gives the trials' values as they start
+    else:
+        points = sweep_points(sweep, sweep_file, project)
+        configs = [point_config(base, values, number, sweep_file, project)
+                   for number, values in enumerate(points)]
+    if args.print_config and "search" in sweep:
+        print(f"# every trial of the search: this config, with the values the study "
+              f"samples for {', '.join(params)}\n{dump(base)}", end="")
+        return 0
     if args.print_config:
         print("\n".join(f"# point {number}: {describe(values)}\n{dump(config)}---"
                         for number, (values, config) in enumerate(zip(points, configs,
@@ -106,13 +123,26 @@ def start_sweep(args: argparse.Namespace, project: Project) -> int:
         "points": [{"point": number, "values": values, "status": "pending", "run": None,
                     "exit_code": None} for number, values in enumerate(points)],
     }
+    study = None
+    if "search" in sweep:
+        record["search"] = {**search.study_record(sweep["search"], directory, base),
+                            "params": params}
+        try:
+            study = search.open_study(record["search"])
+        except UserError:
+            shutil.rmtree(directory)  # a storage that cannot be reached: nothing logged
+            raise
     try:
         (directory / "points").mkdir()
         for number, config in enumerate(configs):
             write_text(point_file(directory, number), dump(config))
+        if study is not None:
+            write_text(directory / BASE_CONFIG, dump(base))
         write_record(directory, record)
     except OSError as error:
         raise UserError(cannot_write(error, directory)) from None
+    if study is not None:
+        return run_trials(directory, record, study, project)
     return run_points(directory, record, project.root)
 
 
@@ -133,21 +163,31 @@ def resume_sweep(directory: Path, project: Project) -> int:
     for point in record["points"]:
         if point["status"] == "running":  # the sweep's process was killed while it ran
             settle(point, directory, project.root)
+    if "search" in record:
+        search.require_optuna(directory / SWEEP_RECORD)
+        return run_trials(directory, record, search.open_study(record["search"]), project)
     return run_points(directory, record, project.root)
 
 
 def settle(point: dict, directory: Path, project_root: Path) -> None:
-    """A point whose end the sweep's process did not see: finished if its run says so
-    (it may have ended after the sweep's process was killed), else interrupted."""
+    """A point whose end the sweep's process did not see: finished (or pruned) if its
+    run says so (it may have ended after the sweep's process was killed), else
+    interrupted."""
     point["run"] = point["run"] or point_run(directory, point["point"])
-    metadata = None
-    if point["run"]:  # None: it was stopped before its run directory was made
-        try:
-            metadata = parse_record(read_text(project_root / point["run"] / METADATA_FILE))
-        except (OSError, yaml.YAMLError):
-            pass  # resuming the run will say what is wrong with it
-    finished = isinstance(metadata, dict) and metadata.get("status") == "finished"
-    point["status"] = "finished" if finished else "interrupted"
+    status = run_record(project_root, point["run"]).get("status")
+    point["status"] = status if status in ("finished", "pruned") else "interrupted"
+
+
+def run_record(project_root: Path, run: str | None) -> dict:
+    """The metadata.yaml of a point's run; empty if it has none (it was stopped before
+    its run directory was made) or it cannot be read (resuming the run will say why)."""
+    if run is None:
+        return {}
+    try:
+        metadata = parse_record(read_text(project_root / run / METADATA_FILE))
+    except (OSError, yaml.YAMLError):
+        return {}
+    return metadata if isinstance(metadata, dict) else {}
 
 
 def join_sweep(run: RunDirectory, directory: str, number: str, project_root: Path) -> None:
@@ -157,6 +197,11 @@ def join_sweep(run: RunDirectory, directory: str, number: str, project_root: Pat
     record = read_record(directory)
     run.metadata["sweep"] = {"id": record["id"], "point": number,
                              "values": record["points"][number]["values"]}
+    if "search" in record:  # where the run reports to its trial, which may prune it
+        study = record["search"]
+        run.metadata["sweep"]["trial"] = {
+            "number": record["points"][number]["trial"], "study_name": study["study_name"],
+            "storage": study["storage"], "pruner": study["pruner"]}
     run.write_metadata()
     write_text(directory / "points" / f"{number}.run", str(run.path.relative_to(project_root)))
 
@@ -184,8 +229,12 @@ def read_sweep_file(path: Path) -> dict:
         problems = "\n".join(f"  - {'.'.join(map(str, problem.path))}: {problem.msg}"
                              for problem in error.errors)
         raise UserError(f"{path} has {len(error.errors)} problem(s):\n{problems}") from None
-    if not ({"grid", "variants", "seeds"} & sweep.keys()):
-        raise UserError(f"{path} holds no points: give a grid, variants or seeds")
+    if not ({"grid", "variants", "seeds", "search"} & sweep.keys()):
+        raise UserError(f"{path} holds no points: give a grid, variants, seeds or a search")
+    combined = [key for key in ("grid", "variants", "seeds") if key in sweep]
+    if "search" in sweep and combined:
+        raise UserError(f"{path}: a search samples its own points; leave out {combined[0]} "
+                        "(each trial runs the config's seed unless the search varies seed)")
     return sweep
 
 
@@ -236,26 +285,40 @@ def run_points(directory: Path, record: dict, project_root: Path) -> int:
     print(f"sweep {record['id']}: {len(points)} points, recorded in "
           f"{directory / SWEEP_RECORD}", flush=True)
     for point in points:
-        if point["status"] not in UNFINISHED or signals.received:
-            continue
-        check_code_unchanged(project_root, record, directory)
-        if point["status"] == "interrupted" and point["run"]:
-            arguments = ["--resume", point["run"]]
-        else:
-            flags = [f"--{flag}" for flag, given in record["flags"].items() if given]
-            arguments = [str(point_file(directory, point["point"])), *flags,
-                         "--sweep-point", str(directory), str(point["point"])]
-        point["status"] = "running"
-        write_record(directory, record)
-        # Flushed now: the point's run.py writes to the same output.
-        print(f"sweep point {point['point']} ({point['point'] + 1} of {len(points)}): "
-              f"{describe(point['values'])}", flush=True)
-        exit_code = run_at_commit(project_root, arguments, signals)
-        point["run"] = point["run"] or point_run(directory, point["point"])
-        point["exit_code"] = exit_code
-        point["status"] = ("finished" if exit_code == 0 else
-                           "interrupted" if exit_code in STOPPED_CODES else "failed")
-        write_record(directory, record)
+        if point["status"] in UNFINISHED and not signals.received:
+            run_point(directory, record, point, len(points), signals, project_root)
+    return end_sweep(directory, record, signals)
+
+
+def run_point(directory: Path, record: dict, point: dict, total: int,
+              signals: ForwardedSignals, project_root: Path) -> None:
+    """Run one point (resume it, if it was interrupted) as a child run.py, and record
+    how it ended: finished, pruned (a search's trial), interrupted or failed."""
+    check_code_unchanged(project_root, record, directory)
+    if point["status"] == "interrupted" and point["run"]:
+        arguments = ["--resume", point["run"]]
+    else:
+        flags = [f"--{flag}" for flag, given in record["flags"].items() if given]
+        arguments = [str(point_file(directory, point["point"])), *flags,
+                     "--sweep-point", str(directory), str(point["point"])]
+    point["status"] = "running"
+    write_record(directory, record)
+    # Flushed now: the point's run.py writes to the same output.
+    print(f"sweep point {point['point']} ({point['point'] + 1} of {total}): "
+          f"{describe(point['values'])}", flush=True)
+    exit_code = run_at_commit(project_root, arguments, signals)
+    point["run"] = point["run"] or point_run(directory, point["point"])
+    point["exit_code"] = exit_code
+    point["status"] = ("finished" if exit_code == 0 else
+                       "interrupted" if exit_code in STOPPED_CODES else "failed")
+    if exit_code == 0 and run_record(project_root, point["run"]).get("status") == "pruned":
+        point["status"] = "pruned"  # its trial's pruner stopped it early
+    write_record(directory, record)
+
+
+def end_sweep(directory: Path, record: dict, signals: ForwardedSignals) -> int:
+    """Record how the sweep ended, print a summary, and return run.py's exit code."""
+    points = record["points"]
     failed = [point["point"] for point in points if point["status"] == "failed"]
     record["status"] = ("interrupted" if signals.received else
                         "failed" if failed else "finished")
@@ -265,6 +328,47 @@ def run_points(directory: Path, record: dict, project_root: Path) -> int:
     if signals.received:
         return signal_exit_code(signals.received)
     return 1 if failed else 0
+
+
+def run_trials(directory: Path, record: dict, study, project: Project) -> int:
+    """A search: resume its interrupted trials, then ask the study for new ones until
+    `trials` of them have ended (finished, pruned or failed). Each trial is a point,
+    run as a grid's is; the study is told how it ended, and its run's best value."""
+    signals = ForwardedSignals().install()
+    points, trials = record["points"], record["search"]["trials"]
+    print(f"sweep {record['id']}: a search of {trials} trials, recorded in "
+          f"{directory / SWEEP_RECORD}; its study: {record['search']['storage']}", flush=True)
+    base = parse_config(read_text(directory / BASE_CONFIG))
+    for point in points:
+        if point["status"] in UNFINISHED and not signals.received:
+            run_point(directory, record, point, trials, signals, project.root)
+        if point["status"] in ENDED:  # again, after a resume: told once, however often
+            tell(study, point, record, directory, project.root)
+    while (sum(point["status"] in ENDED for point in points) < trials
+           and not signals.received):
+        number, values = search.ask(study, record["search"]["params"])
+        point = {"point": len(points), "trial": number, "values": values,
+                 "status": "pending", "run": None, "exit_code": None}
+        points.append(point)
+        try:
+            config = point_config(base, values, point["point"], Path(record["sweep_file"]),
+                                  project)
+        except UserError as error:  # a combination of values the schema rejects
+            point.update(status="failed", error=str(error))
+        else:
+            write_text(point_file(directory, point["point"]), dump(config))
+            run_point(directory, record, point, trials, signals, project.root)
+        if point["status"] in ENDED:
+            tell(study, point, record, directory, project.root)
+    return end_sweep(directory, record, signals)
+
+
+def tell(study, point: dict, record: dict, directory: Path, project_root: Path) -> None:
+    """Tell the study how the point's trial ended, and record the study's best trial."""
+    best = run_record(project_root, point["run"]).get("best") or {}
+    search.tell(study, point["trial"], point["status"], best.get("value"))
+    record["search"]["best"] = search.best_trial(study)
+    write_record(directory, record)
 
 
 def check_code_unchanged(project_root: Path, record: dict, directory: Path) -> None:
