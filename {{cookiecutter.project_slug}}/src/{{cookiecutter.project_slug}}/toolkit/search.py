@@ -79,7 +79,8 @@ def checked_params(params: dict, base: dict, sweep_file: Path, project: Project)
     for key, spec in params.items():
         where = f"{sweep_file}: search.params.{key}"
         if "choices" in spec:
-            checked[key] = {"kind": "choice", **spec}
+            # A copy: the sweep file as given is recorded too, and YAML would alias the two.
+            checked[key] = {"kind": "choice", "choices": list(spec["choices"])}
             for value in spec["choices"]:
                 validated_with(base, key, value, f"{where}, choice {shown(value)}", project)
             continue
@@ -147,14 +148,17 @@ def study_record(search: dict, directory: Path, base: dict) -> dict:
     }
 
 
-def open_study(study: dict):
+def open_study(study: dict, asked: int = 0):
     """The sweep's Optuna study, created on first use; a shared database's study is
-    joined (load_if_exists): that is how several machines search together."""
+    joined (load_if_exists): that is how several machines search together. `asked`:
+    the trials this sweep asked before (a resumed sweep's), which the sampler's seed
+    skips, so that it does not draw their values again."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep says what runs
-    sampler = (optuna.samplers.TPESampler(seed=study["seed"]) if study["sampler"] == "tpe"
-               else optuna.samplers.RandomSampler(seed=study["seed"]))
+    seed = study["seed"] + asked
+    sampler = (optuna.samplers.TPESampler(seed=seed) if study["sampler"] == "tpe"
+               else optuna.samplers.RandomSampler(seed=seed))
     try:
         return optuna.create_study(storage=study["storage"], study_name=study["study_name"],
                                    direction=study["direction"], sampler=sampler,

@@ -165,7 +165,8 @@ def resume_sweep(directory: Path, project: Project) -> int:
             settle(point, directory, project.root)
     if "search" in record:
         search.require_optuna(directory / SWEEP_RECORD)
-        return run_trials(directory, record, search.open_study(record["search"]), project)
+        study = search.open_study(record["search"], asked=len(record["points"]))
+        return run_trials(directory, record, study, project)
     return run_points(directory, record, project.root)
 
 
