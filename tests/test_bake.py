@@ -16,7 +16,7 @@ from conftest import TEMPLATE, checked, combination_id, covering_combinations, g
 SOURCE = {
     ".cookiecutter.json", ".gitattributes", ".github/workflows/checks.yml", ".gitignore",
     ".pre-commit-config.yaml", "README.md", "pyproject.toml", "run.py", "sample_runconfig.yaml",
-    "sample_sweep.yaml", "scripts/make_dataset.py",
+    "sample_search.yaml", "sample_sweep.yaml", "scripts/make_dataset.py",
     "tests/conftest.py", "tests/test_config.py", "tests/test_data.py", "tests/test_datasets.py",
     "tests/test_experiment.py", "tests/test_inputs.py", "tests/test_load_run.py", "tests/test_run.py",
     "tests/test_runs.py", "tests/test_compare.py",
@@ -165,7 +165,7 @@ def test_no_template_residue(baked):
 
 def test_every_key_of_the_sample_config_is_explained(baked):
     _, project = baked
-    for name in ("sample_runconfig.yaml", "sample_sweep.yaml"):
+    for name in ("sample_runconfig.yaml", "sample_sweep.yaml", "sample_search.yaml"):
         for number, line in enumerate((project / name).read_text().splitlines(), 1):
             if re.match(r"\s*[\w.]+:", line):  # dotted: a sweep's keys
                 assert " # " in line, f"{name}:{number}: {line!r} has no comment"
