@@ -154,6 +154,7 @@ def open_study(study: dict, asked: int = 0):
     the trials this sweep asked before (a resumed sweep's), which the sampler's seed
     skips, so that it does not draw their values again."""
     import optuna
+    from sqlalchemy.exc import SQLAlchemyError  # Optuna's database layer
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep says what runs
     seed = study["seed"] + asked
@@ -163,9 +164,11 @@ def open_study(study: dict, asked: int = 0):
         return optuna.create_study(storage=study["storage"], study_name=study["study_name"],
                                    direction=study["direction"], sampler=sampler,
                                    pruner=pruner(study["pruner"]), load_if_exists=True)
-    except (ImportError, ValueError, optuna.exceptions.OptunaError) as error:
+    except (ImportError, ValueError, optuna.exceptions.OptunaError, SQLAlchemyError) as error:
+        # ImportError: the database's driver is missing (psycopg2 for postgresql://...).
+        reason = str(error).splitlines()[0]
         raise UserError(f"cannot open the study {study['study_name']} in "
-                        f"{study['storage']}: {error}") from None
+                        f"{study['storage']}: {reason}") from None
 
 
 def pruner(spec: dict):
