@@ -16,7 +16,7 @@ from conftest import TEMPLATE, checked, combination_id, covering_combinations, g
 SOURCE = {
     ".cookiecutter.json", ".gitattributes", ".github/workflows/checks.yml", ".gitignore",
     ".pre-commit-config.yaml", "README.md", "pyproject.toml", "run.py", "sample_runconfig.yaml",
-    "sample_sweep.yaml", "scripts/make_dataset.py",
+    "sample_search.yaml", "sample_sweep.yaml", "scripts/make_dataset.py",
     "tests/conftest.py", "tests/test_config.py", "tests/test_data.py", "tests/test_datasets.py",
     "tests/test_experiment.py", "tests/test_inputs.py", "tests/test_load_run.py", "tests/test_run.py",
     "tests/test_runs.py", "tests/test_compare.py",
@@ -26,12 +26,12 @@ MODULES = {"__init__", "data_loader", "losses", "model", "schema", "train"}
 TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "base_trainer", "builders",
                    "code_check", "compare", "config", "errors", "evaluation", "experiment", "fingerprint",
                    "job", "loading", "outcome", "project", "random_state", "repo", "rerun",
-                   "runs", "selection", "stopping", "sweep", "training", "yaml_files"}
+                   "runs", "search", "selection", "stopping", "sweep", "training", "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # Tests that train: a blank project has nothing to train until its user writes the task.
 TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_evaluate.py",
                   "tests/test_fingerprint.py", "tests/test_own_data.py", "tests/test_rerun.py",
-                  "tests/test_resume.py", "tests/test_sweep.py"}
+                  "tests/test_resume.py", "tests/test_search.py", "tests/test_sweep.py"}
 MULTI_GPU_TESTS = {"tests/test_distributed.py"}
 # Words that must not appear anywhere in a project that declined the rollout phase.
 ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.IGNORECASE)
@@ -165,7 +165,7 @@ def test_no_template_residue(baked):
 
 def test_every_key_of_the_sample_config_is_explained(baked):
     _, project = baked
-    for name in ("sample_runconfig.yaml", "sample_sweep.yaml"):
+    for name in ("sample_runconfig.yaml", "sample_sweep.yaml", "sample_search.yaml"):
         for number, line in enumerate((project / name).read_text().splitlines(), 1):
             if re.match(r"\s*[\w.]+:", line):  # dotted: a sweep's keys
                 assert " # " in line, f"{name}:{number}: {line!r} has no comment"

@@ -106,8 +106,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="print a table of the runs in logs/, newest first, and exit")
     parser.add_argument("--sweep", metavar="SWEEP_FILE",
                         help="one logged run per point of the sweep file (a grid, variants, "
-                             "seeds), one after another or --jobs N at once; the edit flags, "
-                             "--cpu and --mini apply to every point. Recorded in "
+                             "seeds, or an Optuna search's trials), one after another or --jobs "
+                             "N at once; the edit flags, --cpu and --mini apply to every point. "
+                             "Recorded in "
                              "logs/sweeps/<id>/")
     parser.add_argument("--resume-sweep", metavar="SWEEP_DIRECTORY",
                         help="continue a sweep (logs/sweeps/<id>): run its pending points and "

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from {{ cookiecutter.project_slug }}.toolkit import random_state
 from {{ cookiecutter.project_slug }}.toolkit.base_model import FishboticsModel, WarmupCosine
 from {{ cookiecutter.project_slug }}.toolkit.experiment import RunDirectory, read_checkpoint, tagged
+from {{ cookiecutter.project_slug }}.toolkit.search import TrialPruning
 from {{ cookiecutter.project_slug }}.toolkit.selection import Selection
 from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals, TrainingDiverged, TrainingStopped
 
@@ -66,6 +67,10 @@ class SingleProcess:
     def checkpoint_due(self, run: RunDirectory | None, done: int, log_interval: int) -> bool:
         """Whether to save a mid-epoch checkpoint after `done` optimizer steps."""
         return run is not None and run.checkpoint_due()
+
+    def main_decides(self, decision: bool) -> bool:
+        """The main process's `decision`, on every process."""
+        return decision
 
     def start_held_out(self, loader: DataLoader, phase: str, log_interval: int) -> None:
         """Called before each held-out pass."""
@@ -182,6 +187,10 @@ class TrainerBase:
         # The best epoch's weights, kept by the main process of an unlogged run, which
         # saves no checkpoint to read them from.
         self.best_weights: dict[str, torch.Tensor] | None = None
+        # A trial of a search (sweep.py) reports every epoch to its study, whose pruner
+        # may stop it there like an early stop (None: a run of no search).
+        self.trial = TrialPruning.of(run)
+        self.pruned = False
 
     def loaders(self) -> dict[str, DataLoader]:
         return {"train": self.train_loader, **self.held_out_loaders}
@@ -212,6 +221,11 @@ class TrainerBase:
                                f"{self.selection.patience} epochs after epoch "
                                f"{self.selection.best_epoch}")
                 return
+            if self.pruned:
+                if self.processes.is_main:
+                    tqdm.write(f"stopping early: the search's pruner stopped this trial "
+                               f"after epoch {epoch - 1}")
+                return
             yield epoch
 
     def end_epoch(self, epoch: int, results: dict[str, dict[str, float]]) -> None:
@@ -220,14 +234,19 @@ class TrainerBase:
         check_finite(epoch, results)
         if self.processes.is_main:
             tqdm.write(epoch_summary(epoch, results))
-        improved = self.selection.add_epoch(epoch, tagged(results))
+        scalars = tagged(results)
+        improved = self.selection.add_epoch(epoch, scalars)
         if improved and self.run is None and self.processes.is_main:
             self.best_weights = {name: tensor.detach().to("cpu", copy=True)
                                  for name, tensor in self.model.state_dict().items()}
+        # Once per epoch, and only in a trial: every process takes the main one's word.
+        self.pruned = self.processes.main_decides(
+            self.trial is not None
+            and self.trial.should_prune(epoch, scalars[self.selection.metric]))
         state = self.state(epoch, position=None)
         self.epoch_results = {}
         if self.run is not None:
-            self.run.end_epoch(epoch, self.step, results, self.selection, state)
+            self.run.end_epoch(epoch, self.step, results, self.selection, state, self.pruned)
 
     def finish(self) -> None:
         """Called after the last epoch."""
@@ -282,6 +301,7 @@ class TrainerBase:
             "step": self.step,
             "data_order": orders,
             "selection": self.selection.state(),
+            "pruned": self.pruned,
             **self.processes.checkpoint_part(self.process_state()),
         }
 
@@ -307,6 +327,7 @@ class TrainerBase:
             loader.generator.set_state(checkpoint["data_order"][phase])
         self.train_order_state = checkpoint["data_order"]["train"]
         self.selection.restore(checkpoint["selection"])
+        self.pruned = checkpoint.get("pruned", False)  # absent from checkpoints before 0.4
         if checkpoint["position"] is None:
             self.first_epoch, self.resume_position = checkpoint["epoch"] + 1, 0
         else:

@@ -493,6 +493,8 @@ class RunDirectory:
         self.close()
         # Another process may have trained and recorded the progress: start from its file.
         self.metadata = self._metadata_on_disk() or self.metadata
+        if status == "finished" and "pruned" in self.metadata.get("progress", {}):
+            status = "pruned"  # it finished early, as its search's pruner asked
         self.metadata["status"] = status
         self.metadata["ended"] = now()
         if error:
@@ -524,7 +526,7 @@ class RunDirectory:
         self._replace_mid_epoch_checkpoint(path)
 
     def end_epoch(self, epoch: int, step: int, results: dict[str, dict[str, float]],
-                  selection: Selection, state: dict) -> None:
+                  selection: Selection, state: dict, pruned: bool = False) -> None:
         """Log an epoch's results, save its checkpoint and apply the checkpoint policy.
 
         Every curve shares the x axis of optimizer steps: the epoch's results are logged
@@ -552,6 +554,8 @@ class RunDirectory:
             self.metadata["progress"]["stopped_early"] = (
                 f"no better {selection.metric} for {selection.patience} epochs after "
                 f"epoch {selection.best_epoch}")
+        if pruned:  # the run ends as `pruned` (finish), a search's trial stopped early
+            self.metadata["progress"]["pruned"] = f"by the search's pruner after epoch {epoch}"
         self.metadata["best"] = {"metric": selection.metric, "mode": selection.mode,
                                  "value": selection.best_value, "epoch": selection.best_epoch,
                                  "checkpoint": self.epoch_checkpoint(selection.best_epoch).name}

@@ -11,6 +11,7 @@ nothing logged. Each point then runs as a child `run.py`: exactly a single logge
 resumable and re-runnable like any, whose metadata.yaml names its sweep and point.
 With --jobs N, up to N points run at once, each with its share of the CPU threads and
 GPUs (job_slots) and its output in a file of its own.
+A sweep file may hold a `search` instead: Optuna's trials, each a point (search.py).
 
     logs/sweeps/<YYYY-MM-DD_HH-MM-SS>[_N]/
         sweep.yaml        the sweep file as given, the config and its edit flags, the
@@ -18,6 +19,8 @@ GPUs (job_slots) and its output in a file of its own.
         points/<N>.yaml   point N's config as validated: the config file its run reads
         points/<N>.run    the run directory of point N (written by that run's run.py)
         points/<N>.log    point N's output, when points run side by side (--jobs)
+        base_config.yaml  a search's config, on which each trial sets its values
+        study.db          a search's Optuna study, unless the sweep file names a storage
 
 Only the sweep's own process writes sweep.yaml (atomically, as each point starts and
 ends), so that points running side by side could never overwrite each other's state.
@@ -28,6 +31,7 @@ import copy
 import itertools
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import threading
@@ -38,6 +42,7 @@ import torch
 import yaml
 from voluptuous import All, Length, MultipleInvalid, Optional, Schema
 
+from {{ cookiecutter.project_slug }}.toolkit import search
 from {{ cookiecutter.project_slug }}.toolkit.config import key_path, load_config, set_key, validate
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.experiment import (
@@ -69,17 +74,20 @@ from {{ cookiecutter.project_slug }}.toolkit.yaml_files import (
 
 SWEEPS_FOLDER = "sweeps"  # logs/sweeps/: the sweeps' records, beside the runs' folders
 SWEEP_RECORD = "sweep.yaml"
-SWEEP_KEYS = ("description", "grid", "variants", "seeds")
+BASE_CONFIG = "base_config.yaml"  # a search's config, on which each trial sets its values
+SWEEP_KEYS = ("description", "grid", "variants", "seeds", "search")
 NON_EMPTY = Length(min=1, msg="expected at least one entry")
 SWEEP_FILE = Schema({
     Optional("description"): str,
     Optional("grid"): All({str: All(list, NON_EMPTY)}, NON_EMPTY),
     Optional("variants"): All([All({str: object}, NON_EMPTY)], NON_EMPTY),
     Optional("seeds"): All([int], NON_EMPTY),
+    Optional("search"): search.SEARCH,  # Optuna's trials (search.py)
 })
 # The exit codes of a point's run.py that stopped at a checkpoint on a signal.
 STOPPED_CODES = {signal_exit_code(number.name) for number in SIGNALS}
 UNFINISHED = ("pending", "running", "interrupted")  # what --resume-sweep runs again
+ENDED = ("finished", "pruned", "failed")  # a point's run that will not run again
 
 
 def start_sweep(args: argparse.Namespace, project: Project) -> int:
@@ -88,10 +96,19 @@ def start_sweep(args: argparse.Namespace, project: Project) -> int:
     With --print-config, print every point's config instead, and run nothing."""
     sweep_file = Path(args.sweep)
     sweep = read_sweep_file(sweep_file)
-    points = sweep_points(sweep, sweep_file, project)
     base = load_config(args.config, project, args.find_replace, args.delete, args.modify)
-    configs = [point_config(base, values, number, sweep_file, project)
-               for number, values in enumerate(points)]
+    if "search" in sweep:
+        search.require_optuna(sweep_file)
+        params = search.checked_params(sweep["search"]["params"], base, sweep_file, project)
+        points, configs = [], []  # the study gives the trials' values as they start
+    else:
+        points = sweep_points(sweep, sweep_file, project)
+        configs = [point_config(base, values, number, sweep_file, project)
+                   for number, values in enumerate(points)]
+    if args.print_config and "search" in sweep:
+        print(f"# every trial of the search: this config, with the values the study "
+              f"samples for {', '.join(params)}\n{dump(base)}", end="")
+        return 0
     if args.print_config:
         print("\n".join(f"# point {number}: {describe(values)}\n{dump(config)}---"
                         for number, (values, config) in enumerate(zip(points, configs,
@@ -117,14 +134,25 @@ def start_sweep(args: argparse.Namespace, project: Project) -> int:
         "points": [{"point": number, "values": values, "status": "pending", "run": None,
                     "exit_code": None} for number, values in enumerate(points)],
     }
+    study = None
+    if "search" in sweep:
+        record["search"] = {**search.study_record(sweep["search"], directory, base),
+                            "params": params}
+        try:
+            study = search.open_study(record["search"])
+        except UserError:
+            shutil.rmtree(directory)  # a storage that cannot be reached: nothing logged
+            raise
     try:
         (directory / "points").mkdir()
         for number, config in enumerate(configs):
             write_text(point_file(directory, number), dump(config))
+        if study is not None:
+            write_text(directory / BASE_CONFIG, dump(base))
         write_record(directory, record)
     except OSError as error:
         raise UserError(cannot_write(error, directory)) from None
-    return run_points(directory, record, project.root, args.jobs)
+    return run_points(directory, record, project, args.jobs, study)
 
 
 def resume_sweep(directory: Path, project: Project, jobs: int) -> int:
@@ -145,21 +173,32 @@ def resume_sweep(directory: Path, project: Project, jobs: int) -> int:
     for point in record["points"]:
         if point["status"] == "running":  # the sweep's process was killed while it ran
             settle(point, directory, project.root)
-    return run_points(directory, record, project.root, jobs)
+    study = None
+    if "search" in record:
+        search.require_optuna(directory / SWEEP_RECORD)
+        study = search.open_study(record["search"], asked=len(record["points"]))
+    return run_points(directory, record, project, jobs, study)
 
 
 def settle(point: dict, directory: Path, project_root: Path) -> None:
-    """A point whose end the sweep's process did not see: finished if its run says so
-    (it may have ended after the sweep's process was killed), else interrupted."""
+    """A point whose end the sweep's process did not see: finished (or pruned) if its
+    run says so (it may have ended after the sweep's process was killed), else
+    interrupted."""
     point["run"] = point["run"] or point_run(directory, point["point"])
-    metadata = None
-    if point["run"]:  # None: it was stopped before its run directory was made
-        try:
-            metadata = parse_record(read_text(project_root / point["run"] / METADATA_FILE))
-        except (OSError, yaml.YAMLError):
-            pass  # resuming the run will say what is wrong with it
-    finished = isinstance(metadata, dict) and metadata.get("status") == "finished"
-    point["status"] = "finished" if finished else "interrupted"
+    status = run_record(project_root, point["run"]).get("status")
+    point["status"] = status if status in ("finished", "pruned") else "interrupted"
+
+
+def run_record(project_root: Path, run: str | None) -> dict:
+    """The metadata.yaml of a point's run; empty if it has none (it was stopped before
+    its run directory was made) or it cannot be read (resuming the run will say why)."""
+    if run is None:
+        return {}
+    try:
+        metadata = parse_record(read_text(project_root / run / METADATA_FILE))
+    except (OSError, yaml.YAMLError):
+        return {}
+    return metadata if isinstance(metadata, dict) else {}
 
 
 def join_sweep(run: RunDirectory, directory: str, number: str, project_root: Path) -> None:
@@ -169,6 +208,11 @@ def join_sweep(run: RunDirectory, directory: str, number: str, project_root: Pat
     record = read_record(directory)
     run.metadata["sweep"] = {"id": record["id"], "point": number,
                              "values": record["points"][number]["values"]}
+    if "search" in record:  # where the run reports to its trial, which may prune it
+        study = record["search"]
+        run.metadata["sweep"]["trial"] = {
+            "number": record["points"][number]["trial"], "study_name": study["study_name"],
+            "storage": study["storage"], "pruner": study["pruner"]}
     run.write_metadata()
     write_text(directory / "points" / f"{number}.run", str(run.path.relative_to(project_root)))
 
@@ -196,8 +240,12 @@ def read_sweep_file(path: Path) -> dict:
         problems = "\n".join(f"  - {'.'.join(map(str, problem.path))}: {problem.msg}"
                              for problem in error.errors)
         raise UserError(f"{path} has {len(error.errors)} problem(s):\n{problems}") from None
-    if not ({"grid", "variants", "seeds"} & sweep.keys()):
-        raise UserError(f"{path} holds no points: give a grid, variants or seeds")
+    if not ({"grid", "variants", "seeds", "search"} & sweep.keys()):
+        raise UserError(f"{path} holds no points: give a grid, variants, seeds or a search")
+    combined = [key for key in ("grid", "variants", "seeds") if key in sweep]
+    if "search" in sweep and combined:
+        raise UserError(f"{path}: a search samples its own points; leave out {combined[0]} "
+                        "(each trial runs the config's seed unless the search varies seed)")
     return sweep
 
 
@@ -240,33 +288,54 @@ def describe(values: dict) -> str:
 # Running the points
 
 
-def run_points(directory: Path, record: dict, project_root: Path, jobs: int = 1) -> int:
-    """Run the unfinished points, up to `jobs` at once, each a child run.py; a stop
-    signal goes to every running point, and no further point starts."""
+def run_points(directory: Path, record: dict, project: Project, jobs: int,
+               study=None) -> int:
+    """Run the unfinished points, up to `jobs` at once, each a child run.py; for a search
+    (`study`, an Optuna study), ask it for new trials until `trials` have been asked. A
+    stop signal goes to every running point, and no further point starts."""
     signals = ForwardedSignals().install()
     points = record["points"]
-    print(f"sweep {record['id']}: {len(points)} points"
-          + (f", up to {jobs} at once" if jobs > 1 else "")
-          + f", recorded in {directory / SWEEP_RECORD}", flush=True)
+    print(f"sweep {record['id']}: " + (
+        f"a search of {record['search']['trials']} trials (its study: "
+        f"{record['search']['storage']})" if study is not None else f"{len(points)} points")
+        + (f", up to {jobs} at once" if jobs > 1 else "")
+        + f", recorded in {directory / SWEEP_RECORD}", flush=True)
+    if study is not None:
+        base = parse_config(read_text(directory / BASE_CONFIG))
+        for point in points:
+            if point["status"] in ENDED:  # again, after a resume: telling twice is harmless
+                tell(study, point, record, directory, project.root)
     waiting = [point for point in points if point["status"] in UNFINISHED]
     free_slots = job_slots(jobs, record["flags"]["cpu"])
     running: dict[int, tuple[dict, Slot]] = {}  # by the child's pid: its point and slot
     ended: queue.SimpleQueue = queue.SimpleQueue()  # the children that have ended
     change = None  # what changed in the checkout, if it did while the sweep ran
     while True:
-        while waiting and free_slots and not (signals.received or change):
-            change = code_changed(project_root, record, directory)
+        while free_slots and not (signals.received or change):
+            # A search asks its next trial when a slot is free; every trial asked ends
+            # (or is interrupted, and resumed later), so `trials` asked are enough.
+            if not waiting and study is not None and len(points) < record["search"]["trials"]:
+                waiting.append(ask_trial(study, base, directory, record, project))
+            if not waiting:
+                break
+            change = code_changed(project.root, record, directory)
             if change:
                 break
-            point, slot = waiting.pop(0), free_slots.pop(0)
-            child = start_point(directory, record, point, slot, project_root, signals)
+            point = waiting.pop(0)
+            if point["status"] == "failed":  # a trial whose values the schema rejects
+                tell(study, point, record, directory, project.root)
+                continue
+            slot = free_slots.pop(0)
+            child = start_point(directory, record, point, slot, project.root, signals)
             running[child.pid] = (point, slot)
             wait_in_background(child, ended)
         if not running:
             break
         child = ended.get()
         point, slot = running.pop(child.pid)
-        end_point(directory, record, point, child, signals)
+        end_point(directory, record, point, child, signals, project.root)
+        if study is not None and point["status"] in ENDED:
+            tell(study, point, record, directory, project.root)
         free_slots.insert(0, slot)
     if change:
         record["status"] = "interrupted"
@@ -282,6 +351,33 @@ def run_points(directory: Path, record: dict, project_root: Path, jobs: int = 1)
     if signals.received:
         return signal_exit_code(signals.received)
     return 1 if failed else 0
+
+
+def ask_trial(study, base: dict, directory: Path, record: dict, project: Project) -> dict:
+    """A new point of a search: the study's next trial, its values set on the base config
+    and validated, written as the point's config; a point that failed at once if the
+    schema rejects the combination of values."""
+    number, values = search.ask(study, record["search"]["params"])
+    point = {"point": len(record["points"]), "trial": number, "values": values,
+             "status": "pending", "run": None, "exit_code": None}
+    record["points"].append(point)
+    try:
+        config = point_config(base, values, point["point"], Path(record["sweep_file"]),
+                              project)
+    except UserError as error:
+        point.update(status="failed", error=str(error))
+    else:
+        write_text(point_file(directory, point["point"]), dump(config))
+    write_record(directory, record)
+    return point
+
+
+def tell(study, point: dict, record: dict, directory: Path, project_root: Path) -> None:
+    """Tell the study how the point's trial ended, and record the study's best trial."""
+    best = run_record(project_root, point["run"]).get("best") or {}
+    search.tell(study, point["trial"], point["status"], best.get("value"))
+    record["search"]["best"] = search.best_trial(study)
+    write_record(directory, record)
 
 
 def start_point(directory: Path, record: dict, point: dict, slot: "Slot",
@@ -304,7 +400,8 @@ def start_point(directory: Path, record: dict, point: dict, slot: "Slot",
         variables["CUDA_VISIBLE_DEVICES"] = slot.gpus
     point.update(status="running", threads=threads, gpus=slot.gpus)
     write_record(directory, record)
-    described = (f"sweep point {number} ({number + 1} of {len(record['points'])}): "
+    total = record["search"]["trials"] if "search" in record else len(record["points"])
+    described = (f"sweep point {number} ({number + 1} of {total}): "
                  f"{describe(point['values'])}")
     if not slot.own_log:
         print(described, flush=True)  # flushed now: the point's run.py writes after it
@@ -318,8 +415,9 @@ def start_point(directory: Path, record: dict, point: dict, slot: "Slot",
 
 
 def end_point(directory: Path, record: dict, point: dict, child: subprocess.Popen,
-              signals: ForwardedSignals) -> None:
-    """Settle in the sweep's record a point whose run.py (`child`) has ended."""
+              signals: ForwardedSignals, project_root: Path) -> None:
+    """Settle in the sweep's record a point whose run.py (`child`) has ended: finished,
+    pruned (a search's trial), interrupted or failed."""
     signals.forget(child.pid)
     number = point["point"]
     exit_code = shell_exit_code(child.returncode)
@@ -327,6 +425,8 @@ def end_point(directory: Path, record: dict, point: dict, child: subprocess.Pope
     point["exit_code"] = exit_code
     point["status"] = ("finished" if exit_code == 0 else
                        "interrupted" if exit_code in STOPPED_CODES else "failed")
+    if exit_code == 0 and run_record(project_root, point["run"]).get("status") == "pruned":
+        point["status"] = "pruned"  # its trial's pruner stopped it early
     write_record(directory, record)
     print(f"sweep point {number} {point['status']} (exit code {exit_code}), run directory "
           f"{point['run'] or 'none'}", flush=True)

@@ -1,0 +1,257 @@
+"""Search with Optuna: a sweep whose points are the trials of an Optuna study.
+
+A sweep file holds `search:` instead of a grid, variants and seeds:
+
+    search:
+      trials: 20                  # runs this sweep starts (finished, pruned or failed)
+      params:                     # dotted config key: a range, or choices
+        model_parameters.learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}
+        batch_size: {choices: [64, 128, 256]}
+      sampler: tpe                # or random; seeded by `seed` (default 0)
+      pruner: median              # or none, or {type: median, startup_trials, warmup_epochs}
+      storage: postgresql://...   # default: sqlite, study.db in the sweep's record
+      study_name: lr_search       # default: the sweep's id
+
+The study minimises or maximises the config's own selection metric (`selection.metric`
+and `selection.mode`, on the validation split): a trial's value is its run's best
+epoch's (metadata.yaml `best.value`). A trial's run reports that metric after every
+epoch, and the pruner may stop it there: its run then ends like an early stop, with
+status `pruned`.
+
+Optuna is an optional dependency (`pip install -e '.[search]'`): it is imported here,
+inside the functions, so that a grid sweep or a single run never needs it.
+"""
+
+import copy
+import math
+from pathlib import Path
+
+from voluptuous import All, Any, Length, Optional, Range, Required, Schema
+
+from {{ cookiecutter.project_slug }}.toolkit.config import set_key, validate
+from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
+from {{ cookiecutter.project_slug }}.toolkit.experiment import RunDirectory
+from {{ cookiecutter.project_slug }}.toolkit.project import Project
+from {{ cookiecutter.project_slug }}.toolkit.yaml_files import shown
+
+STUDY_FILE = "study.db"  # the default storage, inside the sweep's directory
+NUMBER = Any(int, float)
+RANGE = Schema({Required("low"): NUMBER, Required("high"): NUMBER,
+                Optional("log", default=False): bool, Optional("step"): NUMBER})
+CHOICES = Schema({Required("choices"): All([Any(None, bool, int, float, str)],
+                                           Length(min=1, msg="expected at least one entry"))})
+PRUNER = Schema({Required("type"): Any("median", "none"),
+                 # Trials that run to the end before any is pruned: the median needs some.
+                 Optional("startup_trials", default=5): All(int, Range(min=0)),
+                 # Epochs of every trial that are never pruned (0: from the first epoch on).
+                 Optional("warmup_epochs", default=0): All(int, Range(min=0))})
+SEARCH = Schema({
+    Required("trials"): All(int, Range(min=1)),
+    Required("params"): All({str: Any(CHOICES, RANGE, msg=(
+        "expected a range {low: ..., high: ..., log: true|false, step: ...} or "
+        "{choices: [...]} of plain values"))}, Length(min=1, msg="expected at least one entry")),
+    Optional("sampler", default="tpe"): Any("tpe", "random"),
+    Optional("seed", default=0): int,  # the sampler's: the same seed asks the same trials
+    Optional("pruner", default="median"): Any("median", "none", PRUNER),
+    Optional("storage"): str,
+    Optional("study_name"): str,
+})
+INSTALL_HINT = "pip install -e '.[search]'"
+
+
+def require_optuna(sweep_file: Path) -> None:
+    """Refuse a search, before anything is logged, where Optuna is not installed."""
+    try:
+        import optuna  # noqa: F401
+    except ImportError as error:
+        raise UserError(f"{sweep_file} asks for a search, which needs Optuna ({error}). "
+                        f"Install it with: {INSTALL_HINT}") from None
+
+
+def checked_params(params: dict, base: dict, sweep_file: Path, project: Project) -> dict:
+    """The search's params, each with the `kind` of value it suggests (int, float or
+    choice); every bound and choice is set on the base config and validated, so that
+    a value the schema rejects stops the sweep before anything is logged.
+
+    A range over a key whose base value is an int suggests ints; over a float, floats;
+    over a key with no number in the base config, ints if its bounds are ints."""
+    checked = {}
+    for key, spec in params.items():
+        where = f"{sweep_file}: search.params.{key}"
+        if "choices" in spec:
+            # A copy: the sweep file as given is recorded too, and YAML would alias the two.
+            checked[key] = {"kind": "choice", "choices": list(spec["choices"])}
+            for value in spec["choices"]:
+                validated_with(base, key, value, f"{where}, choice {shown(value)}", project)
+            continue
+        kind = number_kind(key, spec, base_value(base, key), where)
+        low, high, step = spec["low"], spec["high"], spec.get("step")
+        if not low < high:
+            raise UserError(f"{where}: low ({shown(low)}) must be below high ({shown(high)})")
+        if spec["log"] and (low <= 0 or step is not None):
+            raise UserError(f"{where}: a log range needs low above 0 and no step")
+        if step is not None and step <= 0:
+            raise UserError(f"{where}: step must be above 0, not {shown(step)}")
+        if kind == "float":
+            low, high = float(low), float(high)
+        for which, value in (("low", low), ("high", high)):
+            validated_with(base, key, value, f"{where}, {which} {shown(value)}", project)
+        checked[key] = {"kind": kind, "low": low, "high": high, "log": spec["log"],
+                        "step": step}
+    return checked
+
+
+def number_kind(key: str, spec: dict, base: object, where: str) -> str:
+    given = [spec["low"], spec["high"], *([spec["step"]] if "step" in spec else [])]
+    if isinstance(base, bool) or not isinstance(base, int | float | None):
+        raise UserError(f"{where}: the config's {key} is {shown(base)}, not a number: "
+                        "give it {choices: [...]} instead of a range")
+    ints = all(isinstance(value, int) for value in given)
+    if isinstance(base, int) and not ints:
+        raise UserError(f"{where}: {key} is an integer in the config, so low, high and "
+                        f"step must be integers too")
+    return "int" if isinstance(base, int) or (base is None and ints) else "float"
+
+
+def base_value(config: dict, dotted: str) -> object:
+    """The base config's value at a dotted key (None where it has none)."""
+    level = config
+    for key in dotted.split("."):
+        level = level.get(key) if isinstance(level, dict) else None
+    return level
+
+
+def validated_with(base: dict, key: str, value: object, source: str, project: Project) -> None:
+    config = copy.deepcopy(base)
+    set_key(config, key, value, source, project.schema)
+    validate(config, source, project)
+
+
+# --------------------------------------------------------------------------------------
+# The study, from the sweep's process
+
+
+def study_record(search: dict, directory: Path, base: dict) -> dict:
+    """What sweep.yaml records of the study, and what a trial's run needs to reach it."""
+    pruner = search["pruner"]
+    return {
+        "trials": search["trials"],
+        # The config's selection metric, the validation metric every run selects on.
+        "metric": base["selection"]["metric"],
+        "direction": "minimize" if base["selection"]["mode"] == "min" else "maximize",
+        "storage": search.get("storage") or f"sqlite:///{(directory / STUDY_FILE).resolve()}",
+        "study_name": search.get("study_name") or directory.name,
+        "sampler": search["sampler"],
+        "seed": search["seed"],
+        "pruner": PRUNER({"type": pruner} if isinstance(pruner, str) else pruner),
+        "best": None,  # the best trial so far: its number, value and values
+    }
+
+
+def open_study(study: dict, asked: int = 0):
+    """The sweep's Optuna study, created on first use; a shared database's study is
+    joined (load_if_exists): that is how several machines search together. `asked`:
+    the trials this sweep asked before (a resumed sweep's), which the sampler's seed
+    skips, so that it does not draw their values again."""
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError  # Optuna's database layer
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep says what runs
+    seed = study["seed"] + asked
+    sampler = (optuna.samplers.TPESampler(seed=seed) if study["sampler"] == "tpe"
+               else optuna.samplers.RandomSampler(seed=seed))
+    try:
+        return optuna.create_study(storage=study["storage"], study_name=study["study_name"],
+                                   direction=study["direction"], sampler=sampler,
+                                   pruner=pruner(study["pruner"]), load_if_exists=True)
+    except (ImportError, ValueError, optuna.exceptions.OptunaError, SQLAlchemyError) as error:
+        # ImportError: the database's driver is missing (psycopg2 for postgresql://...).
+        reason = str(error).splitlines()[0]
+        raise UserError(f"cannot open the study {study['study_name']} in "
+                        f"{study['storage']}: {reason}") from None
+
+
+def pruner(spec: dict):
+    import optuna
+
+    if spec["type"] == "none":
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=spec["startup_trials"],
+                                       n_warmup_steps=spec["warmup_epochs"])
+
+
+def ask(study, params: dict) -> tuple[int, dict]:
+    """A new trial: its number, and its value for each param."""
+    trial = study.ask()
+    values = {}
+    for key, spec in params.items():
+        # As plain Python numbers: a sampler may give NumPy's, which neither the YAML
+        # records nor a checkpoint's safe loading take.
+        if spec["kind"] == "choice":
+            values[key] = trial.suggest_categorical(key, spec["choices"])
+        elif spec["kind"] == "int":
+            values[key] = int(trial.suggest_int(key, spec["low"], spec["high"],
+                                                step=spec["step"] or 1, log=spec["log"]))
+        else:
+            values[key] = float(trial.suggest_float(key, spec["low"], spec["high"],
+                                                    step=spec["step"], log=spec["log"]))
+    return trial.number, values
+
+
+def tell(study, number: int, status: str, value: float | None) -> None:
+    """Tell the study how trial `number` ended: finished with its run's best `value`,
+    pruned, or failed (so is a finished run with no value to give). Telling a trial
+    again (a resumed sweep does) changes nothing."""
+    from optuna.trial import TrialState
+
+    if status == "finished" and value is not None and math.isfinite(value):
+        study.tell(number, value, skip_if_finished=True)
+    else:
+        state = TrialState.PRUNED if status == "pruned" else TrialState.FAIL
+        study.tell(number, state=state, skip_if_finished=True)
+
+
+def best_trial(study) -> dict | None:
+    """The study's best trial so far (with a shared storage: any machine's)."""
+    try:
+        trial = study.best_trial
+    except ValueError:  # no trial has finished yet
+        return None
+    return {"number": trial.number, "value": trial.value, "values": trial.params}
+
+
+# --------------------------------------------------------------------------------------
+# The trial, from its run's process
+
+
+class TrialPruning:
+    """In a trial's run: reports the selection metric after each epoch to its trial,
+    and asks the study's pruner whether to stop. The main process alone does this."""
+
+    def __init__(self, trial: dict):
+        self.record = trial  # the run's metadata.yaml sweep.trial: study, storage, number
+        self.trial = None  # the Optuna trial, loaded at the first epoch's end
+
+    @classmethod
+    def of(cls, run: RunDirectory | None) -> "TrialPruning | None":
+        """The pruning of `run` if it is a trial of a search, else None."""
+        sweep = run.metadata.get("sweep") if run is not None else None
+        trial = sweep.get("trial") if isinstance(sweep, dict) else None
+        return cls(trial) if trial else None
+
+    def should_prune(self, epoch: int, value: float) -> bool:
+        self.trial = self.trial or self.load_trial()
+        self.trial.report(value, epoch)
+        return bool(self.trial.should_prune())  # NumPy's bool_ would reach the checkpoint
+
+    def load_trial(self):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        storage = optuna.storages.RDBStorage(self.record["storage"])
+        name = self.record["study_name"]
+        study = optuna.load_study(study_name=name, storage=storage,
+                                  pruner=pruner(self.record["pruner"]))
+        trial_id = storage.get_trial_id_from_study_id_trial_number(
+            storage.get_study_id_from_name(name), self.record["number"])
+        return optuna.trial.Trial(study, trial_id)
