@@ -38,6 +38,7 @@ PICTURE = "sweep.png"  # in the sweep's directory
 EPOCH_TAG = "epoch"
 LOG_SCALE_DECADES = 2  # numbers spanning this many powers of ten get a logarithmic axis
 MOST_LABELLED = 12  # more lines than this get no legend: it would hide them
+MOST_TICKS = 12  # more numbers than this on an axis get matplotlib's own ticks
 PANEL_INCHES = (5.0, 3.8)
 MOST_COLUMNS = 3
 
@@ -117,6 +118,8 @@ def draw_key(axis, key: str, groups: list[Setting], metric: str | None) -> None:
         axis.set_xticks(range(len(categories)), categories)
     elif spans_decades(values):
         axis.set_xscale("log")
+    elif len(set(values)) <= MOST_TICKS:  # a tick at each value swept, and only there
+        axis.set_xticks(sorted(set(values)))
     lines: dict[str, list[Setting]] = {}
     for setting in having:  # a line for each combination of the other keys' values
         others = {other: value for other, value in setting.values.items() if other != key}
@@ -160,8 +163,8 @@ def draw_curves(axis, points: list[PointResult], metric: str | None,
     axis.xaxis.get_major_locator().set_params(integer=True)
     if spans_decades(drawn):
         axis.set_yscale("log")
-    if len(axis.lines) <= MOST_LABELLED:
-        axis.legend(fontsize="small")
+    if len(axis.lines) <= MOST_LABELLED:  # beside the panel: over it, it hides the lines
+        axis.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
 
 
 def epoch_curve(run: Path, metric: str) -> tuple[list[int], list[float]]:
