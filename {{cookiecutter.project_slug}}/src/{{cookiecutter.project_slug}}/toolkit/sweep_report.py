@@ -96,7 +96,7 @@ def point_record(point: PointResult, keys: list[str], tags: list[str]) -> dict:
         "best_metric": point.best_metric,
         "best_value": point.best_value,
         "best_epoch": point.best_epoch,
-        **{tag: (point.final_test or {}).get(tag) for tag in tags},
+        **{tag: point.final_test.get(tag) for tag in tags},
     }
 
 
@@ -125,7 +125,7 @@ def tables(directory: Path, record: dict, points: list[PointResult], groups: lis
               point.status, point.run or ABSENT,
               *(best_cell(point) if point.best_metric == metric else ABSENT
                 for metric in metrics),
-              *(number_cell((point.final_test or {}).get(tag)) for tag in tags))
+              *(number_cell(point.final_test.get(tag)) for tag in tags))
              for point in points]
     lines += aligned([tuple(map(printable, row)) for row in rows])
     if has_seeds(groups):

@@ -13,7 +13,7 @@ from it (sweep.py imports it; it imports no module that imports sweep.py).
 
 import json
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -33,7 +33,8 @@ class PointResult:
     best_metric: str | None = None  # the selection's metric, "val/loss"
     best_value: float | None = None
     best_epoch: int | None = None
-    final_test: dict[str, float] | None = None  # by TensorBoard tag: {"test/loss": 0.01}
+    # The final test's numbers by TensorBoard tag, {"test/loss": 0.01}; {} before it.
+    final_test: dict[str, float] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -64,7 +65,7 @@ class Setting:
         return spread([point.best_value for point in self.finished])
 
     def final_test(self, tag: str) -> Spread | None:
-        return spread([(point.final_test or {}).get(tag) for point in self.finished])
+        return spread([point.final_test.get(tag) for point in self.finished])
 
 
 def point_results(record: dict, project_root: Path) -> list[PointResult]:
@@ -131,7 +132,7 @@ def swept_keys(points: list[PointResult]) -> list[str]:
 
 
 def final_test_tags(points: list[PointResult]) -> list[str]:
-    return sorted({tag for point in points for tag in point.final_test or {}})
+    return sorted({tag for point in points for tag in point.final_test})
 
 
 def spread(numbers: list[float | None]) -> Spread | None:
