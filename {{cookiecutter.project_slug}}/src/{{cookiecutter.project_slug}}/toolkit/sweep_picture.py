@@ -51,7 +51,7 @@ def draw_picture(directory: Path, record: dict, project_root: Path) -> str:
     try:
         draw(directory / PICTURE, record, project_root)
     except Exception as error:  # anything at all: the sweep goes on without it
-        why = (f"{type(error).__name__}: {error}".splitlines() or [""])[0]
+        why = f"{type(error).__name__}: {error}".splitlines()[0]
         print(f"warning: the sweep's picture was not drawn ({why}); the points' results "
               f"stand. Draw it again with: python run.py --list --sweep {record['id']} "
               "--picture", file=sys.stderr, flush=True)
