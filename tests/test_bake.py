@@ -26,12 +26,14 @@ MODULES = {"__init__", "data_loader", "losses", "model", "schema", "train"}
 TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "base_trainer", "builders",
                    "code_check", "compare", "config", "errors", "evaluation", "experiment", "fingerprint",
                    "job", "loading", "outcome", "project", "random_state", "repo", "rerun",
-                   "runs", "search", "selection", "stopping", "sweep", "training", "yaml_files"}
+                   "runs", "search", "selection", "stopping", "sweep", "sweep_picture",
+                   "sweep_report", "sweep_results", "training", "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # Tests that train: a blank project has nothing to train until its user writes the task.
 TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_evaluate.py",
                   "tests/test_fingerprint.py", "tests/test_own_data.py", "tests/test_rerun.py",
-                  "tests/test_resume.py", "tests/test_search.py", "tests/test_sweep.py"}
+                  "tests/test_resume.py", "tests/test_search.py", "tests/test_sweep.py",
+                  "tests/test_sweep_report.py"}
 MULTI_GPU_TESTS = {"tests/test_distributed.py"}
 # Words that must not appear anywhere in a project that declined the rollout phase.
 ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.IGNORECASE)

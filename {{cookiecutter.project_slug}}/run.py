@@ -12,6 +12,7 @@
     python run.py sample_runconfig.yaml --modify epochs 5 --print-config  # what would run
     python run.py sample_runconfig.yaml --sweep sample_sweep.yaml         # a run per point
     python run.py --resume-sweep logs/sweeps/2024-05-01_12-00-00          # finish a sweep
+    python run.py --list --sweep 2024-05-01_12-00-00                      # its points
 
 A logged run needs a clean git tree. It writes logs/<model_type>/<timestamp>/ with
 the config as it ran, the commit, TensorBoard logs and checkpoints.
@@ -39,6 +40,7 @@ from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.rerun import rerun
 from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals
 from {{ cookiecutter.project_slug }}.toolkit.sweep import join_sweep, resume_sweep, start_sweep
+from {{ cookiecutter.project_slug }}.toolkit.sweep_report import show_sweep
 from {{ cookiecutter.project_slug }}.toolkit.training import train
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import dump
 from {{ cookiecutter.project_slug }}.train import Trainer
@@ -103,13 +105,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "every edit flag) as YAML and exit; with --resume or --rerun, "
                              "the config the run recorded; with --sweep, every point's")
     parser.add_argument("--list", action="store_true",
-                        help="print a table of the runs in logs/, newest first, and exit")
+                        help="print a table of the runs in logs/, newest first, and exit; "
+                             "with --sweep ID, the points of that sweep")
     parser.add_argument("--sweep", metavar="SWEEP_FILE",
                         help="one logged run per point of the sweep file (a grid, variants, "
                              "seeds, or an Optuna search's trials), one after another or --jobs "
                              "N at once; the edit flags, --cpu and --mini apply to every point. "
-                             "Recorded in "
-                             "logs/sweeps/<id>/")
+                             "Recorded in logs/sweeps/<id>/. With --list: a sweep's id (or "
+                             "directory), whose points to show, with mean ± std over seeds")
+    parser.add_argument("--picture", action="store_true",
+                        help="with --list --sweep ID: draw the sweep's picture "
+                             "(logs/sweeps/<id>/sweep.png) again first")
     parser.add_argument("--resume-sweep", metavar="SWEEP_DIRECTORY",
                         help="continue a sweep (logs/sweeps/<id>): run its pending points and "
                              "resume its interrupted ones")
@@ -136,9 +142,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error("--resume-sweep uses the config and flags the sweep started with; "
                          f"leave out: {', '.join(given)}")
         args.jobs = args.jobs or 1
-    elif args.sweep:
+    elif args.sweep and not args.list:  # with --list, --sweep names a sweep to show
         # A sweep is logged runs, each checked and recorded as a single run is.
-        given = [flag for flag in ("list", "compare", "format", "resume", "rerun", "evaluate",
+        given = [flag for flag in ("compare", "format", "resume", "rerun", "evaluate",
                                    "no_logging", "allow_dirty_repo", "allow_changed_data")
                  if getattr(args, flag)]
         if given:
@@ -184,6 +190,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      "--resume-sweep SWEEP_DIRECTORY, --list or --compare")
     if not args.evaluate and (args.checkpoint or args.split):
         parser.error("--checkpoint and --split go with --evaluate RUN_DIRECTORY")
+    if args.picture and not (args.list and args.sweep):
+        parser.error("--picture goes with --list --sweep ID")
     return args
 
 
@@ -203,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     # The one place a mistake found before training becomes a message: `error: ...`
     # and exit code 2, with nothing written. Errors in training end the run as failed.
     try:
+        if args.list and args.sweep:
+            return show_sweep(args.sweep, PROJECT.logs, PROJECT.root, args.format,
+                              redraw=args.picture)
         if args.list:
             print_output(listing(PROJECT.logs, PROJECT.root, args.format))
             return 0

@@ -157,9 +157,16 @@ def formatted(records: list[dict], output_format: str) -> str:
     keys = [*FIELDS, *sorted(filter(is_result, seen)),
             *(key for key in seen if key.startswith(CONFIG))]
     records = [{key: run.get(key) for key in keys} for run in records]
-    if output_format == "json":
-        # default=str: a date in model_parameters (YAML has dates) goes in as text.
-        return json.dumps(records, indent=2, default=str)
+    return as_json(records) if output_format == "json" else as_csv(records, keys)
+
+
+def as_json(data: object) -> str:
+    # default=str: a date in model_parameters (YAML has dates) goes in as text.
+    return json.dumps(data, indent=2, default=str)
+
+
+def as_csv(records: list[dict], keys: list[str]) -> str:
+    """`records` as CSV with the columns `keys`."""
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=keys, lineterminator="\n")
     writer.writeheader()
@@ -203,9 +210,10 @@ def side_by_side(names: list[str], records: list[dict], differing: list[str],
 def config_value(run: dict, key: str) -> str:
     """A config value as the config would say it: text as it is, anything else as
     YAML flow text (true, null, [1, 2], 0.001)."""
-    if key not in run:
-        return ABSENT
-    value = run[key]
+    return flow_text(run[key]) if key in run else ABSENT
+
+
+def flow_text(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 

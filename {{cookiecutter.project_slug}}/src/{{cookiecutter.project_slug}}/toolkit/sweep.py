@@ -63,6 +63,7 @@ from {{ cookiecutter.project_slug }}.toolkit.stopping import (
     ForwardedSignals,
     signal_exit_code,
 )
+from {{ cookiecutter.project_slug }}.toolkit.sweep_picture import draw_picture
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import (
     dump,
     located,
@@ -346,6 +347,7 @@ def run_points(directory: Path, record: dict, project: Project, jobs: int,
     record["status"] = ("interrupted" if signals.received else
                         "failed" if failed else "finished")
     record["ended"] = now()
+    record["picture"] = draw_picture(directory, record, project.root)  # or why not
     write_record(directory, record)
     print(summary(directory, record), flush=True)
     if signals.received:
