@@ -35,12 +35,16 @@ TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_evaluate.py",
                   "tests/test_resume.py", "tests/test_search.py", "tests/test_sweep.py",
                   "tests/test_sweep_report.py"}
 MULTI_GPU_TESTS = {"tests/test_distributed.py"}
+SLURM_TESTS = {"tests/test_slurm.py"}
 # Words that must not appear anywhere in a project that declined the rollout phase.
 ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.IGNORECASE)
 # ... nor in a project that declined multi-GPU.
 DISTRIBUTED_WORDS = re.compile(
     r"distributed|multigpu|multi-gpu|multi-node|torchrun|DDP|gloo|nccl|rank|world_size",
     re.IGNORECASE)
+# ... nor in a project that declined SLURM.
+SLURM_WORDS = re.compile(r"slurm|sbatch|srun|scontrol|submitit|requeue|--submit\b|cluster\.yaml",
+                         re.IGNORECASE)
 # Per-task variants are whole files and the multi-GPU code lives in files of its own: a
 # shared Python file keeps only a few small insertion points for the prompts.
 MAX_IF_BLOCKS_PER_PYTHON_FILE = 8
@@ -82,6 +86,10 @@ def test_the_exact_file_set_is_committed(baked):
         expected |= toolkit_modules(project, "distributed", "distributed_training", "launch")
         if answers["task"] != "blank":
             expected |= MULTI_GPU_TESTS
+    if answers["slurm"]:
+        expected |= {"cluster.yaml", *toolkit_modules(project, "slurm")}
+        if answers["task"] != "blank":
+            expected |= SLURM_TESTS
     assert tracked_files(project) == expected
 
 
@@ -253,6 +261,17 @@ def test_multi_gpu_code_is_there_only_when_asked_for(baked):
         # The researcher's training loop is the same with multi-GPU or without: the
         # distributed behaviour of training is distributed_training.py's.
         assert not mentions & modules(project, "train")
+    else:
+        assert mentions == set()
+
+
+def test_slurm_code_is_there_only_when_asked_for(baked):
+    answers, project = baked
+    mentions = {name for name in code_and_docs(project)
+                if SLURM_WORDS.search((project / name).read_text())}
+    if answers["slurm"]:
+        assert {"README.md", "run.py", "pyproject.toml", "cluster.yaml",
+                *toolkit_modules(project, "slurm", "runs")} <= mentions
     else:
         assert mentions == set()
 

@@ -13,6 +13,9 @@
     python run.py sample_runconfig.yaml --sweep sample_sweep.yaml         # a run per point
     python run.py --resume-sweep logs/sweeps/2024-05-01_12-00-00          # finish a sweep
     python run.py --list --sweep 2024-05-01_12-00-00                      # its points
+{% if cookiecutter.slurm %}
+    python run.py sample_runconfig.yaml --submit                          # a SLURM job
+{% endif %}
 
 A logged run needs a clean git tree. It writes logs/<model_type>/<timestamp>/ with
 the config as it ran, the commit, TensorBoard logs and checkpoints.
@@ -38,6 +41,9 @@ from {{ cookiecutter.project_slug }}.toolkit.job import config_to_print, prepare
 from {{ cookiecutter.project_slug }}.toolkit.outcome import announce, supervise
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.rerun import rerun
+{% if cookiecutter.slurm %}
+from {{ cookiecutter.project_slug }}.toolkit.slurm import read_cluster_file, submit
+{% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals
 from {{ cookiecutter.project_slug }}.toolkit.sweep import join_sweep, resume_sweep, start_sweep
 from {{ cookiecutter.project_slug }}.toolkit.sweep_report import show_sweep
@@ -131,7 +137,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--format", choices=FORMATS,
                         help="with --list or --compare: a table (the default), or every "
                              "field as CSV or JSON, for a spreadsheet or pandas")
+{% if cookiecutter.slurm %}
+    parser.add_argument("--submit", action="store_true",
+                        help="check and record the run here, then train it as a SLURM job "
+                             "(resources from cluster.yaml), requeued after preemption")
+    parser.add_argument("--cluster", metavar="FILE",
+                        help="with --submit: the cluster file to use instead of cluster.yaml")
     args = parser.parse_args(argv)
+    if args.submit:
+        # A job is a logged run, started from a config file; its code is its commit.
+        given = [flag for flag in ("resume", "rerun", "evaluate", "sweep", "resume_sweep",
+                                   "list", "compare", "format", "print_config", "no_logging",
+                                   "allow_dirty_repo", "allow_changed_data")
+                 if getattr(args, flag)]
+        if given or not args.config:
+            parser.error("--submit starts a logged run from a config file: python run.py "
+                         "CONFIG --submit" + (f"; leave out: {', '.join(given)}" if given else ""))
+    elif args.cluster:
+        parser.error("--cluster goes with --submit")
+{% else %}
+    args = parser.parse_args(argv)
+{% endif %}
     if args.resume_sweep:
         given = [flag for flag in ("config", "sweep", "list", "resume", "rerun", "evaluate",
                                    "cpu", "mini", "no_logging", "allow_dirty_repo",
@@ -231,6 +257,13 @@ def main(argv: list[str] | None = None) -> int:
             run_path = Path(args.rerun).resolve()
             return rerun(run_path, read_metadata(run_path), PROJECT.root, PROJECT.logs,
                          args.allow_changed_data)
+{% if cookiecutter.slurm %}
+        if args.submit:
+            # Checked before the run directory is made, as the run config is.
+            cluster = read_cluster_file(args.cluster, PROJECT.root)
+            return submit(prepare(args, PROJECT{{ ', launch.spawn_plan' if cookiecutter.multi_gpu }}), cluster,
+                          PROJECT.root)
+{% endif %}
         if args.evaluate and not at_run_commit(args.evaluate, PROJECT.root):
             return evaluate_at_run_commit(args, PROJECT.root)
 {% if cookiecutter.multi_gpu %}

@@ -181,6 +181,13 @@ def lock_run_directory(path: Path) -> None:
     _held_locks[path] = file
 
 
+def release_run_directory(path: Path) -> None:
+    """Let go of a run directory this process locked, for another process to take."""
+    file = _held_locks.pop(path.resolve(), None)
+    if file is not None:
+        file.close()
+
+
 def load_model_weights(model: torch.nn.Module, path: Path) -> None:
     """Load weights into `model` from one of our checkpoints or a bare state dict."""
     try:

@@ -128,6 +128,13 @@ def status(metadata: dict) -> str:
     value = field(metadata, "status")
     if value == "running" and process_is_gone(metadata):
         return "died"
+{% if cookiecutter.slurm %}
+    job_id = field(metadata, "slurm", "job_id")
+    if value is not None and job_id is not None:
+        # queued, running, requeued (and how often), finished: a SLURM job's states.
+        requeues = field(metadata, "slurm", "requeues")
+        return f"{value} (job {job_id}{f', requeued {requeues}x' if requeues else ''})"
+{% endif %}
     return str(value) if value is not None else UNKNOWN
 
 
