@@ -9,16 +9,23 @@ import sys
 import pytest
 from conftest import TEMPLATE, clean_environment
 
+
+def quick_benchmark(script: str, folder, timeout: int) -> subprocess.CompletedProcess:
+    """`python benchmarks/SCRIPT --quick` run in `folder`; it must succeed."""
+    result = subprocess.run(
+        [sys.executable, str(TEMPLATE / "benchmarks" / script), "--quick"],
+        cwd=folder, env=clean_environment(), stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=timeout,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
 HEADLINE = re.compile(r"trainer/raw steps-per-second ratio \(batch 32\): \d+\.\d\d")
 
 
 def test_quick_benchmark_prints_every_comparison_and_the_headline_last(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(TEMPLATE / "benchmarks" / "trainer_overhead.py"), "--quick"],
-        cwd=tmp_path, env=clean_environment(), stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = quick_benchmark("trainer_overhead.py", tmp_path, timeout=600)
     for comparison in ("Trainer vs plain loop, batch 32", "Trainer vs plain loop, batch 512",
                        "start-up to the first step", "dataset HDF5", "dataset preloaded",
                        "checkpoint of the default model", "2 gloo processes vs 1",
@@ -37,12 +44,7 @@ SWEEP_HEADLINE = re.compile(r"sweep overhead per point: -?\d+\.\d{3} s; "
 
 @pytest.mark.slow
 def test_quick_sweep_benchmark_prints_both_comparisons_and_the_headline_last(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(TEMPLATE / "benchmarks" / "sweep_overhead.py"), "--quick"],
-        cwd=tmp_path, env=clean_environment(), stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = quick_benchmark("sweep_overhead.py", tmp_path, timeout=900)
     assert re.search(r"per point, 2 points: sweep \d+\.\d\d s, plain runs \d+\.\d\d s",
                      result.stdout)
     assert re.search(r"--jobs 2 vs --jobs 1, 4 points: .* ratio \d+\.\d\d", result.stdout)
