@@ -42,7 +42,7 @@ from {{ cookiecutter.project_slug }}.toolkit.outcome import announce, supervise
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.rerun import rerun
 {% if cookiecutter.slurm %}
-from {{ cookiecutter.project_slug }}.toolkit.slurm import read_cluster_file, submit
+from {{ cookiecutter.project_slug }}.toolkit.slurm import {{ 'launch_plan, ' if cookiecutter.multi_gpu }}read_cluster_file, submit
 {% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals
 from {{ cookiecutter.project_slug }}.toolkit.sweep import join_sweep, resume_sweep, start_sweep
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.submit:
             # Checked before the run directory is made, as the run config is.
             cluster = read_cluster_file(args.cluster, PROJECT.root)
-            return submit(prepare(args, PROJECT{{ ', launch.spawn_plan' if cookiecutter.multi_gpu }}), cluster,
+            return submit(prepare(args, PROJECT{{ ', launch_plan(cluster)' if cookiecutter.multi_gpu }}), cluster,
                           PROJECT.root)
 {% endif %}
         if args.evaluate and not at_run_commit(args.evaluate, PROJECT.root):

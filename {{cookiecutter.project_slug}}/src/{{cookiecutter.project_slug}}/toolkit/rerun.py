@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -41,9 +42,11 @@ def rerun(run_path: Path, metadata: dict, project_root: Path, logs_root: Path,
     """
     commit = metadata["git"]["commit"]
 {% if cookiecutter.multi_gpu %}
-    if (metadata.get("distributed") or {}).get("launcher") == "torchrun":
-        raise UserError(f"{run_path} was launched by torchrun. Re-run it the same way: "
-                        f"check out {commit[:12]} and start the recorded command with torchrun.")
+    launcher = (metadata.get("distributed") or {}).get("launcher")
+    if launcher not in (None, "single process", "spawn"):  # not started by run.py itself
+        raise UserError(f"{run_path} was launched by {launcher}. Re-run it the same way: "
+                        f"check out {commit[:12]} and start the recorded command with "
+                        f"{launcher}.")
 {% endif %}
     # The re-run records its own fingerprint; this says what differs from the original's.
     _, data_changed = check_data(
@@ -81,12 +84,14 @@ def rerun(run_path: Path, metadata: dict, project_root: Path, logs_root: Path,
     return exit_code
 
 
-def run_at_commit(worktree: Path, arguments: list[str], signals: ForwardedSignals) -> int:
+def run_at_commit(worktree: Path, arguments: list[str], signals: ForwardedSignals,
+                  variables: dict[str, str] | None = None,
+                  launcher: Sequence[str] = ()) -> int:
     """run.py of the worktree, with `arguments`, to its end; its exit code (128 + N for
-    signal N)."""
+    signal N). See start_at_commit for `variables` and `launcher`."""
     if signals.received:
         return signal_exit_code(signals.received)  # stopped before it began
-    child = start_at_commit(worktree, arguments, signals)
+    child = start_at_commit(worktree, arguments, signals, variables, launcher=launcher)
     try:
         returncode = child.wait()
     finally:
@@ -96,16 +101,18 @@ def run_at_commit(worktree: Path, arguments: list[str], signals: ForwardedSignal
 
 def start_at_commit(worktree: Path, arguments: list[str], signals: ForwardedSignals,
                     variables: dict[str, str] | None = None,
-                    output: BinaryIO | None = None) -> subprocess.Popen:
+                    output: BinaryIO | None = None,
+                    launcher: Sequence[str] = ()) -> subprocess.Popen:
     """run.py of the worktree, with `arguments`, started and left running, with these
     environment `variables` set and its output into `output` (None: this process's).
-    `signals` go on to it until `signals.forget(child.pid)`.
+    `launcher`, if given, is the command that starts it (run.py's command line follows
+    it). `signals` go on to it until `signals.forget(child.pid)`.
 
     It runs in a session of its own, so that a Ctrl-C in the terminal reaches it once,
     forwarded from here, rather than twice (which stops a run without a checkpoint).
     """
     child = subprocess.Popen(
-        [sys.executable, "run.py", *arguments], cwd=worktree, start_new_session=True,
+        [*launcher, sys.executable, "run.py", *arguments], cwd=worktree, start_new_session=True,
         env={**git_environment(), "PYTHONPATH": str(worktree / "src"), **(variables or {})},
         stdout=output, stderr=output,
     )
