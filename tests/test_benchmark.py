@@ -24,6 +24,8 @@ def quick_benchmark(script: str, folder, timeout: int) -> subprocess.CompletedPr
 HEADLINE = re.compile(r"trainer/raw steps-per-second ratio \(batch 32\): \d+\.\d\d")
 
 
+# Slow: about 40 s of training, most of the quick loop's minute.
+@pytest.mark.slow
 def test_quick_benchmark_prints_every_comparison_and_the_headline_last(tmp_path):
     result = quick_benchmark("trainer_overhead.py", tmp_path, timeout=600)
     for comparison in ("Trainer vs plain loop, batch 32", "Trainer vs plain loop, batch 512",
