@@ -27,7 +27,7 @@ TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "base_trainer", "bu
                    "code_check", "compare", "config", "errors", "evaluation", "experiment", "fingerprint",
                    "job", "loading", "outcome", "project", "random_state", "repo", "rerun",
                    "runs", "search", "selection", "stopping", "sweep", "sweep_picture",
-                   "sweep_report", "sweep_results", "training", "yaml_files"}
+                   "sweep_report", "sweep_results", "training", "worktree", "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # Tests that train: a blank project has nothing to train until its user writes the task.
 TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_evaluate.py",
