@@ -36,7 +36,6 @@ from {{ cookiecutter.project_slug }}.toolkit.config import (
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.experiment import (
     METADATA_FILE,
-    atomic_write,
     cannot_write,
     flat_config,
     now,
@@ -65,7 +64,7 @@ from {{ cookiecutter.project_slug }}.toolkit.random_state import seed_everything
 from {{ cookiecutter.project_slug }}.toolkit.repo import repo_state
 from {{ cookiecutter.project_slug }}.toolkit.stopping import ForwardedSignals, StopSignals
 from {{ cookiecutter.project_slug }}.toolkit.worktree import checked_out, run_at_commit
-from {{ cookiecutter.project_slug }}.toolkit.yaml_files import dump
+from {{ cookiecutter.project_slug }}.toolkit.yaml_files import atomic_write, dump
 
 EVALUATIONS = "evaluations"  # the run directory's folder of evaluation records
 
