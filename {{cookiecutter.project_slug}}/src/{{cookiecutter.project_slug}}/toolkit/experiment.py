@@ -42,9 +42,14 @@ from {{ cookiecutter.project_slug }}.toolkit import TEMPLATE_VERSION
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState
 from {{ cookiecutter.project_slug }}.toolkit.selection import Selection
-from {{ cookiecutter.project_slug }}.toolkit.yaml_files import atomic_write, dump, parse_record, read_text
+from {{ cookiecutter.project_slug }}.toolkit.yaml_files import (
+    METADATA_FILE,
+    atomic_write,
+    dump,
+    parse_record,
+    read_text,
+)
 
-METADATA_FILE = "metadata.yaml"
 LOCK_FILE = ".lock"
 EPOCHS_PER_GROUP = 10  # the checkpoint policy keeps the best epoch of each group this size
 EPOCH_CHECKPOINT = re.compile(r"model_epoch_(\d+)\.pth")

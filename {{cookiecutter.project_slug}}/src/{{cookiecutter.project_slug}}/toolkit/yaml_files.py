@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 import yaml
 
+METADATA_FILE = "metadata.yaml"  # a run's record, in its run directory
 MAX_NODES = 10_000
 MAX_DEPTH = 100
 FLOAT_TAG = "tag:yaml.org,2002:float"
