@@ -27,7 +27,7 @@ TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "base_trainer", "bu
                    "code_check", "compare", "config", "errors", "evaluation", "experiment", "fingerprint",
                    "job", "loading", "outcome", "project", "random_state", "repo", "rerun",
                    "runs", "search", "selection", "stopping", "sweep", "sweep_picture",
-                   "sweep_report", "sweep_results", "training", "yaml_files"}
+                   "sweep_report", "sweep_results", "training", "worktree", "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # Tests that train: a blank project has nothing to train until its user writes the task.
 TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_evaluate.py",
@@ -87,7 +87,7 @@ def test_the_exact_file_set_is_committed(baked):
         if answers["task"] != "blank":
             expected |= MULTI_GPU_TESTS
     if answers["slurm"]:
-        expected |= {"cluster.yaml", *toolkit_modules(project, "slurm")}
+        expected |= {"cluster.yaml", *toolkit_modules(project, "slurm", "slurm_job")}
         if answers["task"] != "blank":
             expected |= SLURM_TESTS
     assert tracked_files(project) == expected
@@ -271,7 +271,7 @@ def test_slurm_code_is_there_only_when_asked_for(baked):
                 if SLURM_WORDS.search((project / name).read_text())}
     if answers["slurm"]:
         assert {"README.md", "run.py", "pyproject.toml", "cluster.yaml",
-                *toolkit_modules(project, "slurm", "runs")} <= mentions
+                *toolkit_modules(project, "slurm", "slurm_job", "runs")} <= mentions
     else:
         assert mentions == set()
 

@@ -2,7 +2,9 @@
 measured as ratios within one run, and a loaded test machine would make any threshold
 flaky."""
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -24,6 +26,8 @@ def quick_benchmark(script: str, folder, timeout: int) -> subprocess.CompletedPr
 HEADLINE = re.compile(r"trainer/raw steps-per-second ratio \(batch 32\): \d+\.\d\d")
 
 
+# Slow: about 40 s of training, most of the quick loop's minute.
+@pytest.mark.slow
 def test_quick_benchmark_prints_every_comparison_and_the_headline_last(tmp_path):
     result = quick_benchmark("trainer_overhead.py", tmp_path, timeout=600)
     for comparison in ("Trainer vs plain loop, batch 32", "Trainer vs plain loop, batch 512",
@@ -50,3 +54,21 @@ def test_quick_sweep_benchmark_prints_both_comparisons_and_the_headline_last(tmp
     assert re.search(r"--jobs 2 vs --jobs 1, 4 points: .* ratio \d+\.\d\d", result.stdout)
     assert "threads: 1 in every run" in result.stdout
     assert SWEEP_HEADLINE.fullmatch(result.stdout.splitlines()[-1])
+
+
+SLURM_HEADLINE = re.compile(r"SLURM preemption: checkpoint \d+\.\d{3} s after the signal; "
+                            r"requeued job [+-]\d+\.\d{3} s to resume against a plain "
+                            r"run\.py --resume")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not shutil.which("sbatch")
+                    and os.environ.get("FISHBOTICS_REQUIRE_SLURM") != "1",
+                    reason="SLURM's sbatch is not on PATH (scripts/start-slurm.sh, as root)")
+def test_quick_slurm_benchmark_prints_both_comparisons_and_the_headline_last(tmp_path):
+    result = quick_benchmark("slurm_requeue.py", tmp_path, timeout=900)
+    assert re.search(r"SIGUSR1 to checkpoint on disk: SLURM job \d+\.\d{3} s, plain run\.py "
+                     r"\d+\.\d{3} s", result.stdout)
+    assert re.search(r"start to training resumed: requeued job \d+\.\d{3} s, plain run\.py "
+                     r"--resume \d+\.\d{3} s", result.stdout)
+    assert SLURM_HEADLINE.fullmatch(result.stdout.splitlines()[-1])

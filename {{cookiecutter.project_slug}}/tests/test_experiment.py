@@ -9,9 +9,10 @@ from conftest import MODEL
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from {{ cookiecutter.project_slug }}.toolkit import experiment
-from {{ cookiecutter.project_slug }}.toolkit.experiment import RunDirectory, atomic_write
+from {{ cookiecutter.project_slug }}.toolkit.experiment import RunDirectory
 from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState, strip_credentials
 from {{ cookiecutter.project_slug }}.toolkit.selection import Selection
+from {{ cookiecutter.project_slug }}.toolkit.yaml_files import atomic_write
 
 CONFIG = {"model_type": MODEL, "description": "test", "checkpoint_interval": None}
 REPO = RepoState(root=None, commit="0" * 40, branch="main", remote=None, dirty_files=())

@@ -15,7 +15,6 @@ RUN/evaluations/<time>.yaml with everything that produced them.
 import argparse
 import copy
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,7 +36,6 @@ from {{ cookiecutter.project_slug }}.toolkit.config import (
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.experiment import (
     METADATA_FILE,
-    atomic_write,
     cannot_write,
     flat_config,
     now,
@@ -64,9 +62,9 @@ from {{ cookiecutter.project_slug }}.toolkit.loading import (
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.random_state import seed_everything
 from {{ cookiecutter.project_slug }}.toolkit.repo import repo_state
-from {{ cookiecutter.project_slug }}.toolkit.rerun import git, link_data, run_at_commit
 from {{ cookiecutter.project_slug }}.toolkit.stopping import ForwardedSignals, StopSignals
-from {{ cookiecutter.project_slug }}.toolkit.yaml_files import dump
+from {{ cookiecutter.project_slug }}.toolkit.worktree import checked_out, run_at_commit
+from {{ cookiecutter.project_slug }}.toolkit.yaml_files import atomic_write, dump
 
 EVALUATIONS = "evaluations"  # the run directory's folder of evaluation records
 
@@ -119,22 +117,16 @@ def evaluate_at_run_commit(args: argparse.Namespace, project_root: Path) -> int:
     metadata = read_metadata(run_path)
     commit = metadata["git"]["commit"]
     signals = ForwardedSignals().install()
-    with tempfile.TemporaryDirectory(prefix="evaluate-") as scratch:
-        worktree = Path(scratch) / "code"
-        git(project_root, "worktree", "add", "--detach", str(worktree), commit)
-        try:
-            if "--evaluate" not in (worktree / "run.py").read_text(encoding="utf-8"):
-                raise UserError(
-                    f"the run's commit {commit[:12]} has no run.py --evaluate (it came in "
-                    "version 0.4). Load its model with PROJECT.load_run and evaluate it in "
-                    "a script, or re-run the experiment with --rerun.")
-            link_data(metadata["config"], project_root, worktree)
-            # Flushed now: the evaluation writes to the same output.
-            print(f"this checkout is not at the run's commit {commit[:12]}: evaluating "
-                  f"with that commit's code, in {worktree}", flush=True)
-            return run_at_commit(worktree, worktree_arguments(args, run_path), signals)
-        finally:
-            git(project_root, "worktree", "remove", "--force", str(worktree))
+    with checked_out(project_root, commit, metadata["config"], "evaluate") as worktree:
+        if "--evaluate" not in (worktree / "run.py").read_text(encoding="utf-8"):
+            raise UserError(
+                f"the run's commit {commit[:12]} has no run.py --evaluate (it came in "
+                "version 0.4). Load its model with PROJECT.load_run and evaluate it in "
+                "a script, or re-run the experiment with --rerun.")
+        # Flushed now: the evaluation writes to the same output.
+        print(f"this checkout is not at the run's commit {commit[:12]}: evaluating "
+              f"with that commit's code, in {worktree}", flush=True)
+        return run_at_commit(worktree, worktree_arguments(args, run_path), signals)
 
 
 def worktree_arguments(args: argparse.Namespace, run_path: Path) -> list[str]:

@@ -30,7 +30,6 @@ import stat
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from importlib import metadata as package_metadata
 from pathlib import Path
@@ -43,9 +42,14 @@ from {{ cookiecutter.project_slug }}.toolkit import TEMPLATE_VERSION
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState
 from {{ cookiecutter.project_slug }}.toolkit.selection import Selection
-from {{ cookiecutter.project_slug }}.toolkit.yaml_files import dump, parse_record, read_text
+from {{ cookiecutter.project_slug }}.toolkit.yaml_files import (
+    METADATA_FILE,
+    atomic_write,
+    dump,
+    parse_record,
+    read_text,
+)
 
-METADATA_FILE = "metadata.yaml"
 LOCK_FILE = ".lock"
 EPOCHS_PER_GROUP = 10  # the checkpoint policy keeps the best epoch of each group this size
 EPOCH_CHECKPOINT = re.compile(r"model_epoch_(\d+)\.pth")
@@ -55,26 +59,6 @@ MID_EPOCH_CHECKPOINT = re.compile(r"model_ckpt_ep_(\d+)_pct_(\d+)\.pth")
 # batches, points cost a fraction of that. TensorBoard sees points only once the writer
 # flushes (every two minutes) anyway.
 SCALARS_BATCH_SECONDS = 10.0
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write `path` through `write(file)` so that it is either complete or unchanged."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    # The rename is durable only once the directory entry itself is on disk.
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def read_checkpoint(path: Path) -> dict:

@@ -9,20 +9,18 @@ a signal moves there too, resumable like any run, before the worktree is removed
 
 import math
 import shutil
-import subprocess
 import sys
-import tempfile
-from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
 
 from {{ cookiecutter.project_slug }}.toolkit.config import resolve_path
+{% if cookiecutter.multi_gpu %}
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
-from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE, atomic_write
+{% endif %}
+from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE
 from {{ cookiecutter.project_slug }}.toolkit.fingerprint import check_data
-from {{ cookiecutter.project_slug }}.toolkit.repo import git_environment
-from {{ cookiecutter.project_slug }}.toolkit.stopping import ForwardedSignals, signal_exit_code
-from {{ cookiecutter.project_slug }}.toolkit.yaml_files import dump, parse_record, read_text
+from {{ cookiecutter.project_slug }}.toolkit.stopping import ForwardedSignals
+from {{ cookiecutter.project_slug }}.toolkit.worktree import checked_out, run_at_commit
+from {{ cookiecutter.project_slug }}.toolkit.yaml_files import atomic_write, dump, parse_record, read_text
 
 # Off the CPU (or with another thread count) results differ in the last bits.
 TOLERANCE = 1e-4  # relative
@@ -53,25 +51,19 @@ def rerun(run_path: Path, metadata: dict, project_root: Path, logs_root: Path,
         metadata.get("data"), resolve_path(metadata["config"]["data_directory"], project_root),
         (), allow_changed_data, "re-run")
     signals = ForwardedSignals().install()
-    with tempfile.TemporaryDirectory(prefix="rerun-") as scratch:
-        worktree = Path(scratch) / "code"
-        git(project_root, "worktree", "add", "--detach", str(worktree), commit)
-        try:
-            link_data(metadata["config"], project_root, worktree)
-            config_file = Path(scratch) / "config.yaml"  # outside the worktree: it stays clean
-            config_file.write_text(dump(metadata["config"]), encoding="utf-8")
-            flags = [f"--{flag}" for flag in REPLAYED_FLAGS if metadata["flags"].get(flag)]
-            # Flushed now: the re-run writes to the same output.
-            print(f"re-running {run_path.name} at commit {commit[:12]} in {worktree}", flush=True)
-            exit_code = run_at_commit(worktree, [str(config_file), *flags], signals)
-            new_runs = sorted((worktree / "logs").glob(f"*/*/{METADATA_FILE}"))
-            if not new_runs:
-                print(f"stopped by {signals.received} before the re-run began" if signals.received
-                      else "error: the re-run left no run directory", file=sys.stderr)
-                return exit_code or 1
-            destination = move_run(new_runs[-1].parent, logs_root)
-        finally:
-            git(project_root, "worktree", "remove", "--force", str(worktree))
+    with checked_out(project_root, commit, metadata["config"], "rerun") as worktree:
+        config_file = worktree.parent / "config.yaml"  # outside the worktree: it stays clean
+        config_file.write_text(dump(metadata["config"]), encoding="utf-8")
+        flags = [f"--{flag}" for flag in REPLAYED_FLAGS if metadata["flags"].get(flag)]
+        # Flushed now: the re-run writes to the same output.
+        print(f"re-running {run_path.name} at commit {commit[:12]} in {worktree}", flush=True)
+        exit_code = run_at_commit(worktree, [str(config_file), *flags], signals)
+        new_runs = sorted((worktree / "logs").glob(f"*/*/{METADATA_FILE}"))
+        if not new_runs:
+            print(f"stopped by {signals.received} before the re-run began" if signals.received
+                  else "error: the re-run left no run directory", file=sys.stderr)
+            return exit_code or 1
+        destination = move_run(new_runs[-1].parent, logs_root)
     record_origin(destination, run_path, data_changed)
     status = parse_record(read_text(destination / METADATA_FILE))["status"]
     if status == "finished":
@@ -84,48 +76,6 @@ def rerun(run_path: Path, metadata: dict, project_root: Path, logs_root: Path,
     return exit_code
 
 
-def run_at_commit(worktree: Path, arguments: list[str], signals: ForwardedSignals,
-                  variables: dict[str, str] | None = None,
-                  launcher: Sequence[str] = ()) -> int:
-    """run.py of the worktree, with `arguments`, to its end; its exit code (128 + N for
-    signal N). See start_at_commit for `variables` and `launcher`."""
-    if signals.received:
-        return signal_exit_code(signals.received)  # stopped before it began
-    child = start_at_commit(worktree, arguments, signals, variables, launcher=launcher)
-    try:
-        returncode = child.wait()
-    finally:
-        signals.forget(child.pid)
-    return shell_exit_code(returncode)
-
-
-def start_at_commit(worktree: Path, arguments: list[str], signals: ForwardedSignals,
-                    variables: dict[str, str] | None = None,
-                    output: BinaryIO | None = None,
-                    launcher: Sequence[str] = ()) -> subprocess.Popen:
-    """run.py of the worktree, with `arguments`, started and left running, with these
-    environment `variables` set and its output into `output` (None: this process's).
-    `launcher`, if given, is the command that starts it (run.py's command line follows
-    it). `signals` go on to it until `signals.forget(child.pid)`.
-
-    It runs in a session of its own, so that a Ctrl-C in the terminal reaches it once,
-    forwarded from here, rather than twice (which stops a run without a checkpoint).
-    """
-    child = subprocess.Popen(
-        [*launcher, sys.executable, "run.py", *arguments], cwd=worktree, start_new_session=True,
-        env={**git_environment(), "PYTHONPATH": str(worktree / "src"), **(variables or {})},
-        stdout=output, stderr=output,
-    )
-    signals.watch(child.pid)
-    return child
-
-
-def shell_exit_code(returncode: int) -> int:
-    """A child's exit code as a shell reports it: a negative returncode means it was
-    killed by that signal, without a say (128 + N)."""
-    return 128 - returncode if returncode < 0 else returncode
-
-
 def explain_resume(run_path: Path, commit: str) -> None:
     """How to continue an interrupted re-run: in this checkout, at the re-run's commit."""
     print(f"The re-run stopped with a checkpoint; its run directory is now\n  {run_path}\n"
@@ -134,29 +84,6 @@ def explain_resume(run_path: Path, commit: str) -> None:
           f"  git checkout {commit[:12]}\n"
           f"  python run.py --resume {run_path}\n"
           "  git switch -", file=sys.stderr)
-
-
-def git(root: Path, *args: str) -> None:
-    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
-                            env=git_environment())
-    if result.returncode != 0:
-        raise UserError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
-
-
-def link_data(config: dict, project_root: Path, worktree: Path) -> None:
-    """Make a data folder inside the project (ignored by git) visible in the worktree."""
-    relative = Path(config["data_directory"]).expanduser()
-    if relative.is_absolute():
-        return
-    source = (project_root / relative).resolve()
-    if not source.exists():
-        raise UserError(f"the run read its data from {source}, which does not exist. "
-                        "Write it again (scripts/make_dataset.py) before re-running.")
-    # A real folder of links: `.gitignore` patterns such as `data/` match folders only.
-    target = worktree / relative
-    target.mkdir(parents=True, exist_ok=True)
-    for entry in source.iterdir():
-        (target / entry.name).symlink_to(entry)
 
 
 def move_run(path: Path, logs_root: Path) -> Path:

@@ -15,6 +15,9 @@ import yaml
 
 from {{ cookiecutter.project_slug }}.toolkit.evaluation import EVALUATIONS
 from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE
+{% if cookiecutter.slurm %}
+from {{ cookiecutter.project_slug }}.toolkit.slurm import job_has_ended
+{% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.sweep import SWEEPS_FOLDER
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import YAMLRefused, parse_record, read_text
 
@@ -26,6 +29,15 @@ UNSEEN_TERMINAL = (120, 24)
 MIN_DESCRIPTION = 30
 UNKNOWN = "?"  # a field missing from metadata.yaml, or of the wrong type
 STATUS = HEADER.index("status")
+# Under the table, for a status that needs one: what it means and what to do.
+STATUS_NOTES = {
+    "died": "its process is gone without recording how the run ended; continue it with: "
+            "python run.py --resume <run directory>",
+{% if cookiecutter.slurm %}
+    "cancelled": "its SLURM job left the queue before the run ended (scancel, or the "
+                 "cluster); continue it here with: python run.py --resume <run directory>",
+{% endif %}
+}
 DESCRIPTION = HEADER.index("description")
 
 
@@ -37,9 +49,8 @@ def run_index(logs_root: Path, project_root: Path) -> str:
     rows = [HEADER] + [tuple(map(printable, row(path, metadata, reason, project_root)))
                        for path, metadata, reason in runs]
     lines = table(rows)
-    if any(cells[STATUS] == "died" for cells in rows):
-        lines.append("died: its process is gone without recording how the run ended; "
-                     "continue it with: python run.py --resume <run directory>")
+    shown = {cells[STATUS].split(" (")[0] for cells in rows}
+    lines += [f"{value}: {note}" for value, note in STATUS_NOTES.items() if value in shown]
     return "\n".join(lines)
 
 
@@ -133,6 +144,9 @@ def status(metadata: dict) -> str:
     if value is not None and job_id is not None:
         # queued, running, requeued (and how often), finished: a SLURM job's states.
         requeues = field(metadata, "slurm", "requeues")
+        if value in ("queued", "requeued", "running") and job_has_ended(str(job_id)):
+            # The job never recorded its end: cancelled in the queue, or killed.
+            value = "died" if value == "running" else "cancelled"
         return f"{value} (job {job_id}{f', requeued {requeues}x' if requeues else ''})"
 {% endif %}
     return str(value) if value is not None else UNKNOWN

@@ -48,7 +48,6 @@ from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.experiment import (
     METADATA_FILE,
     RunDirectory,
-    atomic_write,
     cannot_write,
     lock_run_directory,
     new_timestamped_directory,
@@ -57,14 +56,15 @@ from {{ cookiecutter.project_slug }}.toolkit.experiment import (
 from {{ cookiecutter.project_slug }}.toolkit.job import repo_to_record
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.repo import repo_state
-from {{ cookiecutter.project_slug }}.toolkit.rerun import shell_exit_code, start_at_commit
 from {{ cookiecutter.project_slug }}.toolkit.stopping import (
     SIGNALS,
     ForwardedSignals,
     signal_exit_code,
 )
 from {{ cookiecutter.project_slug }}.toolkit.sweep_picture import draw_picture
+from {{ cookiecutter.project_slug }}.toolkit.worktree import shell_exit_code, start_at_commit
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import (
+    atomic_write,
     dump,
     located,
     parse_config,

@@ -21,7 +21,6 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from {{ cookiecutter.project_slug }}.toolkit.experiment import atomic_write
 from {{ cookiecutter.project_slug }}.toolkit.sweep_results import (
     SEED,
     PointResult,
@@ -31,6 +30,7 @@ from {{ cookiecutter.project_slug }}.toolkit.sweep_results import (
     settings,
     swept_keys,
 )
+from {{ cookiecutter.project_slug }}.toolkit.yaml_files import atomic_write
 
 PICTURE = "sweep.png"  # in the sweep's directory
 # The run's epoch number, logged beside the epoch's results at its last step

@@ -17,10 +17,13 @@ import os
 import re
 import reprlib
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import yaml
 
+METADATA_FILE = "metadata.yaml"  # a run's record, in its run directory
 MAX_NODES = 10_000
 MAX_DEPTH = 100
 FLOAT_TAG = "tag:yaml.org,2002:float"
@@ -190,3 +193,23 @@ def located(error: yaml.YAMLError, path: Path) -> str:
 def shown(value: object) -> str:
     """repr(value), shortened for an error message."""
     return SHORT.repr(value)
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write `path` through `write(file)` so that it is either complete or unchanged."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    # The rename is durable only once the directory entry itself is on disk.
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
