@@ -60,8 +60,9 @@ class SingleProcess:
         return nullcontext()
 
     def stop_requested(self, stop_signals: StopSignals | None, done: int,
-                       log_interval: int) -> bool:
-        """Whether to stop after `done` optimizer steps of the epoch."""
+                       log_interval: int, epoch_end: bool) -> bool:
+        """Whether to stop after `done` optimizer steps of the epoch (`epoch_end`: the
+        epoch's last)."""
         return stop_signals is not None and stop_signals.received is not None
 
     def checkpoint_due(self, run: RunDirectory | None, done: int, log_interval: int) -> bool:
@@ -415,7 +416,8 @@ class TrainerBase:
         has passed. Only after an optimizer step: a checkpoint holds no gradients, so
         one taken halfway through an accumulation would lose its first batches."""
         steps = self.optimizer_steps_done(done)
-        if self.processes.stop_requested(self.stop_signals, steps, self.log_interval):
+        epoch_end = done == len(self.train_loader)
+        if self.processes.stop_requested(self.stop_signals, steps, self.log_interval, epoch_end):
             self.save_mid_epoch_checkpoint(epoch, done)
             raise TrainingStopped(self.processes.stop_signal(self.stop_signals))
         if self.processes.checkpoint_due(self.run, steps, self.log_interval):
