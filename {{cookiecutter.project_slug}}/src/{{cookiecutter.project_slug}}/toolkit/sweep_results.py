@@ -77,6 +77,12 @@ def point_result(point: dict, project_root: Path) -> PointResult:
     result = PointResult(number=point["point"], values=point.get("values") or {},
                          status=str(point.get("status")), run=point.get("run"))
     metadata = run_metadata(project_root / result.run) if result.run else None
+{% if cookiecutter.slurm %}
+    if result.status == "queued" and metadata:
+        # A point of a sweep submitted as a SLURM job array: its run's record says how
+        # its task goes (queued, running, requeued, finished...).
+        result.status = str(metadata.get("status"))
+{% endif %}
     best = metadata.get("best") if metadata else None
     if isinstance(best, dict):
         result.best_metric = best.get("metric") if isinstance(best.get("metric"), str) else None
