@@ -87,7 +87,8 @@ def test_the_exact_file_set_is_committed(baked):
         if answers["task"] != "blank":
             expected |= MULTI_GPU_TESTS
     if answers["slurm"]:
-        expected |= {"cluster.yaml", *toolkit_modules(project, "slurm", "slurm_job")}
+        expected |= {"cluster.yaml",
+                     *toolkit_modules(project, "slurm", "slurm_job", "slurm_sweep")}
         if answers["task"] != "blank":
             expected |= SLURM_TESTS
     assert tracked_files(project) == expected
@@ -271,7 +272,7 @@ def test_slurm_code_is_there_only_when_asked_for(baked):
                 if SLURM_WORDS.search((project / name).read_text())}
     if answers["slurm"]:
         assert {"README.md", "run.py", "pyproject.toml", "cluster.yaml",
-                *toolkit_modules(project, "slurm", "slurm_job", "runs")} <= mentions
+                *toolkit_modules(project, "slurm", "slurm_job", "slurm_sweep", "runs")} <= mentions
     else:
         assert mentions == set()
 

@@ -15,6 +15,7 @@
     python run.py --list --sweep 2024-05-01_12-00-00                      # its points
 {% if cookiecutter.slurm %}
     python run.py sample_runconfig.yaml --submit                          # a SLURM job
+    python run.py sample_runconfig.yaml --sweep sample_sweep.yaml --submit  # a job array
 {% endif %}
 
 A logged run needs a clean git tree. It writes logs/<model_type>/<timestamp>/ with
@@ -43,6 +44,7 @@ from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.rerun import rerun
 {% if cookiecutter.slurm %}
 from {{ cookiecutter.project_slug }}.toolkit.slurm import {{ 'launch_plan, ' if cookiecutter.multi_gpu }}read_cluster_file, submit
+from {{ cookiecutter.project_slug }}.toolkit.slurm_sweep import submit_sweep
 {% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals
 from {{ cookiecutter.project_slug }}.toolkit.sweep import join_sweep, resume_sweep, start_sweep
@@ -140,19 +142,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 {% if cookiecutter.slurm %}
     parser.add_argument("--submit", action="store_true",
                         help="check and record the run here, then train it as a SLURM job "
-                             "(resources from cluster.yaml), requeued after preemption")
+                             "(resources from cluster.yaml), requeued after preemption; with "
+                             "--sweep, the points as one job array, --jobs N of them at once "
+                             "(default: as many as SLURM will run)")
     parser.add_argument("--cluster", metavar="FILE",
                         help="with --submit: the cluster file to use instead of cluster.yaml")
     args = parser.parse_args(argv)
     if args.submit:
-        # A job is a logged run, started from a config file; its code is its commit.
-        given = [flag for flag in ("resume", "rerun", "evaluate", "sweep", "resume_sweep",
-                                   "list", "compare", "format", "print_config", "no_logging",
+        # A job is a logged run (a sweep: one per point), started from a config file;
+        # its code is its commit.
+        given = [flag for flag in ("resume", "rerun", "evaluate", "resume_sweep", "list",
+                                   "compare", "format", "print_config", "no_logging",
                                    "allow_dirty_repo", "allow_changed_data")
                  if getattr(args, flag)]
         if given or not args.config:
-            parser.error("--submit starts a logged run from a config file: python run.py "
-                         "CONFIG --submit" + (f"; leave out: {', '.join(given)}" if given else ""))
+            parser.error("--submit starts a logged run, or a sweep's, from a config file: "
+                         "python run.py CONFIG [--sweep SWEEP_FILE] --submit"
+                         + (f"; leave out: {', '.join(given)}" if given else ""))
     elif args.cluster:
         parser.error("--cluster goes with --submit")
 {% else %}
@@ -179,7 +185,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if not args.config:
             parser.error("--sweep needs the config its points start from: "
                          "python run.py CONFIG --sweep SWEEP_FILE")
-        args.jobs = args.jobs or 1
     elif args.jobs:
         parser.error("--jobs goes with --sweep or --resume-sweep: how many of a sweep's "
                      "points run at once")
@@ -246,6 +251,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.compare:
             print_output(comparison(args.compare, PROJECT.root, args.format))
             return 0
+{% if cookiecutter.slurm %}
+        if args.submit:
+            # Checked before the run directory is made, as the run config is.
+            cluster = read_cluster_file(args.cluster, PROJECT.root)
+            if args.sweep:  # each point prepared as its own run.py would prepare it
+                return submit_sweep(args, PROJECT, cluster, lambda argv: prepare(
+                    parse_args(argv), PROJECT{{ ', launch_plan(cluster)' if cookiecutter.multi_gpu }}))
+            return submit(prepare(args, PROJECT{{ ', launch_plan(cluster)' if cookiecutter.multi_gpu }}), cluster,
+                          PROJECT.root)
+{% endif %}
         if args.sweep:
             return start_sweep(args, PROJECT)
         if args.print_config:
@@ -257,13 +272,6 @@ def main(argv: list[str] | None = None) -> int:
             run_path = Path(args.rerun).resolve()
             return rerun(run_path, read_metadata(run_path), PROJECT.root, PROJECT.logs,
                          args.allow_changed_data)
-{% if cookiecutter.slurm %}
-        if args.submit:
-            # Checked before the run directory is made, as the run config is.
-            cluster = read_cluster_file(args.cluster, PROJECT.root)
-            return submit(prepare(args, PROJECT{{ ', launch_plan(cluster)' if cookiecutter.multi_gpu }}), cluster,
-                          PROJECT.root)
-{% endif %}
         if args.evaluate and not at_run_commit(args.evaluate, PROJECT.root):
             return evaluate_at_run_commit(args, PROJECT.root)
 {% if cookiecutter.multi_gpu %}

@@ -115,6 +115,17 @@ def start_sweep(args: argparse.Namespace, project: Project) -> int:
                         for number, (values, config) in enumerate(zip(points, configs,
                                                                       strict=True))))
         return 0
+    directory, record, study = create_sweep(args, project, sweep, points, configs, base,
+                                            params if "search" in sweep else None)
+    return run_points(directory, record, project, args.jobs or 1, study)
+
+
+def create_sweep(args: argparse.Namespace, project: Project, sweep: dict, points: list[dict],
+                 configs: list[dict], base: dict, params: dict | None = None
+                 ) -> tuple[Path, dict, object]:
+    """Record a checked sweep: its directory (locked by this process), sweep.yaml with
+    every point pending, and each point's config; and for a search (the `params` it
+    samples), its study, opened."""
     repo = repo_to_record(args, project.root)  # once: every point runs this commit
     # Created last, so that a mistake found above leaves nothing in logs/.
     directory = new_timestamped_directory(project.logs / SWEEPS_FOLDER)
@@ -125,7 +136,7 @@ def start_sweep(args: argparse.Namespace, project: Project) -> int:
         "status": "running",
         "started": now(),
         "ended": None,
-        "sweep_file": str(sweep_file),
+        "sweep_file": str(Path(args.sweep)),
         "sweep": sweep,  # as given
         "config": str(args.config),
         "edits": {flag: getattr(args, flag) for flag in ("find_replace", "delete", "modify")},
@@ -153,7 +164,7 @@ def start_sweep(args: argparse.Namespace, project: Project) -> int:
         write_record(directory, record)
     except OSError as error:
         raise UserError(cannot_write(error, directory)) from None
-    return run_points(directory, record, project, args.jobs, study)
+    return directory, record, study
 
 
 def resume_sweep(directory: Path, project: Project, jobs: int) -> int:
@@ -164,6 +175,15 @@ def resume_sweep(directory: Path, project: Project, jobs: int) -> int:
     record = read_record(directory)  # as its last owner left it
     if record["status"] == "finished":
         raise UserError(f"the sweep in {directory} has finished; there is nothing to resume.")
+{% if cookiecutter.slurm %}
+    if record["status"] == "submitted":
+        raise UserError(
+            f"the sweep in {directory} was submitted as SLURM job array "
+            f"{record['slurm']['array_job_id']}: its points are SLURM's to run (and to "
+            f"requeue after preemption). Watch them: python run.py --list --sweep "
+            f"{record['id']}; once every point has ended, --resume-sweep runs its "
+            "interrupted ones here.")
+{% endif %}
     repo = repo_to_record(argparse.Namespace(no_logging=False, allow_dirty_repo=False),
                           project.root)
     commit = record["git"]["commit"]

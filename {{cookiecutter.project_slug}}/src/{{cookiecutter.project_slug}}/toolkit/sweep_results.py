@@ -19,6 +19,9 @@ from pathlib import Path
 import yaml
 
 from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE
+{% if cookiecutter.slurm %}
+from {{ cookiecutter.project_slug }}.toolkit.slurm import job_has_ended
+{% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import parse_record, read_text
 
 SEED = "seed"  # the key whose values a setting's points differ in
@@ -77,6 +80,17 @@ def point_result(point: dict, project_root: Path) -> PointResult:
     result = PointResult(number=point["point"], values=point.get("values") or {},
                          status=str(point.get("status")), run=point.get("run"))
     metadata = run_metadata(project_root / result.run) if result.run else None
+{% if cookiecutter.slurm %}
+    if result.status == "queued" and metadata:
+        # A point of a sweep submitted as a SLURM job array: its run's record says how
+        # its task goes (queued, running, requeued, finished...), unless SLURM says the
+        # task is over without its run having recorded an end: cancelled, or killed.
+        result.status = str(metadata.get("status"))
+        job_id = (metadata.get("slurm") or {}).get("job_id")
+        if (result.status in ("queued", "requeued", "running") and job_id is not None
+                and job_has_ended(str(job_id))):
+            result.status = "died" if result.status == "running" else "cancelled"
+{% endif %}
     best = metadata.get("best") if metadata else None
     if isinstance(best, dict):
         result.best_metric = best.get("metric") if isinstance(best.get("metric"), str) else None
