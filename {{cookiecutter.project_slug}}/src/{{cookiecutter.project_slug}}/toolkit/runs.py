@@ -16,7 +16,7 @@ import yaml
 from {{ cookiecutter.project_slug }}.toolkit.evaluation import EVALUATIONS
 from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE
 {% if cookiecutter.slurm %}
-from {{ cookiecutter.project_slug }}.toolkit.slurm import job_has_ended
+from {{ cookiecutter.project_slug }}.toolkit.slurm import status_now
 {% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.sweep import SWEEPS_FOLDER
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import YAMLRefused, parse_record, read_text
@@ -142,11 +142,10 @@ def status(metadata: dict) -> str:
 {% if cookiecutter.slurm %}
     job_id = field(metadata, "slurm", "job_id")
     if value is not None and job_id is not None:
-        # queued, running, requeued (and how often), finished: a SLURM job's states.
+        # queued, running, requeued (and how often), finished: a SLURM job's states;
+        # cancelled or died where SLURM says the job ended and its record does not.
         requeues = field(metadata, "slurm", "requeues")
-        if value in ("queued", "requeued", "running") and job_has_ended(str(job_id)):
-            # The job never recorded its end: cancelled in the queue, or killed.
-            value = "died" if value == "running" else "cancelled"
+        value = status_now(str(value), str(job_id))
         return f"{value} (job {job_id}{f', requeued {requeues}x' if requeues else ''})"
 {% endif %}
     return str(value) if value is not None else UNKNOWN

@@ -20,7 +20,7 @@ import yaml
 
 from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE
 {% if cookiecutter.slurm %}
-from {{ cookiecutter.project_slug }}.toolkit.slurm import job_has_ended
+from {{ cookiecutter.project_slug }}.toolkit.slurm import status_now
 {% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import parse_record, read_text
 
@@ -87,9 +87,8 @@ def point_result(point: dict, project_root: Path) -> PointResult:
         # task is over without its run having recorded an end: cancelled, or killed.
         result.status = str(metadata.get("status"))
         job_id = (metadata.get("slurm") or {}).get("job_id")
-        if (result.status in ("queued", "requeued", "running") and job_id is not None
-                and job_has_ended(str(job_id))):
-            result.status = "died" if result.status == "running" else "cancelled"
+        if job_id is not None:
+            result.status = status_now(result.status, str(job_id))
 {% endif %}
     best = metadata.get("best") if metadata else None
     if isinstance(best, dict):
