@@ -151,6 +151,9 @@ def job_preemption(project: Path, cluster_file: Path) -> tuple[float, float]:
     wait_until(lambda: status(run) not in ("requeued", "running"), "the job's end")
     if status(run) != "finished":
         sys.exit(f"failed: the job ended {status(run)}\n{read(log)[-2000:]}")
+    # The run's record says finished while its job still runs: submitit writes its result
+    # and the job's log after that, into the scratch folder about to be removed.
+    wait_until(lambda: job_state(job_id) == "", "the job out of the queue")
     started = datetime.strptime(JOB_START.findall(read(log))[-1], "%Y-%m-%d %H:%M:%S,%f")
     return checkpoint, (resumed_seen - started).total_seconds()
 
