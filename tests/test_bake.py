@@ -18,16 +18,17 @@ SOURCE = {
     ".pre-commit-config.yaml", "README.md", "pyproject.toml", "run.py", "sample_runconfig.yaml",
     "sample_search.yaml", "sample_sweep.yaml", "scripts/make_dataset.py",
     "tests/conftest.py", "tests/test_config.py", "tests/test_data.py", "tests/test_datasets.py",
-    "tests/test_experiment.py", "tests/test_inputs.py", "tests/test_load_run.py", "tests/test_run.py",
-    "tests/test_runs.py", "tests/test_compare.py",
+    "tests/test_experiment.py", "tests/test_inputs.py", "tests/test_load_run.py",
+    "tests/test_run.py", "tests/test_runs.py", "tests/test_compare.py",
 }
 # The researcher's files, and the toolkit's (in toolkit/).
 MODULES = {"__init__", "data_loader", "losses", "model", "schema", "train"}
 TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "base_trainer", "builders",
-                   "code_check", "compare", "config", "errors", "evaluation", "experiment", "fingerprint",
-                   "job", "loading", "outcome", "project", "random_state", "repo", "rerun",
-                   "runs", "search", "selection", "stopping", "sweep", "sweep_picture",
-                   "sweep_report", "sweep_results", "training", "worktree", "yaml_files"}
+                   "code_check", "compare", "config", "errors", "evaluation", "experiment",
+                   "fingerprint", "job", "loading", "outcome", "project", "random_state",
+                   "repo", "rerun", "runs", "search", "selection", "stopping", "sweep",
+                   "sweep_picture", "sweep_report", "sweep_results", "training", "worktree",
+                   "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # Tests that train: a blank project has nothing to train until its user writes the task.
 TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_evaluate.py",
@@ -87,8 +88,8 @@ def test_the_exact_file_set_is_committed(baked):
         if answers["task"] != "blank":
             expected |= MULTI_GPU_TESTS
     if answers["slurm"]:
-        expected |= {"cluster.yaml",
-                     *toolkit_modules(project, "slurm", "slurm_job", "slurm_sweep")}
+        expected |= {"cluster.yaml", *toolkit_modules(project, "slurm", "slurm_job",
+                                                      "slurm_queue", "slurm_sweep")}
         if answers["task"] != "blank":
             expected |= SLURM_TESTS
     assert tracked_files(project) == expected

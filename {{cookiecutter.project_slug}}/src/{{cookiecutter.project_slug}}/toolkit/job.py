@@ -35,6 +35,9 @@ from {{ cookiecutter.project_slug }}.toolkit.experiment import (
 from {{ cookiecutter.project_slug }}.toolkit.fingerprint import check_data, fingerprint
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState, repo_state
+{% if cookiecutter.slurm %}
+from {{ cookiecutter.project_slug }}.toolkit.slurm_queue import take_from_slurm
+{% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import located, parse_record, read_text
 
 if TYPE_CHECKING:  # evaluation.py builds on this module
@@ -118,20 +121,13 @@ def prepare(args: argparse.Namespace, project: Project) -> Job:
         data = fingerprint(resolve_path(config["data_directory"], project.root),
                            splits_read(config))
         # Created last, so that a mistake found above leaves no half-made directory.
-{% if cookiecutter.multi_gpu %}
-        run = RunDirectory.create(project.logs, config, vars(args), repo, device, data, launch)
-{% else %}
-        run = RunDirectory.create(project.logs, config, vars(args), repo, device, data)
-{% endif %}
+        run = RunDirectory.create(project.logs, config, vars(args), repo, device,
+                                  data{{ ', launch' if cookiecutter.multi_gpu }})
     return Job(config, args.mini, args.cpu, device, run)
 
 
-{% if cookiecutter.multi_gpu %}
-def prepare_resume(run_path: Path, project: Project, plan_launch: LaunchPlan,
+def prepare_resume(run_path: Path, project: Project,{{ ' plan_launch: LaunchPlan,' if cookiecutter.multi_gpu }}
                    allow_changed_data: bool = False) -> Job:
-{% else %}
-def prepare_resume(run_path: Path, project: Project, allow_changed_data: bool = False) -> Job:
-{% endif %}
     """Reopen a logged run at its newest readable checkpoint, if the code is the same
     (and the data, unless `allow_changed_data`)."""
     read_metadata(run_path)  # a run directory, before a lock file is made in it
@@ -139,6 +135,10 @@ def prepare_resume(run_path: Path, project: Project, allow_changed_data: bool = 
     metadata = read_metadata(run_path)  # as its last owner left it
     if metadata.get("status") == "finished":
         raise UserError(f"{run_path} has finished; there is nothing to resume.")
+{% if cookiecutter.slurm %}
+    if "slurm" in metadata:  # submitted (slurm.py): not while its job may train it too
+        take_from_slurm(metadata, run_path)
+{% endif %}
     config = validate(metadata["config"], run_path / METADATA_FILE, project)
     flags = metadata["flags"]
     repo = repo_to_record(argparse.Namespace(no_logging=False, allow_dirty_repo=False),

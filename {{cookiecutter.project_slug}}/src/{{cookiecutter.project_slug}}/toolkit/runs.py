@@ -16,7 +16,7 @@ import yaml
 from {{ cookiecutter.project_slug }}.toolkit.evaluation import EVALUATIONS
 from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE
 {% if cookiecutter.slurm %}
-from {{ cookiecutter.project_slug }}.toolkit.slurm import status_now
+from {{ cookiecutter.project_slug }}.toolkit.slurm_queue import status_now
 {% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.sweep import SWEEPS_FOLDER
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import YAMLRefused, parse_record, read_text
@@ -140,12 +140,15 @@ def status(metadata: dict) -> str:
     if value == "running" and process_is_gone(metadata):
         return "died"
 {% if cookiecutter.slurm %}
-    job_id = field(metadata, "slurm", "job_id")
+    slurm = field(metadata, "slurm")
+    job_id = field(slurm, "job_id")
     if value is not None and job_id is not None:
+        if field(slurm, "resumed_here"):  # its process's now, as a run started here
+            return f"{value} (resumed here after job {job_id})"
         # queued, running, requeued (and how often), finished: a SLURM job's states;
         # cancelled or died where SLURM says the job ended and its record does not.
-        requeues = field(metadata, "slurm", "requeues")
-        value = status_now(str(value), str(job_id))
+        requeues = field(slurm, "requeues")
+        value = status_now(str(value), slurm)
         return f"{value} (job {job_id}{f', requeued {requeues}x' if requeues else ''})"
 {% endif %}
     return str(value) if value is not None else UNKNOWN

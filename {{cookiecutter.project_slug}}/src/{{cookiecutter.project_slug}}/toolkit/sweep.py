@@ -56,6 +56,9 @@ from {{ cookiecutter.project_slug }}.toolkit.experiment import (
 from {{ cookiecutter.project_slug }}.toolkit.job import repo_to_record
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.repo import repo_state
+{% if cookiecutter.slurm %}
+from {{ cookiecutter.project_slug }}.toolkit.slurm_queue import job_has_ended
+{% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.stopping import (
     SIGNALS,
     ForwardedSignals,
@@ -177,12 +180,7 @@ def resume_sweep(directory: Path, project: Project, jobs: int) -> int:
         raise UserError(f"the sweep in {directory} has finished; there is nothing to resume.")
 {% if cookiecutter.slurm %}
     if record["status"] == "submitted":
-        raise UserError(
-            f"the sweep in {directory} was submitted as SLURM job array "
-            f"{record['slurm']['array_job_id']}: its points are SLURM's to run (and to "
-            f"requeue after preemption). Watch them: python run.py --list --sweep "
-            f"{record['id']}; once every point has ended, --resume-sweep runs its "
-            "interrupted ones here.")
+        take_sweep_from_slurm(directory, record, project.root)
 {% endif %}
     repo = repo_to_record(argparse.Namespace(no_logging=False, allow_dirty_repo=False),
                           project.root)
@@ -201,6 +199,30 @@ def resume_sweep(directory: Path, project: Project, jobs: int) -> int:
     return run_points(directory, record, project, jobs, study)
 
 
+{% if cookiecutter.slurm %}
+def take_sweep_from_slurm(directory: Path, record: dict, project_root: Path) -> None:
+    """A sweep submitted as a job array (slurm_sweep.py), to be resumed here: refused
+    while any task of the array is in SLURM's queue; after that, each point is as its
+    run ended, and a point whose task ended without ending its run (cancelled in the
+    queue, killed while training) is interrupted, to be resumed here."""
+    array_id = record["slurm"]["array_job_id"]
+    if not job_has_ended(array_id):
+        raise UserError(
+            f"the sweep in {directory} was submitted as SLURM job array {array_id}, and "
+            f"its points are SLURM's to run (and to requeue after preemption) while a task "
+            f"of it is in the queue, or while SLURM cannot say (squeue must answer here). "
+            f"Watch them: python run.py --list --sweep {record['id']}; once no task is "
+            f"left (`scancel {array_id}` stops them all), --resume-sweep runs the "
+            "unfinished points here.")
+    for point in record["points"]:
+        if point["status"] == "queued":  # as submitted: its run says how it went
+            status = run_record(project_root, point["run"]).get("status")
+            point["status"] = status if status in ENDED else "interrupted"
+    record["status"] = "interrupted"  # and resumed here, as a sweep stopped here is
+    record["slurm"]["resumed_here"] = now()
+
+
+{% endif %}
 def settle(point: dict, directory: Path, project_root: Path) -> None:
     """A point whose end the sweep's process did not see: finished (or pruned) if its
     run says so (it may have ended after the sweep's process was killed), else

@@ -20,7 +20,7 @@ import yaml
 
 from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE
 {% if cookiecutter.slurm %}
-from {{ cookiecutter.project_slug }}.toolkit.slurm import status_now
+from {{ cookiecutter.project_slug }}.toolkit.slurm_queue import status_now
 {% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import parse_record, read_text
 
@@ -86,9 +86,8 @@ def point_result(point: dict, project_root: Path) -> PointResult:
         # its task goes (queued, running, requeued, finished...), unless SLURM says the
         # task is over without its run having recorded an end: cancelled, or killed.
         result.status = str(metadata.get("status"))
-        job_id = (metadata.get("slurm") or {}).get("job_id")
-        if job_id is not None:
-            result.status = status_now(result.status, str(job_id))
+        if isinstance(metadata.get("slurm"), dict):
+            result.status = status_now(result.status, metadata["slurm"])
 {% endif %}
     best = metadata.get("best") if metadata else None
     if isinstance(best, dict):
