@@ -78,6 +78,35 @@ def python(project: Path, *args: str, **overrides: str) -> subprocess.CompletedP
     return run([sys.executable, *args], project, PYTHONPATH=str(project / "src"), **overrides)
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own ordering, which would undo this one
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first, the longest first, each followed by a quick one.
+
+    The suite's time is mostly in a few slow tests, shared by two workers
+    (scripts/test.sh). A long one started last keeps one worker busy long after the
+    other has run out of tests; and a worker holds the test after the one it runs, which
+    an idle worker cannot take, so no slow test is put right behind another."""
+    slow = sorted((item for item in items if item.get_closest_marker("slow")),
+                  key=expected_minutes, reverse=True)
+    quick = [item for item in items if not item.get_closest_marker("slow")]
+    ordered = []
+    for item in slow:
+        ordered += [item, *quick[:1]]
+        quick = quick[1:]
+    items[:] = ordered + quick
+
+
+def expected_minutes(item: pytest.Item) -> float:
+    """About how long a slow test takes on two cores, to start the longest first. A
+    generated project's suite is long with a task to train (not blank), and longer with
+    the multi-GPU and SLURM tests; the other slow tests take a minute or two."""
+    callspec = getattr(item, "callspec", None)
+    answers = callspec.params.get("answers") if callspec else None
+    if not answers or answers["task"] == "blank":
+        return 2
+    return 10 + 4 * answers["multi_gpu"] + 4 * answers["slurm"]
+
+
 @pytest.fixture
 def bake(cookies):
     def bake(**answers):
