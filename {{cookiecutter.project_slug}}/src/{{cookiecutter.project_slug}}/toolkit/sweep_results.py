@@ -86,8 +86,9 @@ def point_result(point: dict, project_root: Path) -> PointResult:
         # its task goes (queued, running, requeued, finished...), unless SLURM says the
         # task is over without its run having recorded an end: cancelled, or killed.
         result.status = str(metadata.get("status"))
-        if isinstance(metadata.get("slurm"), dict):
-            result.status = status_now(result.status, metadata["slurm"])
+        slurm = metadata.get("slurm")
+        if isinstance(slurm, dict) and slurm.get("job_id") is not None:
+            result.status = status_now(result.status, slurm)
 {% endif %}
     best = metadata.get("best") if metadata else None
     if isinstance(best, dict):
