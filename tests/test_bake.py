@@ -17,9 +17,7 @@ SOURCE = {
     ".cookiecutter.json", ".gitattributes", ".github/workflows/checks.yml", ".gitignore",
     ".pre-commit-config.yaml", "README.md", "pyproject.toml", "run.py", "sample_runconfig.yaml",
     "sample_search.yaml", "sample_sweep.yaml", "scripts/make_dataset.py",
-    "tests/conftest.py", "tests/test_config.py", "tests/test_data.py", "tests/test_datasets.py",
-    "tests/test_experiment.py", "tests/test_inputs.py", "tests/test_load_run.py",
-    "tests/test_run.py", "tests/test_runs.py", "tests/test_compare.py",
+    "tests/conftest.py", "tests/helpers.py", "tests/test_data.py", "tests/test_smoke.py",
 }
 # The researcher's files, and the toolkit's (in toolkit/).
 MODULES = {"__init__", "data_loader", "losses", "model", "schema", "train"}
@@ -30,13 +28,17 @@ TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "base_trainer", "bu
                    "sweep_picture", "sweep_report", "sweep_results", "training", "worktree",
                    "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
-# Tests that train: a blank project has nothing to train until its user writes the task.
-TRAINING_TESTS = {"tests/test_code_check.py", "tests/test_evaluate.py",
-                  "tests/test_fingerprint.py", "tests/test_own_data.py", "tests/test_rerun.py",
-                  "tests/test_resume.py", "tests/test_search.py", "tests/test_sweep.py",
-                  "tests/test_sweep_report.py"}
-MULTI_GPU_TESTS = {"tests/test_distributed.py"}
-SLURM_TESTS = {"tests/test_slurm.py"}
+# The toolkit's tests, on its own toy task: the same in every bake but for the options.
+TOOLKIT_TESTS = {f"tests/toolkit/{name}.py" for name in (
+    "conftest", "harness", "test_code_check", "test_compare", "test_config", "test_datasets",
+    "test_evaluate", "test_experiment", "test_fingerprint", "test_inputs", "test_journey",
+    "test_load_run", "test_rerun", "test_resume", "test_run", "test_runs", "test_search",
+    "test_sweep", "test_sweep_report", "toy/__init__", "toy/data", "toy/data_loader",
+    "toy/losses", "toy/model")}
+# The recipe for bringing one's own data, as a test: a task with data to replace has one.
+OWN_DATA_TESTS = {"tests/test_own_data.py"}
+MULTI_GPU_TESTS = {"tests/toolkit/test_distributed.py"}
+SLURM_TESTS = {"tests/toolkit/test_slurm.py"}
 # Words that must not appear anywhere in a project that declined the rollout phase.
 ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.IGNORECASE)
 # ... nor in a project that declined multi-GPU.
@@ -79,19 +81,18 @@ def code_and_docs(project):
 
 def test_the_exact_file_set_is_committed(baked):
     answers, project = baked
-    expected = (SOURCE | modules(project, *MODULES, *TASK_MODULES[answers["task"]])
+    expected = (SOURCE | TOOLKIT_TESTS
+                | modules(project, *MODULES, *TASK_MODULES[answers["task"]])
                 | toolkit_modules(project, *TOOLKIT_MODULES))
     if answers["task"] != "blank":
-        expected |= TRAINING_TESTS
+        expected |= OWN_DATA_TESTS
     if answers["multi_gpu"]:
         expected |= toolkit_modules(project, "distributed", "distributed_training", "launch")
-        if answers["task"] != "blank":
-            expected |= MULTI_GPU_TESTS
+        expected |= MULTI_GPU_TESTS
     if answers["slurm"]:
         expected |= {"cluster.yaml", *toolkit_modules(project, "slurm", "slurm_job",
                                                       "slurm_queue", "slurm_sweep")}
-        if answers["task"] != "blank":
-            expected |= SLURM_TESTS
+        expected |= SLURM_TESTS
     assert tracked_files(project) == expected
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import environment, git, run_directories, run_py
+from harness import environment, git, run_directories, run_py
+
+pytestmark = pytest.mark.machinery  # pytest -m machinery
 
 QUICK = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "2",
          "--modify", "batch_size", "32")

@@ -17,16 +17,11 @@ from pathlib import Path
 
 import pytest
 import torch
-{% if cookiecutter.task == 'blank' %}
-from conftest import MODEL, PROJECT, environment, git
-{% else %}
 import yaml
-from conftest import MODEL, PROJECT, WIDTH, environment, git, run_py
-{% endif %}
+from harness import MODEL, SAMPLE, TOY_PROJECT, WIDTH, environment, git, run_py
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from {{ cookiecutter.project_slug }} import model
 from {{ cookiecutter.project_slug }}.schema import TOP_LEVEL_KEYS
 from {{ cookiecutter.project_slug }}.toolkit.base_dataset import FishboticsDataset
 from {{ cookiecutter.project_slug }}.toolkit.config import load_config
@@ -34,7 +29,6 @@ from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.experiment import load_model_weights
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import dump
 
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_runconfig.yaml"
 SAMPLE_TEXT = SAMPLE.read_text(encoding="utf-8")
 QUICK = ("sample_runconfig.yaml", "--mini", "--cpu")
 # Nine levels of ten aliases: a few lines that stand for 10**9 values.
@@ -59,9 +53,9 @@ def refused_config(path_or_edits, message: str) -> str:
     """The UserError load_config raises, checked to contain `message` and to be short."""
     with pytest.raises(UserError) as error:
         if isinstance(path_or_edits, Path):
-            load_config(path_or_edits, PROJECT)
+            load_config(path_or_edits, TOY_PROJECT)
         else:
-            load_config(SAMPLE, PROJECT, modify=list(path_or_edits))
+            load_config(SAMPLE, TOY_PROJECT, modify=list(path_or_edits))
     text = str(error.value)
     assert message in text
     assert max(map(len, text.splitlines())) <= LONGEST_LINE
@@ -92,19 +86,19 @@ def refused_run(project: Path, *args: str, message: str, timeout: int = 600) -> 
 @pytest.mark.parametrize("spelling", ["1e-4", "1E-4", "+1e-4", "0.1e-3", ".1e-3", "1.0e-4"])
 def test_an_exponent_without_a_dot_is_a_float_in_files_and_edits(tmp_path, spelling):
     path = write(tmp_path, sample_with(r"^  learning_rate: \S+", f"  learning_rate: {spelling}"))
-    assert load_config(path, PROJECT)["model_parameters"]["learning_rate"] == 1e-4
-    edited = load_config(SAMPLE, PROJECT, modify=["model_parameters.learning_rate", spelling])
+    assert load_config(path, TOY_PROJECT)["model_parameters"]["learning_rate"] == 1e-4
+    edited = load_config(SAMPLE, TOY_PROJECT, modify=["model_parameters.learning_rate", spelling])
     assert edited["model_parameters"]["learning_rate"] == 1e-4
 
 
 def test_a_string_that_looks_like_such_a_float_stays_a_string(tmp_path):
-    config = load_config(SAMPLE, PROJECT, modify=["description", "'1e-4'"])
+    config = load_config(SAMPLE, TOY_PROJECT, modify=["description", "'1e-4'"])
     assert config["description"] == "1e-4"
-    assert load_config(write(tmp_path, dump(config)), PROJECT)["description"] == "1e-4"
+    assert load_config(write(tmp_path, dump(config)), TOY_PROJECT)["description"] == "1e-4"
 
 
 def test_small_aliases_still_work():
-    config = load_config(SAMPLE, PROJECT, modify=["data_loader_parameters",
+    config = load_config(SAMPLE, TOY_PROJECT, modify=["data_loader_parameters",
                                          "{all: &shared {mini_size: 7}, train: *shared}"])
     assert config["data_loader_parameters"]["train"] == {"mini_size": 7}
 
@@ -114,10 +108,8 @@ def test_small_aliases_still_work():
      "model_parameters.learning_rate: expected float, got '0.001'"),
     (("model_parameters.learning_rate_decay", "true"),
      "model_parameters.learning_rate_decay: expected float, got True"),
-{% if cookiecutter.task != 'blank' %}
     ((f"model_parameters.{WIDTH}", "true"), f"model_parameters.{WIDTH}: expected int, got True"),
     ((f"model_parameters.{WIDTH}", "64.0"), f"model_parameters.{WIDTH}: expected int, got 64.0"),
-{% endif %}
     (("data_loader_parameters.train.mini_size", "x"),
      "data_loader_parameters.train.mini_size: expected int, got 'x'"),
     (("data_loader_parameters.all.mini_size", "[1, 2]"),
@@ -152,13 +144,12 @@ def test_constructors_refuse_values_out_of_range():
     for parameters in ({"learning_rate": float("nan")}, {"learning_rate": -1.0},
                        {"learning_rate": float("inf")}):
         with pytest.raises(ValueError, match="learning_rate must be a finite number >= 0"):
-            getattr(model, MODEL)(**parameters)
+            getattr(TOY_PROJECT.models, MODEL)(**parameters)
     for size in (0, -5):
         with pytest.raises(UserError, match=f"mini_size must be at least 1, got {size}"):
             FishboticsDataset("data", "train", mini=True, mini_size=size)
-{% if cookiecutter.task != 'blank' %}
     with pytest.raises(ValueError, match=WIDTH):
-        getattr(model, MODEL)(**{WIDTH: 0})
+        getattr(TOY_PROJECT.models, MODEL)(**{WIDTH: 0})
 
 
 def test_a_learning_rate_typed_1e_4_trains_with_that_rate(project):
@@ -169,7 +160,6 @@ def test_a_learning_rate_typed_1e_4_trains_with_that_rate(project):
     record = yaml.safe_load(metadata.read_text())
     assert record["status"] == "finished"
     assert record["config"]["model_parameters"]["learning_rate"] == 1e-4
-{% endif %}
 
 
 # --------------------------------------------------------------------------------------
@@ -187,7 +177,7 @@ def test_a_config_not_in_utf8_names_its_encoding(tmp_path, encoding, message):
 
 def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
     path = write(tmp_path, b"\xef\xbb\xbf" + SAMPLE_TEXT.encode())
-    assert load_config(path, PROJECT) == load_config(SAMPLE, PROJECT)
+    assert load_config(path, TOY_PROJECT) == load_config(SAMPLE, TOY_PROJECT)
 
 
 @pytest.mark.parametrize("text, message", [
@@ -247,7 +237,7 @@ def hand_made_run(project: Path, damage) -> Path:
 {% if cookiecutter.multi_gpu %}
         "distributed": {"launcher": "single process", "world_size": 1, "backend": None},
 {% endif %}
-        "config": load_config(SAMPLE, PROJECT),
+        "config": load_config(SAMPLE, TOY_PROJECT),
     }
     damage(record)
     directory = project / "logs" / MODEL / "2026-01-01_00-00-00"
@@ -294,7 +284,6 @@ def mount_tmpfs(directory: Path, options: str) -> None:
                              capture_output=True, text=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-{% if cookiecutter.task != 'blank' %}
 
 
 def test_a_read_only_logs_directory_is_a_clear_error(project):
@@ -309,11 +298,7 @@ def test_a_read_only_logs_directory_is_a_clear_error(project):
 def test_a_full_disk_fails_the_run_and_keeps_its_checkpoints(project):
     # Room for the record (about 6 KB with its data fingerprint, and a temporary copy of
     # it for each rewrite) and the first epoch's checkpoint, not for the second's.
-{% if cookiecutter.task == 'trajectory' %}
     room = "80k"  # a checkpoint of this model takes about 41 KB
-{% else %}
-    room = "104k"  # a checkpoint of this model takes about 57 KB
-{% endif %}
     logs = project / "logs"
     mount_tmpfs(logs, f"size={room}")
     try:
@@ -330,7 +315,6 @@ def test_a_full_disk_fails_the_run_and_keeps_its_checkpoints(project):
         assert "model_state_dict" in torch.load(run / "model_epoch_0.pth", weights_only=True)
     finally:
         subprocess.run(["umount", str(logs)], check=True)
-{% endif %}
 {% if cookiecutter.multi_gpu %}
 
 
@@ -391,13 +375,13 @@ def loads_or_refuses(path: Path, directory: Path, **edits) -> None:
     """load_config gives a complete config that prints and reads back as itself, or
     a short UserError; any other exception fails the test."""
     try:
-        config = load_config(path, PROJECT, **edits)
+        config = load_config(path, TOY_PROJECT, **edits)
     except UserError as error:
         assert max(map(len, str(error).splitlines()), default=0) <= LONGEST_LINE
         return
     assert set(config) == set(TOP_LEVEL_KEYS)
     printed = dump(config)
-    assert dump(load_config(write(directory, printed, "printed.yaml"), PROJECT)) == printed
+    assert dump(load_config(write(directory, printed, "printed.yaml"), TOY_PROJECT)) == printed
 
 
 @EXAMPLES

@@ -10,7 +10,9 @@ import statistics
 import matplotlib.image
 import pytest
 import yaml
-from conftest import committed_copy, run_py
+from harness import committed_copy, run_py
+
+pytestmark = pytest.mark.machinery  # pytest -m machinery
 
 RATES, SEEDS = (0.001, 0.003), (3, 4)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 import yaml
-from conftest import (
+from harness import (
     HELD_OUT_SAMPLES,
     committed_copy,
     environment,
@@ -22,6 +22,8 @@ from conftest import (
     run_py,
 )
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+pytestmark = pytest.mark.machinery  # pytest -m machinery
 
 # Three short epochs with a checkpoint after every step, so that a kill can land before,
 # during or after a checkpoint write; the learning rate halves after each epoch, so that

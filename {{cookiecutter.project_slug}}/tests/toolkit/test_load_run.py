@@ -1,28 +1,27 @@
-"""PROJECT.load_run as a notebook or a robot's script calls it: the README's example,
-the checkpoint it picks, the code check, and each mistake a user can make."""
+"""PROJECT.load_run as a notebook or a robot's script calls it: the checkpoint it
+picks, the code check, and each mistake a user can make."""
 
 import json
-import re
-{% if cookiecutter.task != 'blank' %}
 import shutil
-{% endif %}
 import subprocess
 import sys
 from pathlib import Path
 
-{% if cookiecutter.task != 'blank' %}
 import pytest
 import torch
 import yaml
-from conftest import MODEL, PROJECT, committed_copy, environment, git, run_directories, run_py
-{% else %}
-from conftest import MODEL, PROJECT_ROOT, environment
-{% endif %}
+from harness import (
+    MODEL,
+    TOY_PROJECT,
+    committed_copy,
+    environment,
+    git,
+    run_directories,
+    run_py,
+)
 
-EXAMPLE = re.compile(r"<!-- load_run example -->\n```python\n(.*?)```\n"
-                     r"<!-- end of the load_run example -->", re.DOTALL)
-# The run directory the README's example names, replaced by a real one to run it.
-EXAMPLE_RUN = f"logs/{MODEL}/2026-11-27_10-00-00"
+pytestmark = pytest.mark.machinery  # pytest -m machinery
+
 # Calls PROJECT.load_run(...) with each argument list (Python source) given as JSON,
 # and prints, as JSON, the UserError message of each, or null where it loaded.
 CALLS = """
@@ -40,24 +39,8 @@ for arguments in json.loads(sys.argv[1]):
         messages.append(str(error))
 print(json.dumps(messages))
 """
-{% if cookiecutter.task == 'trajectory' %}
-# The name the README's example gives the model, and inputs for it.
-LOADED = "policy"
-INPUTS = '{"configuration": torch.rand(5, 2), "goal": torch.rand(5, 2)}'
 # An edit of model.py that changes the weights the model has.
-NEW_LAYER = ("nn.Linear(width, 2)", "nn.Linear(width, 2, bias=False)")
-{% elif cookiecutter.task == 'classification' %}
-# The name the README's example gives the model, and inputs for it.
-LOADED = "classifier"
-INPUTS = '{"image": torch.randint(0, 256, (5, 1, 16, 16), dtype=torch.uint8)}'
-# An edit of model.py that changes the weights the model has.
-NEW_LAYER = ("nn.Linear(width, num_classes)", "nn.Linear(width, num_classes, bias=False)")
-{% endif %}
-
-
-def readme_example(project: Path) -> str:
-    [example] = EXAMPLE.findall((project / "README.md").read_text())
-    return example
+NEW_LAYER = ("nn.Linear(hidden_size, 2)", "nn.Linear(hidden_size, 2, bias=False)")
 
 
 def python(project: Path, code: str, *args: str) -> subprocess.CompletedProcess:
@@ -72,20 +55,6 @@ def load_run_errors(project: Path, *calls: str) -> list[str | None]:
     result = python(project, CALLS, json.dumps(calls))
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
-{% if cookiecutter.task == 'blank' %}
-
-
-def test_the_readme_shows_the_call_with_this_projects_model():
-    example = readme_example(PROJECT_ROOT)
-    compile(example, "README.md", "exec")
-    assert f'PROJECT.load_run("{EXAMPLE_RUN}", checkpoint="best")' in example
-
-
-def test_a_directory_that_is_no_run_is_a_user_error(tmp_path):
-    [message] = load_run_errors(PROJECT_ROOT, repr(str(tmp_path)))
-    assert f"{tmp_path} is not a run directory: it has no metadata.yaml" in message
-    assert "python run.py --list" in message
-{% else %}
 
 
 @pytest.fixture(scope="module")
@@ -119,27 +88,24 @@ def assert_same_weights(state: dict[str, torch.Tensor], expected: dict[str, torc
         assert torch.equal(state[name], tensor), name
 
 
-def test_the_readme_example_runs_on_the_best_checkpoint(trained, tmp_path):
+def test_the_best_checkpoint_is_loaded_in_eval_mode(trained, tmp_path):
     run = the_run(trained)
     saved = tmp_path / "loaded.pt"
-    # The example as a user copies it, with a real run; then what it loaded, saved.
-    code = readme_example(trained).replace(EXAMPLE_RUN, str(run.relative_to(trained))) + f"""
+    # As a notebook in the project's root calls it; then what it loaded, saved.
+    result = python(trained, f"""
+import torch
+from run import PROJECT
+
+policy = PROJECT.load_run({str(run.relative_to(trained))!r}, checkpoint="best")
 torch.manual_seed(0)
-inputs = {INPUTS}
+inputs = dict(position=torch.rand(5, 2), goal=torch.rand(5, 2))
 with torch.no_grad():
-    outputs = {LOADED}({LOADED}.transform(inputs))
-torch.save(dict(inputs=inputs, outputs=outputs, state={LOADED}.state_dict(),
-                training={LOADED}.training), {str(saved)!r})
-"""
-    result = python(trained, code)
+    outputs = policy(policy.transform(inputs))
+torch.save(dict(inputs=inputs, outputs=outputs, state=policy.state_dict(),
+                training=policy.training), {str(saved)!r})
+""")
     assert result.returncode == 0, result.stderr
     assert "Warning" not in result.stderr  # the checkout is the run's commit
-{% if cookiecutter.task == 'trajectory' %}
-    assert re.fullmatch(r"the hand ends \d+\.\d{3} m from the goal\n", result.stdout)
-{% else %}
-    lines = result.stdout.splitlines()
-    assert len(lines) == 8 and all(re.fullmatch(r" *\w+ \(true: \w+\)", line) for line in lines)
-{% endif %}
 
     loaded = torch.load(saved, weights_only=True)
     best = yaml.safe_load((run / "metadata.yaml").read_text())["best"]["checkpoint"]
@@ -147,7 +113,7 @@ torch.save(dict(inputs=inputs, outputs=outputs, state={LOADED}.state_dict(),
     assert_same_weights(loaded["state"], checkpoint["model_state_dict"])
     assert loaded["training"] is False  # eval mode
     # The checkpoint's weights in the model built by hand from the run's config.
-    by_hand = getattr(PROJECT.models, MODEL)(**checkpoint["config"]["model_parameters"])
+    by_hand = getattr(TOY_PROJECT.models, MODEL)(**checkpoint["config"]["model_parameters"])
     by_hand.load_state_dict(checkpoint["model_state_dict"])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the example ran: sums in the same order, the same bits
@@ -265,4 +231,3 @@ def test_each_mistake_is_a_user_error_naming_the_file_and_the_fix(trained, tmp_p
     assert f"model_type: unknown name '{MODEL}'; valid names in model.py: Renamed{MODEL}" \
         in message
     assert "git worktree add DIR" in message
-{% endif %}

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import MODEL, WIDTH, committed_copy, git, run_directories, run_py
+from harness import MODEL, WIDTH, committed_copy, git, run_directories, run_py
+
+pytestmark = pytest.mark.machinery  # pytest -m machinery
 
 TRAINING = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "2")
 BROKEN_FORWARD = f'''

@@ -6,17 +6,13 @@ import socket
 import subprocess
 import sys
 
-{% if cookiecutter.task == 'blank' %}
-from conftest import environment, run_py, write_run
-{% else %}
 import pytest
 import yaml
-from conftest import MODEL, WIDTH, environment, git, run_directories, run_py, write_run
+from harness import MODEL, WIDTH, environment, git, run_directories, run_py, write_run
 from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
 from tensorboard.context import RequestContext
 from tensorboard.plugins import base_plugin
 from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups
-{% endif %}
 
 COMMIT = "0123456789ab" + "c" * 28
 FINISHED = {
@@ -131,7 +127,6 @@ def test_every_run_directory_gets_a_row_whatever_its_metadata(project):
     assert "python run.py --resume" in result.stdout.splitlines()[-1]
     # In a wider terminal, descriptions are cut later or not at all.
     assert FINISHED["description"] in list_runs(project, columns=220).stdout
-{% if cookiecutter.task != 'blank' %}
 
 
 def hparams_session_groups(logs) -> list:
@@ -147,6 +142,7 @@ def hparams_session_groups(logs) -> list:
                 .session_groups)
 
 
+@pytest.mark.machinery
 def test_logged_runs_each_get_a_directory_a_row_and_an_hparams_session(project):
     for width in (4, 8):
         result = run_py(project, "sample_runconfig.yaml", "--mini", "--cpu", "--modify",
@@ -179,4 +175,3 @@ def test_logged_runs_each_get_a_directory_a_row_and_an_hparams_session(project):
             metadata["final_test"]["results"]["test"]["loss"], rel=1e-6)
         assert metrics[f"best/{metadata['best']['metric']}"] == pytest.approx(
             metadata["best"]["value"], rel=1e-6)
-{% endif %}

@@ -1,14 +1,5 @@
 """run.py as a user drives it: logged runs, the repository guard and the edit flags."""
 
-{% if cookiecutter.task == 'blank' %}
-import re
-
-import h5py
-import numpy as np
-import pytest
-import yaml
-from conftest import DATASET, MODEL, git, run_py
-{% else %}
 import re
 import shutil
 import socket
@@ -18,10 +9,9 @@ import sys
 import pytest
 import torch
 import yaml
-from conftest import FIRST_LAYER, MODEL, WIDTH, environment, git, run_directories, run_py
+from harness import FIRST_LAYER, MODEL, WIDTH, environment, git, run_directories, run_py
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import metadata as hparams_metadata
-{% endif %}
 
 QUICK = ("sample_runconfig.yaml", "--mini", "--cpu")
 
@@ -122,50 +112,13 @@ def test_print_config_prints_the_edited_config_with_its_defaults(project, tmp_pa
     assert "epochs: expected an integer" in bad.stderr and "Traceback" not in bad.stderr
     assert bad.stdout == ""
     assert not (project / "logs").exists()
-{% if cookiecutter.task == 'blank' %}
-
-
-def write_shards(project) -> None:
-    """Data as scripts/make_dataset.py would write it once make_examples is filled in."""
-    for split in ("train", "val", "test"):
-        (project / "data" / split).mkdir(parents=True)
-        with h5py.File(project / "data" / split / "shard_000.h5", "w") as file:
-            file["inputs"] = np.zeros((10, 3), dtype=np.float32)
-            file["targets"] = np.zeros((10, 1), dtype=np.float32)
-
-
-def test_each_place_left_to_fill_stops_the_run_with_its_name(project):
-    """What a user meets on the way to a first run, one place at a time."""
-    steps = [
-        ("no *.h5 shard files", None),
-        (f"{DATASET}.fields is empty", write_shards),
-        (f"{MODEL}.forward in model.py is yours to write", fill_in_the_fields),
-    ]
-    for message, fill_in in steps:
-        if fill_in:
-            fill_in(project)
-            git(project, "add", "--all")
-            git(project, "commit", "--quiet", "--allow-empty", "-m", "the next place filled in")
-        result = run_py(project, *QUICK)
-        assert result.returncode == 2
-        assert message in result.stderr
-        assert "Traceback" not in result.stderr
-        assert not (project / "logs").exists()
-
-
-def fill_in_the_fields(project) -> None:
-    source = next((project / "src").glob("*/data_loader.py"))
-    source.write_text(source.read_text().replace(
-        "fields: dict[str, Field] = {}",
-        'fields = {"inputs": Field("inputs", "float32", (3,)),\n'
-        '              "supervision": Field("targets", "float32", (1,))}'))
-{% else %}
 
 
 def metadata_of(run_directory):
     return yaml.safe_load((run_directory / "metadata.yaml").read_text())
 
 
+@pytest.mark.machinery
 def test_the_epochs_read_the_validation_split_and_the_final_test_the_test_split(project):
     # The splits differ in size (DATASET_ARGUMENTS): 12 batches of val/, 10 of test/.
     everything = ("--modify", "batch_size", "10", "data_loader_parameters",
@@ -195,6 +148,7 @@ def test_a_selection_metric_the_config_does_not_log_is_refused_before_anything_r
     assert not (project / "logs").exists()
 
 
+@pytest.mark.machinery
 def test_an_unlogged_run_tests_the_same_selected_weights_as_a_logged_one(project):
     # Highest val/loss: an early epoch, whose weights an unlogged run keeps in memory.
     edits = ("--modify", "epochs", "3", "selection", "{metric: val/loss, mode: max}")
@@ -206,6 +160,7 @@ def test_an_unlogged_run_tests_the_same_selected_weights_as_a_logged_one(project
     assert logged_test in unlogged.stdout.splitlines()
 
 
+@pytest.mark.machinery
 def test_a_config_field_added_to_the_schema_is_read_in_train_py(project):
     # The README's recipe for a new field: a key in schema.py, read in train.py as
     # self.config[...] (the Trainer gets the whole config), no toolkit file touched.
@@ -273,23 +228,13 @@ def test_logged_run_records_commit_config_checkpoints_and_tensorboard(project):
     printed = run_py(project, "--print-config", "--resume", str(run))
     assert printed.returncode == 0, printed.stderr
     assert yaml.safe_load(printed.stdout) == metadata["config"]
-{% if cookiecutter.task == 'classification' %}
-    assert {"train/accuracy", "val/accuracy", "test/accuracy"} <= tags
-    assert 0 <= metadata["progress"]["last_results"]["val"]["accuracy"] <= 1
-{% endif %}
 {% if cookiecutter.include_rollout_phase %}
-{% if cookiecutter.task == 'trajectory' %}
     assert {"val_rollout/loss", "val_rollout/final_distance", "test_rollout/final_distance"} <= tags
     assert metadata["progress"]["last_results"]["val_rollout"]["final_distance"] >= 0
-{% else %}
-    assert {"val_rollout/loss", "val_rollout/accuracy", "test_rollout/accuracy"} <= tags
-{% endif %}
 {% endif %}
     # The selection the sample config states, on the validation split; the test split is
     # read once, at the end, with the selected checkpoint, and logged at the last step.
-{% if cookiecutter.task == 'classification' %}
-    assert (metadata["best"]["metric"], metadata["best"]["mode"]) == ("val/accuracy", "max")
-{% elif cookiecutter.include_rollout_phase %}
+{% if cookiecutter.include_rollout_phase %}
     assert (metadata["best"]["metric"], metadata["best"]["mode"]) == (
         "val_rollout/final_distance", "min")
 {% else %}
@@ -308,6 +253,7 @@ def test_logged_run_records_commit_config_checkpoints_and_tensorboard(project):
     assert "final test, with the weights of epoch" in result.stdout
 
 
+@pytest.mark.machinery
 @pytest.mark.parametrize("batch_size", ["16", "256"])
 def test_a_diverging_run_stops_as_failed_and_keeps_only_finite_checkpoints(project, batch_size):
     # A step size that overflows the weights: with batches of 16 the training loss goes
@@ -331,6 +277,7 @@ def test_a_diverging_run_stops_as_failed_and_keeps_only_finite_checkpoints(proje
         assert all(tensor.isfinite().all() for tensor in weights.values()), path.name
 
 
+@pytest.mark.machinery
 def test_the_same_seed_gives_bitwise_identical_weights(project):
     for _ in range(2):
         result = run_py(project, *QUICK, "--modify", "epochs", "2", "batch_size", "16")
@@ -349,6 +296,7 @@ def final_weights(project, *edits: str) -> tuple[dict, dict]:
     return metadata_of(run), weights
 
 
+@pytest.mark.machinery
 def test_bf16_autocast_changes_the_arithmetic_but_not_what_is_learnt(project):
     float32_run, float32 = final_weights(project)
     bfloat16_run, bfloat16 = final_weights(project, "mixed_precision", "bf16")
@@ -361,6 +309,7 @@ def test_bf16_autocast_changes_the_arithmetic_but_not_what_is_learnt(project):
     assert losses[1] == pytest.approx(losses[0], rel=0.05)
 
 
+@pytest.mark.machinery
 def test_a_compiled_model_trains_like_the_eager_one_and_saves_plain_names(project):
     _, eager = final_weights(project)
     compiled_run, compiled = final_weights(project, "compile_model", "true")
@@ -370,6 +319,7 @@ def test_a_compiled_model_trains_like_the_eager_one_and_saves_plain_names(projec
     assert all(torch.allclose(eager[name], compiled[name], atol=1e-5) for name in eager)
 
 
+@pytest.mark.machinery
 def test_accumulating_n_batches_steps_as_one_batch_n_times_as_large(project):
     # The mini split's 100 samples: 3 steps of 32 and one of 4, in either run.
     _, big = final_weights(project, "batch_size", "32")
@@ -382,6 +332,7 @@ def test_accumulating_n_batches_steps_as_one_batch_n_times_as_large(project):
     assert not all(torch.allclose(small[name], big[name], rtol=0, atol=1e-3) for name in big)
 
 
+@pytest.mark.machinery
 def test_a_tiny_gradient_clip_norm_bounds_every_step(project):
     _, initial = final_weights(project, "model_parameters.learning_rate", "0")
     clipped_run, clipped = final_weights(project, "gradient_clip_norm", "1.0e-12")
@@ -395,6 +346,7 @@ def test_a_tiny_gradient_clip_norm_bounds_every_step(project):
     assert any((unclipped[name] - initial[name]).abs().max() > 100 * bound for name in initial)
 
 
+@pytest.mark.machinery
 def test_warmup_cosine_sets_the_learning_rate_of_every_optimizer_step(project):
     schedule = "{type: warmup_cosine, warmup_steps: 3, final_learning_rate: 1.0e-5}"
     result = run_py(project, *QUICK, "--modify", "epochs", "2", "batch_size", "16",
@@ -470,6 +422,7 @@ def test_edits_are_validated_and_saved_with_the_config(project):
     assert weights[FIRST_LAYER].shape[0] == 8
 
 
+@pytest.mark.machinery
 def test_bootstrap_model_file_loads_the_weights(project, tmp_path):
     assert run_py(project, *QUICK, "--modify", "epochs", "1").returncode == 0
     [first] = run_directories(project)
@@ -484,6 +437,7 @@ def test_bootstrap_model_file_loads_the_weights(project, tmp_path):
     assert all(torch.equal(before[name], after[name]) for name in before)
 
 
+@pytest.mark.machinery
 def test_bootstrap_from_an_incompatible_model_names_the_mismatch(project):
     assert run_py(project, *QUICK, "--modify", "epochs", "1",
                   f"model_parameters.{WIDTH}", "4").returncode == 0
@@ -494,4 +448,3 @@ def test_bootstrap_from_an_incompatible_model_names_the_mismatch(project):
     assert f"does not fit {MODEL}" in result.stderr
     assert FIRST_LAYER in result.stderr
     assert len(run_directories(project)) == 1
-{% endif %}

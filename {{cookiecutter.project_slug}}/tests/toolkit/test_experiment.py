@@ -5,7 +5,7 @@ import time
 import pytest
 import torch
 import yaml
-from conftest import MODEL
+from harness import MODEL
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from {{ cookiecutter.project_slug }}.toolkit import experiment

@@ -1,24 +1,13 @@
-{% if cookiecutter.task == 'blank' %}
 """The base dataset every task's datasets build on: shards, formats, batched reads, mini,
-preload."""
-{% else %}
-"""The base dataset every task's datasets build on: shards, formats, batched reads, mini,
-preload; and the task's dataset script and its data in a run."""
-{% endif %}
+preload; and data in a run."""
 
 import re
-{% if cookiecutter.task != 'blank' %}
-import subprocess
-import sys
-{% endif %}
 
 import h5py
 import numpy as np
 import pytest
 import torch
-{% if cookiecutter.task != 'blank' %}
-from conftest import DATASET_ARGUMENTS, PROJECT_ROOT, environment, run_py
-{% endif %}
+from harness import run_py
 
 from {{ cookiecutter.project_slug }}.toolkit import base_dataset
 from {{ cookiecutter.project_slug }}.toolkit.base_dataset import Field, FishboticsDataset
@@ -179,18 +168,7 @@ def test_the_dataset_records_each_shards_extremes_for_the_model(numbered):
     shards = sorted((numbered[0] / "train").glob("*.h5"))
     assert dataset.extremes == {"supervision": [(shards[0], 0, 149), (shards[1], 150, 249),
                                                 (shards[2], 250, 399)]}
-{% if cookiecutter.task != 'blank' %}
 
-
-def test_make_dataset_writes_the_same_bytes_every_time(dataset, tmp_path):
-    command = [sys.executable, str(PROJECT_ROOT / "scripts" / "make_dataset.py"),
-               "--output", str(tmp_path), *DATASET_ARGUMENTS]
-    subprocess.run(command, env=environment(PROJECT_ROOT), check=True, capture_output=True)
-    for split in ("train", "test"):
-        ours = sorted((tmp_path / split).glob("*.h5"))
-        theirs = sorted((dataset / split).glob("*.h5"))
-        assert [path.name for path in ours] == [path.name for path in theirs]
-        assert [path.read_bytes() for path in ours] == [path.read_bytes() for path in theirs]
 
 
 def test_a_run_config_can_preload_the_data(project):
@@ -198,4 +176,3 @@ def test_a_run_config_can_preload_the_data(project):
                     "--modify", "data_loader_parameters.all.preload", "true",
                     "--modify", "epochs", "1")
     assert result.returncode == 0, result.stderr
-{% endif %}

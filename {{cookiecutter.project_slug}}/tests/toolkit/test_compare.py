@@ -7,12 +7,8 @@ import json
 from datetime import datetime, timezone
 
 import pytest
-{% if cookiecutter.task == 'blank' %}
-from conftest import run_py, write_run
-{% else %}
 import yaml
-from conftest import WIDTH, git, run_directories, run_py, write_run
-{% endif %}
+from harness import WIDTH, git, run_directories, run_py, write_run
 
 COMMIT = "0123456789ab" + "c" * 28
 
@@ -189,9 +185,9 @@ def test_compare_refuses_what_it_cannot_compare(project, damage, message):
     assert result.stdout == ""
     assert result.stderr.startswith(f"error: {message.format(run=run, other=other)}")
     assert len(result.stderr.splitlines()) == 1  # one line, no traceback
-{% if cookiecutter.task != 'blank' %}
 
 
+@pytest.mark.machinery
 def test_compare_two_logged_runs_shows_the_keys_they_differ_in_and_their_metrics(project):
     for edits in (("model_parameters.learning_rate", "0.01"),
                   ("model_parameters.learning_rate", "0.002", f"model_parameters.{WIDTH}", "8")):
@@ -230,4 +226,3 @@ def test_compare_two_logged_runs_shows_the_keys_they_differ_in_and_their_metrics
             recorded["config"]["model_parameters"]["learning_rate"])
     assert [key for key in records[0] if key.startswith("config.")] == [
         f"config.model_parameters.{WIDTH}", "config.model_parameters.learning_rate"]
-{% endif %}

@@ -8,7 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import environment, git, run_directories, run_py
+from harness import environment, git, run_directories, run_py
+
+pytestmark = pytest.mark.machinery  # pytest -m machinery
 
 QUICK = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "1")
 LOSSES = "src/{{ cookiecutter.project_slug }}/losses.py"

@@ -8,9 +8,13 @@ import subprocess
 import sys
 import time
 
-import optuna
+import pytest
 import yaml
-from conftest import environment, run_directories, run_py
+from harness import environment, run_directories, run_py
+
+# Optuna is the [search] extra: pip install -e ".[search]".
+optuna = pytest.importorskip("optuna")
+pytestmark = pytest.mark.machinery
 
 # One short epoch per trial: what is tested is the search, not the training.
 QUICK = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "1")

@@ -6,9 +6,12 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 import yaml
-from conftest import environment, git, run_directories, run_py
+from harness import environment, git, run_directories, run_py
+
+pytestmark = pytest.mark.machinery  # pytest -m machinery
 
 # One short epoch per point: what is tested is the sweep, not the training.
 QUICK = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "1")
