@@ -22,7 +22,7 @@ from conftest import MODEL, PROJECT_ROOT, environment
 EXAMPLE = re.compile(r"<!-- load_run example -->\n```python\n(.*?)```\n"
                      r"<!-- end of the load_run example -->", re.DOTALL)
 # The run directory the README's example names, replaced by a real one to run it.
-EXAMPLE_RUN = f"logs/{MODEL}/2026-11-27_10-00-00"
+EXAMPLE_RUN = "logs/<model_type>/<timestamp>"
 # Calls PROJECT.load_run(...) with each argument list (Python source) given as JSON,
 # and prints, as JSON, the UserError message of each, or null where it loaded.
 CALLS = """
@@ -42,13 +42,13 @@ print(json.dumps(messages))
 """
 {% if cookiecutter.task == 'trajectory' %}
 # The name the README's example gives the model, and inputs for it.
-LOADED = "policy"
+LOADED = "model"
 INPUTS = '{"configuration": torch.rand(5, 2), "goal": torch.rand(5, 2)}'
 # An edit of model.py that changes the weights the model has.
 NEW_LAYER = ("nn.Linear(width, 2)", "nn.Linear(width, 2, bias=False)")
 {% elif cookiecutter.task == 'classification' %}
 # The name the README's example gives the model, and inputs for it.
-LOADED = "classifier"
+LOADED = "model"
 INPUTS = '{"image": torch.randint(0, 256, (5, 1, 16, 16), dtype=torch.uint8)}'
 # An edit of model.py that changes the weights the model has.
 NEW_LAYER = ("nn.Linear(width, num_classes)", "nn.Linear(width, num_classes, bias=False)")
@@ -266,3 +266,18 @@ def test_each_mistake_is_a_user_error_naming_the_file_and_the_fix(trained, tmp_p
         in message
     assert "git worktree add DIR" in message
 {% endif %}
+
+
+def test_the_readme_commands_and_examples_name_nothing_a_user_replaces():
+    """A user copies the README's examples into a project whose model, data and classes
+    are their own: the examples name none of the sample's."""
+    from conftest import DATASET, PROJECT_ROOT
+
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    blocks = re.findall(r"```(?:python|bash)\n(.*?)```", readme, re.DOTALL)
+    assert [block for block in blocks if MODEL in block or DATASET in block] == []
+    imports = re.findall(r"^from {{ cookiecutter.project_slug }}\.\w+ import (.+)$",
+                         "".join(blocks), re.MULTILINE)
+    # A class or a constant of the sample's modules (CLASS_NAMES); a function may do.
+    assert [name for line in imports for name in line.split(", ") if name[0].isupper()] == []
+    assert 'model = PROJECT.load_run("logs/<model_type>/<timestamp>", checkpoint="best")' in readme
