@@ -54,6 +54,8 @@ MAX_IF_BLOCKS_PER_PYTHON_FILE = 8
 IF_BLOCK = re.compile(r"\{%-?\s*if\b")
 MODEL_TYPES = {"trajectory": "ReachingPolicy", "classification": "ShapeClassifier",
                "blank": "MyModel"}
+DATASET_TYPES = {"trajectory": "TrajectoryStepDataset", "classification": "ShapeImageDataset",
+                 "blank": "MyDataset"}
 # A row of the generated README's file table: the files, then whose they are.
 FILE_TABLE_ROW = re.compile(r"^\| (`[^|]+) \| (?:yours|toolkit) \|", re.MULTILINE)
 # Jinja openers (`}}` is valid Python, `${{` a GitHub Actions expression) and template
@@ -156,6 +158,21 @@ def test_a_bake_names_no_other_tasks_model(baked):
     mentions = {name: [path for path in code_and_docs(project)
                        if name in (project / path).read_text()] for name in others}
     assert mentions == {name: [] for name in others}
+
+
+def test_the_readme_commands_and_examples_name_nothing_a_user_replaces(baked):
+    """A user copies the README's examples into a project whose model, data and classes
+    are their own: the examples name none of the sample's."""
+    answers, project = baked
+    readme = (project / "README.md").read_text()
+    blocks = re.findall(r"```(?:python|bash)\n(.*?)```", readme, re.DOTALL)
+    sample_names = (MODEL_TYPES[answers["task"]], DATASET_TYPES[answers["task"]])
+    assert [block for block in blocks if any(name in block for name in sample_names)] == []
+    imports = re.findall(rf"^from {project.name}\.\w+ import (.+)$", "".join(blocks),
+                         re.MULTILINE)
+    # A class or a constant of the sample's modules (CLASS_NAMES); a function may do.
+    assert [name for line in imports for name in line.split(", ") if name[0].isupper()] == []
+    assert 'model = PROJECT.load_run("logs/<model_type>/<timestamp>", checkpoint="best")' in readme
 
 
 def test_one_commit_on_main_and_a_clean_tree(baked):

@@ -57,6 +57,8 @@ from {{ cookiecutter.project_slug }}.train import Trainer
 PROJECT = Project(root=Path(__file__).resolve().parent, models=model, datasets=data_loader,
                   losses=losses, schema=schema, trainer=Trainer)
 EDIT_FLAGS = ("find_replace", "delete", "modify")
+COLUMNS_ALONE = ("--columns goes with --list, the table of runs (python run.py --list --columns "
+                 "test/accuracy,test/loss); --format csv|json holds every final-test number")
 
 
 def job_count(text: str) -> int:
@@ -65,6 +67,15 @@ def job_count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r}: give the number of points to run at "
                                          "once, a whole number from 1 (--jobs 2)")
     return int(text)
+
+
+def column_names(text: str) -> list[str]:
+    """--columns: final-test numbers, comma-separated (test/accuracy,test/loss)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: give the final test's numbers to show, "
+                                         "comma-separated (--columns test/accuracy,test/loss)")
+    return names
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -115,6 +126,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--list", action="store_true",
                         help="print a table of the runs in logs/, newest first, and exit; "
                              "with --sweep ID, the points of that sweep")
+    parser.add_argument("--columns", type=column_names, metavar="TAG,TAG",
+                        help="with --list: a column for each of these final-test numbers "
+                             "(test/accuracy,test/loss); --format csv|json holds them all")
     parser.add_argument("--sweep", metavar="SWEEP_FILE",
                         help="one logged run per point of the sweep file (a grid, variants, "
                              "seeds, or an Optuna search's trials), one after another or --jobs "
@@ -152,7 +166,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         # A job is a logged run (a sweep: one per point), started from a config file;
         # its code is its commit.
         given = [flag for flag in ("resume", "rerun", "evaluate", "resume_sweep", "list",
-                                   "compare", "format", "print_config", "no_logging",
+                                   "columns", "compare", "format", "print_config", "no_logging",
                                    "allow_dirty_repo", "allow_changed_data")
                  if getattr(args, flag)]
         if given or not args.config:
@@ -165,8 +179,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
 {% endif %}
     if args.resume_sweep:
-        given = [flag for flag in ("config", "sweep", "list", "resume", "rerun", "evaluate",
-                                   "cpu", "mini", "no_logging", "allow_dirty_repo",
+        given = [flag for flag in ("config", "sweep", "list", "columns", "resume", "rerun",
+                                   "evaluate", "cpu", "mini", "no_logging", "allow_dirty_repo",
                                    "allow_changed_data", "print_config", "compare", "format",
                                    *EDIT_FLAGS)
                  if getattr(args, flag)]
@@ -176,8 +190,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.jobs = args.jobs or 1
     elif args.sweep and not args.list:  # with --list, --sweep names a sweep to show
         # A sweep is logged runs, each checked and recorded as a single run is.
-        given = [flag for flag in ("compare", "format", "resume", "rerun", "evaluate",
-                                   "no_logging", "allow_dirty_repo", "allow_changed_data")
+        given = [flag for flag in ("compare", "format", "columns", "resume", "rerun",
+                                   "evaluate", "no_logging", "allow_dirty_repo",
+                                   "allow_changed_data")
                  if getattr(args, flag)]
         if given:
             parser.error(f"--sweep starts logged runs from a config file; leave out: "
@@ -190,7 +205,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      "points run at once")
     elif args.list or args.compare:
         given = [flag for flag in ("config", "resume", "rerun", "evaluate", "print_config",
-                                   "compare" if args.list else "list")
+                                   "compare" if args.list else "list",
+                                   *(() if args.list else ("columns",)))
                  if getattr(args, flag)]
         if given:
             parser.error(f"--{'list' if args.list else 'compare'} reads logged runs and does "
@@ -200,14 +216,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--format goes with --list or --compare")
     elif args.resume or args.rerun:
         given = [flag for flag in ("config", "resume" if args.rerun else "rerun", "evaluate",
-                                   "cpu", "mini", "no_logging", "allow_dirty_repo", *EDIT_FLAGS)
+                                   "cpu", "mini", "no_logging", "allow_dirty_repo", "columns",
+                                   *EDIT_FLAGS)
                  if getattr(args, flag)]
         if given:
             parser.error(f"--{'resume' if args.resume else 'rerun'} uses the config and flags "
                          f"the run started with; leave out: {', '.join(given)}")
     elif args.evaluate:
         given = [flag for flag in ("config", "no_logging", "allow_dirty_repo", "find_replace",
-                                   "print_config") if getattr(args, flag)]
+                                   "print_config", "columns") if getattr(args, flag)]
         if given:
             parser.error("--evaluate uses the run's config (edited by --modify and --delete) "
                          f"and records its results; leave out: {', '.join(given)}")
@@ -216,6 +233,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     elif args.allow_changed_data:
         parser.error("--allow-changed-data goes with --resume, --rerun or --evaluate: a new "
                      "run records the data as they are")
+    elif args.columns:
+        parser.error(COLUMNS_ALONE)
     elif not args.config:
         parser.error("give a config file, --resume, --rerun or --evaluate RUN_DIRECTORY, "
                      "--resume-sweep SWEEP_DIRECTORY, --list or --compare")
@@ -223,6 +242,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--checkpoint and --split go with --evaluate RUN_DIRECTORY")
     if args.picture and not (args.list and args.sweep):
         parser.error("--picture goes with --list --sweep ID")
+    if args.columns and not (args.list and not args.sweep and args.format == "table"):
+        parser.error(COLUMNS_ALONE)
     return args
 
 
@@ -246,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             return show_sweep(args.sweep, PROJECT.logs, PROJECT.root, args.format,
                               redraw=args.picture)
         if args.list:
-            print_output(listing(PROJECT.logs, PROJECT.root, args.format))
+            print_output(listing(PROJECT.logs, PROJECT.root, args.format, args.columns))
             return 0
         if args.compare:
             print_output(comparison(args.compare, PROJECT.root, args.format))

@@ -73,9 +73,9 @@ def test_list_as_csv_and_json_holds_every_field_of_every_run(project):
     unreadable, running, finished = records
     assert list(unreadable) == list(running) == list(finished)  # every key in every record
     # The fields, then the final test's numbers, then the config (in the order written).
-    assert list(finished)[:13] == [
-        "run_directory", "started", "status", "reason", "commit", "description", "evaluations",
-        "best_metric", "best_value", "best_epoch", "test/accuracy", "test/loss",
+    assert list(finished)[:14] == [
+        "run_directory", "started", "status", "reason", "commit", "description", "sweep",
+        "evaluations", "best_metric", "best_value", "best_epoch", "test/accuracy", "test/loss",
         "config.compile_model"]
     assert datetime.fromisoformat(finished["started"]) == datetime(2026, 1, 2, 3, 4, 5,
                                                                    tzinfo=timezone.utc)

@@ -1,6 +1,7 @@
 """The run index, `python run.py --list`: a row for every run directory in logs/, newest
 first, whatever state its metadata.yaml is in."""
 
+import json
 import os
 import socket
 import subprocess
@@ -175,3 +176,44 @@ def test_logged_runs_each_get_a_directory_a_row_and_an_hparams_session(project):
             metadata["final_test"]["results"]["test"]["loss"], rel=1e-6)
         assert metrics[f"best/{metadata['best']['metric']}"] == pytest.approx(
             metadata["best"]["value"], rel=1e-6)
+
+
+def test_a_sweep_column_names_each_point_in_the_table_csv_and_json(project):
+    write_run(project, "2026-01-02_03-04-05", FINISHED)
+    write_run(project, "2026-01-03_00-00-00", {
+        **FINISHED, "started": "2026-01-03T00:00:00+00:00",
+        "sweep": {"id": "2026-01-03_00-00-00", "point": 3, "values": {"seed": 1}}})
+    result = run_py(project, "--list")
+    assert result.returncode == 0, result.stderr
+    header, *_ = result.stdout.splitlines()
+    rows = rows_of(result.stdout)
+    assert header.split()[-1] == "sweep"
+    assert rows["2026-01-03_00-00-00"].split()[-1] == "2026-01-03_00-00-00#3"
+    assert rows["2026-01-02_03-04-05"].split()[-1] == "-"  # not in a sweep
+    csv_output = run_py(project, "--list", "--format", "csv").stdout.splitlines()
+    assert "sweep" in csv_output[0].split(",")
+    assert ",2026-01-03_00-00-00#3," in csv_output[1] and "#" not in csv_output[2]
+    records = json.loads(run_py(project, "--list", "--format", "json").stdout)
+    assert [record["sweep"] for record in records] == ["2026-01-03_00-00-00#3", None]
+
+
+def test_columns_shows_the_final_test_numbers_asked_for(project):
+    write_run(project, "2026-01-02_03-04-05", FINISHED)
+    write_run(project, "2026-01-03_00-00-00", {
+        **FINISHED, "started": "2026-01-03T00:00:00+00:00", "final_test": None})
+    result = run_py(project, "--list", "--columns", "test/accuracy,test/loss")
+    assert result.returncode == 0, result.stderr
+    header, *_ = result.stdout.splitlines()
+    assert header.split()[-2:] == ["test/accuracy", "test/loss"]
+    rows = rows_of(result.stdout)
+    assert rows["2026-01-02_03-04-05"].split()[-2:] == ["0.8975", "0.25"]
+    assert rows["2026-01-03_00-00-00"].split()[-2:] == ["-", "-"]  # no final test yet
+    # Every final test number is in the CSV and JSON, whatever the selection's metric.
+    records = json.loads(run_py(project, "--list", "--format", "json").stdout)
+    assert (records[1]["test/accuracy"], records[1]["test/loss"]) == (0.8975, 0.25)
+
+    unknown = run_py(project, "--list", "--columns", "test/acc")
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
+    assert "test/acc" in unknown.stderr and "test/accuracy, test/loss" in unknown.stderr
+    alone = run_py(project, "sample_runconfig.yaml", "--columns", "test/loss")
+    assert alone.returncode == 2 and "--columns goes with --list" in alone.stderr

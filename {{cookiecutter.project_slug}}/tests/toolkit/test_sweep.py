@@ -351,3 +351,18 @@ def test_stopped_jobs_resume_to_the_weights_of_an_uninterrupted_sweep(project, t
         resumed_weights = final_weights(project / point["run"])
         assert resumed_weights.keys() == weights.keys()
         assert all(torch.equal(resumed_weights[name], weights[name]) for name in weights)
+
+
+def test_each_point_describes_itself_by_its_values(project, tmp_path):
+    sweep = sweep_file(tmp_path, "grid: {model_parameters.learning_rate: [0.01]}\n"
+                                 "seeds: [1, 2]\n")
+    result = run_py(project, *QUICK, "--sweep", str(sweep))
+    assert result.returncode == 0, result.stderr
+    base = read_yaml(project / "sample_runconfig.yaml")["description"]
+    directory, record = the_sweep(project)
+    for number, point in enumerate(record["points"], start=1):
+        expected = f"{base} [model_parameters.learning_rate=0.01, seed={number}]"
+        assert read_yaml(project / point["run"] / "metadata.yaml")["config"][
+            "description"] == expected
+        assert read_yaml(directory / "points" / f"{point['point']}.yaml")[
+            "description"] == expected

@@ -10,7 +10,9 @@ phases). `TrainerBase`, which its Trainer extends, keeps the books around them:
   sums           the training loss and the model's metrics, summed on the device so
                  that no step waits for it, and read once per log window;
   finiteness     a NaN or infinite loss ends the run, and no checkpoint is saved of
-                 weights a bad step has touched.
+                 weights a bad step has touched;
+  shapes         each pass's first batch checks that the prediction does not broadcast
+                 against the supervision (a (B, 1) output against (B,) targets).
 
 Where a job's processes would have to agree (on stopping, on checkpointing, on the
 sums), TrainerBase asks its `processes`; the default, `SingleProcess`, is this one
@@ -32,7 +34,12 @@ from {{ cookiecutter.project_slug }}.toolkit.base_model import FishboticsModel, 
 from {{ cookiecutter.project_slug }}.toolkit.experiment import RunDirectory, read_checkpoint, tagged
 from {{ cookiecutter.project_slug }}.toolkit.search import TrialPruning
 from {{ cookiecutter.project_slug }}.toolkit.selection import Selection
-from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals, TrainingDiverged, TrainingStopped
+from {{ cookiecutter.project_slug }}.toolkit.stopping import (
+    StopSignals,
+    TrainingDiverged,
+    TrainingFailed,
+    TrainingStopped,
+)
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -150,7 +157,12 @@ class TrainerBase:
         # bfloat16 has float32's range, so unlike float16 it needs no gradient scaling.
         self.autocast = (partial(torch.autocast, device.type, dtype=torch.bfloat16)
                          if mixed_precision == "bf16" else nullcontext)
+        # train.py calls `loss_function`. Each pass's first call goes through
+        # `first_batch_loss`, which checks the shapes and hands the rest of the pass to
+        # the loss function itself: the check costs nothing after the first batch.
+        self.unchecked_loss_function = loss_function
         self.loss_function = loss_function
+        self.checked_phase = "train"  # the pass whose first batch is checked
         self.train_loader = train_loader
         # By phase: "val"{% if cookiecutter.include_rollout_phase %} and "val_rollout"{% endif %} every epoch, "test"{% if cookiecutter.include_rollout_phase %} and "test_rollout"{% endif %} once at
         # the end; a phase whose data loader the config leaves out is not there.
@@ -195,6 +207,20 @@ class TrainerBase:
 
     def loaders(self) -> dict[str, DataLoader]:
         return {"train": self.train_loader, **self.held_out_loaders}
+
+    def check_first_batch(self, phase: str) -> None:
+        """Have the next call of `loss_function`, `phase`'s first batch, check shapes."""
+        self.checked_phase = phase
+        self.loss_function = self.first_batch_loss
+
+    def first_batch_loss(self, prediction: torch.Tensor,
+                         supervision: torch.Tensor) -> torch.Tensor:
+        self.loss_function = self.unchecked_loss_function  # the pass's other batches
+        mistake = shape_mistake(prediction, supervision)
+        if mistake:
+            raise TrainingFailed(f"{mistake} (the first batch of {self.checked_phase}). "
+                                 "Make the model's forward return the supervision's shape.")
+        return self.loss_function(prediction, supervision)
 
     def progress_bar(self, loader: DataLoader, epoch: int | None, phase: str,
                      done: int) -> tqdm:
@@ -354,6 +380,7 @@ class TrainerBase:
     def start_training_pass(self, epoch: int, resume_position: int) -> None:
         """Draw the epoch's order (again, on a resume) and clear the sums of a new epoch."""
         self.processes.start_epoch(self.train_loader, epoch)
+        self.check_first_batch("train")
         if resume_position:
             self.train_loader.generator.set_state(self.train_order_state)
             self.train_loader.sampler.skip = resume_position * self.train_loader.batch_size
@@ -460,6 +487,7 @@ class TrainerBase:
         else:
             self.held_out_totals, self.held_out_samples = {}, 0
         self.processes.start_held_out(loader, phase, self.log_interval)
+        self.check_first_batch(phase)
 
     def add_held_out(self, values: dict[str, torch.Tensor], size: int) -> None:
         """Add a held-out batch's loss and metrics (means over its `size` samples)."""
@@ -497,6 +525,34 @@ def phase_summary(results: dict[str, dict[str, float]]) -> str:
         f"{phase} " + " ".join(f"{name} {value:.4g}" for name, value in values.items())
         for phase, values in results.items()
     )
+
+
+def shape_mistake(prediction: torch.Tensor, supervision: torch.Tensor) -> str | None:
+    """What is wrong with a prediction's shape against its supervision's, if anything.
+
+    Shapes only: host-side metadata, which makes the CPU wait for nothing. Refused: two
+    shapes that broadcast to a shape other than the prediction's (a (B, 1) prediction
+    against a (B,) supervision becomes (B, B): every prediction compared with every
+    target, with only a warning), and floating-point supervision with another number of
+    elements. Class scores (B, C) against integer class indices (B,), as cross_entropy
+    takes them, pass: their shapes do not broadcast (or, when C == B, broadcast to the
+    scores' own shape), and the supervision is not floating point.
+    """
+    if not (isinstance(prediction, torch.Tensor) and isinstance(supervision, torch.Tensor)):
+        return None  # a loss function of your own reads what it gets
+    if prediction.shape == supervision.shape:
+        return None
+    try:
+        common = torch.broadcast_shapes(prediction.shape, supervision.shape)
+    except RuntimeError:
+        common = None
+    shapes = (f"the prediction's shape {tuple(prediction.shape)} differs from the "
+              f"supervision's {tuple(supervision.shape)}")
+    if common is not None and common != prediction.shape:
+        return f"{shapes}: the loss would broadcast them to {tuple(common)}"
+    if supervision.is_floating_point() and supervision.numel() != prediction.numel():
+        return f"{shapes}: a loss between values compares them element by element"
+    return None
 
 
 def check_finite(epoch: int, results: dict[str, dict[str, float]]) -> None:

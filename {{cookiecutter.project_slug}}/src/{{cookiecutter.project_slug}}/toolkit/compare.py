@@ -24,18 +24,20 @@ from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE, fl
 from {{ cookiecutter.project_slug }}.toolkit.runs import (
     evaluation_count,
     field,
+    final_numbers,
     logged_runs,
     printable,
     read,
     run_index,
     start_time,
     status,
+    sweep_point,
 )
 
 FORMATS = ("table", "csv", "json")
 # The fields every record starts with, in this order; then the final test's numbers
 # ("test/loss"), then the config's keys.
-FIELDS = ("run_directory", "started", "status", "reason", "commit", "description",
+FIELDS = ("run_directory", "started", "status", "reason", "commit", "description", "sweep",
           "evaluations", "best_metric", "best_value", "best_epoch")
 CONFIG = "config."
 ABSENT = "-"  # in the --compare table: a key or a result the run does not have
@@ -53,10 +55,12 @@ def print_output(text: str) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def listing(logs_root: Path, project_root: Path, output_format: str) -> str:
-    """`python run.py --list` in `output_format`: every run under `logs_root`."""
+def listing(logs_root: Path, project_root: Path, output_format: str,
+            columns: list[str] | None = None) -> str:
+    """`python run.py --list` in `output_format`: every run under `logs_root`; the table
+    with a column for each final-test number in `columns`."""
     if output_format == "table":
-        return run_index(logs_root, project_root)
+        return run_index(logs_root, project_root, columns)
     return formatted([record(run, project_root) for run in logged_runs(logs_root)],
                      output_format)
 
@@ -118,14 +122,13 @@ def record(run: Run, project_root: Path) -> dict:
         status=status(metadata) if field(metadata, "status") is not None else None,
         commit=of_type(field(metadata, "git", "commit"), str),
         description=of_type(field(metadata, "description"), str),
+        sweep=sweep_point(metadata),  # "<sweep id>#<point>"
         best_metric=of_type(field(metadata, "best", "metric"), str),
         best_value=of_type(field(metadata, "best", "value"), int, float),
         best_epoch=of_type(field(metadata, "best", "epoch"), int),
     )
-    results = field(metadata, "final_test", "results")
-    for phase, values in sorted(results.items()) if isinstance(results, dict) else ():
-        for name, value in sorted(values.items()) if isinstance(values, dict) else ():
-            fields[f"{phase}/{name}"] = of_type(value, int, float)
+    fields.update({tag: of_type(value, int, float)
+                   for tag, value in sorted(final_numbers(metadata).items())})
     config = field(metadata, "config")
     if isinstance(config, dict):
         fields.update({f"{CONFIG}{key}": value for key, value in flat_config(config).items()})

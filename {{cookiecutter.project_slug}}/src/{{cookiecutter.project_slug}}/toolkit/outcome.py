@@ -1,8 +1,9 @@
 """How a run ended, recorded in its run directory and told on the terminal.
 
-Training ends finished, stopped by a signal (after writing a checkpoint), diverged (a
-loss that was not finite), refused by the file system, or failed. Each end gets its
-status in metadata.yaml, one message, and run.py's exit code.
+Training ends finished, stopped by a signal (after writing a checkpoint), failed for a
+reason the user can fix (a loss that was not finite, a prediction of the wrong shape),
+refused by the file system, or failed with an error. Each end gets its status in
+metadata.yaml, one message, and run.py's exit code.
 """
 
 import errno
@@ -17,7 +18,7 @@ from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
 from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE, RunDirectory, cannot_write
 from {{ cookiecutter.project_slug }}.toolkit.job import Job
 from {{ cookiecutter.project_slug }}.toolkit.stopping import (
-    TrainingDiverged,
+    TrainingFailed,
     TrainingStopped,
     signal_exit_code,
 )
@@ -52,8 +53,8 @@ def supervise(run: RunDirectory | None, training: Callable[[], None]) -> int:
         training()
     except TrainingStopped as stop:
         return stopped(run, stop.signal_name)
-    except TrainingDiverged as error:
-        return diverged(run, str(error))
+    except TrainingFailed as error:  # a diverged loss, a prediction of the wrong shape
+        return failed(run, str(error))
     except KeyboardInterrupt:
         if run:
             run.finish("interrupted")
@@ -75,8 +76,9 @@ def supervise(run: RunDirectory | None, training: Callable[[], None]) -> int:
     return 0
 
 
-def diverged(run: RunDirectory | None, reason: str | None) -> int:
-    """A run whose loss was not finite: failed, with the reason, and no traceback."""
+def failed(run: RunDirectory | None, reason: str | None) -> int:
+    """A run training could not go on with (a loss that was not finite, a prediction of
+    the wrong shape): failed, with the reason, and no traceback."""
     if run:
         run.finish("failed", error=reason)
     if reason:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.evaluation import EVALUATIONS
 from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE
 {% if cookiecutter.slurm %}
@@ -23,6 +24,9 @@ from {{ cookiecutter.project_slug }}.toolkit.yaml_files import YAMLRefused, pars
 
 HEADER = ("run directory", "started", "status", "commit", "description", "best", "final test",
           "evals")
+# Then, where a listed run is a sweep's point, its sweep and point ("<sweep id>#3"); and
+# the final test's numbers that --columns asks for ("test/accuracy").
+SWEEP = "sweep"
 # A row fits the terminal's width (120 columns when the output goes to a file or a
 # pipe), cutting the description as needed but to no fewer than MIN_DESCRIPTION.
 UNSEEN_TERMINAL = (120, 24)
@@ -41,13 +45,22 @@ STATUS_NOTES = {
 DESCRIPTION = HEADER.index("description")
 
 
-def run_index(logs_root: Path, project_root: Path) -> str:
-    """The table of the runs under `logs_root` (logs/<model_type>/<timestamp>/)."""
+def run_index(logs_root: Path, project_root: Path, columns: list[str] | None = None) -> str:
+    """The table of the runs under `logs_root` (logs/<model_type>/<timestamp>/), with a
+    column for each final-test number in `columns` ("test/accuracy")."""
     runs = logged_runs(logs_root)
     if not runs:
         return f"no logged runs yet: {logs_root.relative_to(project_root)}/ holds none"
-    rows = [HEADER] + [tuple(map(printable, row(path, metadata, reason, project_root)))
-                       for path, metadata, reason in runs]
+    check_columns(columns or [], [metadata for _, metadata, _ in runs])
+    # The sweep column only where it says something: a project without sweeps keeps its
+    # table's width for the descriptions.
+    sweeps = any(sweep_point(metadata) for _, metadata, _ in runs)
+    header = (*HEADER, *([SWEEP] if sweeps else []), *(columns or []))
+    rows = [header] + [
+        tuple(map(printable, (*row(path, metadata, reason, project_root),
+                              *([sweep_point(metadata) or "-"] if sweeps else []),
+                              *(final_number(metadata, column) for column in columns or []))))
+        for path, metadata, reason in runs]
     lines = table(rows)
     shown = {cells[STATUS].split(" (")[0] for cells in rows}
     lines += [f"{value}: {note}" for value, note in STATUS_NOTES.items() if value in shown]
@@ -198,6 +211,45 @@ def final_test(metadata: dict) -> str:
     return f"{tag} {number:.4g}"
 
 
+def final_numbers(metadata: dict | None) -> dict[str, object]:
+    """The final test's numbers by tag ("test/loss"); none before the final test."""
+    results = field(metadata, "final_test", "results")
+    return {f"{phase}/{name}": value
+            for phase, values in (results.items() if isinstance(results, dict) else ())
+            for name, value in (values.items() if isinstance(values, dict) else ())}
+
+
+def final_number(metadata: dict | None, tag: str) -> str:
+    """The column `tag` of --columns: the final test's number, "-" before the final test."""
+    if metadata is None:
+        return UNKNOWN
+    if field(metadata, "final_test") is None:
+        return "-"
+    number = final_numbers(metadata).get(tag)
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        return UNKNOWN
+    return f"{number:.4g}"
+
+
+def check_columns(columns: list[str], records: list[dict | None]) -> None:
+    """Each column --columns asks for must be a number some run's final test reports: a
+    typo would show a column of dashes."""
+    reported = sorted({tag for metadata in records for tag in final_numbers(metadata)})
+    unknown = [column for column in columns if column not in reported]
+    if unknown:
+        raise UserError(f"--columns: no run's final test reports {', '.join(unknown)}; "
+                        f"they report {', '.join(reported) or 'nothing yet'}")
+
+
+def sweep_point(metadata: dict | None) -> str | None:
+    """The sweep and point a run belongs to: "2024-05-01_12-00-00#3"; None for a run of
+    no sweep."""
+    sweep, point = field(metadata, "sweep", "id"), field(metadata, "sweep", "point")
+    if not isinstance(sweep, str):
+        return None
+    return f"{sweep}#{point}" if isinstance(point, int) else sweep
+
+
 def evaluations(path: Path) -> str:
     """How many records of run.py --evaluate the run directory holds ("-": none)."""
     count = evaluation_count(path)
@@ -211,8 +263,8 @@ def evaluation_count(path: Path) -> int:
 def table(rows: list[tuple[str, ...]]) -> list[str]:
     """`rows` in aligned columns, the description cut so that a line fits the terminal if
     it can."""
-    widths = [max(len(cells[column]) for cells in rows) for column in range(len(HEADER))]
-    others = sum(widths) - widths[DESCRIPTION] + 2 * (len(HEADER) - 1)
+    widths = [max(len(cells[column]) for cells in rows) for column in range(len(rows[0]))]
+    others = sum(widths) - widths[DESCRIPTION] + 2 * (len(rows[0]) - 1)
     room = shutil.get_terminal_size(UNSEEN_TERMINAL).columns - others
     widths[DESCRIPTION] = min(widths[DESCRIPTION], max(MIN_DESCRIPTION, room))
     lines = []

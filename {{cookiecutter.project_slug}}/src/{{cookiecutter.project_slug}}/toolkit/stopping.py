@@ -61,7 +61,12 @@ class StopSignals:
 {% endif %}
 
 
-class TrainingDiverged(Exception):
+class TrainingFailed(Exception):
+    """Training cannot go on, for a reason the user can fix and every process of a job
+    meets at the same step: the run ends as failed, with the message and no traceback."""
+
+
+class TrainingDiverged(TrainingFailed):
     """A loss became NaN or infinite: the run ends as failed, its last checkpoint (saved
     before that step) kept, and nothing after it saved."""
 

@@ -316,10 +316,14 @@ def sweep_points(sweep: dict, path: Path, project: Project) -> list[dict]:
 
 def point_config(base: dict, values: dict, number: int, sweep_file: Path,
                  project: Project) -> dict:
-    """The base config with the point's values set, validated as a single run's is."""
+    """The base config with the point's values set, validated as a single run's is.
+    Its description names the values (unless a point sets one itself): the base config's
+    alone would say the same of every point, and be wrong where a value changes it."""
     config = copy.deepcopy(base)
     for dotted, value in values.items():
         set_key(config, dotted, value, f"{sweep_file}:", project.schema)
+    if values and "description" not in values:
+        config["description"] = f"{config.get('description', '')} [{describe(values)}]".lstrip()
     return validate(config, f"{sweep_file}, point {number} ({describe(values)})", project)
 
 
