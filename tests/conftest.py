@@ -97,14 +97,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def expected_minutes(item: pytest.Item) -> float:
-    """About how long a slow test takes on two cores, to start the longest first. A
-    generated project's suite is long with a task to train (not blank), and longer with
-    the multi-GPU and SLURM tests; the other slow tests take a minute or two."""
-    callspec = getattr(item, "callspec", None)
-    answers = callspec.params.get("answers") if callspec else None
-    if not answers or answers["task"] == "blank":
-        return 2
-    return 10 + 4 * answers["multi_gpu"] + 4 * answers["slurm"]
+    """About how long a slow test takes on one core, to start the longest first: what its
+    `slow` mark says (`@pytest.mark.slow(minutes=8)`), else two minutes."""
+    return item.get_closest_marker("slow").kwargs.get("minutes", 2)
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ def names_in(segments: list[str]) -> set[str]:
             if isinstance(node, ast.Name)}
 
 
-def test_code(path: Path, package: str) -> dict[str, str]:
+def code_of_tests(path: Path, package: str) -> dict[str, str]:
     """Each test function of the file at `path`, and its code (see the module's
     docstring), with the package's name written as PACKAGE."""
     source = path.read_text().replace(package, "PACKAGE")
@@ -53,14 +53,14 @@ def test_code(path: Path, package: str) -> dict[str, str]:
     return codes
 
 
-def tests_that_differ(project: Path, reference: Path) -> list[str]:
+def differing_tests(project: Path, reference: Path) -> list[str]:
     """The node ids (file::function) of the tests of `project` under tests/toolkit/ whose
     code differs from the same test's in `reference`, or that `reference` lacks."""
     differ = []
     for path in sorted((project / "tests" / "toolkit").glob("test_*.py")):
         relative = path.relative_to(project)
-        ours = test_code(path, project.name)
-        theirs = (test_code(reference / relative, reference.name)
+        ours = code_of_tests(path, project.name)
+        theirs = (code_of_tests(reference / relative, reference.name)
                   if (reference / relative).exists() else {})
         differ += [f"{relative}::{name}" for name, code in ours.items()
                    if theirs.get(name) != code]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TEMPLATE, checked, combination_id, covering_combinations, git, run
+from conftest import TEMPLATE, checked, git, run
 
 # Files by path; the package's modules by name, as the package's name follows the task.
 SOURCE = {
@@ -201,19 +201,19 @@ def test_every_key_of_the_sample_config_is_explained(baked):
                 assert " # " in line, f"{name}:{number}: {line!r} has no comment"
 
 
-def ci_step(project: Path, name: str) -> str:
-    """The command of a step of the project's GitHub Actions workflow."""
+def ci_step(project: Path, name: str, job: str = "checks") -> str:
+    """The command of a step of a job of the project's GitHub Actions workflow."""
     workflow = yaml.safe_load((project / ".github/workflows/checks.yml").read_text())
-    [step] = [step for step in workflow["jobs"]["checks"]["steps"] if step.get("name") == name]
+    [step] = [step for step in workflow["jobs"][job]["steps"] if step.get("name") == name]
     return step["run"]
 
 
-def run_ci_step(project: Path, name: str, *extra: str,
+def run_ci_step(project: Path, name: str, *extra: str, job: str = "checks",
                 **environment: str) -> subprocess.CompletedProcess:
     """Run a CI step as the workflow does, with this environment's tools (already installed,
     as the workflow's Install step would have done)."""
     tools = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
-    command = " ".join([ci_step(project, name), *extra])
+    command = " ".join([ci_step(project, name, job), *extra])
     return run(["bash", "-c", command], project, PATH=tools, **environment)
 
 
@@ -309,17 +309,6 @@ def test_train_py_is_the_same_with_multi_gpu_or_without(task, cookies_session):
         [train_py] = modules(project, "train")
         texts.add((project / train_py).read_text())
     assert len(texts) == 1
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("answers", covering_combinations(), ids=combination_id)
-def test_the_ci_test_step_passes(answers, cookies_session):
-    baked = cookies_session.bake(extra_context=checked(answers))
-    assert baked.exit_code == 0, baked.exception
-    project = Path(baked.project_path)
-    result = run_ci_step(project, "Tests", "-q", "-p", "no:cacheprovider")
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
-    assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
 
 
 def test_no_python_file_of_the_template_is_a_maze_of_branches():

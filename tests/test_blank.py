@@ -50,6 +50,7 @@ def fill_in_the_fields(project) -> None:
         '              "supervision": Field("targets", "float32", (1,))}'))
 
 
+@pytest.mark.slow(minutes=1)
 def test_each_place_left_to_fill_stops_the_run_with_its_name(blank):
     """What a user meets on the way to a first run, one place at a time."""
     steps = [
@@ -93,6 +94,7 @@ def test_once_written_make_examples_writes_the_same_shards_every_time(blank, tmp
         assert sum(len(h5py.File(path, "r")["inputs"]) for path in first) == rows
 
 
+@pytest.mark.slow(minutes=1)
 def test_the_shipped_tests_pass_and_skip_what_needs_data_not_yet_written(blank):
     result = python(blank, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests",
                     "--ignore", "tests/toolkit")

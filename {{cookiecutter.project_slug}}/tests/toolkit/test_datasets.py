@@ -170,7 +170,6 @@ def test_the_dataset_records_each_shards_extremes_for_the_model(numbered):
                                                 (shards[2], 250, 399)]}
 
 
-
 def test_a_run_config_can_preload_the_data(project):
     result = run_py(project, "sample_runconfig.yaml", "--mini", "--cpu", "--no-logging",
                     "--modify", "data_loader_parameters.all.preload", "true",

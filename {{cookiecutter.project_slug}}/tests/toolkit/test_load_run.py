@@ -88,7 +88,7 @@ def assert_same_weights(state: dict[str, torch.Tensor], expected: dict[str, torc
         assert torch.equal(state[name], tensor), name
 
 
-def test_the_best_checkpoint_is_loaded_in_eval_mode(trained, tmp_path):
+def test_the_best_checkpoint_is_loaded_for_inference(trained, tmp_path):
     run = the_run(trained)
     saved = tmp_path / "loaded.pt"
     # As a notebook in the project's root calls it; then what it loaded, saved.

@@ -1,0 +1,91 @@
+"""The generated projects' own test suites, each test run once where its code differs.
+
+The bake with every option on runs its whole suite, the machinery tier included, in
+parts that the template's two test workers share. Every other covering bake runs its
+researcher's tests, the toolkit's journey through run.py (train, stop, resume, evaluate,
+list, compare), and the toolkit tests whose code differs from the full bake's: the same
+test with the same code has already run there (suites.py)."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import checked, combination_id, covering_combinations, git
+from suites import differing_tests
+from test_bake import run_ci_step
+
+FULL = {"task": "trajectory", "include_rollout_phase": True, "multi_gpu": True, "slurm": True}
+OTHERS = [answers for answers in covering_combinations() if answers != FULL]
+TOOLKIT = "tests/toolkit"
+SEVERAL_PROCESSES = [f"{TOOLKIT}/test_distributed.py", f"{TOOLKIT}/test_slurm.py"]
+SWEEPS = [f"{TOOLKIT}/test_sweep.py", f"{TOOLKIT}/test_sweep_report.py",
+          f"{TOOLKIT}/test_search.py"]
+# The full bake's machinery tier (its workflow's machinery job) in parts of a few
+# minutes each, by file, and about how many minutes each takes on one core.
+MACHINERY_PARTS = {
+    "several processes and SLURM": (SEVERAL_PROCESSES, 8),
+    "sweeps and search": (SWEEPS, 6),
+    "the rest": ([TOOLKIT, *(f"--ignore={path}" for path in SEVERAL_PROCESSES + SWEEPS)], 7),
+}
+
+
+@pytest.fixture(scope="session")
+def full_bake(cookies_session) -> Path:
+    result = cookies_session.bake(extra_context=checked(FULL))
+    assert result.exit_code == 0, result.exception
+    return Path(result.project_path)
+
+
+def passed(result: subprocess.CompletedProcess, project: Path) -> None:
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout.splitlines()[-1]
+    assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+@pytest.mark.slow(minutes=2)
+def test_the_full_bakes_default_tests_pass(full_bake):
+    """`pytest` as the project's checks job runs it: the researcher's tests and the
+    toolkit's quick ones."""
+    passed(run_ci_step(full_bake, "Tests", "-q", "-p", "no:cacheprovider"), full_bake)
+
+
+@pytest.mark.parametrize("part", [
+    pytest.param(name, marks=pytest.mark.slow(minutes=minutes), id=name)
+    for name, (_, minutes) in MACHINERY_PARTS.items()])
+def test_the_full_bakes_machinery_tests_pass(part, full_bake):
+    """`pytest -m machinery`, as the project's machinery job runs it, a part at a time."""
+    paths, _ = MACHINERY_PARTS[part]
+    result = run_ci_step(full_bake, "Machinery tests", "-q", "-p", "no:cacheprovider", *paths,
+                         job="machinery")
+    passed(result, full_bake)
+
+
+def collected(project: Path, *arguments: str) -> set[str]:
+    result = run_ci_step(project, "Machinery tests", "-q", "-p", "no:cacheprovider",
+                         "--collect-only", *arguments, job="machinery")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    return {line for line in result.stdout.splitlines() if "::" in line}
+
+
+def test_the_machinery_parts_run_every_machinery_test_once(full_bake):
+    parts = [collected(full_bake, *paths) for paths, _ in MACHINERY_PARTS.values()]
+    whole = collected(full_bake)
+    assert len(whole) > 100
+    assert sum(map(len, parts)) == len(whole) and set().union(*parts) == whole
+
+
+@pytest.mark.parametrize("answers", [
+    pytest.param(answers, marks=pytest.mark.slow(minutes=2), id=combination_id(answers))
+    for answers in OTHERS])
+def test_a_covering_bake_passes_the_tests_its_answers_change(answers, cookies_session,
+                                                             full_bake):
+    baked = cookies_session.bake(extra_context=checked(answers))
+    assert baked.exit_code == 0, baked.exception
+    project = Path(baked.project_path)
+    researchers = sorted(str(path.relative_to(project))
+                         for path in (project / "tests").glob("test_*.py"))
+    differing = differing_tests(project, full_bake)
+    print(f"{len(differing)} toolkit tests differ from the full bake's:", *differing, sep="\n")
+    result = run_ci_step(project, "Tests", "-q", "-p", "no:cacheprovider", "-m", "''",
+                         *researchers, f"{TOOLKIT}/test_journey.py", *differing)
+    passed(result, project)
