@@ -2,6 +2,7 @@
 version it was made with, bakes again from that record, and takes updates through cruft."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -157,3 +158,13 @@ def test_a_project_made_at_0_2_1_moves_into_the_two_rooms_keeping_its_own_edits(
                   project, PYTHONPATH=str(project / "src"))
     assert checked.returncode == 0, checked.stderr
     assert cruft("check", cwd=project).returncode == 0
+
+
+def test_the_changelogs_newest_release_is_the_template_version():
+    """A project records `_template_version`; the CHANGELOG must say what that version
+    holds, as a dated release."""
+    headings = re.findall(r"^## (\S+) \((.+)\)$", (TEMPLATE / "CHANGELOG.md").read_text(),
+                          re.MULTILINE)
+    version, date = headings[0]
+    assert version == PROMPTS["_template_version"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", date), f"{version} is {date}"

@@ -1,12 +1,10 @@
-{% set model_type = {'trajectory': 'ReachingPolicy', 'classification': 'ShapeClassifier', 'blank': 'MyModel'}[cookiecutter.task] %}
-{% set padding = ' ' * (22 - model_type|length) %}
 """Start a training run from a config file; resume, re-run or evaluate a logged one.
 
     python run.py sample_runconfig.yaml                                   # a logged run
     python run.py sample_runconfig.yaml --mini --allow-dirty-repo --y     # a quick check
-    python run.py --resume logs/{{ model_type }}/2024-05-01_12-00-00{{ padding }}# continue a run
-    python run.py --rerun logs/{{ model_type }}/2024-05-01_12-00-00{{ padding }} # reproduce it
-    python run.py --evaluate logs/{{ model_type }}/2024-05-01_12-00-00{{ padding[2:] }}# test it again
+    python run.py --resume logs/<model_type>/<timestamp>                  # continue a run
+    python run.py --rerun logs/<model_type>/<timestamp>                   # reproduce it
+    python run.py --evaluate logs/<model_type>/<timestamp>                # test it again
     python run.py --list                                                  # the logged runs
     python run.py --compare RUN_DIRECTORY RUN_DIRECTORY                   # what they differ in
     python run.py sample_runconfig.yaml --modify epochs 5 --print-config  # what would run
