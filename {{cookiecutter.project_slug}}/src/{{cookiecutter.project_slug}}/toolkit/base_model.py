@@ -105,3 +105,31 @@ class WarmupCosine(LRScheduler):
         progress = min(1.0, (step - self.warmup_steps) / decay_steps)
         cosine = 0.5 * (1 + math.cos(math.pi * progress))  # 1 down to 0
         return self.final_learning_rate + cosine * (initial - self.final_learning_rate)
+
+
+def shape_mistake(prediction: torch.Tensor, supervision: torch.Tensor) -> str | None:
+    """What is wrong with a prediction's shape against its supervision's, if anything.
+
+    Shapes only: host-side metadata, which makes the CPU wait for nothing. Refused: two
+    shapes that broadcast to a shape other than the prediction's (a (B, 1) prediction
+    against a (B,) supervision becomes (B, B): every prediction compared with every
+    target, with only a warning), and floating-point supervision with another number of
+    elements. Class scores (B, C) against integer class indices (B,), as cross_entropy
+    takes them, pass: their shapes do not broadcast (or, when C == B, broadcast to the
+    scores' own shape), and the supervision is not floating point.
+    """
+    if not (isinstance(prediction, torch.Tensor) and isinstance(supervision, torch.Tensor)):
+        return None  # a loss function of your own reads what it gets
+    if prediction.shape == supervision.shape:
+        return None
+    try:
+        common = torch.broadcast_shapes(prediction.shape, supervision.shape)
+    except RuntimeError:
+        common = None
+    shapes = (f"the prediction's shape {tuple(prediction.shape)} differs from the "
+              f"supervision's {tuple(supervision.shape)}")
+    if common is not None and common != prediction.shape:
+        return f"{shapes}: the loss would broadcast them to {tuple(common)}"
+    if supervision.is_floating_point() and supervision.numel() != prediction.numel():
+        return f"{shapes}: a loss between values compares them element by element"
+    return None

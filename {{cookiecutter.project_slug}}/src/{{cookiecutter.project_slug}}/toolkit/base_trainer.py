@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from {{ cookiecutter.project_slug }}.toolkit import random_state
-from {{ cookiecutter.project_slug }}.toolkit.base_model import FishboticsModel, WarmupCosine
+from {{ cookiecutter.project_slug }}.toolkit.base_model import FishboticsModel, WarmupCosine, shape_mistake
 from {{ cookiecutter.project_slug }}.toolkit.experiment import RunDirectory, read_checkpoint, tagged
 from {{ cookiecutter.project_slug }}.toolkit.search import TrialPruning
 from {{ cookiecutter.project_slug }}.toolkit.selection import Selection
@@ -526,33 +526,6 @@ def phase_summary(results: dict[str, dict[str, float]]) -> str:
         for phase, values in results.items()
     )
 
-
-def shape_mistake(prediction: torch.Tensor, supervision: torch.Tensor) -> str | None:
-    """What is wrong with a prediction's shape against its supervision's, if anything.
-
-    Shapes only: host-side metadata, which makes the CPU wait for nothing. Refused: two
-    shapes that broadcast to a shape other than the prediction's (a (B, 1) prediction
-    against a (B,) supervision becomes (B, B): every prediction compared with every
-    target, with only a warning), and floating-point supervision with another number of
-    elements. Class scores (B, C) against integer class indices (B,), as cross_entropy
-    takes them, pass: their shapes do not broadcast (or, when C == B, broadcast to the
-    scores' own shape), and the supervision is not floating point.
-    """
-    if not (isinstance(prediction, torch.Tensor) and isinstance(supervision, torch.Tensor)):
-        return None  # a loss function of your own reads what it gets
-    if prediction.shape == supervision.shape:
-        return None
-    try:
-        common = torch.broadcast_shapes(prediction.shape, supervision.shape)
-    except RuntimeError:
-        common = None
-    shapes = (f"the prediction's shape {tuple(prediction.shape)} differs from the "
-              f"supervision's {tuple(supervision.shape)}")
-    if common is not None and common != prediction.shape:
-        return f"{shapes}: the loss would broadcast them to {tuple(common)}"
-    if supervision.is_floating_point() and supervision.numel() != prediction.numel():
-        return f"{shapes}: a loss between values compares them element by element"
-    return None
 
 
 def check_finite(epoch: int, results: dict[str, dict[str, float]]) -> None:

@@ -21,6 +21,7 @@ import yaml
 from torch.utils.data import default_collate
 from voluptuous import ALLOW_EXTRA, MultipleInvalid, Optional, Required, Schema
 
+from {{ cookiecutter.project_slug }}.toolkit.base_model import shape_mistake
 from {{ cookiecutter.project_slug }}.toolkit.builders import build_loaders, build_model, splits_read
 from {{ cookiecutter.project_slug }}.toolkit.code_check import check_loaded_code
 from {{ cookiecutter.project_slug }}.toolkit.config import load_config, resolve_path, validate
@@ -282,27 +283,38 @@ def check_model_and_data(config: dict, mini: bool, device: torch.device,
     network = build_model(config, project)
     loaders = build_loaders(config, mini, device, project)
     check_device_supports(config, device)
-    # One sample of each phase through the model, on the CPU: a model and data that do
-    # not fit together fail here, before a run directory exists, rather than at the
+    # A sample or two of each phase through the model, on the CPU: a model and data that
+    # do not fit together fail here, before a run directory exists, rather than at the
     # first step. What comes out names the numbers each phase logs.
     logged = []
     with torch.no_grad():
         # The phases of every epoch: the test split is the final test's, read once, later.
         for phase in [name for name, loader in loaders.items()
                       if loader is not None and not name.startswith("test")]:
-            batch = network.transform(default_collate([loaders[phase].dataset[0]]))
+            batch = network.transform(default_collate(first_samples(loaders[phase].dataset)))
 {% if cookiecutter.include_rollout_phase %}
             if phase == "val_rollout":
                 metrics = network.rollout_metrics(network.rollout(batch), batch)
-            else:
-                metrics = network.metrics(network(batch), batch)
-{% else %}
-            metrics = network.metrics(network(batch), batch)
+                logged += [f"{phase}/{name}" for name in ("loss", *metrics)]
+                continue
 {% endif %}
+            prediction = network(batch)
+            mistake = shape_mistake(prediction, batch["supervision"])
+            if mistake:
+                raise UserError(f"{mistake} ({phase}'s data through {type(network).__name__})"
+                                ". Make the model's forward return the supervision's shape.")
+            metrics = network.metrics(prediction, batch)
             logged += [f"{phase}/{name}" for name in ("loss", *metrics)]
     check_selection(config["selection"], logged)
     for loader in filter(None, loaders.values()):
         network.check_dataset(loader.dataset)  # data the model cannot learn from
+
+
+def first_samples(dataset) -> list:
+    """The dataset's first two samples where its rows all have one shape, else its first:
+    a (B, 1) prediction broadcasts against (B,) supervision only where B > 1."""
+    fixed = all(None not in field.row_shape for field in dataset.fields.values())
+    return [dataset[index] for index in range(min(2 if fixed else 1, len(dataset)))]
 
 
 def check_selection(selection: dict, logged: list[str]) -> None:
