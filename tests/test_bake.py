@@ -175,6 +175,39 @@ def test_the_readme_commands_and_examples_name_nothing_a_user_replaces(baked):
     assert 'model = PROJECT.load_run("logs/<model_type>/<timestamp>", checkpoint="best")' in readme
 
 
+# The flags of a task's data script (the script's name is the toolkit's convention: its
+# messages tell a user to run scripts/make_dataset.py).
+SAMPLE_DATA_WORDS = re.compile(
+    r"--(train|val|test)-(trajectories|images|examples)|--horizon|--image-size|--num-classes")
+
+
+def test_no_toolkit_test_names_the_sample_task(baked):
+    """The toolkit's tests train their own toy task: a researcher who replaces the sample's
+    model, datasets and data script leaves them green."""
+    _, project = baked
+    names = [*MODEL_TYPES.values(), *DATASET_TYPES.values(), "TrajectoryRolloutDataset",
+             "hidden_size: int = 256", "network.0.weight = ", "features.0.weight", "channels"]
+    for name in sorted(tracked_files(project)):
+        if name.startswith("tests/toolkit/"):
+            text = (project / name).read_text()
+            assert not [word for word in names if word in text], name
+            assert not SAMPLE_DATA_WORDS.search(text), f"{name}: {SAMPLE_DATA_WORDS.search(text)}"
+
+
+@pytest.mark.parametrize("options", [
+    {"include_rollout_phase": True, "multi_gpu": True, "slurm": True},
+    {"include_rollout_phase": False, "multi_gpu": False, "slurm": False}], ids=["all", "none"])
+def test_the_toolkits_tests_are_the_same_whatever_the_task(options, cookies_session):
+    trees = {}
+    for task in MODEL_TYPES:
+        result = cookies_session.bake(extra_context=checked({"task": task, **options}))
+        assert result.exit_code == 0, result.exception
+        project = Path(result.project_path)
+        trees[task] = {name: (project / name).read_text().replace(project.name, "PACKAGE")
+                       for name in tracked_files(project) if name.startswith("tests/toolkit/")}
+    assert trees["trajectory"] == trees["classification"] == trees["blank"]
+
+
 def test_one_commit_on_main_and_a_clean_tree(baked):
     _, project = baked
     assert git(project, "branch", "--show-current") == "main"
