@@ -25,8 +25,8 @@ TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "base_trainer", "bu
                    "code_check", "compare", "config", "errors", "evaluation", "experiment",
                    "fingerprint", "job", "loading", "outcome", "project", "random_state",
                    "repo", "rerun", "runs", "search", "selection", "stopping", "sweep",
-                   "sweep_picture", "sweep_report", "sweep_results", "training", "worktree",
-                   "yaml_files"}
+                   "sweep_picture", "sweep_report", "sweep_results", "testing", "training",
+                   "worktree", "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # The toolkit's tests, on its own toy task: the same in every bake but for the options.
 TOOLKIT_TESTS = {f"tests/toolkit/{name}.py" for name in (

@@ -1,22 +1,16 @@
-"""Helpers of your tests: committed throwaway copies of this project, and run.py in them.
+"""Helpers of your tests: your data script, and committed throwaway copies of this project.
 
 Tests that drive run.py work on a copy, so they never write into your logs/ and can
-make the tree dirty on purpose.
+make the tree dirty on purpose; toolkit/testing.py has run_py and git to drive it.
 """
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from {{ cookiecutter.project_slug }}.toolkit import testing
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-NOT_COPIED = shutil.ignore_patterns(
-    ".git", "data", "logs", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", ".venv",
-    "*.egg-info"
-)
-# Variables that would point git at another repository than the copy's.
-GIT_LOCATION_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")
 {% if cookiecutter.task == 'trajectory' %}
 # make_dataset.py's arguments for a dataset of a few seconds' training: 40 training
 # trajectories of 10 steps (400 samples), 12 validation and 10 test trajectories, in 3
@@ -35,51 +29,15 @@ DATASET_ARGUMENTS = ("--train-examples", "300", "--val-examples", "60", "--test-
 {% endif %}
 
 
-def environment(project: Path) -> dict[str, str]:
-    """The environment a subprocess in `project` runs with: its own src/ first."""
-    env = {key: value for key, value in os.environ.items() if key not in GIT_LOCATION_VARIABLES}
-    # One thread per process: the tests' models are small, and intra-op threads spinning
-    # against other busy processes made a run over ten times slower.
-    env.setdefault("OMP_NUM_THREADS", "1")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(project / "src"),
-                                                      env.get("PYTHONPATH")]))
-    return env
-
-
-def git(project: Path, *args: str) -> str:
-    result = subprocess.run(["git", *args], cwd=project, env=environment(project),
-                            capture_output=True, text=True, check=True)
-    return result.stdout.strip()
-
-
-def run_py(project: Path, *args: str) -> subprocess.CompletedProcess:
-    """`python run.py ARGS` in `project`, as a user would start it (no terminal)."""
-    return subprocess.run([sys.executable, "run.py", *args], cwd=project,
-                          env=environment(project), stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=600)
-
-
 def make_dataset(output: Path, *arguments: str,
                  script: Path = PROJECT_ROOT / "scripts" / "make_dataset.py",
                  ) -> subprocess.CompletedProcess:
     """scripts/make_dataset.py --output OUTPUT ARGUMENTS, as a user would run it."""
     return subprocess.run([sys.executable, str(script), "--output", str(output), *arguments],
-                          env=environment(PROJECT_ROOT), capture_output=True, text=True)
-
-
-def run_directories(project: Path) -> list[Path]:
-    return sorted(path.parent for path in (project / "logs").glob("*/*/metadata.yaml"))
+                          env=testing.environment(PROJECT_ROOT), capture_output=True, text=True)
 
 
 def committed_copy(directory: Path, dataset: Path) -> Path:
     """directory/project: this project with `dataset` as its data/, committed on a fresh
     repository."""
-    copy = directory / "project"
-    shutil.copytree(PROJECT_ROOT, copy, ignore=NOT_COPIED)
-    shutil.copytree(dataset, copy / "data")
-    git(copy, "init", "--quiet")
-    git(copy, "config", "user.name", "Test")
-    git(copy, "config", "user.email", "test@example.com")
-    git(copy, "add", "--all")
-    git(copy, "-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify", "-m", "copy")
-    return copy
+    return testing.committed_copy(PROJECT_ROOT, directory, dataset)

@@ -2,7 +2,9 @@
 what CI checks on every push. Keep it fast; it is yours to change."""
 
 import yaml
-from helpers import DATASET_ARGUMENTS, make_dataset, run_directories, run_py
+from helpers import DATASET_ARGUMENTS, make_dataset
+
+from {{ cookiecutter.project_slug }}.toolkit.testing import run_directories, run_py
 
 
 def test_the_sample_config_trains_a_logged_run(project):

@@ -8,11 +8,8 @@ The machinery is then checked on a task that does not change when yours does.
 
 import atexit
 import dataclasses
-import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -21,17 +18,16 @@ from toy import data_loader as toy_data_loader
 from toy import losses as toy_losses
 from toy import model as toy_model
 
-from run import PROJECT
+import run
+from {{ cookiecutter.project_slug }}.toolkit import testing
+from {{ cookiecutter.project_slug }}.toolkit.testing import environment as environment
+from {{ cookiecutter.project_slug }}.toolkit.testing import git as git
+from {{ cookiecutter.project_slug }}.toolkit.testing import run_directories as run_directories
+from {{ cookiecutter.project_slug }}.toolkit.testing import run_py as run_py
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TOY = Path(__file__).resolve().parent / "toy"
 PACKAGE = PROJECT_ROOT / "src" / "{{ cookiecutter.project_slug }}"
-NOT_COPIED = shutil.ignore_patterns(
-    ".git", "data", "logs", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", ".venv",
-    "*.egg-info"
-)
-# Variables that would point git at another repository than the copy's.
-GIT_LOCATION_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")
 
 # The toy config's classes; a model parameter that sets the width of the first layer,
 # and that layer's weights.
@@ -101,39 +97,11 @@ def toy_config_text(sample_text: str) -> str:
 TOY_CONFIG_TEXT = toy_config_text((PROJECT_ROOT / "sample_runconfig.yaml").read_text())
 # The toy task in this process: your schema and Trainer with the toy's modules, rooted
 # in a scratch folder that holds the toy config as sample_runconfig.yaml.
-TOY_PROJECT = dataclasses.replace(PROJECT, root=Path(tempfile.mkdtemp(prefix="toy-project-")),
+TOY_PROJECT = dataclasses.replace(run.PROJECT, root=Path(tempfile.mkdtemp(prefix="toy-project-")),
                                   models=toy_model, datasets=toy_data_loader, losses=toy_losses)
 atexit.register(shutil.rmtree, TOY_PROJECT.root, ignore_errors=True)
 SAMPLE = TOY_PROJECT.root / "sample_runconfig.yaml"
 SAMPLE.write_text(TOY_CONFIG_TEXT)
-
-
-def environment(project: Path) -> dict[str, str]:
-    """The environment a subprocess in `project` runs with: its own src/ first."""
-    env = {key: value for key, value in os.environ.items() if key not in GIT_LOCATION_VARIABLES}
-    # One thread per training process: the tests' models are tiny, and intra-op threads
-    # spinning against other busy processes made a run over ten times slower.
-    env.setdefault("OMP_NUM_THREADS", "1")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(project / "src"),
-                                                      env.get("PYTHONPATH")]))
-    return env
-
-
-def git(project: Path, *args: str) -> str:
-    result = subprocess.run(["git", *args], cwd=project, env=environment(project),
-                            capture_output=True, text=True, check=True)
-    return result.stdout.strip()
-
-
-def run_py(project: Path, *args: str) -> subprocess.CompletedProcess:
-    """`python run.py ARGS` in `project`, as a user would start it (no terminal)."""
-    return subprocess.run([sys.executable, "run.py", *args], cwd=project,
-                          env=environment(project), stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=600)
-
-
-def run_directories(project: Path) -> list[Path]:
-    return sorted(path.parent for path in (project / "logs").glob("*/*/metadata.yaml"))
 
 
 def write_run(project: Path, name: str, metadata: dict | None = None,
@@ -151,16 +119,11 @@ def write_run(project: Path, name: str, metadata: dict | None = None,
 def committed_copy(directory: Path, dataset: Path) -> Path:
     """directory/project: this project with the toy task in place of yours and `dataset`
     as its data/, committed on a fresh repository."""
-    copy = directory / "project"
-    shutil.copytree(PROJECT_ROOT, copy, ignore=NOT_COPIED)
+    return testing.committed_copy(PROJECT_ROOT, directory, dataset, prepare=with_the_toy_task)
+
+
+def with_the_toy_task(copy: Path) -> None:
     package = copy / PACKAGE.relative_to(PROJECT_ROOT)
     for module in ("model.py", "data_loader.py", "losses.py"):
         shutil.copyfile(TOY / module, package / module)
     (copy / "sample_runconfig.yaml").write_text(TOY_CONFIG_TEXT)
-    shutil.copytree(dataset, copy / "data")
-    git(copy, "init", "--quiet")
-    git(copy, "config", "user.name", "Test")
-    git(copy, "config", "user.email", "test@example.com")
-    git(copy, "add", "--all")
-    git(copy, "-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify", "-m", "copy")
-    return copy
