@@ -527,7 +527,6 @@ def phase_summary(results: dict[str, dict[str, float]]) -> str:
     )
 
 
-
 def check_finite(epoch: int, results: dict[str, dict[str, float]]) -> None:
     """A held-out loss that is NaN or infinite fails the run rather than become its best."""
     for phase, values in results.items():
