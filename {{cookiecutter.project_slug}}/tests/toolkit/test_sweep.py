@@ -208,8 +208,9 @@ def test_a_sweep_stops_before_a_point_when_the_tree_changed_while_it_ran(project
 
 
 def test_a_stopped_sweep_resumes_to_the_weights_of_an_uninterrupted_one(project, tmp_path):
-    # The first point trains for many seconds, so that the test's steps land within it.
-    sweep = sweep_file(tmp_path, "variants: [{epochs: 30}, {epochs: 1}]\nseeds: [5]\n")
+    # The first point trains for many seconds (the toy task's epoch takes about 0.1 s), so
+    # that the test's steps land within it, on a machine as busy as it may be.
+    sweep = sweep_file(tmp_path, "variants: [{epochs: 150}, {epochs: 1}]\nseeds: [5]\n")
     started = start(project, *LONG, "--sweep", str(sweep))
     wait_for(started, project, "logs/sweeps/*/points/0.run")
     [directory] = (project / "logs" / "sweeps").iterdir()
