@@ -260,7 +260,7 @@ def test_trajectory_with_another_horizon_and_arm(bake, tmp_path):
     edit(project / "tests" / "helpers.py", '"--horizon", "10"', '"--horizon", "7"')
     test_data = project / "tests" / "test_data.py"
     edit(test_data, "assert len(steps) == 40 * 10", "assert len(steps) == 40 * 7")
-    edit(test_data, "[[399, 0, 133]]", "[[279, 0, 133]]", count=2)
+    edit(test_data, "[[399, 0, 133]]", "[[279, 0, 133]]")
     edit(test_data, "__getitems__([399, 0, 133])", "__getitems__([279, 0, 133])")
     edit(test_data, '["supervision"].shape == (4, 11, 2)', '["supervision"].shape == (4, 8, 3)')
     commit(project, "Our three-joint arm, horizon 7")
