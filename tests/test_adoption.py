@@ -327,14 +327,16 @@ def test_blank_filled_in_for_data_already_in_a_file(bake, tmp_path):
     edit(config, "epochs: 10 ", "epochs: 20 ")
     edit(config, "batch_size: 256 ", "batch_size: 64 ")
     edit(config, "rollout_data_loader_type: MyDataset ", "rollout_data_loader_type: null ")
-    # The tests' small dataset: a small sample of the table, committed with the tests.
-    assert "DATASET_ARGUMENTS" in recipe
-    a_table(project / "tests" / "sample_table.csv", 200, seed=1)
+    # The tests' small dataset: a small sample of the table, committed with the tests,
+    # and DATASET_ARGUMENTS set as the README shows.
+    [arguments] = re.findall(r'`DATASET_ARGUMENTS`.*?set\s+them to `(\("--from".*?\))`', recipe,
+                             re.S)
+    [sample] = re.findall(r'"tests" / "([\w.]+)"', arguments)
+    a_table(project / "tests" / sample, 200, seed=1)
     edit(project / "tests" / "helpers.py",
          'DATASET_ARGUMENTS = ("--train-examples", "300", "--val-examples", "60", '
          '"--test-examples",\n                     "60", "--shards", "3")',
-         'DATASET_ARGUMENTS = ("--from", str(PROJECT_ROOT / "tests" / "sample_table.csv"),\n'
-         '                     "--shards", "3")')
+         f"DATASET_ARGUMENTS = {arguments}")
     commit(project, "Our table: y from three features")
 
     a_table(project / "data_raw" / "my_table.csv", 2000, seed=0)
