@@ -112,3 +112,94 @@ def test_the_readme_shows_the_load_run_call_and_a_directory_that_is_no_run_is_re
     result = python(blank, "-c", f"from run import PROJECT; PROJECT.load_run({str(tmp_path)!r})")
     assert f"{tmp_path} is not a run directory: it has no metadata.yaml" in result.stderr
     assert "python run.py --list" in result.stderr
+
+
+# Data that already exists in a file: read_examples and --from.
+# The CSV example in read_examples' comment, as a user might write it first.
+CSV_EXAMPLE = (
+    '    table = np.loadtxt(source, delimiter=",", skiprows=1, dtype=np.float32, ndmin=2)\n'
+    '    return {"inputs": table[:, :-1], "targets": table[:, -1:]}\n'
+)
+
+
+def with_read_examples(project, body):
+    """The project's script, with `body` in place of read_examples' TODO."""
+    script = project / "scripts" / "make_dataset.py"
+    source = script.read_text()
+    start = source.index("    raise UserError", source.index("def read_examples"))
+    end = source.index("\n\n\n", start)
+    script.write_text(source[:start] + body + source[end + 1:])
+    return script
+
+
+def a_table(path, rows):
+    """A CSV file with a header line: each row's number (its id), a feature, a target."""
+    path.write_text("id,x,y\n" + "".join(f"{row},{row / 2},{row * 2}\n" for row in range(rows)))
+    return path
+
+
+def read_from(project, source, output, *flags):
+    return python(project, "scripts/make_dataset.py", "--from", str(source),
+                  "--output", str(output), *flags)
+
+
+def split_ids(output, split):
+    ids = []
+    for path in sorted((output / split).glob("*.h5")):
+        with h5py.File(path, "r") as file:
+            ids += [int(value) for value in file["inputs"][:, 0]]
+    return ids
+
+
+def test_unwritten_read_examples_is_named_when_data_comes_from_a_file(blank, tmp_path):
+    result = read_from(blank, a_table(tmp_path / "my_table.csv", 20), tmp_path / "data")
+    assert result.returncode != 0
+    assert "read_examples in scripts/make_dataset.py is yours to write" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_file_is_read_once_and_split_by_the_seed_the_same_way_every_time(blank, tmp_path):
+    # The reader is the one read_examples' comment shows.
+    for line in CSV_EXAMPLE.splitlines():
+        assert f"#     {line.strip()}" in (blank / "scripts" / "make_dataset.py").read_text()
+    with_read_examples(blank, CSV_EXAMPLE)
+    table = a_table(tmp_path / "my_table.csv", 50)
+    for output, seed in (("first", "0"), ("second", "0"), ("other_seed", "1")):
+        result = read_from(blank, table, tmp_path / output, "--shards", "2", "--seed", seed)
+        assert result.returncode == 0, result.stderr
+
+    # The default fractions: a tenth each to val/ and test/, the rest to train/.
+    for split, rows in (("train", 40), ("val", 5), ("test", 5)):
+        first = sorted((tmp_path / "first" / split).glob("*.h5"))
+        second = sorted((tmp_path / "second" / split).glob("*.h5"))
+        assert len(first) == 2
+        assert [path.read_bytes() for path in first] == [path.read_bytes() for path in second]
+        assert len(split_ids(tmp_path / "first", split)) == rows
+    # Every row in exactly one split; another seed, another split.
+    ids = [split_ids(tmp_path / "first", split) for split in ("train", "val", "test")]
+    assert sorted(sum(ids, [])) == list(range(50))
+    assert split_ids(tmp_path / "other_seed", "test") != ids[2]
+
+
+@pytest.mark.parametrize(("body", "rows", "expected"), [
+    # A reader that loses a row of the targets.
+    (CSV_EXAMPLE.replace("table[:, -1:]", "table[1:, -1:]"), 20,
+     "different row counts (inputs: 20, targets: 19)"),
+    # A tenth of 4 rows rounds to none.
+    (CSV_EXAMPLE, 4, "leave val/ empty with --val-fraction 0.1"),
+    (CSV_EXAMPLE, None, "no such file"),
+], ids=["different row counts", "an empty split", "no file"])
+def test_data_read_from_a_file_that_cannot_be_split_is_refused(blank, tmp_path, body, rows,
+                                                               expected):
+    """One line naming the file and saying `expected`, and nothing written."""
+    table = tmp_path / "my_table.csv"
+    if rows is not None:
+        a_table(table, rows)
+    with_read_examples(blank, body)
+    result = read_from(blank, table, tmp_path / "data")
+    assert result.returncode != 0
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    assert message.startswith("error: ") and str(table) in message and expected in message
+    assert not (tmp_path / "data").exists()
