@@ -16,7 +16,7 @@ import pytest
 import yaml
 from conftest import git, python
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(minutes=3)
 # The generated project's default test command, as its README and CI run it.
 DEFAULT_PYTEST = ("-m", "pytest", "-q", "-p", "no:cacheprovider")
 

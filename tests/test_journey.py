@@ -36,7 +36,7 @@ def test_bake_make_data_log_a_run_and_evaluate_it(cookies):
     assert listed.stdout.splitlines()[1].split()[-1] == "1"  # one evaluation
 
 
-@pytest.mark.slow
+@pytest.mark.slow(minutes=3)
 def test_the_classification_sample_config_reaches_90_percent_test_accuracy(bake):
     """The promise in a classification project's README, kept by its full sample run."""
     result = bake(task="classification", include_rollout_phase=False)
