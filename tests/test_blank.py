@@ -69,6 +69,16 @@ def test_each_place_left_to_fill_stops_the_run_with_its_name(blank):
         assert not (blank / "logs").exists()
 
 
+def with_written(project, function: str, body: str):
+    """The project's make_dataset.py, with `body` in place of `function`'s TODO."""
+    script = project / "scripts" / "make_dataset.py"
+    source = script.read_text()
+    start = source.index("    raise UserError", source.index(f"def {function}"))
+    end = source.index("\n\n\n", start)
+    script.write_text(source[:start] + body + source[end + 1:])
+    return script
+
+
 def test_make_dataset_names_the_function_to_write(blank, tmp_path):
     result = python(blank, "scripts/make_dataset.py", "--output", str(tmp_path / "data"), *SIZES)
     assert result.returncode != 0
@@ -78,11 +88,7 @@ def test_make_dataset_names_the_function_to_write(blank, tmp_path):
 
 
 def test_once_written_make_examples_writes_the_same_shards_every_time(blank, tmp_path):
-    script = blank / "scripts" / "make_dataset.py"
-    source = script.read_text()
-    start = source.index("    raise UserError", source.index("def make_examples"))
-    end = source.index("\n\n\n", start)
-    script.write_text(source[:start] + EXAMPLE + source[end + 1:])
+    script = with_written(blank, "make_examples", EXAMPLE)
     for output in ("first", "second"):
         result = python(blank, str(script), "--output", str(tmp_path / output), *SIZES)
         assert result.returncode == 0, result.stderr
@@ -124,12 +130,7 @@ CSV_EXAMPLE = (
 
 def with_read_examples(project, body):
     """The project's script, with `body` in place of read_examples' TODO."""
-    script = project / "scripts" / "make_dataset.py"
-    source = script.read_text()
-    start = source.index("    raise UserError", source.index("def read_examples"))
-    end = source.index("\n\n\n", start)
-    script.write_text(source[:start] + body + source[end + 1:])
-    return script
+    return with_written(project, "read_examples", body)
 
 
 def a_table(path, rows):
