@@ -164,6 +164,7 @@ def test_runs_of_the_same_name_are_told_apart_by_their_paths(project):
     assert result.stdout.splitlines()[-1] == "the configs are the same: all 6 keys"
 
 
+@pytest.mark.machinery  # one run.py a case
 @pytest.mark.parametrize("damage, message", [
     (None, "--compare needs two or more run directories; it was given one: {run}"),
     ("missing", "{other} is not a run directory: no such directory"),

@@ -48,6 +48,8 @@ def test_allow_dirty_repo_without_a_terminal_means_no(project):
     assert not (project / "logs").exists()
 
 
+# One run.py a case; test_config.py and test_inputs.py check the same edits in-process.
+@pytest.mark.machinery
 @pytest.mark.parametrize("edit, message", [
     (("--modify", "epochs", "ten"), "epochs: expected an integer"),
     (("--modify", "model_parameters.hiden_size", "32"), "hiden_size"),
