@@ -178,3 +178,32 @@ def test_the_model_dirty_trees_and_other_directories_are_refused(trained, tmp_pa
     assert "uncommitted changes" in dirty.stderr and "notes.txt" in dirty.stderr
     assert "Traceback" not in dirty.stderr + changed_model.stderr + not_a_run.stderr
     assert not (run / "evaluations").exists()
+
+
+def test_a_split_is_one_folder_however_it_is_typed(trained, tmp_path):
+    project, run = copied(trained, tmp_path)
+    final_test = metadata_of(run)["final_test"]["results"]
+    # The slash tab completion adds: the same split, phases and numbers as --split test.
+    result = evaluate(project, run, "--split", "test/")
+    assert result.returncode == 0, result.stderr
+    [record] = records(run)
+    assert record["split"] == "test"
+    assert record["results"] == final_test
+
+    # ./test is checked against the run's fingerprint of test/, as test is.
+    shard = sorted((project / "data" / "test").iterdir())[0]
+    shard.unlink()
+    shutil.copy(sorted((project / "data" / "val").iterdir())[0], shard)
+    refused = evaluate(project, run, "--split", "./test")
+    assert refused.returncode == 2
+    assert f"test/: changed {shard.name}" in refused.stderr
+
+    # Outside the data directory, or a folder inside a split: one line naming the flag.
+    for split in ("../data", "test/sub", "/tmp", "."):
+        refused = evaluate(project, run, "--split", split)
+        assert refused.returncode == 2, split
+        assert f"--split {split!r}" in refused.stderr
+        assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert len(records(run)) == 1
+
+

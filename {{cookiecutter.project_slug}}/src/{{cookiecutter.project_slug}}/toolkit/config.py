@@ -7,6 +7,7 @@ Every problem is reported at once, with the key it concerns.
 
 import difflib
 import inspect
+import os
 import sys
 import types
 import typing
@@ -75,6 +76,19 @@ def validate(config: dict, source: Path | str, project: Project) -> dict:
 def resolve_path(value: str, root: Path) -> Path:
     """A path from the config: relative ones are relative to the project root."""
     return (root / Path(value).expanduser()).resolve()
+
+
+def path_inside(value: str, field: str, directory: str, nested: bool = True) -> Path:
+    """`value`, a path relative to `directory`, normalised: `test/` and `./test` are
+    `test`. The one rule for a path that a flag or a record names in a directory: one
+    that leaves it (`../x`, an absolute path) is refused, a UserError naming `field`,
+    and so, unless `nested`, is one that is not a plain name in it."""
+    path = Path(os.path.normpath(value))  # lexical: a symlink inside is the user's own
+    plain = len(path.parts) == 1 or nested
+    if path.is_absolute() or not path.parts or path.parts[0] == os.pardir or not plain:
+        raise UserError(f"{field} {value!r}: give {'a path' if nested else 'the name of a folder'} "
+                        f"inside {directory}.")
+    return path
 
 
 # --------------------------------------------------------------------------------------

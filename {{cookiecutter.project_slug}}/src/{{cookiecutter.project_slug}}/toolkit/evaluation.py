@@ -30,6 +30,7 @@ from {{ cookiecutter.project_slug }}.toolkit.code_check import check_loaded_code
 from {{ cookiecutter.project_slug }}.toolkit.config import (
     apply_deletions,
     apply_modifications,
+    path_inside,
     resolve_path,
     validate,
 )
@@ -113,6 +114,7 @@ def at_run_commit(run_directory: str, project_root: Path) -> bool:
 def evaluate_at_run_commit(args: argparse.Namespace, project_root: Path) -> int:
     """run.py --evaluate of the run's own commit, in a temporary worktree of it: the
     run's model and data code, whatever this checkout holds now. Its exit code."""
+    normalise_split(args)
     run_path = Path(args.evaluate).resolve()
     metadata = read_metadata(run_path)
     commit = metadata["git"]["commit"]
@@ -153,6 +155,7 @@ def prepare_evaluation(args: argparse.Namespace, project: Project) -> Job:
     """Check the run, the tree, the config's edits, the checkpoint and the data of
     run.py --evaluate, as for training: a mistake is found before anything runs."""
     started = now()
+    normalise_split(args)
     run_path = Path(args.evaluate).resolve()
     metadata = read_metadata(run_path)
     commit = metadata["git"]["commit"]
@@ -253,6 +256,13 @@ def evaluate(job: Job, project: Project, device: torch.device,
 {% endif %}
     path = job.evaluation.save(results)
     print(f"{job.evaluation.split}/: {phase_summary(results)}\nrecorded in {path}")
+
+
+def normalise_split(args: argparse.Namespace) -> None:
+    """--split as the name of its folder in data_directory, before any use: `test/`
+    and `./test` are `test`, checked against the run's fingerprint of test/ and
+    recorded as test. Each way into an evaluation calls this first."""
+    args.split = str(path_inside(args.split, "--split", "data_directory", nested=False))
 
 
 def edited_config(recorded: dict, args: argparse.Namespace, source: Path,
