@@ -231,3 +231,30 @@ def test_each_mistake_is_a_user_error_naming_the_file_and_the_fix(trained, tmp_p
     assert f"model_type: unknown name '{MODEL}'; valid names in model.py: Renamed{MODEL}" \
         in message
     assert "git worktree add DIR" in message
+
+
+def test_a_record_naming_a_checkpoint_outside_its_run_is_refused(trained, tmp_path):
+    project = changed_copy(trained, tmp_path)
+    run = the_run(project)
+    metadata = yaml.safe_load((run / "metadata.yaml").read_text())
+    best = metadata["best"]["checkpoint"]
+    other = run.with_name("other")
+    shutil.copytree(run, other)
+    # best.checkpoint edited to name another run's file, relative or absolute.
+    edits = {"relative": f"../../{run.parent.name}/other/{best}", "absolute": str(other / best)}
+    for name, value in edits.items():
+        run.with_name(name).mkdir()
+        (run.with_name(name) / "metadata.yaml").write_text(yaml.safe_dump(
+            {**metadata, "best": {**metadata["best"], "checkpoint": value}}))
+    messages = load_run_errors(
+        project,
+        repr(str(run.with_name("relative"))),
+        repr(str(run.with_name("absolute"))),
+        # A path the caller passes is theirs to choose, inside the run or not.
+        f"{str(run)!r}, checkpoint={str(other / best)!r}",
+        f"{str(run)!r}, checkpoint={f'../other/{best}'!r}",
+    )
+    for message, value in zip(messages[:2], edits.values(), strict=True):
+        assert message is not None and f"best.checkpoint {value!r}" in message
+        assert "run directory" in message
+    assert messages[2:] == [None, None]

@@ -10,6 +10,7 @@ meant in training only if the model's code is the run's commit: when it may not 
 a warning says so, and `require_same_code=True` refuses instead.
 """
 
+import os
 import pickle
 import warnings
 from pathlib import Path
@@ -21,6 +22,7 @@ from {{ cookiecutter.project_slug }}.toolkit.builders import build_model
 from {{ cookiecutter.project_slug }}.toolkit.config import (
     argument_problems,
     checked_name,
+    path_inside,
     problem_list,
     resolve_path,
 )
@@ -120,7 +122,9 @@ def chosen_checkpoint(run_path: Path, metadata: dict, checkpoint: str | Path) ->
                 f"{run_path / METADATA_FILE} names no best checkpoint (best.checkpoint): no "
                 f"epoch of the run has finished.{listed} Pass checkpoint=\"last\" or the "
                 "path of one of them.")
-        path = run_path / name
+        # A record names a file of its own run; an edited one names no other run's weights.
+        path = run_path / path_inside(str(name), f"{run_path / METADATA_FILE}: best.checkpoint",
+                                      f"the run directory {run_path}")
     elif checkpoint == "last":
         epochs = [path for path in checkpoint_paths(run_path)
                   if EPOCH_CHECKPOINT.fullmatch(path.name)]
@@ -130,7 +134,8 @@ def chosen_checkpoint(run_path: Path, metadata: dict, checkpoint: str | Path) ->
                             "of them.")
         path = epochs[0]
     elif str(checkpoint).endswith(".pth"):
-        path = run_path / Path(checkpoint).expanduser()  # an absolute path stays itself
+        # The caller's own choice, which may be outside the run; an absolute path stays itself.
+        path = Path(os.path.normpath(run_path / Path(checkpoint).expanduser()))
     else:
         raise UserError(f"checkpoint={checkpoint!r}: give \"best\", \"last\" or the path of a "
                         ".pth file (relative paths are in the run directory).")
