@@ -3,11 +3,14 @@ evaluates, the record it writes in the run directory, the code and data it check
 and each mistake refused with nothing written."""
 
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
-from harness import MODEL, WIDTH, committed_copy, git, run_directories, run_py
+from harness import MODEL, WIDTH, committed_copy, environment, git, run_directories, run_py
 
 pytestmark = pytest.mark.machinery  # pytest -m machinery
 
@@ -207,3 +210,27 @@ def test_a_split_is_one_folder_however_it_is_typed(trained, tmp_path):
     assert len(records(run)) == 1
 
 
+
+def test_last_is_read_while_a_training_run_rotates_its_checkpoints(project):
+    # A mid-epoch checkpoint every step and an epoch every second or so: the checkpoint
+    # that is newest when an evaluation looks is soon deleted by the checkpoint policy.
+    training = subprocess.Popen(
+        [sys.executable, "run.py", *TRAINING[:-1], "1000", "checkpoint_interval", "0.01"],
+        cwd=project, env=environment(project), stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not list((project / "logs").glob("*/*/model_epoch_*.pth")):
+            assert training.poll() is None and time.monotonic() < deadline
+            time.sleep(0.5)
+        [run] = run_directories(project)
+        for _ in range(3):
+            result = evaluate(project, run, "--checkpoint", "last", "--split", "val")
+            assert "Traceback" not in result.stderr
+            assert result.returncode == 0, result.stderr
+        assert training.poll() is None  # it rotated checkpoints all along
+    finally:
+        training.terminate()
+        training.wait(timeout=60)
+    assert [record["checkpoint"].startswith("model_epoch_") for record in records(run)] \
+        == [True] * 3

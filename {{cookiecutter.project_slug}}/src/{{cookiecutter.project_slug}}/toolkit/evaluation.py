@@ -40,7 +40,6 @@ from {{ cookiecutter.project_slug }}.toolkit.experiment import (
     cannot_write,
     flat_config,
     now,
-    read_checkpoint,
 )
 from {{ cookiecutter.project_slug }}.toolkit.fingerprint import check_data
 {% if cookiecutter.multi_gpu %}
@@ -57,8 +56,7 @@ from {{ cookiecutter.project_slug }}.toolkit.job import Job, choose_device, read
 from {{ cookiecutter.project_slug }}.toolkit.loading import (
     MODEL_KEYS,
     check_trained_with,
-    chosen_checkpoint,
-    readable_checkpoint,
+    read_chosen_checkpoint,
 )
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.random_state import seed_everything
@@ -77,6 +75,8 @@ class Evaluation:
     run_path: Path
     checkpoint: Path
     split: str
+    # The checkpoint's weights, read once: a run still training may delete the file.
+    weights: dict = field(default_factory=dict, repr=False)
     record: dict = field(default_factory=dict)  # all but the results and the end
 
     @property
@@ -178,10 +178,9 @@ def prepare_evaluation(args: argparse.Namespace, project: Project) -> Job:
     launch = plan_launch(config, args.cpu)
 {% endif %}
     device = choose_device(args.cpu)
-    checkpoint = chosen_checkpoint(run_path, metadata, args.checkpoint)
-    contents = readable_checkpoint(checkpoint)
+    checkpoint, contents = read_chosen_checkpoint(run_path, metadata, args.checkpoint)
     check_trained_with(config, checkpoint, contents)
-    evaluation = Evaluation(run_path, checkpoint, args.split)
+    evaluation = Evaluation(run_path, checkpoint, args.split, contents["model_state_dict"])
     loaders = build_loaders(config, args.mini, device, project, phases=evaluation.phases())
     if not any(loaders.values()):
         raise UserError("the run's config reads no held-out data (test_data_loader_type is "
@@ -237,7 +236,7 @@ def evaluate(job: Job, project: Project, device: torch.device,
     loaders = build_loaders(job.config, job.mini, device, project, phases=job.evaluation.phases())
 {% endif %}
     network = build_model(job.config, project, bootstrap=False)
-    network.load_state_dict(read_checkpoint(job.evaluation.checkpoint)["model_state_dict"])
+    network.load_state_dict(job.evaluation.weights)
     config = job.config
     # A Trainer without training data: its evaluate() is the one the final test runs.
     trainer = project.trainer(

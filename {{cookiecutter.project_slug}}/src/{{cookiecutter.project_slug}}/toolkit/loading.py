@@ -40,6 +40,7 @@ from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.repo import repo_state
 
 MODEL_KEYS = ("model_type", "model_parameters")  # what the model is built from
+READ_ATTEMPTS = 5  # of "last" in a run that is training: each may be deleted as it is read
 
 
 class CodeChangedWarning(UserWarning):
@@ -58,8 +59,7 @@ def load_run(project: Project, run_directory: str | Path, checkpoint: str | Path
                         "logs/<model_type>/<timestamp>; `python run.py --list` lists them.")
     metadata = read_metadata(run_path)
     check_code(project.root, metadata["git"]["commit"], require_same_code)
-    checkpoint_path = chosen_checkpoint(run_path, metadata, checkpoint)
-    contents = readable_checkpoint(checkpoint_path)
+    checkpoint_path, contents = read_chosen_checkpoint(run_path, metadata, checkpoint)
     config = metadata["config"]
     check_trained_with(config, checkpoint_path, contents)
     check_model_config(config, run_path / METADATA_FILE, project, metadata["git"]["commit"])
@@ -139,17 +139,36 @@ def chosen_checkpoint(run_path: Path, metadata: dict, checkpoint: str | Path) ->
     else:
         raise UserError(f"checkpoint={checkpoint!r}: give \"best\", \"last\" or the path of a "
                         ".pth file (relative paths are in the run directory).")
-    if not path.is_file():
+    if not path.is_file() and checkpoint != "last":  # "last" was listed: read it, or look again
         raise UserError(f"checkpoint {path} does not exist.{listed} The checkpoint policy "
                         "keeps the newest epoch and the best of every ten: pass one of "
                         "those, \"best\" or \"last\".")
     return path
 
 
+def read_chosen_checkpoint(run_path: Path, metadata: dict,
+                           checkpoint: str | Path) -> tuple[Path, dict]:
+    """The file `checkpoint` names (chosen_checkpoint) and its contents, read once. A
+    run that is training deletes its older checkpoints at any moment (the checkpoint
+    policy): "last" is whichever epoch checkpoint is newest when it is read."""
+    for _ in range(READ_ATTEMPTS):
+        path = chosen_checkpoint(run_path, metadata, checkpoint)
+        try:
+            return path, readable_checkpoint(path)
+        except FileNotFoundError:
+            continue  # gone since it was chosen: choose again ("best" or a path is then refused)
+    raise UserError(f"{run_path}: its newest epoch checkpoint was deleted as it was read, "
+                    f"{READ_ATTEMPTS} times (the run is training, and its checkpoint policy "
+                    "replaces it); try again, or pass \"best\" or one of its checkpoints.")
+
+
 def readable_checkpoint(path: Path) -> dict:
-    """The checkpoint's contents, which must hold a model's weights."""
+    """The checkpoint's contents, which must hold a model's weights. FileNotFoundError
+    if it is gone: read_chosen_checkpoint looks again."""
     try:
         contents = read_checkpoint(path)
+    except FileNotFoundError:
+        raise
     except (OSError, RuntimeError, EOFError, ValueError, IndexError, KeyError,
             pickle.UnpicklingError) as error:
         # torch.load of a damaged file raises whatever its parser trips on.
