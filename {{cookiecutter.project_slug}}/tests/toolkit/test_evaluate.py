@@ -9,8 +9,18 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
-from harness import MODEL, WIDTH, committed_copy, environment, git, run_directories, run_py
+from harness import (
+    MODEL,
+    TOY_PROJECT,
+    WIDTH,
+    committed_copy,
+    environment,
+    git,
+    run_directories,
+    run_py,
+)
 
 pytestmark = pytest.mark.machinery  # pytest -m machinery
 
@@ -209,6 +219,22 @@ def test_a_split_is_one_folder_however_it_is_typed(trained, tmp_path):
         assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
     assert len(records(run)) == 1
 
+
+def test_weights_of_another_shape_are_refused_naming_the_file(trained, tmp_path):
+    project, run = copied(trained, tmp_path)
+    parameters = metadata_of(run)["config"]["model_parameters"]
+    other = getattr(TOY_PROJECT.models, MODEL)(**{**parameters, WIDTH: 3}).state_dict()
+    bare, wrapped = tmp_path / "bare.pth", tmp_path / "wrapped.pth"
+    torch.save(other, bare)  # as torch.save(model.state_dict(), path) writes it
+    torch.save({"model_state_dict": other}, wrapped)  # a checkpoint without its config
+    for path in (bare, wrapped):
+        result = evaluate(project, run, "--checkpoint", str(path))
+        assert result.returncode == 2, result.stderr
+        assert str(path) in result.stderr
+        assert "Traceback" not in result.stderr
+    assert "size mismatch for" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not (run / "evaluations").exists()
 
 
 def test_last_is_read_while_a_training_run_rotates_its_checkpoints(project):

@@ -56,6 +56,7 @@ from {{ cookiecutter.project_slug }}.toolkit.job import Job, choose_device, read
 from {{ cookiecutter.project_slug }}.toolkit.loading import (
     MODEL_KEYS,
     check_trained_with,
+    load_weights,
     read_chosen_checkpoint,
 )
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
@@ -180,6 +181,11 @@ def prepare_evaluation(args: argparse.Namespace, project: Project) -> Job:
     device = choose_device(args.cpu)
     checkpoint, contents = read_chosen_checkpoint(run_path, metadata, args.checkpoint)
     check_trained_with(config, checkpoint, contents)
+    # A checkpoint without its config (or a file of another run's) may not fit: that is
+    # found now, by a model built once to try, not as the evaluation starts.
+    with torch.random.fork_rng(devices=[]):
+        model = build_model(config, project, bootstrap=False)
+    load_weights(model, checkpoint, contents, config, "Pass a checkpoint of this run.")
     evaluation = Evaluation(run_path, checkpoint, args.split, contents["model_state_dict"])
     loaders = build_loaders(config, args.mini, device, project, phases=evaluation.phases())
     if not any(loaders.values()):
@@ -236,7 +242,7 @@ def evaluate(job: Job, project: Project, device: torch.device,
     loaders = build_loaders(job.config, job.mini, device, project, phases=job.evaluation.phases())
 {% endif %}
     network = build_model(job.config, project, bootstrap=False)
-    network.load_state_dict(job.evaluation.weights)
+    network.load_state_dict(job.evaluation.weights)  # prepare_evaluation tried them
     config = job.config
     # A Trainer without training data: its evaluate() is the one the final test runs.
     trainer = project.trainer(

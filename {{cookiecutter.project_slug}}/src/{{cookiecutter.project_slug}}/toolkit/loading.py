@@ -67,15 +67,26 @@ def load_run(project: Project, run_directory: str | Path, checkpoint: str | Path
     # random numbers (a notebook's, a script's) as they were.
     with torch.random.fork_rng(devices=[]):
         model = build_model(config, project, bootstrap=False)
-    try:
-        model.load_state_dict(contents["model_state_dict"])  # strict: every weight fits
-    except RuntimeError as error:
-        raise UserError(
-            f"the weights in {checkpoint_path} do not fit {config['model_type']} as today's "
-            f"model.py builds it from the run's model_parameters:\n{error}\nThe model's code "
-            f"changed since the run's commit: load the run from a checkout of it (`git worktree "
-            f"add DIR {metadata['git']['commit'][:12]}`).") from None
+    load_weights(model, checkpoint_path, contents, config,
+                 "The model's code changed since the run's commit: load the run from a "
+                 f"checkout of it (`git worktree add DIR {metadata['git']['commit'][:12]}`).")
     return model.to(device).eval()
+
+
+def load_weights(model: torch.nn.Module, path: Path, contents: dict, config: dict,
+                 fix: str) -> None:
+    """The checkpoint's weights into `model`, all of them and each of its shape
+    (strict), or a UserError naming the file, the weights that do not fit and `fix`."""
+    try:
+        model.load_state_dict(contents["model_state_dict"])
+    except RuntimeError as error:
+        # PyTorch's message: a heading, then a tab-indented line per misfit.
+        misfits = [line.strip().rstrip(".") for line in str(error).splitlines()[1:]
+                   if line.strip()]
+        raise UserError(
+            f"the weights in {path} do not fit {config['model_type']} as model.py builds it "
+            f"from the run's model_parameters: {'; '.join(misfits[:3])}"
+            f"{' ...' if len(misfits) > 3 else ''}. {fix}") from None
 
 
 def check_code(project_root: Path, commit: str, require_same_code: bool) -> None:
