@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 import torch
 import yaml
-from torch.utils.data import default_collate
 from voluptuous import ALLOW_EXTRA, MultipleInvalid, Optional, Required, Schema
 
 from {{ cookiecutter.project_slug }}.toolkit.base_model import shape_mistake
@@ -291,7 +290,10 @@ def check_model_and_data(config: dict, mini: bool, device: torch.device,
         # The phases of every epoch: the test split is the final test's, read once, later.
         for phase in [name for name, loader in loaders.items()
                       if loader is not None and not name.startswith("test")]:
-            batch = network.transform(default_collate(first_samples(loaders[phase].dataset)))
+            # Two rows, read as the loader reads a batch: a (B, 1) prediction broadcasts
+            # against (B,) supervision only where B > 1.
+            dataset = loaders[phase].dataset
+            batch = network.transform(dataset.__getitems__(list(range(min(2, len(dataset))))))
 {% if cookiecutter.include_rollout_phase %}
             if phase == "val_rollout":
                 metrics = network.rollout_metrics(network.rollout(batch), batch)
@@ -308,13 +310,6 @@ def check_model_and_data(config: dict, mini: bool, device: torch.device,
     check_selection(config["selection"], logged)
     for loader in filter(None, loaders.values()):
         network.check_dataset(loader.dataset)  # data the model cannot learn from
-
-
-def first_samples(dataset) -> list:
-    """The dataset's first two samples where its rows all have one shape, else its first:
-    a (B, 1) prediction broadcasts against (B,) supervision only where B > 1."""
-    fixed = all(None not in field.row_shape for field in dataset.fields.values())
-    return [dataset[index] for index in range(min(2 if fixed else 1, len(dataset)))]
 
 
 def check_selection(selection: dict, logged: list[str]) -> None:
