@@ -44,8 +44,13 @@ from {{ cookiecutter.project_slug }}.toolkit.rerun import rerun
 from {{ cookiecutter.project_slug }}.toolkit.slurm import {{ 'launch_plan, ' if cookiecutter.multi_gpu }}read_cluster_file, submit
 from {{ cookiecutter.project_slug }}.toolkit.slurm_sweep import submit_sweep
 {% endif %}
-from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals
-from {{ cookiecutter.project_slug }}.toolkit.sweep import join_sweep, resume_sweep, start_sweep
+from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals, stop_with_parent
+from {{ cookiecutter.project_slug }}.toolkit.sweep import (
+    join_sweep,
+    point_check,
+    resume_sweep,
+    start_sweep,
+)
 from {{ cookiecutter.project_slug }}.toolkit.sweep_report import show_sweep
 from {{ cookiecutter.project_slug }}.toolkit.training import train
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import dump
@@ -57,6 +62,11 @@ PROJECT = Project(root=Path(__file__).resolve().parent, models=model, datasets=d
 EDIT_FLAGS = ("find_replace", "delete", "modify")
 COLUMNS_ALONE = ("--columns goes with --list, the table of runs (python run.py --list --columns "
                  "test/accuracy,test/loss); --format csv|json holds every final-test number")
+
+
+def sweep_point_check(args: argparse.Namespace):
+    """A sweep's point runs the commit and config its sweep recorded, or is refused."""
+    return point_check(*args.sweep_point, PROJECT) if args.sweep_point else None
 
 
 def job_count(text: str) -> int:
@@ -246,6 +256,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    stop_with_parent()  # a sweep's point stops with its sweep, rather than train on alone
     args = parse_args(argv)
 {% if cookiecutter.multi_gpu %}
     if distributed.started_by_torchrun() and (args.sweep or args.resume_sweep):
@@ -276,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
             cluster = read_cluster_file(args.cluster, PROJECT.root)
             if args.sweep:  # each point prepared as its own run.py would prepare it
                 return submit_sweep(args, PROJECT, cluster, lambda argv: prepare(
-                    parse_args(argv), PROJECT{{ ', launch_plan(cluster)' if cookiecutter.multi_gpu }}))
+                    parse_args(argv), PROJECT,{{ ' launch_plan(cluster),' if cookiecutter.multi_gpu }}
+                    check_before_logging=sweep_point_check(parse_args(argv))))
             return submit(prepare(args, PROJECT{{ ', launch_plan(cluster)' if cookiecutter.multi_gpu }}), cluster,
                           PROJECT.root)
 {% endif %}
@@ -294,10 +306,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.evaluate and not at_run_commit(args.evaluate, PROJECT.root):
             return evaluate_at_run_commit(args, PROJECT.root)
 {% if cookiecutter.multi_gpu %}
-        prepare_job = prepare_evaluation if args.evaluate else prepare
-        job = prepare_job(args, PROJECT, launch.spawn_plan)
+        job = (prepare_evaluation(args, PROJECT, launch.spawn_plan) if args.evaluate else
+               prepare(args, PROJECT, launch.spawn_plan, sweep_point_check(args)))
 {% else %}
-        job = prepare_evaluation(args, PROJECT) if args.evaluate else prepare(args, PROJECT)
+        job = (prepare_evaluation(args, PROJECT) if args.evaluate else
+               prepare(args, PROJECT, sweep_point_check(args)))
 {% endif %}
         if args.sweep_point:
             join_sweep(job.run, *args.sweep_point, PROJECT.root)

@@ -19,7 +19,8 @@ from toy import losses as toy_losses
 from toy import model as toy_model
 
 import run
-from {{ cookiecutter.project_slug }}.toolkit import testing
+from {{ cookiecutter.project_slug }}.toolkit import sweep, testing
+from {{ cookiecutter.project_slug }}.toolkit.sweep import write_point as write_point
 from {{ cookiecutter.project_slug }}.toolkit.testing import environment as environment
 from {{ cookiecutter.project_slug }}.toolkit.testing import git as git
 from {{ cookiecutter.project_slug }}.toolkit.testing import run_directories as run_directories
@@ -127,3 +128,8 @@ def with_the_toy_task(copy: Path) -> None:
     for module in ("model.py", "data_loader.py", "losses.py"):
         shutil.copyfile(TOY / module, package / module)
     (copy / "sample_runconfig.yaml").write_text(TOY_CONFIG_TEXT)
+
+
+def sweep_record(directory: Path) -> dict:
+    """A sweep's record as run.py reads it: sweep.yaml, with its points from their files."""
+    return sweep.read_record(directory)

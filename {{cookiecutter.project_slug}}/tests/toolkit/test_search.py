@@ -10,7 +10,7 @@ import time
 
 import pytest
 import yaml
-from harness import environment, run_directories, run_py
+from harness import environment, run_directories, run_py, sweep_record
 
 # Optuna is the [search] extra: pip install -e ".[search]".
 optuna = pytest.importorskip("optuna")
@@ -36,7 +36,7 @@ def read_yaml(path) -> dict:
 
 def the_sweep(project):
     [directory] = (project / "logs" / "sweeps").iterdir()
-    return directory, read_yaml(directory / "sweep.yaml")
+    return directory, sweep_record(directory)
 
 
 def the_study(record: dict) -> optuna.Study:

@@ -10,7 +10,7 @@ import statistics
 import matplotlib.image
 import pytest
 import yaml
-from harness import committed_copy, run_py
+from harness import committed_copy, run_py, sweep_record, write_point
 
 pytestmark = pytest.mark.machinery  # pytest -m machinery
 
@@ -39,7 +39,7 @@ def swept(tmp_path_factory, dataset):
 
 def best_values(project, directory) -> dict[tuple, dict]:
     """Each point's `best` from its run's metadata.yaml, by (learning rate, seed)."""
-    points = read_yaml(directory / "sweep.yaml")["points"]
+    points = sweep_record(directory)["points"]
     return {(point["values"]["model_parameters.learning_rate"], point["values"]["seed"]):
             read_yaml(project / point["run"] / "metadata.yaml")["best"] for point in points}
 
@@ -49,11 +49,12 @@ def test_list_sweep_shows_each_point_and_mean_and_std_over_seeds(swept):
     result = run_py(project, "--list", "--sweep", directory.name)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == f"sweep {directory.name}, finished"
+    commit = sweep_record(directory)["git"]["commit"]
+    assert lines[0] == f"sweep {directory.name}, finished, commit {commit[:12]}"
     header = lines[1].split()
     assert header[:5] == ["point", "model_parameters.learning_rate", "seed", "status", "run"]
     best = best_values(project, directory)
-    runs = [point["run"] for point in read_yaml(directory / "sweep.yaml")["points"]]
+    runs = [point["run"] for point in sweep_record(directory)["points"]]
     for number, (rate, seed) in enumerate((rate, seed) for rate in RATES for seed in SEEDS):
         cells = lines[2 + number].split()
         assert cells[:5] == [str(number), str(rate), str(seed), "finished", runs[number]]
@@ -150,9 +151,7 @@ def test_a_point_that_did_not_finish_is_left_out_of_mean_and_std(swept, tmp_path
     # but only finished points count.
     copy = tmp_path / "sweep"
     shutil.copytree(directory, copy)
-    record = read_yaml(copy / "sweep.yaml")
-    record["points"][1]["status"] = "failed"
-    (copy / "sweep.yaml").write_text(yaml.safe_dump(record))
+    write_point(copy, {**sweep_record(copy)["points"][1], "status": "failed"})
     result = run_py(project, "--list", "--sweep", str(copy), "--format", "json")
     assert result.returncode == 0, result.stderr
     records = json.loads(result.stdout)

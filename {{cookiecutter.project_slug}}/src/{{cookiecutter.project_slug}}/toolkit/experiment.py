@@ -122,17 +122,19 @@ def check_belongs_to_run(path: Path, checkpoint_id: str | None, run_id: str) -> 
             "two runs' records: move it out of the run directory and resume again.")
 
 
-def config_differences(recorded: object, truth: object, prefix: str = "") -> list[str]:
-    """The dotted keys whose values differ between a config as metadata.yaml records it
-    and as a checkpoint holds it, each with both values."""
+def config_differences(recorded: object, truth: object, prefix: str = "",
+                       names: tuple[str, str] = (METADATA_FILE, "the checkpoint")) -> list[str]:
+    """The dotted keys whose values differ between a config as a record holds it and as
+    what ran holds it (by default metadata.yaml and a checkpoint, as `names` say), each
+    with both values."""
     if isinstance(recorded, dict) and isinstance(truth, dict):
         return [difference for key in dict.fromkeys([*recorded, *truth])
                 for difference in config_differences(recorded.get(key, "(missing)"),
                                                      truth.get(key, "(missing)"),
-                                                     f"{prefix}{key}.")]
+                                                     f"{prefix}{key}.", names)]
     if recorded == truth and type(recorded) is type(truth):
         return []
-    return [f"{prefix[:-1]}: {recorded!r} in {METADATA_FILE}, {truth!r} in the checkpoint"]
+    return [f"{prefix[:-1]}: {recorded!r} in {names[0]}, {truth!r} in {names[1]}"]
 
 
 # Locks this process holds, by run directory: the OS releases them when it exits, however
@@ -163,6 +165,22 @@ def lock_run_directory(path: Path) -> None:
     file.write(f"process {os.getpid()} on {socket.gethostname()}\n".encode())
     file.flush()
     _held_locks[path] = file
+
+
+def in_use(path: Path) -> bool:
+    """Whether a process holds the run (or sweep) directory at `path` now: one that was
+    killed holds it no more, whatever its record says."""
+    try:
+        file = open(path / LOCK_FILE, "rb")  # noqa: SIM115 -- closed below
+    except FileNotFoundError:
+        return False  # never locked
+    with file:
+        try:
+            # Shared, and let go at once: it cannot keep the owner's exclusive lock out.
+            fcntl.flock(file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+    return False
 
 
 def release_run_directory(path: Path) -> None:

@@ -9,9 +9,7 @@ import argparse
 import os
 import shutil
 import sys
-{% if cookiecutter.multi_gpu %}
 from collections.abc import Callable
-{% endif %}
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,6 +64,10 @@ LaunchPlan = Callable[[dict, bool], dict]
 {% endif %}
 
 
+# A caller's own check of a new run, with its config and the git state it will record.
+BeforeLogging = Callable[[dict, RepoState], None]
+
+
 @dataclass
 class Job:
     """What training needs, settled once before it starts."""
@@ -88,9 +90,11 @@ class Job:
 
 
 {% if cookiecutter.multi_gpu %}
-def prepare(args: argparse.Namespace, project: Project, plan_launch: LaunchPlan) -> Job:
+def prepare(args: argparse.Namespace, project: Project, plan_launch: LaunchPlan,
+            check_before_logging: BeforeLogging | None = None) -> Job:
     """Check the config, the tree, the model and the data, then create the run
-    directory (or reopen it, with --resume)."""
+    directory (or reopen it, with --resume). `check_before_logging(config, repo)`, if
+    given, may refuse the run (a UserError) before anything is written."""
     if args.resume:
         return prepare_resume(Path(args.resume), project, plan_launch, args.allow_changed_data)
     config = load_config(args.config, project, args.find_replace, args.delete, args.modify)
@@ -100,9 +104,11 @@ def prepare(args: argparse.Namespace, project: Project, plan_launch: LaunchPlan)
               file=sys.stderr)
     launch = plan_launch(config, args.cpu)
 {% else %}
-def prepare(args: argparse.Namespace, project: Project) -> Job:
+def prepare(args: argparse.Namespace, project: Project,
+            check_before_logging: BeforeLogging | None = None) -> Job:
     """Check the config, the tree, the model and the data, then create the run
-    directory (or reopen it, with --resume)."""
+    directory (or reopen it, with --resume). `check_before_logging(config, repo)`, if
+    given, may refuse the run (a UserError) before anything is written."""
     if args.resume:
         return prepare_resume(Path(args.resume), project, args.allow_changed_data)
     config = load_config(args.config, project, args.find_replace, args.delete, args.modify)
@@ -120,6 +126,8 @@ def prepare(args: argparse.Namespace, project: Project) -> Job:
         # Hashed once, by the process that prepares the job, before training starts.
         data = fingerprint(resolve_path(config["data_directory"], project.root),
                            splits_read(config))
+        if check_before_logging is not None:
+            check_before_logging(config, repo)
         # Created last, so that a mistake found above leaves no half-made directory.
         run = RunDirectory.create(project.logs, config, vars(args), repo, device,
                                   data{{ ', launch' if cookiecutter.multi_gpu }})

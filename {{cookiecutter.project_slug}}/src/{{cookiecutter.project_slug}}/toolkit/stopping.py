@@ -8,10 +8,28 @@ process that the signal ended (130 for Ctrl-C, 143 for SIGTERM).
 """
 
 import contextlib
+import ctypes
 import os
 import signal
+import sys
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+# Set by a process that starts run.py and waits for it (a sweep, --rerun): its pid.
+PARENT_VARIABLE = "RUN_PY_PARENT"
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
+
+
+def stop_with_parent() -> None:
+    """In a run.py that a sweep (or --rerun) started and waits for: stop as on SIGTERM,
+    at a checkpoint, when that process dies, even by SIGKILL, rather than train on as
+    an orphan that no record follows. Linux says when a parent dies (prctl); elsewhere
+    --resume-sweep waits for such an orphan to end instead."""
+    parent = os.environ.pop(PARENT_VARIABLE, None)  # not for this run's own children
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    if os.getppid() != int(parent):  # it died before it could be told to
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class TrainingStopped(Exception):

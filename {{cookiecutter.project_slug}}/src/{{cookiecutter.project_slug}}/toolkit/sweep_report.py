@@ -25,10 +25,16 @@ from {{ cookiecutter.project_slug }}.toolkit.compare import (
     as_csv,
     as_json,
     flow_text,
+    print_output,
 )
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.runs import printable
-from {{ cookiecutter.project_slug }}.toolkit.sweep import SWEEP_RECORD, SWEEPS_FOLDER, read_record
+from {{ cookiecutter.project_slug }}.toolkit.sweep import (
+    SWEEP_RECORD,
+    SWEEPS_FOLDER,
+    read_record,
+    status_now,
+)
 from {{ cookiecutter.project_slug }}.toolkit.sweep_picture import PICTURE, draw_picture
 from {{ cookiecutter.project_slug }}.toolkit.sweep_results import (
     SEED,
@@ -54,7 +60,7 @@ def show_sweep(argument: str, logs_root: Path, project_root: Path, output_format
         drawn = draw_picture(directory, record, project_root) == PICTURE
         if drawn:  # on stderr: what stdout holds may be CSV or JSON
             print(f"drew {shown_path(directory / PICTURE, project_root)}", file=sys.stderr)
-    print(sweep_listing(directory, record, project_root, output_format))
+    print_output(sweep_listing(directory, record, project_root, output_format))
     return 0 if drawn else 1
 
 
@@ -83,7 +89,8 @@ def sweep_listing(directory: Path, record: dict, project_root: Path,
     records = [point_record(point, keys, tags) for point in points]
     if output_format == "csv":
         return as_csv(records, list(records[0]))
-    return as_json({"points": records,
+    return as_json({"status": status_now(directory, record), "commit": record["git"]["commit"],
+                    "points": records,
                     "settings": [setting_record(setting, keys, tags) for setting in groups]})
 
 
@@ -117,7 +124,8 @@ def tables(directory: Path, record: dict, points: list[PointResult], groups: lis
     keys, tags = swept_keys(points), final_test_tags(points)
     # A column per selection metric: a sweep may vary it.
     metrics = list(dict.fromkeys(point.best_metric for point in points if point.best_metric))
-    heading = f"sweep {record['id']}, {record['status']}"
+    heading = (f"sweep {record['id']}, {status_now(directory, record)}, "
+               f"commit {record['git']['commit'][:12]}")
     lines = [heading + (f": {record['description']}" if record.get("description") else "")]
     rows = [("point", *keys, "status", "run directory", *(f"best {metric}" for metric in metrics),
              *tags)]

@@ -5,6 +5,7 @@ of the commit, with the project's data linked in, and its run.py started there.
 It imports no torch, so that a process which only starts another run.py starts quickly.
 """
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -15,7 +16,11 @@ from typing import BinaryIO
 
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.repo import git_environment
-from {{ cookiecutter.project_slug }}.toolkit.stopping import ForwardedSignals, signal_exit_code
+from {{ cookiecutter.project_slug }}.toolkit.stopping import (
+    PARENT_VARIABLE,
+    ForwardedSignals,
+    signal_exit_code,
+)
 
 
 @contextmanager
@@ -60,11 +65,14 @@ def start_at_commit(worktree: Path, arguments: list[str], signals: ForwardedSign
 
     It runs in a session of its own, so that a Ctrl-C in the terminal reaches it once,
     forwarded from here, rather than twice (which stops a run without a checkpoint).
+    Started by this process itself, it stops at a checkpoint if this process dies.
     """
+    variables = {"PYTHONPATH": str(worktree / "src"), **(variables or {})}
+    if not launcher:
+        variables[PARENT_VARIABLE] = str(os.getpid())  # for stop_with_parent
     child = subprocess.Popen(
         [*launcher, sys.executable, "run.py", *arguments], cwd=worktree, start_new_session=True,
-        env={**git_environment(), "PYTHONPATH": str(worktree / "src"), **(variables or {})},
-        stdout=output, stderr=output,
+        env={**git_environment(), **variables}, stdout=output, stderr=output,
     )
     signals.watch(child.pid)
     return child

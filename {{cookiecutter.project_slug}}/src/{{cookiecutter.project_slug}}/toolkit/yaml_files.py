@@ -4,10 +4,12 @@
 - `1e-4` is the float it looks like. YAML 1.1, which PyYAML follows, wants `1.0e-4`
   and reads `1e-4` as a string, which an optimizer then rejects with a traceback.
 - A duplicate key is an error, not a silent choice of the last one.
-- Aliases (`*name`) may repeat a value in a config, up to MAX_NODES values in all:
-  nine levels of ten aliases each make a 10**9-value "alias bomb" from a few lines.
-  A record never has any, since runs write theirs with `dump` below (which also
-  quotes a string such as "1e-4", so that it reads back as a string).
+- Aliases (`*name`) may repeat values in a config, adding up to MAX_NODES values in
+  all: nine levels of ten aliases each make a 10**9-value "alias bomb" from a few lines.
+  A file without aliases is never refused for its size, however long: its values are
+  no more than its text. A record never has aliases, since runs write theirs with
+  `dump` below (which also quotes a string such as "1e-4", so that it reads back as a
+  string).
 - Nesting deeper than MAX_DEPTH is refused: no config or record comes near it.
 - Only regular files are read (a FIFO would block the reader forever), as UTF-8 with
   or without a byte-order mark.
@@ -127,7 +129,7 @@ def construct(loader: Loader, node: yaml.Node) -> object:
 
 def check_shape(root: yaml.Node, aliases: bool) -> None:
     """Refuse nesting deeper than MAX_DEPTH, a value that contains itself, and aliases
-    (or, where `aliases`, more than MAX_NODES values once every alias is expanded).
+    (or, where `aliases`, aliases that add more than MAX_NODES values once expanded).
 
     Walks the parsed nodes without recursion, counting each shared node once."""
     sizes: dict[int, int] = {}  # id(node) -> values in it, aliases expanded
@@ -139,7 +141,8 @@ def check_shape(root: yaml.Node, aliases: bool) -> None:
         if children_done:
             ancestors.discard(id(node))
             sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
-            if sizes[id(node)] > MAX_NODES:
+            # The values the aliases add so far: those expanded, less those written.
+            if sizes[id(node)] - len(sizes) > MAX_NODES:
                 raise YAMLRefused(f"aliases expand to more than {MAX_NODES} values "
                                   f"(line {node.start_mark.line + 1})")
             continue
