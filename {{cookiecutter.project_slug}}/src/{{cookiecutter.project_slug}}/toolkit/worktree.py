@@ -91,6 +91,15 @@ def git(root: Path, *args: str) -> None:
         raise UserError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
 
 
+def commit_is_gone(root: Path, commit: str) -> bool:
+    """Whether git says the repository at `root` no longer holds `commit`: amended or
+    rebased away, then garbage-collected. (Other trouble, such as no repository at all,
+    is left to the git command that needs the commit to report.)"""
+    result = subprocess.run(["git", "cat-file", "-e", commit], cwd=root, capture_output=True,
+                            env=git_environment())
+    return result.returncode == 1  # 0: it is there; 128: git could not look
+
+
 def link_data(config: dict, project_root: Path, worktree: Path) -> None:
     """Make a data folder inside the project (ignored by git) visible in the worktree."""
     relative = Path(config["data_directory"]).expanduser()
