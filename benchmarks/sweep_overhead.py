@@ -1,7 +1,8 @@
-"""What a sweep costs beyond its runs, and what --jobs 2 saves, measured in one run.
+"""What a sweep costs beyond its runs, what --jobs 2 saves, and how a sweep's start and
+listing grow with its points, measured in one run.
 
     python benchmarks/sweep_overhead.py           # the full measurement (~4 minutes)
-    python benchmarks/sweep_overhead.py --quick   # both rows, one turn each: checks it runs
+    python benchmarks/sweep_overhead.py --quick   # every row, one turn each: checks it runs
 
 It bakes the default project into a temporary folder, writes its dataset, and times
 whole commands from start to exit, each against a reference taken in the same run:
@@ -13,6 +14,10 @@ whole commands from start to exit, each against a reference taken in the same ru
               check before each point, starting each point's run.py);
   --jobs 2    a 4-point sweep of short runs with --jobs 2 against --jobs 1: the ratio
               of their wall times.
+  scale       for grids of 100, 1,000 and 20,000 points: the time from the command to
+              its first point's start (the sweep's line naming point 0), and of
+              `run.py --list --sweep ID` once that point has ended, each against the
+              same for a 1-point sweep.
 
 The variants take turns (A B, B A, ...) after one warm-up run, and each number is the
 median of the turns; the spread (lowest to highest) of each is printed, so that a
@@ -24,6 +29,8 @@ The last line printed holds both results.
 
 import argparse
 import os
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -51,6 +58,8 @@ class Settings:
 
 FULL = Settings(points=8, turns=3)
 QUICK = Settings(points=2, turns=1)
+SCALE = (100, 1_000, 20_000)  # points of the grids whose start and listing are timed
+START_TARGET = 5.0  # seconds from the command to a 20,000-point grid's first point
 
 
 def parse_args() -> argparse.Namespace:
@@ -74,6 +83,7 @@ def main() -> None:
         command(project, "sample_runconfig.yaml", *SHORT_RUN)
         per_point = compare_per_point(project, Path(scratch), settings)
         jobs = compare_jobs(project, Path(scratch), settings)
+        scale = compare_scale(project, Path(scratch))
     overhead = (per_point["sweep"] - per_point["plain"]) / settings.points
     ratio = jobs["--jobs 2"] / jobs["--jobs 1"]
     print(f"per point, {settings.points} points: sweep {per_point['sweep']:.2f} s, plain runs "
@@ -82,6 +92,16 @@ def main() -> None:
     print(f"--jobs 2 vs --jobs 1, {JOBS_POINTS} points: {jobs['--jobs 2']:.2f} s vs "
           f"{jobs['--jobs 1']:.2f} s: ratio {ratio:.2f} (target at most {JOBS_TARGET}: "
           f"{'met' if ratio <= JOBS_TARGET else 'NOT met'})")
+    reference = scale[1]
+    for points, (start, listing) in scale.items():
+        if points == 1:
+            continue
+        print(f"{points} points: first point started {start:.2f} s after the command "
+              f"({start / reference[0]:.2f}x a 1-point sweep's), --list --sweep "
+              f"{listing:.2f} s ({listing / reference[1]:.2f}x)")
+    start = scale[SCALE[-1]][0]
+    print(f"{SCALE[-1]} points: start {start:.2f} s (target at most {START_TARGET} s: "
+          f"{'met' if start <= START_TARGET else 'NOT met'})")
     print(f"sweep overhead per point: {overhead:.3f} s; --jobs 2 / --jobs 1 wall time: "
           f"{ratio:.2f}")
 
@@ -110,6 +130,40 @@ def compare_jobs(project: Path, scratch: Path, settings: Settings) -> dict[str, 
              str(write_sweep(scratch, JOBS_POINTS)))
     return taking_turns({jobs: lambda jobs=jobs: command(project, *sweep, *jobs.split())
                          for jobs in ("--jobs 1", "--jobs 2")}, settings.turns)
+
+
+def compare_scale(project: Path, scratch: Path) -> dict[int, tuple[float, float]]:
+    """For a 1-point sweep and each of SCALE's grids (learning rates x 5 seeds): seconds
+    from the command to its first point's start, and of `--list --sweep` once that
+    point has ended."""
+    results = {}
+    for points in (1, *SCALE):
+        progress(f"scale: a {points}-point grid, to its first point, then --list --sweep")
+        path = scratch / f"grid_{points}.yaml"
+        # Seeds within learning rates, as a lab's grid: 20,000 points are 4,000 x 5.
+        seeds = 5 if points >= 5 else 1
+        rates = ", ".join(f"{0.001 + index * 1e-7:.7f}" for index in range(points // seeds))
+        path.write_text(f"grid:\n  model_parameters.learning_rate: [{rates}]\n"
+                        f"seeds: {list(range(seeds))}\n")
+        start = time.perf_counter()
+        sweep = subprocess.Popen(
+            [sys.executable, "run.py", "sample_runconfig.yaml", *SHORT_RUN, "--sweep",
+             str(path)], cwd=project, env=project_environment(project),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True)
+        for line in sweep.stdout:
+            if line.startswith("sweep point 0 ("):
+                started = time.perf_counter() - start
+            if line.startswith("sweep point 0 finished"):
+                sweep.send_signal(signal.SIGINT)  # no further point: the sweep stops
+            if line.startswith("sweep ") and ", recorded in " in line:
+                directory = Path(line.rsplit(" recorded in ", 1)[1].strip())
+        sweep.wait()
+        start = time.perf_counter()
+        command(project, "--list", "--sweep", str(directory))
+        results[points] = (started, time.perf_counter() - start)
+        shutil.rmtree(directory)
+    return results
 
 
 def write_sweep(scratch: Path, points: int) -> Path:

@@ -110,6 +110,7 @@ STOPPED_CODES = {signal_exit_code(number.name) for number in SIGNALS}
 UNFINISHED = ("pending", "running", "interrupted")  # what --resume-sweep runs again
 ENDED = ("finished", "pruned", "failed")  # a point's run that will not run again
 SUMMARY_POINTS = 20  # the unfinished points a sweep's last message names
+PROGRESS_EVERY = 2.0  # seconds between two lines of a long check's progress
 
 
 def start_sweep(args: argparse.Namespace, project: Project) -> int:
@@ -145,11 +146,15 @@ def check_values(sweep: dict, base: dict, sweep_file: Path, project: Project) ->
     """Each value of the grid, each variant and each seed set alone on the config and
     validated, so that a typo or a wrong type stops the sweep before anything is logged,
     however many points it has. A combination of values is validated as its point starts."""
-    started = time.monotonic()
+    started = shown = time.monotonic()
     alone = [{key: value} for key, values in sweep.get("grid", {}).items() for value in values]
     alone += sweep.get("variants", []) + [{"seed": seed} for seed in sweep.get("seeds", [])]
-    for values in alone:
+    for checked, values in enumerate(alone, start=1):
         point_config(base, values, None, sweep_file, project)
+        if time.monotonic() - shown > PROGRESS_EVERY:  # tens of thousands take seconds
+            shown = time.monotonic()
+            print(f"checking the sweep's values on the config: {checked} of {len(alone)}",
+                  flush=True)
     print(f"checked the sweep's {len(alone)} value{'s' if len(alone) != 1 else ''} on the "
           f"config in {time.monotonic() - started:.1f} s; each point's whole config is "
           "checked as it starts", flush=True)
@@ -476,7 +481,8 @@ def run_points_until_done(directory: Path, record: dict, project: Project, jobs:
     points = record["points"]
     print(f"sweep {record['id']}: " + (
         f"a search of {record['search']['trials']} trials (its study: "
-        f"{record['search']['storage']})" if study is not None else f"{len(points)} points")
+        f"{record['search']['storage']})" if study is not None
+        else f"{len(points)} point{'s' if len(points) != 1 else ''}")
         + (f", up to {jobs} at once" if jobs > 1 else "")
         + f", recorded in {directory}", flush=True)
     base = sweep_base(directory, record)
