@@ -229,6 +229,26 @@ def test_a_bad_search_is_refused_before_anything_is_logged(project, tmp_path):
     assert not list((project / "logs" / "sweeps").iterdir())  # its directory removed
 
 
+def test_a_search_may_not_vary_the_selection_metric_or_mode(project, tmp_path):
+    # Its study optimises one metric in one direction: trials selecting on others would
+    # be compared with each other (a train/loss of 0.004 "beating" a distance of 1.5).
+    for key, spec in {"selection.metric": "{choices: [val/loss, train/loss]}",
+                      "selection.mode": "{choices: [min, max]}",
+                      "selection": "{choices: [null]}"}.items():
+        text = f"search:\n  trials: 2\n  params:\n    {key}: {spec}\n"
+        result = run_py(project, *QUICK, "--sweep", str(sweep_file(tmp_path, text)))
+        assert result.returncode == 2, (key, result.stderr)
+        [line] = result.stderr.splitlines()
+        assert line.startswith(f"error: {tmp_path / 'search.yaml'}: search.params.{key}: ")
+        assert "one metric in one direction" in line and "grid sweep" in line, line
+    assert not (project / "logs").exists()
+    # Patience only says when a trial stops: the study's objective stays the same.
+    text = "search:\n  trials: 2\n  params:\n    selection.patience: {low: 1, high: 3}\n"
+    result = run_py(project, *QUICK, "--sweep", str(sweep_file(tmp_path, text)),
+                    "--print-config")
+    assert result.returncode == 0, result.stderr
+
+
 def test_a_search_without_optuna_is_refused_with_the_install_hint(project, tmp_path):
     # An Optuna that cannot be imported: what a project installed without [search] has.
     missing = tmp_path / "no_optuna"

@@ -57,6 +57,9 @@ SEARCH = Schema({
     Optional("study_name"): str,
 })
 INSTALL_HINT = "pip install -e '.[search]'"
+# What the study optimises, the same for every trial (selection.patience may vary: it
+# says when a trial stops, not which metric orders the trials).
+SELECTION_KEYS = ("selection", "selection.metric", "selection.mode")
 
 
 def require_optuna(sweep_file: Path) -> None:
@@ -78,6 +81,11 @@ def checked_params(params: dict, base: dict, sweep_file: Path, project: Project)
     checked = {}
     for key, spec in params.items():
         where = f"{sweep_file}: search.params.{key}"
+        if key in SELECTION_KEYS:
+            raise UserError(f"{where}: a search cannot vary the selection metric or mode: its "
+                            "study optimises one metric in one direction, and would compare "
+                            "trials that select on others with each other. Run a search for "
+                            "each, or a grid sweep, to compare selection metrics.")
         if "choices" in spec:
             # A copy: the sweep file as given is recorded too, and YAML would alias the two.
             checked[key] = {"kind": "choice", "choices": list(spec["choices"])}
