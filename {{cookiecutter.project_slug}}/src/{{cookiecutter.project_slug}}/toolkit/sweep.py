@@ -154,9 +154,11 @@ def create_sweep(args: argparse.Namespace, project: Project, sweep: dict, points
         record["search"] = {**search.study_record(sweep["search"], directory, base),
                             "params": params}
         try:
-            study = search.open_study(record["search"])
+            study = search.open_study(record["search"], directory,
+                                      lambda: search_trials(record, project.root))
         except UserError:
-            shutil.rmtree(directory)  # a storage that cannot be reached: nothing logged
+            # A storage that cannot be reached, or another search's study: nothing logged.
+            shutil.rmtree(directory)
             raise
     try:
         (directory / "points").mkdir()
@@ -195,7 +197,9 @@ def resume_sweep(directory: Path, project: Project, jobs: int) -> int:
     study = None
     if "search" in record:
         search.require_optuna(directory / SWEEP_RECORD)
-        study = search.open_study(record["search"], asked=len(record["points"]))
+        study = search.open_study(record["search"], directory,
+                                  lambda: search_trials(record, project.root),
+                                  asked=len(record["points"]))
     return run_points(directory, record, project, jobs, study)
 
 
@@ -255,7 +259,8 @@ def join_sweep(run: RunDirectory, directory: str, number: str, project_root: Pat
         study = record["search"]
         run.metadata["sweep"]["trial"] = {
             "number": record["points"][number]["trial"], "study_name": study["study_name"],
-            "storage": study["storage"], "pruner": study["pruner"]}
+            "storage": study["storage"], "pruner": study["pruner"],
+            "search": search.search_attrs(study)}  # its study's attrs, as TrialPruning checks
     run.write_metadata()
     write_text(directory / "points" / f"{number}.run", str(run.path.relative_to(project_root)))
 
@@ -356,13 +361,19 @@ def run_points(directory: Path, record: dict, project: Project, jobs: int,
     free_slots = job_slots(jobs, record["flags"]["cpu"])
     running: dict[int, tuple[dict, Slot]] = {}  # by the child's pid: its point and slot
     ended: queue.SimpleQueue = queue.SimpleQueue()  # the children that have ended
-    change = None  # what changed in the checkout, if it did while the sweep ran
+    # Why no further point starts: the checkout changed while the sweep ran, or its study
+    # was lost for good (neither rebuilt nor restored) or became another search's.
+    change = None
     while True:
         while free_slots and not (signals.received or change):
             # A search asks its next trial when a slot is free; every trial asked ends
             # (or is interrupted, and resumed later), so `trials` asked are enough.
             if not waiting and study is not None and len(points) < record["search"]["trials"]:
-                waiting.append(ask_trial(study, base, directory, record, project))
+                try:
+                    waiting.append(ask_trial(study, base, directory, record, project))
+                except UserError as error:  # its study lost for good, or another search's
+                    change = str(error)
+                    break
             if not waiting:
                 break
             change = code_changed(project.root, record, directory)
@@ -370,7 +381,10 @@ def run_points(directory: Path, record: dict, project: Project, jobs: int,
                 break
             point = waiting.pop(0)
             if point["status"] == "failed":  # a trial whose values the schema rejects
-                tell(study, point, record, directory, project.root)
+                try:
+                    tell(study, point, record, directory, project.root)
+                except UserError as error:
+                    change = str(error)
                 continue
             slot = free_slots.pop(0)
             child = start_point(directory, record, point, slot, project.root, signals)
@@ -382,7 +396,10 @@ def run_points(directory: Path, record: dict, project: Project, jobs: int,
         point, slot = running.pop(child.pid)
         end_point(directory, record, point, child, signals, project.root)
         if study is not None and point["status"] in ENDED:
-            tell(study, point, record, directory, project.root)
+            try:
+                tell(study, point, record, directory, project.root)
+            except UserError as error:  # the point's status is recorded: a resume tells it
+                change = str(error)
         free_slots.insert(0, slot)
     if change:
         record["status"] = "interrupted"
@@ -426,6 +443,14 @@ def tell(study, point: dict, record: dict, directory: Path, project_root: Path) 
     search.tell(study, point["trial"], point["status"], best.get("value"))
     record["search"]["best"] = search.best_trial(study)
     write_record(directory, record)
+
+
+def search_trials(record: dict, project_root: Path) -> list[dict]:
+    """The search's trials as its points record them, from which search.py rebuilds a
+    lost study: each one's number, values, status and (finished) its run's best value."""
+    return [{"number": point["trial"], "values": point["values"], "status": point["status"],
+             "value": (run_record(project_root, point["run"]).get("best") or {}).get("value")}
+            for point in record["points"]]
 
 
 def start_point(directory: Path, record: dict, point: dict, slot: "Slot",
