@@ -187,17 +187,19 @@ def create_sweep(args: argparse.Namespace, project: Project, sweep: dict, points
         # What each point's config is built on: a base_config.yaml edited since is refused.
         "base_config_sha256": hashlib.sha256(base_text.encode()).hexdigest(),
     }
+    # With "threads" and "gpus" (as given to the point's run.py) once it starts.
+    record["points"] = [new_point(number, values) for number, values in enumerate(points)]
     study = None
     if params is not None:
         record["search"] = {**search.study_record(sweep["search"], directory, base),
                             "params": params}
         try:
-            study = search.open_study(record["search"])
+            study = search.open_study(record["search"], directory,
+                                      lambda: search_trials(record, project.root))
         except UserError:
-            shutil.rmtree(directory)  # a storage that cannot be reached: nothing logged
+            # A storage that cannot be reached, or another search's study: nothing logged.
+            shutil.rmtree(directory)
             raise
-    # With "threads" and "gpus" (as given to the point's run.py) once it starts.
-    record["points"] = [new_point(number, values) for number, values in enumerate(points)]
     try:
         (directory / "points").mkdir()
         write_text(directory / BASE_CONFIG, base_text)
@@ -248,7 +250,9 @@ def resume_sweep(directory: Path, project: Project, jobs: int) -> int:
     study = None
     if "search" in record:
         search.require_optuna(directory / SWEEP_RECORD)
-        study = search.open_study(record["search"], asked=len(record["points"]))
+        study = search.open_study(record["search"], directory,
+                                  lambda: search_trials(record, project.root),
+                                  asked=len(record["points"]))
     record.update(status="running", ended=None)
     write_sweep(directory, record)
     return run_points(directory, record, project, jobs, study)
@@ -379,7 +383,8 @@ def join_sweep(run: RunDirectory, directory: str, number: str, project_root: Pat
         study = record["search"]
         run.metadata["sweep"]["trial"] = {
             "number": point["trial"], "study_name": study["study_name"],
-            "storage": study["storage"], "pruner": study["pruner"]}
+            "storage": study["storage"], "pruner": study["pruner"],
+            "search": search.search_attrs(study)}  # its study's attrs, as TrialPruning checks
     run.write_metadata()
     write_text(directory / "points" / f"{number}.run", str(run.path.relative_to(project_root)))
 
@@ -494,13 +499,19 @@ def run_points_until_done(directory: Path, record: dict, project: Project, jobs:
     free_slots = job_slots(jobs, record["flags"]["cpu"])
     running: dict[int, tuple[dict, Slot]] = {}  # by the child's pid: its point and slot
     ended: queue.SimpleQueue = queue.SimpleQueue()  # the children that have ended
-    change = None  # what changed in the checkout, if it did while the sweep ran
+    # Why no further point starts: the checkout changed while the sweep ran, or its study
+    # was lost for good (neither rebuilt nor restored) or became another search's.
+    change = None
     while True:
         while free_slots and not (signals.received or change):
             # A search asks its next trial when a slot is free; every trial asked ends
             # (or is interrupted, and resumed later), so `trials` asked are enough.
             if not waiting and study is not None and len(points) < record["search"]["trials"]:
-                waiting.append(ask_trial(study, directory, record))
+                try:
+                    waiting.append(ask_trial(study, directory, record))
+                except UserError as error:  # its study lost for good, or another search's
+                    change = str(error)
+                    break
             if not waiting:
                 break
             change = code_changed(project.root, record, directory)
@@ -509,7 +520,10 @@ def run_points_until_done(directory: Path, record: dict, project: Project, jobs:
             point = waiting.pop(0)
             if not config_written(point, base, directory, record, project):
                 if study is not None:  # a trial whose values the schema rejects
-                    tell(study, point, record, directory, project.root)
+                    try:
+                        tell(study, point, record, directory, project.root)
+                    except UserError as error:
+                        change = str(error)
                 continue
             slot = free_slots.pop(0)
             child = start_point(directory, record, point, slot, project.root, signals)
@@ -521,7 +535,10 @@ def run_points_until_done(directory: Path, record: dict, project: Project, jobs:
         point, slot = running.pop(child.pid)
         end_point(directory, point, child, signals, project.root)
         if study is not None and point["status"] in ENDED:
-            tell(study, point, record, directory, project.root)
+            try:
+                tell(study, point, record, directory, project.root)
+            except UserError as error:  # the point's status is recorded: a resume tells it
+                change = str(error)
         free_slots.insert(0, slot)
     if change:
         record["status"] = "interrupted"
@@ -575,6 +592,14 @@ def tell(study, point: dict, record: dict, directory: Path, project_root: Path) 
     search.tell(study, point["trial"], point["status"], best.get("value"))
     record["search"]["best"] = search.best_trial(study)
     write_sweep(directory, record)
+
+
+def search_trials(record: dict, project_root: Path) -> list[dict]:
+    """The search's trials as its points record them, from which search.py rebuilds a
+    lost study: each one's number, values, status and (finished) its run's best value."""
+    return [{"number": point["trial"], "values": point["values"], "status": point["status"],
+             "value": (run_record(project_root, point["run"]).get("best") or {}).get("value")}
+            for point in record["points"]]
 
 
 def start_point(directory: Path, record: dict, point: dict, slot: "Slot",
