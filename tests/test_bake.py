@@ -33,7 +33,8 @@ TOOLKIT_TESTS = {f"tests/toolkit/{name}.py" for name in (
     "conftest", "harness", "test_code_check", "test_compare", "test_config", "test_datasets",
     "test_evaluate", "test_experiment", "test_fingerprint", "test_inputs", "test_journey",
     "test_load_run", "test_rerun", "test_resume", "test_run", "test_runs", "test_search",
-    "test_sweep", "test_sweep_report", "toy/__init__", "toy/data", "toy/data_loader",
+    "test_sweep", "test_sweep_records", "test_sweep_report", "test_sweep_sequences",
+    "toy/__init__", "toy/data", "toy/data_loader",
     "toy/losses", "toy/model")}
 # The recipe for bringing one's own data, as a test: a task with data to replace has one.
 OWN_DATA_TESTS = {"tests/test_own_data.py"}

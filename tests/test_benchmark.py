@@ -53,6 +53,10 @@ def test_quick_sweep_benchmark_prints_both_comparisons_and_the_headline_last(tmp
                      result.stdout)
     assert re.search(r"--jobs 2 vs --jobs 1, 4 points: .* ratio \d+\.\d\d", result.stdout)
     assert "threads: 1 in every run" in result.stdout
+    for points in (100, 1000, 20000):
+        assert re.search(rf"^{points} points: first point started \d+\.\d\d s after the "
+                         rf"command \(\d+\.\d\dx a 1-point sweep's\), --list --sweep "
+                         rf"\d+\.\d\d s \(\d+\.\d\dx\)$", result.stdout, re.MULTILINE)
     assert SWEEP_HEADLINE.fullmatch(result.stdout.splitlines()[-1])
 
 

@@ -22,10 +22,13 @@ SWEEPS = [f"{TOOLKIT}/test_sweep.py", f"{TOOLKIT}/test_sweep_report.py",
           f"{TOOLKIT}/test_search.py"]
 # The full bake's machinery tier (its workflow's machinery job) in parts of a few
 # minutes each, by file, and about how many minutes each takes on one core.
+SWEEP_RECORDS = [f"{TOOLKIT}/test_sweep_records.py", f"{TOOLKIT}/test_sweep_sequences.py"]
 MACHINERY_PARTS = {
     "several processes and SLURM": (SEVERAL_PROCESSES, 8),
-    "sweeps and search": (SWEEPS, 6),
-    "the rest": ([TOOLKIT, *(f"--ignore={path}" for path in SEVERAL_PROCESSES + SWEEPS)], 7),
+    "sweeps and search": (SWEEPS, 7),
+    "sweep records": (SWEEP_RECORDS, 2),
+    "the rest": ([TOOLKIT, *(f"--ignore={path}"
+                             for path in SEVERAL_PROCESSES + SWEEPS + SWEEP_RECORDS)], 7),
 }
 
 
