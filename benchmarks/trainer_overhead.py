@@ -68,7 +68,7 @@ from torch.utils.data import DataLoader, TensorDataset
 TEMPLATE = Path(__file__).resolve().parents[1]
 PLAIN_LOOP = Path(__file__).resolve().with_name("plain_loop.py")
 PROJECT_MODULES = {"config": "toolkit.config", "data_loader": "data_loader",
-                   "experiment": "toolkit.experiment", "fingerprint": "toolkit.fingerprint",
+                   "run_directory": "toolkit.run_directory", "fingerprint": "toolkit.fingerprint",
                    "losses": "losses", "model": "model", "repo": "toolkit.repo",
                    "train": "train"}
 CPU = torch.device("cpu")
@@ -354,7 +354,7 @@ def compare_training(package: SimpleNamespace, project: Path, config: dict, batc
 def generated_trainer(package: SimpleNamespace, project: Path, config: dict,
                       network: torch.nn.Module, loader: DataLoader):
     """The project's Trainer as run.py sets it up for a logged run (one per batch size)."""
-    run = package.experiment.RunDirectory.create(
+    run = package.run_directory.RunDirectory.create(
         project / "logs", config, {"benchmark": True}, package.repo.repo_state(project), CPU,
         data={})  # data_fingerprint.py measures the fingerprint
     return package.train.Trainer(network, getattr(package.losses, config["loss_function"]),

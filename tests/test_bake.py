@@ -22,16 +22,16 @@ SOURCE = {
 # The researcher's files, and the toolkit's (in toolkit/).
 MODULES = {"__init__", "data_loader", "losses", "model", "schema", "train"}
 TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "base_trainer", "builders",
-                   "code_check", "compare", "config", "errors", "evaluation", "experiment",
+                   "code_check", "compare", "config", "errors", "evaluation", "run_directory",
                    "fingerprint", "job", "loading", "outcome", "project", "random_state",
                    "repo", "rerun", "runs", "search", "selection", "stopping", "sweep",
-                   "sweep_picture", "sweep_report", "sweep_results", "testing", "training",
+                   "sweep_picture", "sweep_report", "sweep_results", "testing", "job_training",
                    "worktree", "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # The toolkit's tests, on its own toy task: the same in every bake but for the options.
 TOOLKIT_TESTS = {f"tests/toolkit/{name}.py" for name in (
     "conftest", "harness", "test_code_check", "test_compare", "test_config", "test_datasets",
-    "test_evaluate", "test_experiment", "test_fingerprint", "test_inputs", "test_journey",
+    "test_evaluate", "test_run_directory", "test_fingerprint", "test_inputs", "test_journey",
     "test_load_run", "test_rerun", "test_resume", "test_run", "test_runs", "test_search",
     "test_sweep", "test_sweep_records", "test_sweep_report", "test_sweep_sequences",
     "toy/__init__", "toy/data", "toy/data_loader",
@@ -310,8 +310,8 @@ def test_multi_gpu_code_is_there_only_when_asked_for(baked):
     if answers["multi_gpu"]:
         assert {"README.md", "run.py", "sample_runconfig.yaml",
                 *modules(project, "schema"),
-                *toolkit_modules(project, "base_dataset", "experiment", "distributed",
-                                  "distributed_training", "launch", "job", "training")} <= mentions
+                *toolkit_modules(project, "base_dataset", "run_directory", "distributed",
+                                  "distributed_training", "launch", "job", "job_training")} <= mentions
         # The researcher's training loop is the same with multi-GPU or without: the
         # distributed behaviour of training is distributed_training.py's.
         assert not mentions & modules(project, "train")

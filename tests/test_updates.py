@@ -150,8 +150,8 @@ def test_a_project_made_at_0_2_1_moves_into_the_two_rooms_keeping_its_own_edits(
     updated = cruft("update", "--skip-apply-ask", cwd=project)
     assert updated.returncode == 0, updated.stdout + updated.stderr
     package = project / "src" / "reaching_policy"
-    assert (package / "toolkit" / "experiment.py").exists()
-    assert not (package / "experiment.py").exists()
+    assert (package / "toolkit" / "run_directory.py").exists()
+    assert not (package / "run_directory.py").exists()
     assert "hidden_size: int = 64" in model.read_text()  # the researcher's edit survives
     commit_all(project, "Template 0.3.0")
     checked = run([sys.executable, "run.py", "sample_runconfig.yaml", "--print-config"],

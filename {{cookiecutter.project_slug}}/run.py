@@ -37,6 +37,7 @@ from {{ cookiecutter.project_slug }}.toolkit.evaluation import (
     prepare_evaluation,
 )
 from {{ cookiecutter.project_slug }}.toolkit.job import config_to_print, prepare, read_metadata
+from {{ cookiecutter.project_slug }}.toolkit.job_training import train
 from {{ cookiecutter.project_slug }}.toolkit.outcome import announce, supervise
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.rerun import rerun
@@ -52,7 +53,6 @@ from {{ cookiecutter.project_slug }}.toolkit.sweep import (
     start_sweep,
 )
 from {{ cookiecutter.project_slug }}.toolkit.sweep_report import show_sweep
-from {{ cookiecutter.project_slug }}.toolkit.training import train
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import dump
 from {{ cookiecutter.project_slug }}.train import Trainer
 

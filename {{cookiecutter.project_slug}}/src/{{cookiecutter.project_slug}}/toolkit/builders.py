@@ -1,7 +1,7 @@
 """The config's model and data loaders, built from the project's own modules.
 
 Built once for the checks before a run starts (job.py), and again, freshly seeded,
-for training (training.py).
+for training (job_training.py).
 """
 
 import torch
@@ -11,8 +11,8 @@ from {{ cookiecutter.project_slug }}.toolkit import distributed
 {% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.config import resolve_path
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
-from {{ cookiecutter.project_slug }}.toolkit.experiment import load_model_weights
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
+from {{ cookiecutter.project_slug }}.toolkit.run_directory import load_model_weights
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import shown
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
-from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE
+from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import atomic_write
 
 ALGORITHM = "sha256"  # with the CPU's SHA instructions, faster than blake2b here (~1.2 GB/s)

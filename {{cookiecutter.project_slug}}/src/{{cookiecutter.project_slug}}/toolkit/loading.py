@@ -27,7 +27,10 @@ from {{ cookiecutter.project_slug }}.toolkit.config import (
     resolve_path,
 )
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
-from {{ cookiecutter.project_slug }}.toolkit.experiment import (
+from {{ cookiecutter.project_slug }}.toolkit.job import read_metadata
+from {{ cookiecutter.project_slug }}.toolkit.project import Project
+from {{ cookiecutter.project_slug }}.toolkit.repo import repo_state
+from {{ cookiecutter.project_slug }}.toolkit.run_directory import (
     EPOCH_CHECKPOINT,
     METADATA_FILE,
     checkpoint_paths,
@@ -35,9 +38,6 @@ from {{ cookiecutter.project_slug }}.toolkit.experiment import (
     is_state_dict,
     read_checkpoint,
 )
-from {{ cookiecutter.project_slug }}.toolkit.job import read_metadata
-from {{ cookiecutter.project_slug }}.toolkit.project import Project
-from {{ cookiecutter.project_slug }}.toolkit.repo import repo_state
 
 MODEL_KEYS = ("model_type", "model_parameters")  # what the model is built from
 READ_ATTEMPTS = 5  # of "last" in a run that is training: each may be deleted as it is read

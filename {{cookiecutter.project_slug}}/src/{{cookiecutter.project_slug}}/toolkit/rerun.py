@@ -16,8 +16,8 @@ from {{ cookiecutter.project_slug }}.toolkit.config import resolve_path
 {% if cookiecutter.multi_gpu %}
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 {% endif %}
-from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE
 from {{ cookiecutter.project_slug }}.toolkit.fingerprint import check_data
+from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE
 from {{ cookiecutter.project_slug }}.toolkit.stopping import ForwardedSignals
 from {{ cookiecutter.project_slug }}.toolkit.worktree import checked_out, run_at_commit
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import atomic_write, dump, parse_record, read_text

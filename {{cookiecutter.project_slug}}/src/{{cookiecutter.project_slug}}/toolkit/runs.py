@@ -15,7 +15,7 @@ import yaml
 
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.evaluation import EVALUATIONS
-from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE
+from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE
 {% if cookiecutter.slurm %}
 from {{ cookiecutter.project_slug }}.toolkit.slurm_queue import status_now
 {% endif %}

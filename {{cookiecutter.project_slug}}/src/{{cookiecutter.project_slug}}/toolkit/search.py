@@ -41,8 +41,8 @@ from voluptuous import All, Any, Length, Optional, Range, Required, Schema
 
 from {{ cookiecutter.project_slug }}.toolkit.config import set_key, validate
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
-from {{ cookiecutter.project_slug }}.toolkit.experiment import RunDirectory
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
+from {{ cookiecutter.project_slug }}.toolkit.run_directory import RunDirectory
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import shown
 
 STUDY_FILE = "study.db"  # the default storage, inside the sweep's directory

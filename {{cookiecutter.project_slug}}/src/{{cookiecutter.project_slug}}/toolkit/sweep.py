@@ -59,7 +59,10 @@ from voluptuous import All, Length, MultipleInvalid, Optional, Schema
 from {{ cookiecutter.project_slug }}.toolkit import search
 from {{ cookiecutter.project_slug }}.toolkit.config import key_path, load_config, set_key, validate
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
-from {{ cookiecutter.project_slug }}.toolkit.experiment import (
+from {{ cookiecutter.project_slug }}.toolkit.job import repo_to_record
+from {{ cookiecutter.project_slug }}.toolkit.project import Project
+from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState, repo_state
+from {{ cookiecutter.project_slug }}.toolkit.run_directory import (
     METADATA_FILE,
     RunDirectory,
     cannot_write,
@@ -69,9 +72,6 @@ from {{ cookiecutter.project_slug }}.toolkit.experiment import (
     new_timestamped_directory,
     now,
 )
-from {{ cookiecutter.project_slug }}.toolkit.job import repo_to_record
-from {{ cookiecutter.project_slug }}.toolkit.project import Project
-from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState, repo_state
 {% if cookiecutter.slurm %}
 from {{ cookiecutter.project_slug }}.toolkit.slurm_queue import job_has_ended
 {% endif %}

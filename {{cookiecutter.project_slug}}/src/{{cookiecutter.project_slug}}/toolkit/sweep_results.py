@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from {{ cookiecutter.project_slug }}.toolkit.experiment import METADATA_FILE
+from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE
 {% if cookiecutter.slurm %}
 from {{ cookiecutter.project_slug }}.toolkit.slurm_queue import status_now
 {% endif %}

@@ -8,9 +8,9 @@ import yaml
 from harness import MODEL
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from {{ cookiecutter.project_slug }}.toolkit import experiment
-from {{ cookiecutter.project_slug }}.toolkit.experiment import RunDirectory
+from {{ cookiecutter.project_slug }}.toolkit import run_directory
 from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState, strip_credentials
+from {{ cookiecutter.project_slug }}.toolkit.run_directory import RunDirectory
 from {{ cookiecutter.project_slug }}.toolkit.selection import Selection
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import atomic_write
 
@@ -89,7 +89,7 @@ def test_logged_points_reach_tensorboard_in_batches_stamped_when_logged(run, tmp
         (0, 0.0), (1, pytest.approx(0.1)), (2, pytest.approx(0.2))]
     assert all(point.wall_time <= logged for point in points)
 
-    monkeypatch.setattr(experiment, "SCALARS_BATCH_SECONDS", 0)
+    monkeypatch.setattr(run_directory, "SCALARS_BATCH_SECONDS", 0)
     later = RunDirectory.create(tmp_path / "later", CONFIG, {}, REPO, torch.device("cpu"), DATA)
     later.log_scalars(0, {"train_step/loss": 1.0})
     assert list(later.path.glob("events.out.tfevents.*"))  # handed over once due
@@ -153,7 +153,7 @@ def test_the_config_goes_to_hparams_with_dotted_keys_and_values_it_can_hold():
     config = {"epochs": 3, "compile_model": False, "bootstrap_model_file": None,
               "model_parameters": {"hidden_size": 8, "sizes": [1, 2]},
               "data_loader_parameters": {"all": {}}}
-    assert experiment.flat_hparams(config) == {
+    assert run_directory.flat_hparams(config) == {
         "epochs": 3, "compile_model": "false", "bootstrap_model_file": "null",
         "model_parameters.hidden_size": 8, "model_parameters.sizes": "[1, 2]",
         "data_loader_parameters.all": "{}",
