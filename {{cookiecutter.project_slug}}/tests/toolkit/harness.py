@@ -19,8 +19,9 @@ from toy import losses as toy_losses
 from toy import model as toy_model
 
 import run
-from {{ cookiecutter.project_slug }}.toolkit import sweep, testing
-from {{ cookiecutter.project_slug }}.toolkit.sweep import write_point as write_point
+from {{ cookiecutter.project_slug }}.toolkit import sweep_record as records
+from {{ cookiecutter.project_slug }}.toolkit import testing
+from {{ cookiecutter.project_slug }}.toolkit.sweep_record import write_point as write_point
 from {{ cookiecutter.project_slug }}.toolkit.testing import environment as environment
 from {{ cookiecutter.project_slug }}.toolkit.testing import git as git
 from {{ cookiecutter.project_slug }}.toolkit.testing import run_directories as run_directories
@@ -132,4 +133,4 @@ def with_the_toy_task(copy: Path) -> None:
 
 def sweep_record(directory: Path) -> dict:
     """A sweep's record as run.py reads it: sweep.yaml, with its points from their files."""
-    return sweep.read_record(directory)
+    return records.read_record(directory)

@@ -305,7 +305,7 @@ def test_a_bad_jobs_flag_is_refused_with_nothing_logged(project, tmp_path):
 
 
 def test_gpus_are_dealt_out_to_the_jobs(monkeypatch):
-    from {{ cookiecutter.project_slug }}.toolkit.sweep import gpu_shares
+    from {{ cookiecutter.project_slug }}.toolkit.sweep_run import gpu_shares
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)

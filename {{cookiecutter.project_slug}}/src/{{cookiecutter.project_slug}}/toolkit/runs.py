@@ -19,7 +19,7 @@ from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE
 {% if cookiecutter.slurm %}
 from {{ cookiecutter.project_slug }}.toolkit.slurm_queue import status_now
 {% endif %}
-from {{ cookiecutter.project_slug }}.toolkit.sweep import SWEEPS_FOLDER
+from {{ cookiecutter.project_slug }}.toolkit.sweep_record import SWEEPS_FOLDER
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import YAMLRefused, parse_record, read_text
 
 HEADER = ("run directory", "started", "status", "commit", "description", "best", "final test",

@@ -29,13 +29,13 @@ from {{ cookiecutter.project_slug }}.toolkit.compare import (
 )
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.runs import printable
-from {{ cookiecutter.project_slug }}.toolkit.sweep import (
+from {{ cookiecutter.project_slug }}.toolkit.sweep_picture import PICTURE, draw_picture
+from {{ cookiecutter.project_slug }}.toolkit.sweep_record import (
     SWEEP_RECORD,
     SWEEPS_FOLDER,
     read_record,
     status_now,
 )
-from {{ cookiecutter.project_slug }}.toolkit.sweep_picture import PICTURE, draw_picture
 from {{ cookiecutter.project_slug }}.toolkit.sweep_results import (
     SEED,
     PointResult,
