@@ -18,6 +18,8 @@ SOURCE = {
     ".pre-commit-config.yaml", "README.md", "pyproject.toml", "run.py", "sample_runconfig.yaml",
     "sample_search.yaml", "sample_sweep.yaml", "scripts/make_dataset.py",
     "tests/conftest.py", "tests/helpers.py", "tests/test_data.py", "tests/test_smoke.py",
+    *(f"docs/{page}.md" for page in ("configuration", "development", "extending", "reference",
+                                     "run-directory", "runs", "sweeps", "troubleshooting")),
 }
 # The researcher's files, and the toolkit's (in toolkit/).
 MODULES = {"__init__", "data_loader", "losses", "model", "schema", "train"}
@@ -58,8 +60,13 @@ MODEL_TYPES = {"trajectory": "ReachingPolicy", "classification": "ShapeClassifie
                "blank": "MyModel"}
 DATASET_TYPES = {"trajectory": "TrajectoryStepDataset", "classification": "ShapeImageDataset",
                  "blank": "MyDataset"}
-# A row of the generated README's file table: the files, then whose they are.
+# A row of the file tables (the README's of your files, docs/extending.md's of the
+# toolkit's, and the multi-GPU and SLURM pages' of their own): the files, then whose they are.
 FILE_TABLE_ROW = re.compile(r"^\| (`[^|]+) \| (?:yours|toolkit) \|", re.MULTILINE)
+# The generated README is for reading, and the docs/ pages it links for looking things up.
+MAX_README_LINES = 400
+MAX_GLOSSARY_TERMS = 10
+DOCS_LINK = re.compile(r"\]\((docs/[^)#]+)")
 # Jinja openers (`}}` is valid Python, `${{` a GitHub Actions expression) and template
 # variables; .cookiecutter.json is a file.
 RESIDUE = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|cookiecutter\.(?!json\b)")
@@ -92,11 +99,11 @@ def test_the_exact_file_set_is_committed(baked):
         expected |= OWN_DATA_TESTS
     if answers["multi_gpu"]:
         expected |= toolkit_modules(project, "distributed", "distributed_training", "launch")
-        expected |= MULTI_GPU_TESTS
+        expected |= MULTI_GPU_TESTS | {"docs/multi-gpu.md"}
     if answers["slurm"]:
         expected |= {"cluster.yaml", *toolkit_modules(project, "slurm", "slurm_job",
                                                       "slurm_queue", "slurm_sweep")}
-        expected |= SLURM_TESTS
+        expected |= SLURM_TESTS | {"docs/slurm.md"}
     assert tracked_files(project) == expected
 
 
@@ -111,11 +118,17 @@ def test_each_tasks_model_and_datasets_are_a_whole_file_of_their_own():
             assert "cookiecutter.task" not in variant.read_text(), variant.name
 
 
+def docs(project: Path) -> str:
+    """The README and every page in docs/, one text."""
+    pages = [project / "README.md", *sorted((project / "docs").glob("*.md"))]
+    return "\n".join(page.read_text() for page in pages)
+
+
 def test_the_readme_says_whose_each_file_is(baked):
-    """The README's file table names every module of the package (yours or the
-    toolkit's), and nothing that the project does not have."""
+    """The file tables (the README's and the docs pages') name every module of the
+    package (yours or the toolkit's), and nothing that the project does not have."""
     _, project = baked
-    rows = FILE_TABLE_ROW.findall((project / "README.md").read_text())
+    rows = FILE_TABLE_ROW.findall(docs(project))
     named = {name for files in rows for name in re.findall(r"`([^`]+)`", files)}
     files = tracked_files(project)
     package = {name for name in files
@@ -124,14 +137,31 @@ def test_the_readme_says_whose_each_file_is(baked):
     assert {name for name in named if not name.endswith("/")} - files == set()
 
 
-def test_the_readme_flag_table_has_every_flag_of_run_py(baked):
+def test_the_readme_is_short_and_links_every_docs_page(baked):
+    """The README is read top to bottom: at most MAX_README_LINES lines and a glossary of
+    at most MAX_GLOSSARY_TERMS terms. The rest is in docs/, where a declined option's page
+    is no file at all; every page the README links is there, and every page is linked."""
+    _, project = baked
+    readme = (project / "README.md").read_text()
+    assert len(readme.splitlines()) <= MAX_README_LINES
+    glossary = readme[readme.index("\n## Glossary\n"):]
+    glossary = glossary[:glossary.find("\n## ", 1)]
+    terms = re.findall(r"^- \*\*(.+?)\*\*:", glossary, re.MULTILINE)
+    assert 0 < len(terms) <= MAX_GLOSSARY_TERMS
+    linked = set(DOCS_LINK.findall(readme))
+    assert {page for page in linked if not (project / page).is_file()} == set()
+    pages = {page for page in tracked_files(project) if page.startswith("docs/")}
+    assert pages == linked
+
+
+def test_the_flag_table_has_every_flag_of_run_py(baked):
     _, project = baked
     # Each add_argument call, up to the next; a flag whose help is suppressed is internal
     # (--sweep-point, given by a sweep to its points) and not for the table.
     calls = (project / "run.py").read_text().split("add_argument(")[1:]
     flags = {re.match(r'"(--[a-z-]+)"', call)[1] for call in calls
              if call.startswith('"--') and "argparse.SUPPRESS" not in call}
-    table = set(re.findall(r"^\| `(--[a-z-]+)", (project / "README.md").read_text(),
+    table = set(re.findall(r"^\| `(--[a-z-]+)", (project / "docs" / "reference.md").read_text(),
                            re.MULTILINE))
     assert flags and flags - table == set()
 
@@ -163,11 +193,11 @@ def test_a_bake_names_no_other_tasks_model(baked):
 
 
 def test_the_readme_commands_and_examples_name_nothing_a_user_replaces(baked):
-    """A user copies the README's examples into a project whose model, data and classes
-    are their own: the examples name none of the sample's."""
+    """A user copies the examples of the README and of the docs pages into a project whose
+    model, data and classes are their own: the examples name none of the sample's."""
     answers, project = baked
     readme = (project / "README.md").read_text()
-    blocks = re.findall(r"```(?:python|bash)\n(.*?)```", readme, re.DOTALL)
+    blocks = re.findall(r"```(?:python|bash)\n(.*?)```", docs(project), re.DOTALL)
     sample_names = (MODEL_TYPES[answers["task"]], DATASET_TYPES[answers["task"]])
     assert [block for block in blocks if any(name in block for name in sample_names)] == []
     imports = re.findall(rf"^from {project.name}\.\w+ import (.+)$", "".join(blocks),
@@ -309,10 +339,11 @@ def test_multi_gpu_code_is_there_only_when_asked_for(baked):
     mentions = {name for name in code_and_docs(project)
                 if DISTRIBUTED_WORDS.search((project / name).read_text())}
     if answers["multi_gpu"]:
-        assert {"README.md", "run.py", "sample_runconfig.yaml",
+        assert {"README.md", "docs/multi-gpu.md", "run.py", "sample_runconfig.yaml",
                 *modules(project, "schema"),
                 *toolkit_modules(project, "base_dataset", "run_directory", "distributed",
-                                  "distributed_training", "launch", "job", "job_training")} <= mentions
+                                  "distributed_training", "launch", "job",
+                                  "job_training")} <= mentions
         # The researcher's training loop is the same with multi-GPU or without: the
         # distributed behaviour of training is distributed_training.py's.
         assert not mentions & modules(project, "train")
@@ -325,7 +356,7 @@ def test_slurm_code_is_there_only_when_asked_for(baked):
     mentions = {name for name in code_and_docs(project)
                 if SLURM_WORDS.search((project / name).read_text())}
     if answers["slurm"]:
-        assert {"README.md", "run.py", "pyproject.toml", "cluster.yaml",
+        assert {"README.md", "docs/slurm.md", "run.py", "pyproject.toml", "cluster.yaml",
                 *toolkit_modules(project, "slurm", "slurm_job", "slurm_sweep", "runs")} <= mentions
     else:
         assert mentions == set()
