@@ -224,8 +224,6 @@ def take_sweep_from_slurm(directory: Path, record: dict, project_root: Path) -> 
 
 
 {% endif %}
-
-
 def settle(point: dict, directory: Path, project_root: Path) -> None:
     """A point whose end the sweep's process did not see (it was killed): finished (or
     pruned) if its run says so, else interrupted, to be resumed from its checkpoint.
