@@ -166,15 +166,7 @@ def prepare_evaluation(args: argparse.Namespace, project: Project) -> Job:
             f"the run was made at commit {commit[:12]}, but HEAD is {repo.commit[:12]}; "
             f"check out the run's commit (`git checkout {commit[:12]}`, or `git worktree add "
             "DIR` it) and evaluate from there.")
-    source = run_path / METADATA_FILE
-    recorded = validate(metadata["config"], source, project)
-    config = edited_config(recorded, args, source, project)
-    changes = config_changes(recorded, config)
-    changed_model = [key for key in changes if key.split(".")[0] in MODEL_KEYS]
-    if changed_model:
-        raise UserError(f"{', '.join(changed_model)}: the model is the run's, as its "
-                        "checkpoints hold it; an evaluation cannot change it. Leave out "
-                        "that edit, or train a run with it.")
+    config, changes = evaluated_config(metadata, args, run_path / METADATA_FILE, project)
 {% if cookiecutter.multi_gpu %}
     launch = plan_launch(config, args.cpu)
 {% endif %}
@@ -191,14 +183,7 @@ def prepare_evaluation(args: argparse.Namespace, project: Project) -> Job:
     if not any(loaders.values()):
         raise UserError("the run's config reads no held-out data (test_data_loader_type is "
                         "null), so there is nothing to evaluate; set it with --modify.")
-    # Only the split evaluated must be as the run read it.
-    recorded_data = metadata.get("data")
-    if recorded_data is not None:
-        recorded_data = {split: recorded_data[split] for split in recorded_data
-                         if split == args.split}
-    data, data_changed = check_data(recorded_data,
-                                    resolve_path(config["data_directory"], project.root),
-                                    [args.split], args.allow_changed_data, "evaluate")
+    data, data_changed = checked_split(metadata, config, args, project)
     check_loaded_code(project.root, commit)  # what git status cannot see
     try:
         (run_path / EVALUATIONS).mkdir(exist_ok=True)
@@ -222,6 +207,32 @@ def prepare_evaluation(args: argparse.Namespace, project: Project) -> Job:
         **({"data_changed": data_changed} if data_changed else {}),
     }
     return Job(config, args.mini, args.cpu, device, None, evaluation=evaluation)
+
+
+def evaluated_config(metadata: dict, args: argparse.Namespace, source: Path,
+                     project: Project) -> tuple[dict, dict]:
+    """The run's config with the evaluation's edits, and what they changed; an edit of
+    the model is refused."""
+    recorded = validate(metadata["config"], source, project)
+    config = edited_config(recorded, args, source, project)
+    changes = config_changes(recorded, config)
+    changed_model = [key for key in changes if key.split(".")[0] in MODEL_KEYS]
+    if changed_model:
+        raise UserError(f"{', '.join(changed_model)}: the model is the run's, as its "
+                        "checkpoints hold it; an evaluation cannot change it. Leave out "
+                        "that edit, or train a run with it.")
+    return config, changes
+
+
+def checked_split(metadata: dict, config: dict, args: argparse.Namespace,
+                  project: Project) -> tuple[dict, list[str]]:
+    """The evaluated split's fingerprint, checked against the run's: only the split
+    evaluated must be as the run read it."""
+    recorded = metadata.get("data")
+    if recorded is not None:
+        recorded = {split: recorded[split] for split in recorded if split == args.split}
+    return check_data(recorded, resolve_path(config["data_directory"], project.root),
+                      [args.split], args.allow_changed_data, "evaluate")
 
 
 {% if cookiecutter.multi_gpu %}

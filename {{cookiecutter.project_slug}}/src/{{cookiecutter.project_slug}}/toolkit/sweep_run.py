@@ -65,12 +65,7 @@ def run_points_until_done(directory: Path, record: dict, project: Project, jobs:
                           study=None) -> int:
     signals = ForwardedSignals().install()
     points = record["points"]
-    print(f"sweep {record['id']}: " + (
-        f"a search of {record['search']['trials']} trials (its study: "
-        f"{record['search']['storage']})" if study is not None
-        else f"{len(points)} point{'s' if len(points) != 1 else ''}")
-        + (f", up to {jobs} at once" if jobs > 1 else "")
-        + f", recorded in {directory}", flush=True)
+    announce(directory, record, jobs, searching=study is not None)
     base = sweep_base(directory, record)
     if study is not None:
         for point in points:
@@ -121,20 +116,38 @@ def run_points_until_done(directory: Path, record: dict, project: Project, jobs:
             except UserError as error:  # the point's status is recorded: a resume tells it
                 change = str(error)
         free_slots.insert(0, slot)
+    return end_sweep(directory, record, project, signals.received, change)
+
+
+def announce(directory: Path, record: dict, jobs: int, searching: bool) -> None:
+    points = len(record["points"])
+    print(f"sweep {record['id']}: " + (
+        f"a search of {record['search']['trials']} trials (its study: "
+        f"{record['search']['storage']})" if searching
+        else f"{points} point{'s' if points != 1 else ''}")
+        + (f", up to {jobs} at once" if jobs > 1 else "")
+        + f", recorded in {directory}", flush=True)
+
+
+def end_sweep(directory: Path, record: dict, project: Project, stopped_by: str | None,
+              change: str | None) -> int:
+    """Record how the sweep ended, once no point runs: interrupted by a stop signal
+    (`stopped_by`) or a `change` that let no further point start, failed if a point
+    failed, else finished; run.py's exit code."""
     if change:
         record["status"] = "interrupted"
         record["ended"] = now()
         write_sweep(directory, record)
         raise UserError(change)
+    points = record["points"]
     failed = [point["point"] for point in points if point["status"] == "failed"]
-    record["status"] = ("interrupted" if signals.received else
-                        "failed" if failed else "finished")
+    record["status"] = ("interrupted" if stopped_by else "failed" if failed else "finished")
     record["ended"] = now()
     record["picture"] = draw_picture(directory, record, project.root)  # or why not
     write_sweep(directory, record)
     print(summary(directory, record), flush=True)
-    if signals.received:
-        return signal_exit_code(signals.received)
+    if stopped_by:
+        return signal_exit_code(stopped_by)
     return 1 if failed else 0
 
 
