@@ -16,8 +16,9 @@ import pytest
 import yaml
 from harness import environment, run_directories, run_py, sweep_record
 
-from {{ cookiecutter.project_slug }}.toolkit import search
+from {{ cookiecutter.project_slug }}.toolkit import search, search_study
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
+from {{ cookiecutter.project_slug }}.toolkit.trial_pruning import TrialPruning
 
 # Optuna is the [search] extra: pip install -e ".[search]".
 optuna = pytest.importorskip("optuna")
@@ -334,7 +335,7 @@ def test_a_lost_study_is_rebuilt_from_the_points_with_their_numbers(tmp_path, ca
         (4, "COMPLETE", 0.25), (5, "RUNNING", None), (6, "RUNNING", None)]
     assert [trial.params for trial in trials if trial.number != 3] == [
         point["values"] for point in points]
-    assert the_study({"search": record}).user_attrs["search"] == search.search_attrs(record)
+    assert the_study({"search": record}).user_attrs["search"] == search_study.search_attrs(record)
     # The interrupted trial is told as before once its run ends, and the next one asked
     # comes after the rebuilt ones.
     search.tell(study, 5, "finished", 0.125)
@@ -368,11 +369,11 @@ def test_a_trial_whose_study_is_lost_or_not_its_own_trains_on_without_pruning(tm
     def trial_run(**changes) -> SimpleNamespace:
         trial = {"number": number, "study_name": record["study_name"],
                  "storage": record["storage"], "pruner": record["pruner"],
-                 "search": search.search_attrs(record)}
+                 "search": search_study.search_attrs(record)}
         return SimpleNamespace(metadata={"sweep": {"values": asked, "trial": trial,
                                                    **changes}})
 
-    pruning = search.TrialPruning.of(trial_run())
+    pruning = TrialPruning.of(trial_run())
     assert pruning.should_prune(0, 0.5) is False
     assert the_study({"search": record}).trials[0].intermediate_values == {0: 0.5}
     assert capsys.readouterr().err == ""
@@ -382,7 +383,7 @@ def test_a_trial_whose_study_is_lost_or_not_its_own_trains_on_without_pruning(tm
     for run, why in [(trial_run(values=other_values), "has other values than this run"),
                      (other_search, "belongs to another search (its selection metric is "
                                     "val/loss, this search's train/loss)")]:
-        pruning = search.TrialPruning.of(run)
+        pruning = TrialPruning.of(run)
         assert [pruning.should_prune(epoch, 0.25) for epoch in (1, 2)] == [False, False]
         [warning] = capsys.readouterr().err.splitlines()  # once
         assert warning.startswith("warning: this run cannot report to its trial 0 of the "
@@ -392,7 +393,7 @@ def test_a_trial_whose_study_is_lost_or_not_its_own_trains_on_without_pruning(tm
     assert the_study({"search": record}).trials[0].intermediate_values == {0: 0.5}
     (tmp_path / "study.db").unlink()
     run = trial_run()
-    assert search.TrialPruning.of(run).should_prune(1, 0.25) is False
+    assert TrialPruning.of(run).should_prune(1, 0.25) is False
     assert "its file is missing" in run.metadata["sweep"]["trial"]["pruning_off"]["reason"]
     assert not (tmp_path / "study.db").exists()  # not made again, empty
 

@@ -32,7 +32,6 @@ from tqdm import tqdm
 from {{ cookiecutter.project_slug }}.toolkit import random_state
 from {{ cookiecutter.project_slug }}.toolkit.base_model import FishboticsModel, WarmupCosine, shape_mistake
 from {{ cookiecutter.project_slug }}.toolkit.run_directory import RunDirectory, read_checkpoint, tagged
-from {{ cookiecutter.project_slug }}.toolkit.search import TrialPruning
 from {{ cookiecutter.project_slug }}.toolkit.selection import Selection
 from {{ cookiecutter.project_slug }}.toolkit.stopping import (
     StopSignals,
@@ -40,6 +39,7 @@ from {{ cookiecutter.project_slug }}.toolkit.stopping import (
     TrainingFailed,
     TrainingStopped,
 )
+from {{ cookiecutter.project_slug }}.toolkit.trial_pruning import TrialPruning
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:

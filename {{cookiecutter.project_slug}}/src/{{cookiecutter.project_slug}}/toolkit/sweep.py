@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from {{ cookiecutter.project_slug }}.toolkit import search
+from {{ cookiecutter.project_slug }}.toolkit import search, search_study
 from {{ cookiecutter.project_slug }}.toolkit.config import load_config
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.job import repo_to_record
@@ -312,6 +312,6 @@ def join_sweep(run: RunDirectory, directory: str, number: str, project_root: Pat
         run.metadata["sweep"]["trial"] = {
             "number": point["trial"], "study_name": study["study_name"],
             "storage": study["storage"], "pruner": study["pruner"],
-            "search": search.search_attrs(study)}  # its study's attrs, as TrialPruning checks
+            "search": search_study.search_attrs(study)}  # its study's attrs, as TrialPruning checks
     run.write_metadata()
     write_text(directory / "points" / f"{number}.run", str(run.path.relative_to(project_root)))

@@ -189,7 +189,7 @@ def tell(study, point: dict, record: dict, directory: Path, project_root: Path) 
 
 
 def search_trials(record: dict, project_root: Path) -> list[dict]:
-    """The search's trials as its points record them, from which search.py rebuilds a
+    """The search's trials as its points record them, from which search_study.py rebuilds a
     lost study: each one's number, values, status and (finished) its run's best value."""
     return [{"number": point["trial"], "values": point["values"], "status": point["status"],
              "value": (run_record(project_root, point["run"]).get("best") or {}).get("value")}
