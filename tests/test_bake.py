@@ -24,12 +24,13 @@ SOURCE = {
 # The researcher's files, and the toolkit's (in toolkit/).
 MODULES = {"__init__", "data_loader", "losses", "model", "schema", "train"}
 TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "base_trainer", "builders",
-                   "code_check", "compare", "config", "errors", "evaluation", "fingerprint",
-                   "job", "job_training", "loading", "outcome", "project", "random_state",
-                   "repo", "rerun", "run_directory", "runs", "search", "search_study",
-                   "selection", "stopping", "sweep", "sweep_file", "sweep_picture", "sweep_record",
-                   "sweep_report", "sweep_results", "sweep_run", "testing", "trial_pruning",
-                   "worktree", "yaml_files"}
+                   "checkpoints", "code_check", "compare", "config", "directory_lock",
+                   "errors", "evaluation", "fingerprint", "hparams", "job", "job_training",
+                   "loading", "outcome", "project", "random_state", "repo", "rerun",
+                   "run_directory", "run_environment", "runs", "search", "search_study",
+                   "selection", "stopping", "sweep", "sweep_file", "sweep_picture",
+                   "sweep_record", "sweep_report", "sweep_results", "sweep_run", "testing",
+                   "trial_pruning", "worktree", "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # The toolkit's tests, on its own toy task: the same in every bake but for the options.
 TOOLKIT_TESTS = {f"tests/toolkit/{name}.py" for name in (

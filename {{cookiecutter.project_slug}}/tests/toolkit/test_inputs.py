@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 
 from {{ cookiecutter.project_slug }}.schema import TOP_LEVEL_KEYS
 from {{ cookiecutter.project_slug }}.toolkit.base_dataset import FishboticsDataset
+from {{ cookiecutter.project_slug }}.toolkit.checkpoints import load_model_weights
 from {{ cookiecutter.project_slug }}.toolkit.config import load_config
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
-from {{ cookiecutter.project_slug }}.toolkit.run_directory import load_model_weights
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import dump
 
 SAMPLE_TEXT = SAMPLE.read_text(encoding="utf-8")

@@ -8,7 +8,7 @@ import yaml
 from harness import MODEL
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from {{ cookiecutter.project_slug }}.toolkit import run_directory
+from {{ cookiecutter.project_slug }}.toolkit import hparams, run_directory
 from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState, strip_credentials
 from {{ cookiecutter.project_slug }}.toolkit.run_directory import RunDirectory
 from {{ cookiecutter.project_slug }}.toolkit.selection import Selection
@@ -153,7 +153,7 @@ def test_the_config_goes_to_hparams_with_dotted_keys_and_values_it_can_hold():
     config = {"epochs": 3, "compile_model": False, "bootstrap_model_file": None,
               "model_parameters": {"hidden_size": 8, "sizes": [1, 2]},
               "data_loader_parameters": {"all": {}}}
-    assert run_directory.flat_hparams(config) == {
+    assert hparams.flat_hparams(config) == {
         "epochs": 3, "compile_model": "false", "bootstrap_model_file": "null",
         "model_parameters.hidden_size": 8, "model_parameters.sizes": "[1, 2]",
         "data_loader_parameters.all": "{}",

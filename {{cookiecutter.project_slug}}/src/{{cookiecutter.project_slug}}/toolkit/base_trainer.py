@@ -31,7 +31,8 @@ from tqdm import tqdm
 
 from {{ cookiecutter.project_slug }}.toolkit import random_state
 from {{ cookiecutter.project_slug }}.toolkit.base_model import FishboticsModel, WarmupCosine, shape_mistake
-from {{ cookiecutter.project_slug }}.toolkit.run_directory import RunDirectory, read_checkpoint, tagged
+from {{ cookiecutter.project_slug }}.toolkit.checkpoints import read_checkpoint
+from {{ cookiecutter.project_slug }}.toolkit.run_directory import RunDirectory, tagged
 from {{ cookiecutter.project_slug }}.toolkit.selection import Selection
 from {{ cookiecutter.project_slug }}.toolkit.stopping import (
     StopSignals,

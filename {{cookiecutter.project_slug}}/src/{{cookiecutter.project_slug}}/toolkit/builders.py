@@ -9,10 +9,10 @@ import torch
 {% if cookiecutter.multi_gpu %}
 from {{ cookiecutter.project_slug }}.toolkit import distributed
 {% endif %}
+from {{ cookiecutter.project_slug }}.toolkit.checkpoints import load_model_weights
 from {{ cookiecutter.project_slug }}.toolkit.config import resolve_path
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
-from {{ cookiecutter.project_slug }}.toolkit.run_directory import load_model_weights
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import shown
 
 

@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
-from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE, flat_config
+from {{ cookiecutter.project_slug }}.toolkit.hparams import flat_config
+from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE
 from {{ cookiecutter.project_slug }}.toolkit.runs import (
     evaluation_count,
     field,

@@ -36,6 +36,7 @@ from {{ cookiecutter.project_slug }}.toolkit.config import (
 )
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.fingerprint import check_data
+from {{ cookiecutter.project_slug }}.toolkit.hparams import flat_config
 {% if cookiecutter.multi_gpu %}
 from {{ cookiecutter.project_slug }}.toolkit.job import (
     Job,
@@ -56,12 +57,7 @@ from {{ cookiecutter.project_slug }}.toolkit.loading import (
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.random_state import seed_everything
 from {{ cookiecutter.project_slug }}.toolkit.repo import repo_state
-from {{ cookiecutter.project_slug }}.toolkit.run_directory import (
-    METADATA_FILE,
-    cannot_write,
-    flat_config,
-    now,
-)
+from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE, cannot_write, now
 from {{ cookiecutter.project_slug }}.toolkit.stopping import ForwardedSignals, StopSignals
 from {{ cookiecutter.project_slug }}.toolkit.worktree import checked_out, run_at_commit
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import atomic_write, dump

@@ -20,19 +20,18 @@ from voluptuous import ALLOW_EXTRA, MultipleInvalid, Optional, Required, Schema
 
 from {{ cookiecutter.project_slug }}.toolkit.base_model import shape_mistake
 from {{ cookiecutter.project_slug }}.toolkit.builders import build_loaders, build_model, splits_read
+from {{ cookiecutter.project_slug }}.toolkit.checkpoints import (
+    config_differences,
+    newest_checkpoint,
+)
 from {{ cookiecutter.project_slug }}.toolkit.code_check import check_loaded_code
 from {{ cookiecutter.project_slug }}.toolkit.config import load_config, resolve_path, validate
+from {{ cookiecutter.project_slug }}.toolkit.directory_lock import lock_run_directory
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.fingerprint import check_data, fingerprint
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState, repo_state
-from {{ cookiecutter.project_slug }}.toolkit.run_directory import (
-    METADATA_FILE,
-    RunDirectory,
-    config_differences,
-    lock_run_directory,
-    newest_checkpoint,
-)
+from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE, RunDirectory
 {% if cookiecutter.slurm %}
 from {{ cookiecutter.project_slug }}.toolkit.slurm_queue import take_from_slurm
 {% endif %}

@@ -6,10 +6,10 @@ import torch
 from {{ cookiecutter.project_slug }}.toolkit import distributed, distributed_training
 {% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.builders import build_loaders, build_model
+from {{ cookiecutter.project_slug }}.toolkit.checkpoints import read_checkpoint
 from {{ cookiecutter.project_slug }}.toolkit.job import Job
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.random_state import seed_everything
-from {{ cookiecutter.project_slug }}.toolkit.run_directory import read_checkpoint
 {% if cookiecutter.multi_gpu %}
 from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals, TrainingStopped
 {% else %}

@@ -19,6 +19,13 @@ import torch
 
 from {{ cookiecutter.project_slug }}.toolkit.base_model import FishboticsModel
 from {{ cookiecutter.project_slug }}.toolkit.builders import build_model
+from {{ cookiecutter.project_slug }}.toolkit.checkpoints import (
+    EPOCH_CHECKPOINT,
+    checkpoint_paths,
+    config_differences,
+    is_state_dict,
+    read_checkpoint,
+)
 from {{ cookiecutter.project_slug }}.toolkit.config import (
     argument_problems,
     checked_name,
@@ -30,14 +37,7 @@ from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.job import read_metadata
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.repo import repo_state
-from {{ cookiecutter.project_slug }}.toolkit.run_directory import (
-    EPOCH_CHECKPOINT,
-    METADATA_FILE,
-    checkpoint_paths,
-    config_differences,
-    is_state_dict,
-    read_checkpoint,
-)
+from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE
 
 MODEL_KEYS = ("model_type", "model_parameters")  # what the model is built from
 READ_ATTEMPTS = 5  # of "last" in a run that is training: each may be deleted as it is read

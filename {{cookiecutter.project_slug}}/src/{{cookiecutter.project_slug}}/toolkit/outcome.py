@@ -16,7 +16,11 @@ from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
 
 {% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.job import Job
-from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE, RunDirectory, cannot_write
+from {{ cookiecutter.project_slug }}.toolkit.run_directory import (
+    METADATA_FILE,
+    RunDirectory,
+    cannot_write,
+)
 from {{ cookiecutter.project_slug }}.toolkit.stopping import (
     TrainingFailed,
     TrainingStopped,

@@ -10,37 +10,38 @@
                                          (by the config's `selection`)
         model_ckpt_ep_{E}_pct_{P}.pth    the newest mid-epoch checkpoint, P% into epoch E
 
-Every file is written atomically (temporary file, fsync, rename), so a crash leaves
-the previous version of a file, never a truncated one. A run resumed from its directory
-(`RunDirectory.resume`) continues the record where its newest checkpoint left it: each
-checkpoint carries its run's id and the record (progress, best) as of itself, and is the
-truth where metadata.yaml says otherwise.
+Checkpoints are read and loaded by checkpoints.py, the directory's lock is
+directory_lock.py's. Every file is written atomically (temporary file, fsync, rename),
+so a crash leaves the previous version of a file, never a truncated one. A run resumed
+from its directory (`RunDirectory.resume`) continues the record where its newest
+checkpoint left it: each checkpoint carries its run's id and the record (progress, best)
+as of itself, and is the truth where metadata.yaml says otherwise.
 """
 
-import fcntl
 import itertools
-import json
-import os
-import pickle
-import platform
-import re
 import shutil
-import socket
-import stat
 import sys
 import time
 import uuid
 from datetime import datetime
-from importlib import metadata as package_metadata
 from pathlib import Path
-from typing import BinaryIO
 
 import torch
 import yaml
 
 from {{ cookiecutter.project_slug }}.toolkit import TEMPLATE_VERSION
+from {{ cookiecutter.project_slug }}.toolkit.checkpoints import (
+    EPOCH_CHECKPOINT,
+    checkpoint_order,
+    checkpoint_paths,
+    checkpoint_run_id,
+    write_checkpoint,
+)
+from {{ cookiecutter.project_slug }}.toolkit.directory_lock import lock_run_directory
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
+from {{ cookiecutter.project_slug }}.toolkit.hparams import hparams_summary
 from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState
+from {{ cookiecutter.project_slug }}.toolkit.run_environment import environment, this_process
 from {{ cookiecutter.project_slug }}.toolkit.selection import Selection
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import (
     METADATA_FILE,
@@ -50,10 +51,7 @@ from {{ cookiecutter.project_slug }}.toolkit.yaml_files import (
     read_text,
 )
 
-LOCK_FILE = ".lock"
 EPOCHS_PER_GROUP = 10  # the checkpoint policy keeps the best epoch of each group this size
-EPOCH_CHECKPOINT = re.compile(r"model_epoch_(\d+)\.pth")
-MID_EPOCH_CHECKPOINT = re.compile(r"model_ckpt_ep_(\d+)_pct_(\d+)\.pth")
 # TensorBoard's writer wakes a background thread for every point it is given, and that
 # thread's turns at the GIL cost the training loop ~0.5 ms per point; handed over in
 # batches, points cost a fraction of that. TensorBoard sees points only once the writer
@@ -61,237 +59,8 @@ MID_EPOCH_CHECKPOINT = re.compile(r"model_ckpt_ep_(\d+)_pct_(\d+)\.pth")
 SCALARS_BATCH_SECONDS = 10.0
 
 
-def read_checkpoint(path: Path) -> dict:
-    """A checkpoint's contents; its tensors on the CPU, nothing unpickled but data."""
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def checkpoint_order(path: Path) -> tuple[int, int] | None:
-    """(epoch, progress) for sorting checkpoints oldest first; None for other files."""
-    if match := EPOCH_CHECKPOINT.fullmatch(path.name):
-        return int(match[1]), 101  # after every mid-epoch checkpoint of its epoch
-    if match := MID_EPOCH_CHECKPOINT.fullmatch(path.name):
-        return int(match[1]), int(match[2])
-    return None
-
-
-def checkpoint_paths(run_path: Path) -> list[Path]:
-    """A run directory's checkpoint files, newest first."""
-    return sorted((path for path in run_path.glob("*.pth") if checkpoint_order(path)),
-                  key=checkpoint_order, reverse=True)
-
-
-def newest_checkpoint(run_path: Path, run_id: str) -> tuple[Path, dict] | None:
-    """The newest readable checkpoint of run `run_id`, skipping damaged ones with a
-    warning (and leaving them where they are). A checkpoint of another run anywhere in
-    the directory is refused: resuming from it or past it would mix two runs' records,
-    and the run's checkpoint policy could later delete it."""
-    paths = checkpoint_paths(run_path)
-    for index, path in enumerate(paths):
-        try:
-            checkpoint = read_checkpoint(path)
-        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
-            print(f"warning: {path.name} is damaged ({type(error).__name__}: {error}); "
-                  "trying the checkpoint before it", file=sys.stderr)
-            continue
-        if not {"position", "policy", "record"} <= checkpoint.keys():
-            print(f"warning: {path.name} holds no training state; skipping it", file=sys.stderr)
-            continue
-        check_belongs_to_run(path, checkpoint.get("run_id"), run_id)
-        for older in paths[index + 1:]:
-            check_belongs_to_run(older, checkpoint_run_id(older, default=run_id), run_id)
-        return path, checkpoint
-    return None
-
-
-def checkpoint_run_id(path: Path, default: str | None = None) -> str | None:
-    """The run id a checkpoint carries; `default` if it cannot be read."""
-    try:
-        # mmap: only the few bytes the run id needs are read, not the weights.
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError):
-        return default
-    return checkpoint.get("run_id") if isinstance(checkpoint, dict) else None
-
-
-def check_belongs_to_run(path: Path, checkpoint_id: str | None, run_id: str) -> None:
-    if checkpoint_id != run_id:
-        raise UserError(
-            f"{path} belongs to another run (run id {checkpoint_id}; this run's "
-            f"is {run_id}, in {METADATA_FILE}). Resuming from it, or past it, would mix the "
-            "two runs' records: move it out of the run directory and resume again.")
-
-
-def config_differences(recorded: object, truth: object, prefix: str = "",
-                       names: tuple[str, str] = (METADATA_FILE, "the checkpoint")) -> list[str]:
-    """The dotted keys whose values differ between a config as a record holds it and as
-    what ran holds it (by default metadata.yaml and a checkpoint, as `names` say), each
-    with both values."""
-    if isinstance(recorded, dict) and isinstance(truth, dict):
-        return [difference for key in dict.fromkeys([*recorded, *truth])
-                for difference in config_differences(recorded.get(key, "(missing)"),
-                                                     truth.get(key, "(missing)"),
-                                                     f"{prefix}{key}.", names)]
-    if recorded == truth and type(recorded) is type(truth):
-        return []
-    return [f"{prefix[:-1]}: {recorded!r} in {names[0]}, {truth!r} in {names[1]}"]
-
-
-# Locks this process holds, by run directory: the OS releases them when it exits, however
-# it ends (SIGKILL included), so a lock never outlives the run that took it.
-_held_locks: dict[Path, BinaryIO] = {}
-
-
-def lock_run_directory(path: Path) -> None:
-    """Make this process the owner of the run directory at `path` until it exits.
-
-    Raises a UserError naming the process that owns it already.
-    """
-    path = path.resolve()
-    if path in _held_locks:
-        return
-    file = open(path / LOCK_FILE, "a+b")  # noqa: SIM115 -- held open for the process's life
-    try:
-        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        file.seek(0)
-        owner = file.read().decode(errors="replace").strip() or "another process"
-        file.close()
-        raise UserError(
-            f"{path} is in use by {owner}: a run (or sweep) directory belongs to one process "
-            "at a time, and its process is still running. Let it end (or stop it: it writes "
-            "a checkpoint on SIGTERM) and resume it then.") from None
-    file.truncate(0)
-    file.write(f"process {os.getpid()} on {socket.gethostname()}\n".encode())
-    file.flush()
-    _held_locks[path] = file
-
-
-def in_use(path: Path) -> bool:
-    """Whether a process holds the run (or sweep) directory at `path` now: one that was
-    killed holds it no more, whatever its record says."""
-    try:
-        file = open(path / LOCK_FILE, "rb")  # noqa: SIM115 -- closed below
-    except FileNotFoundError:
-        return False  # never locked
-    with file:
-        try:
-            # Shared, and let go at once: it cannot keep the owner's exclusive lock out.
-            fcntl.flock(file, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-    return False
-
-
-def release_run_directory(path: Path) -> None:
-    """Let go of a run directory this process locked, for another process to take."""
-    file = _held_locks.pop(path.resolve(), None)
-    if file is not None:
-        file.close()
-
-
-def load_model_weights(model: torch.nn.Module, path: Path) -> None:
-    """Load weights into `model` from one of our checkpoints or a bare state dict."""
-    try:
-        regular = stat.S_ISREG(os.stat(path).st_mode)
-    except FileNotFoundError:
-        raise UserError(f"bootstrap_model_file {path} does not exist") from None
-    except OSError as error:
-        raise UserError(f"cannot read bootstrap_model_file {path}: {error.strerror}") from None
-    # Checked before opening: opening a FIFO blocks until something writes into it.
-    if not regular:
-        raise UserError(f"bootstrap_model_file {path} is not a regular file")
-    try:
-        checkpoint = read_checkpoint(path)
-    except Exception as error:
-        # torch.load of a file that is no checkpoint raises whatever its parser trips on
-        # (IndexError for a text file, KeyError, UnpicklingError...).
-        raise UserError(f"bootstrap_model_file {path} is not a readable PyTorch checkpoint "
-                        f"({type(error).__name__}: {str(error)[:200]})") from None
-    state = checkpoint.get("model_state_dict", checkpoint) if isinstance(checkpoint, dict) else None
-    if not is_state_dict(state):
-        raise UserError(f"bootstrap_model_file {path} holds no model weights (a mapping of "
-                        "parameter names to tensors)")
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as error:
-        raise UserError(f"bootstrap_model_file {path} does not fit {type(model).__name__}:\n"
-                        f"{error}") from None
-
-
-def is_state_dict(state: object) -> bool:
-    return (isinstance(state, dict) and bool(state)
-            and all(isinstance(name, str) and isinstance(value, torch.Tensor)
-                    for name, value in state.items()))
-
-
-def environment() -> dict:
-    """What the run ran on: versions, hardware, threads (thread count changes results)."""
-    packages = {dist.metadata["Name"]: dist.version for dist in package_metadata.distributions()}
-    return {
-        "python": platform.python_version(),
-        "torch": str(torch.__version__),  # a str subclass YAML cannot write
-        "cuda": torch.version.cuda,
-        "cudnn": torch.backends.cudnn.version(),
-        "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
-        "threads": torch.get_num_threads(),
-        "host": socket.gethostname(),
-        "platform": platform.platform(),
-        "packages": dict(sorted(packages.items(), key=lambda item: item[0].lower())),
-    }
-
-
 def now() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
-
-
-def this_process() -> dict:
-    """The process that drives the training, recorded so that `run.py --list` can tell
-{% if cookiecutter.multi_gpu %}
-    a run whose process was killed from one still going: the one that creates (or
-    resumes) the run directory, which is run.py itself when it spawns the training
-    processes, and rank 0 under torchrun."""
-{% else %}
-    a run whose process was killed from one still going."""
-{% endif %}
-    return {"host": socket.gethostname(), "pid": os.getpid()}
-
-
-def hparams_summary(config: dict):
-    """The config as a TensorBoard HParams session, for comparing runs side by side.
-
-    Only the session's start is written. An experiment summary (what `add_hparams`
-    also writes) would be taken by TensorBoard as the list of hparams and metrics of
-    every run in the log directory; without one it gathers them from all the runs'
-    sessions and scalar tags, whose last values are the metrics it shows.
-    """
-    from torch.utils.tensorboard.summary import hparams
-
-    _, session_start, _ = hparams(flat_hparams(config), {})
-    return session_start
-
-
-def flat_hparams(config: dict) -> dict:
-    """`config` with nested keys dotted (model_parameters.hidden_size). HParams takes
-    numbers and strings: other values (lists, null, an empty mapping) become their
-    JSON text, and so do booleans, which torch's hparams() would turn into 0 and 1.
-    Anything else YAML can hold in model_parameters (a date) goes in as str()."""
-    return {name: value if isinstance(value, (int, float, str)) and not isinstance(value, bool)
-            else json.dumps(value, default=str)
-            for name, value in flat_config(config).items()}
-
-
-def flat_config(config: dict, prefix: str = "") -> dict:
-    """`config`'s values by dotted key (model_parameters.hidden_size), as they are; an
-    empty mapping is a value of its own."""
-    flat = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flat_config(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
 
 
 def new_timestamped_directory(parent: Path) -> Path:
@@ -610,17 +379,6 @@ class RunDirectory:
                  "policy": policy, "record": record}
         atomic_write(path, lambda file: write_checkpoint(state, file))
         self._last_checkpoint_time = time.monotonic()
-
-
-def write_checkpoint(state: dict, file: BinaryIO) -> None:
-    try:
-        torch.save(state, file)
-    except RuntimeError as error:
-        # When a write fails (a full disk), torch.save's zip writer raises an error of
-        # its own ("unexpected pos") as it closes, over the OSError that says why.
-        if isinstance(error.__context__, OSError):
-            raise error.__context__ from None
-        raise
 
 
 def tagged(results: dict[str, dict[str, float]]) -> dict[str, float]:

@@ -30,7 +30,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from {{ cookiecutter.project_slug }}.toolkit import search, search_study
+from {{ cookiecutter.project_slug }}.toolkit.checkpoints import config_differences
 from {{ cookiecutter.project_slug }}.toolkit.config import load_config
+from {{ cookiecutter.project_slug }}.toolkit.directory_lock import in_use, lock_run_directory
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.job import repo_to_record
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
@@ -38,9 +40,6 @@ from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState
 from {{ cookiecutter.project_slug }}.toolkit.run_directory import (
     RunDirectory,
     cannot_write,
-    config_differences,
-    in_use,
-    lock_run_directory,
     new_timestamped_directory,
     now,
 )

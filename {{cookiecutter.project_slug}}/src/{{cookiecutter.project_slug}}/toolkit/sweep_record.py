@@ -26,8 +26,9 @@ from pathlib import Path
 
 import yaml
 
+from {{ cookiecutter.project_slug }}.toolkit.directory_lock import in_use
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
-from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE, in_use
+from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE
 from {{ cookiecutter.project_slug }}.toolkit.sweep_file import describe
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import (
     atomic_write,
