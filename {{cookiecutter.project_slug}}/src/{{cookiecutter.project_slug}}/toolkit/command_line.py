@@ -28,9 +28,11 @@ class Command:
 RUN_FLAGS = ("cpu", "mini", "find_replace", "delete", "modify")
 # --y only answers --allow-dirty-repo's question, and scripts may add it to every command.
 EVERY_COMMAND = ("y",)
+LIST = "reads logged runs and does nothing else"
+{% if cookiecutter.slurm %}
 SUBMIT = ("--submit starts a logged run, or a sweep's, from a config file: "
           "python run.py CONFIG [--sweep SWEEP_FILE] --submit")
-LIST = "reads logged runs and does nothing else"
+{% endif %}
 
 # The first command whose flags are all given is the command line's.
 COMMANDS = [
