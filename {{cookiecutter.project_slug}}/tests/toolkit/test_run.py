@@ -13,6 +13,8 @@ from harness import FIRST_LAYER, MODEL, WIDTH, environment, git, run_directories
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
+from {{ cookiecutter.project_slug }}.toolkit.command_line import parse_args
+
 QUICK = ("sample_runconfig.yaml", "--mini", "--cpu")
 
 
@@ -81,6 +83,40 @@ def test_missing_data_is_a_clear_error(project):
     assert result.returncode == 2
     assert "make_dataset.py" in result.stderr
     assert not (project / "logs").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("--list", "--print-config"), "--list reads logged runs and does nothing else; leave "
+                                   "out: print_config"),
+    (("--compare", "A", "B", "--checkpoint", "last"), "--checkpoint and --split go with"),
+    (("--resume", "R", "--sweep-point", "D", "0"), "leave out: sweep_point"),
+    (("--resume", "R", "--rerun", "R"), "--resume uses the config and flags the run started "
+                                        "with; leave out: rerun"),
+    (("--list", "--sweep", "ID", "--columns", "test/loss"), "--columns goes with --list"),
+    (("--list", "--columns", "test/loss", "--format", "csv"), "--columns goes with --list"),
+    (("--evaluate", "R", "--jobs", "2"), "--jobs goes with --sweep or --resume-sweep"),
+    (("--cpu",), "give a config file, --resume"),
+])
+def test_a_flag_the_command_does_not_take_is_refused(argv, message, capsys):
+    """toolkit/command_line.py's COMMANDS, checked without starting anything."""
+    with pytest.raises(SystemExit) as refused:
+        parse_args(list(argv))
+    assert refused.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_list_and_compare_take_a_runs_flags_and_ignore_them():
+    """A command line edited from a run's, as before COMMANDS: nothing is refused."""
+    assert parse_args(["--list", "--cpu", "--mini"]).list
+    assert parse_args(["--compare", "A", "B", "--modify", "epochs", "1"]).compare == ["A", "B"]
+
+
+def test_a_command_fills_in_the_defaults_of_its_flags():
+    assert parse_args(["--resume-sweep", "D"]).jobs == 1
+    assert parse_args(["--list", "--y"]).format == "table"  # --y goes with every command
+    evaluate = parse_args(["--evaluate", "R"])
+    assert (evaluate.checkpoint, evaluate.split) == ("best", "test")
+    assert parse_args(["c.yaml", "--sweep", "S"]).jobs is None  # the sweep decides
 
 
 def test_the_docs_document_every_flag_and_every_config_key(project):
