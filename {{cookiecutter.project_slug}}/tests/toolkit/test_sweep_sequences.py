@@ -80,10 +80,14 @@ def check_record_agrees_with_runs(project, killed: bool) -> dict:
     record = sweep_record(directory)
     assert record["status"] != "running" or killed, record["status"]
     assert [point["values"][RATE] for point in record["points"]] == list(RATES)
+    # A sweep killed with -9 cannot record how its running points ended: they stay
+    # `running` in its record until --resume-sweep settles them from their runs.
+    unsettled = ("running",) if killed else ()
     for point in record["points"]:
-        assert point["status"] in ("pending", "interrupted", "finished", "failed"), point
+        assert point["status"] in ("pending", "interrupted", "finished", "failed",
+                                   *unsettled), point
         if point["run"] is None:
-            assert point["status"] in ("pending", "interrupted", "failed"), point
+            assert point["status"] in ("pending", "interrupted", "failed", *unsettled), point
             continue
         metadata = read(project / point["run"] / "metadata.yaml")
         assert metadata["sweep"]["id"] == record["id"]
