@@ -228,10 +228,7 @@ def settle(point: dict, directory: Path, project_root: Path) -> None:
     pruned) if its run says so, else interrupted, to be resumed from its checkpoint.
     A run still held by its process (stopping at a checkpoint, as a point does when its
     sweep dies, or an orphan where the system cannot tell it so) is waited for first."""
-    point["run"] = point["run"] or point_run(directory, point["point"])
-    if point["run"]:
-        wait_for_run(project_root / point["run"], point["point"])
-    status = run_record(project_root, point["run"]).get("status")
+    status = run_status(point, directory, project_root)
     point["status"] = status if status in ("finished", "pruned") else "interrupted"
 
 
@@ -240,12 +237,10 @@ def retried(point: dict, directory: Path, project_root: Path) -> str | None:
     (or to what its run says it is) unless its failure would repeat; what was done."""
     if point.get("error"):
         return None  # the schema rejected its values: it would again
-    point["run"] = point["run"] or point_run(directory, point["point"])
+    status = run_status(point, directory, project_root)
     if point["run"] is None:
         point.update(status="pending", exit_code=None)  # refused before its run began
         return "is retried: it was refused before its run began (see the sweep's output)"
-    wait_for_run(project_root / point["run"], point["point"])
-    status = run_record(project_root, point["run"]).get("status")
     if status == "failed":
         return None  # its training failed: the same code and config would fail again
     if status in ("finished", "pruned"):
@@ -253,6 +248,17 @@ def retried(point: dict, directory: Path, project_root: Path) -> str | None:
         return f"its run {point['run']} has {status} since: recorded so"
     point["status"] = "interrupted"
     return f"is resumed: its run {point['run']} stopped before its end, not failing"
+
+
+def run_status(point: dict, directory: Path, project_root: Path) -> str | None:
+    """What the point's own run records of how it went, once no process holds the run;
+    None if it has no run (it stopped before its run directory was made). The point
+    takes note of its run directory."""
+    point["run"] = point["run"] or point_run(directory, point["point"])
+    if point["run"] is None:
+        return None
+    wait_for_run(project_root / point["run"], point["point"])
+    return run_record(project_root, point["run"]).get("status")
 
 
 def wait_for_run(run: Path, number: int) -> None:
