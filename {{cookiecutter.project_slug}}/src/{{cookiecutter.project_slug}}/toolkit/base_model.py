@@ -30,13 +30,6 @@ class FishboticsModel(nn.Module):
     - `check_dataset(dataset)`: raise a UserError for a dataset this model cannot
       learn from (more classes than it scores, say). run.py calls it for every
       phase's dataset before a run directory exists; default: nothing to check.
-{% if cookiecutter.include_rollout_phase %}
-
-    For the rollout phase it provides `rollout(batch)`, the expensive evaluation (a
-    closed-loop rollout of a policy, say), whose result the loss compares with
-    `batch["supervision"]` too; `rollout_metrics(prediction, batch)` are logged next to
-    that loss (default: `metrics`).
-{% endif %}
     """
 
     def __init__(self, learning_rate: float = 1e-3, learning_rate_decay: float = 1.0):
@@ -66,12 +59,16 @@ class FishboticsModel(nn.Module):
 {% if cookiecutter.include_rollout_phase %}
 
     def rollout(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The rollout phase's prediction: the expensive evaluation (a closed-loop
+        rollout of a policy, say), which the loss compares with `batch["supervision"]`
+        too."""
         raise NotImplementedError(f"{type(self).__name__} has no rollout(batch) method for "
                                   "the rollout phase; write one in model.py, or set "
                                   "rollout_data_loader_type: null")
 
     def rollout_metrics(self, prediction: torch.Tensor,
                         batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The numbers logged next to the rollout phase's loss (default: `metrics`)."""
         return self.metrics(prediction, batch)
 {% endif %}
 
