@@ -8,12 +8,19 @@ The machinery is then checked on a task that does not change when yours does.
 
 import atexit
 import dataclasses
+import os
 import re
+import select
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
+import torch
 import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from toy import data_loader as toy_data_loader
 from toy import losses as toy_losses
 from toy import model as toy_model
@@ -43,11 +50,7 @@ DATASET_SIZES = {"train": 40, "val": 12, "test": 10, "steps": 10, "shards": 3}
 # split, read once at the end, stays small). HELD_OUT_SAMPLES: how many of its samples
 # each per-epoch held-out phase reads.
 LARGE_VAL_SPLIT = {"train": 10, "val": 1000, "test": 10, "steps": 10, "shards": 1}
-{% if cookiecutter.include_rollout_phase %}
-HELD_OUT_SAMPLES = {"val": 3000, "val_rollout": 800}  # steps, and paths rolled out
-{% else %}
 HELD_OUT_SAMPLES = {"val": 3000}
-{% endif %}
 
 # The toy task's values for the keys of your sample config that name your task or set
 # its size; the toolkit's tests rely on these.
@@ -63,15 +66,12 @@ TOY_KEYS = {
     "log_interval": 50,
     "train_data_loader_type": DATASET,
     "test_data_loader_type": DATASET,
-{% if cookiecutter.include_rollout_phase %}
-    "rollout_data_loader_type": "ToyRolloutDataset",
-    "rollout_max_samples": 100,
-    "selection": {"metric": "val_rollout/final_distance", "mode": "min", "patience": None},
-{% else %}
     "selection": {"metric": "val/loss", "mode": "min", "patience": None},
-{% endif %}
-    "data_loader_parameters": {"all": {}, "train": {}, "test": {}{{ ', "rollout": {}' if cookiecutter.include_rollout_phase }}},
+    "data_loader_parameters": {"all": {}, "train": {}, "test": {}},
 }
+# Your sample config may name more kinds of dataset (an option's): the toy task reads
+# none of them, and a test that needs one sets it.
+OTHER_DATASET_KEY = re.compile(r"^\w+_data_loader_type$")
 TOP_LEVEL_KEY = re.compile(r"^([A-Za-z_]\w*):")
 
 
@@ -88,6 +88,8 @@ def toy_config_text(sample_text: str) -> str:
         key = TOP_LEVEL_KEY.match(block[0]) if block else None
         if key and key[1] in TOY_KEYS:
             lines.append(yaml.safe_dump({key[1]: TOY_KEYS[key[1]]}, sort_keys=False).rstrip())
+        elif key and OTHER_DATASET_KEY.match(key[1]):
+            lines.append(f"{key[1]}: null")
         else:
             lines += block
     missing = set(TOY_KEYS) - {TOP_LEVEL_KEY.match(line)[1] for line in sample_text.splitlines()
@@ -134,3 +136,91 @@ def with_the_toy_task(copy: Path) -> None:
 def sweep_record(directory: Path) -> dict:
     """A sweep's record as run.py reads it: sweep.yaml, with its points from their files."""
     return records.read_record(directory)
+
+
+# --------------------------------------------------------------------------------------
+# Runs in the background, stopped and resumed
+
+class Started:
+    """A run.py started in the background, and its run directory once it has one."""
+
+    def __init__(self, project, *args: str):
+        self.project = project
+        self.earlier_runs = set(run_directories(project))
+        self.process = subprocess.Popen(
+            [sys.executable, "run.py", *args], cwd=project, env=environment(project),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            errors="replace")
+        self.stderr = ""  # what wait_for_output has read so far
+
+    @property
+    def run(self):
+        new = [run for run in run_directories(self.project) if run not in self.earlier_runs]
+        return new[0] if new else None
+
+    def wait_for_file(self, pattern: str) -> None:
+        """Poll until the run directory holds a file matching `pattern`."""
+        deadline = time.monotonic() + 120
+        while self.run is None or not any(self.run.glob(pattern)):
+            assert self.process.poll() is None, f"the run ended before {pattern} appeared"
+            assert time.monotonic() < deadline, f"no {pattern} within two minutes"
+            time.sleep(0.0005)
+
+    def wait_for_output(self, text: str) -> None:
+        """Read the run's stderr, where the progress bars go, until `text` appears."""
+        deadline = time.monotonic() + 120
+        while text not in self.stderr:
+            assert self.process.poll() is None, f"the run ended before {text!r} appeared"
+            assert time.monotonic() < deadline, f"no {text!r} within two minutes"
+            ready, _, _ = select.select([self.process.stderr], [], [], 0.1)
+            if ready:
+                chunk = os.read(self.process.stderr.fileno(), 1 << 16)
+                self.stderr += chunk.decode(errors="replace")
+
+    def communicate(self) -> str:
+        """Wait for the run to end; returns all of its stderr."""
+        _, rest = self.process.communicate(timeout=120)
+        return self.stderr + rest
+
+    def kill(self):
+        self.process.kill()
+        self.process.wait()
+        return self.run
+
+
+def final_state(run) -> tuple[dict, dict]:
+    metadata = yaml.safe_load((run / "metadata.yaml").read_text())
+    last = metadata["progress"]["epochs_completed"] - 1
+    weights = torch.load(run / f"model_epoch_{last}.pth", weights_only=True)["model_state_dict"]
+    return weights, metadata
+
+
+def step_curve(run) -> list[tuple[int, float]]:
+    events = EventAccumulator(str(run))
+    events.Reload()
+    return [(event.step, event.value) for event in events.Scalars("train_step/loss")]
+
+
+def uninterrupted(project, *args: str):
+    """Final weights, metadata and step curve of a run that is never stopped."""
+    result = run_py(project, *args)
+    assert result.returncode == 0, result.stderr
+    run = run_directories(project)[-1]
+    return (*final_state(run), step_curve(run))
+
+
+def assert_continues_exactly(project, resumed_run, reference) -> subprocess.CompletedProcess:
+    result = run_py(project, "--resume", str(resumed_run))
+    assert result.returncode == 0, result.stderr
+    weights, metadata, curve = (*final_state(resumed_run), step_curve(resumed_run))
+    reference_weights, reference_metadata, reference_curve = reference
+    for name, tensor in reference_weights.items():
+        assert torch.equal(weights[name], tensor), name
+    assert metadata["status"] == "finished"
+    assert metadata["progress"]["last_results"] == reference_metadata["progress"]["last_results"]
+    assert metadata["best"] == reference_metadata["best"]
+    assert metadata.get("final_test") == reference_metadata.get("final_test")
+    # Each step once, with the values of the run that never stopped.
+    assert curve == reference_curve
+    assert not list(resumed_run.glob("*.tmp"))
+    return result

@@ -104,21 +104,12 @@ def test_the_best_checkpoint_on_test_gives_the_final_test_and_is_recorded(traine
 
 def test_an_edit_changes_how_the_model_is_evaluated_and_is_recorded(trained, tmp_path):
     project, run = copied(trained, tmp_path)
-{% if cookiecutter.include_rollout_phase %}
-    # Fewer rollouts than training ran: another sample of the test split's trajectories.
-    edit = ("rollout_max_samples", metadata_of(run)["config"]["rollout_max_samples"], 7)
-{% else %}
     edit = ("batch_size", metadata_of(run)["config"]["batch_size"], 7)
-{% endif %}
     result = evaluate(project, run, "--modify", edit[0], str(edit[2]))
     assert result.returncode == 0, result.stderr
     [record] = records(run)
     assert record["config_changes"] == {edit[0]: [edit[1], edit[2]]}
     assert record["results"].keys() == metadata_of(run)["final_test"]["results"].keys()
-{% if cookiecutter.include_rollout_phase %}
-    assert record["results"]["test_rollout"] != metadata_of(run)["final_test"]["results"][
-        "test_rollout"]
-{% endif %}
 
 
 def test_a_checkout_at_a_later_commit_evaluates_with_the_runs_code(trained, tmp_path):

@@ -4,7 +4,6 @@ and its record (metadata.yaml) can be damaged by neither a second process nor an
 import json
 import math
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -15,13 +14,16 @@ import torch
 import yaml
 from harness import (
     HELD_OUT_SAMPLES,
+    Started,
+    assert_continues_exactly,
     committed_copy,
     environment,
+    final_state,
     git,
     run_directories,
     run_py,
+    uninterrupted,
 )
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 pytestmark = pytest.mark.machinery  # pytest -m machinery
 
@@ -45,92 +47,13 @@ TRAINING_OPTIONS = (
     "{type: warmup_cosine, warmup_steps: 10, final_learning_rate: 1.0e-5}",
 )
 # One sample per batch from a large val split (the large_val_split fixture), so that
-{% if cookiecutter.include_rollout_phase %}
-# each held-out phase runs long enough to be stopped in; the rollout phase reads a
-# random subset of the split, as a real run does.
-{% else %}
 # the val phase runs long enough to be stopped in.
-{% endif %}
 HELD_OUT_TRAINING = (
     "sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "2",
     "--modify", "batch_size", "1", "--modify", "checkpoint_interval", "null",
-{% if cookiecutter.include_rollout_phase %}
-    "--modify", "data_loader_parameters", json.dumps(
-        {"test": {"mini_size": HELD_OUT_SAMPLES["val"]}, "rollout": {"mini_size": 100_000}}),
-    "--modify", "rollout_max_samples", str(HELD_OUT_SAMPLES["val_rollout"]),
-{% else %}
     "--modify", "data_loader_parameters",
     json.dumps({"test": {"mini_size": HELD_OUT_SAMPLES["val"]}}),
-{% endif %}
 )
-
-
-class Started:
-    """A run.py started in the background, and its run directory once it has one."""
-
-    def __init__(self, project, *args: str):
-        self.project = project
-        self.earlier_runs = set(run_directories(project))
-        self.process = subprocess.Popen(
-            [sys.executable, "run.py", *args], cwd=project, env=environment(project),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            errors="replace")
-        self.stderr = ""  # what wait_for_output has read so far
-
-    @property
-    def run(self):
-        new = [run for run in run_directories(self.project) if run not in self.earlier_runs]
-        return new[0] if new else None
-
-    def wait_for_file(self, pattern: str) -> None:
-        """Poll until the run directory holds a file matching `pattern`."""
-        deadline = time.monotonic() + 120
-        while self.run is None or not any(self.run.glob(pattern)):
-            assert self.process.poll() is None, f"the run ended before {pattern} appeared"
-            assert time.monotonic() < deadline, f"no {pattern} within two minutes"
-            time.sleep(0.0005)
-
-    def wait_for_output(self, text: str) -> None:
-        """Read the run's stderr, where the progress bars go, until `text` appears."""
-        deadline = time.monotonic() + 120
-        while text not in self.stderr:
-            assert self.process.poll() is None, f"the run ended before {text!r} appeared"
-            assert time.monotonic() < deadline, f"no {text!r} within two minutes"
-            ready, _, _ = select.select([self.process.stderr], [], [], 0.1)
-            if ready:
-                chunk = os.read(self.process.stderr.fileno(), 1 << 16)
-                self.stderr += chunk.decode(errors="replace")
-
-    def communicate(self) -> str:
-        """Wait for the run to end; returns all of its stderr."""
-        _, rest = self.process.communicate(timeout=120)
-        return self.stderr + rest
-
-    def kill(self):
-        self.process.kill()
-        self.process.wait()
-        return self.run
-
-
-def final_state(run) -> tuple[dict, dict]:
-    metadata = yaml.safe_load((run / "metadata.yaml").read_text())
-    last = metadata["progress"]["epochs_completed"] - 1
-    weights = torch.load(run / f"model_epoch_{last}.pth", weights_only=True)["model_state_dict"]
-    return weights, metadata
-
-
-def step_curve(run) -> list[tuple[int, float]]:
-    events = EventAccumulator(str(run))
-    events.Reload()
-    return [(event.step, event.value) for event in events.Scalars("train_step/loss")]
-
-
-def uninterrupted(project, *args: str):
-    """Final weights, metadata and step curve of a run that is never stopped."""
-    result = run_py(project, *args)
-    assert result.returncode == 0, result.stderr
-    run = run_directories(project)[-1]
-    return (*final_state(run), step_curve(run))
 
 
 @pytest.fixture(scope="module")
@@ -156,23 +79,6 @@ def options_reference(tmp_path_factory, dataset):
 def held_out_reference(tmp_path_factory, large_val_split):
     return uninterrupted(committed_copy(tmp_path_factory.mktemp("reference"), large_val_split),
                          *HELD_OUT_TRAINING)
-
-
-def assert_continues_exactly(project, resumed_run, reference) -> subprocess.CompletedProcess:
-    result = run_py(project, "--resume", str(resumed_run))
-    assert result.returncode == 0, result.stderr
-    weights, metadata, curve = (*final_state(resumed_run), step_curve(resumed_run))
-    reference_weights, reference_metadata, reference_curve = reference
-    for name, tensor in reference_weights.items():
-        assert torch.equal(weights[name], tensor), name
-    assert metadata["status"] == "finished"
-    assert metadata["progress"]["last_results"] == reference_metadata["progress"]["last_results"]
-    assert metadata["best"] == reference_metadata["best"]
-    assert metadata.get("final_test") == reference_metadata.get("final_test")
-    # Each step once, with the values of the run that never stopped.
-    assert curve == reference_curve
-    assert not list(resumed_run.glob("*.tmp"))
-    return result
 
 
 # --------------------------------------------------------------------------------------
@@ -289,11 +195,7 @@ def test_a_run_with_accumulation_clipping_and_warmup_cosine_stops_and_resumes_ex
     assert recorded["learning_rate_schedule"]["type"] == "warmup_cosine"
 
 
-{% if cookiecutter.include_rollout_phase %}
-@pytest.mark.parametrize("phase", ["val", "val_rollout"])
-{% else %}
 @pytest.mark.parametrize("phase", ["val"])
-{% endif %}
 def test_a_stop_in_a_held_out_phase_is_prompt_and_the_phase_continues_exactly(
         tmp_path, large_val_split, held_out_reference, phase):
     project = committed_copy(tmp_path, large_val_split)

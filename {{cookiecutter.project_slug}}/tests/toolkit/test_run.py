@@ -269,26 +269,13 @@ def test_logged_run_records_commit_config_checkpoints_and_tensorboard(project):
     printed = run_py(project, "--print-config", "--resume", str(run))
     assert printed.returncode == 0, printed.stderr
     assert yaml.safe_load(printed.stdout) == metadata["config"]
-{% if cookiecutter.include_rollout_phase %}
-    assert {"val_rollout/loss", "val_rollout/final_distance", "test_rollout/final_distance"} <= tags
-    assert metadata["progress"]["last_results"]["val_rollout"]["final_distance"] >= 0
-{% endif %}
     # The selection the sample config states, on the validation split; the test split is
     # read once, at the end, with the selected checkpoint, and logged at the last step.
-{% if cookiecutter.include_rollout_phase %}
-    assert (metadata["best"]["metric"], metadata["best"]["mode"]) == (
-        "val_rollout/final_distance", "min")
-{% else %}
     assert (metadata["best"]["metric"], metadata["best"]["mode"]) == ("val/loss", "min")
-{% endif %}
     final_test = metadata["final_test"]
     assert (final_test["split"], final_test["epoch"], final_test["checkpoint"]) == (
         "test", metadata["best"]["epoch"], metadata["best"]["checkpoint"])
-{% if cookiecutter.include_rollout_phase %}
-    assert final_test["results"].keys() == {"test", "test_rollout"}
-{% else %}
     assert final_test["results"].keys() == {"test"}
-{% endif %}
     assert [(event.step, event.value) for event in events.Scalars("test/loss")] == [
         (2, pytest.approx(final_test["results"]["test"]["loss"], rel=1e-6))]
     assert "final test, with the weights of epoch" in result.stdout
@@ -452,11 +439,7 @@ def test_edits_are_validated_and_saved_with_the_config(project):
     assert config["model_parameters"][WIDTH] == 8
     assert config["epochs"] == 1
     assert "val" not in metadata["progress"]["last_results"]
-{% if cookiecutter.include_rollout_phase %}
-    assert metadata["final_test"]["results"].keys() == {"test_rollout"}  # no test phase either
-{% else %}
     assert "final_test" not in metadata  # no test phase either
-{% endif %}
     assert metadata["flags"]["modify"] == ["selection", "{metric: train/loss}", "epochs", "1",
                                            f"model_parameters.{WIDTH}", "8"]
     weights = torch.load(run / "model_epoch_0.pth", weights_only=True)["model_state_dict"]
