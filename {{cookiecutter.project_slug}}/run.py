@@ -28,7 +28,7 @@ from {{ cookiecutter.project_slug }}.toolkit.command_line import parse_args
 from {{ cookiecutter.project_slug }}.toolkit.compare import comparison, listing, print_output
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.job import config_to_print, {{ 'prepare, ' if cookiecutter.slurm }}read_metadata
-from {{ cookiecutter.project_slug }}.toolkit.project import Project
+from {{ cookiecutter.project_slug }}.toolkit.loading import LoadableProject
 from {{ cookiecutter.project_slug }}.toolkit.rerun import rerun
 from {{ cookiecutter.project_slug }}.toolkit.run_here import run_here{{ ', sweep_point_check' if cookiecutter.slurm }}
 {% if cookiecutter.slurm %}
@@ -41,8 +41,8 @@ from {{ cookiecutter.project_slug }}.toolkit.yaml_files import dump
 from {{ cookiecutter.project_slug }}.train import Trainer
 
 # Your files, handed to the toolkit: a config names the classes and functions in them.
-PROJECT = Project(root=Path(__file__).resolve().parent, models=model, datasets=data_loader,
-                  losses=losses, schema=schema, trainer=Trainer)
+PROJECT = LoadableProject(root=Path(__file__).resolve().parent, models=model,
+                          datasets=data_loader, losses=losses, schema=schema, trainer=Trainer)
 
 
 def main(argv: list[str] | None = None) -> int:

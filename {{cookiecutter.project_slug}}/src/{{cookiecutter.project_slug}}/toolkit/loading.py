@@ -13,6 +13,7 @@ a warning says so, and `require_same_code=True` refuses instead.
 import os
 import pickle
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -47,11 +48,32 @@ class CodeChangedWarning(UserWarning):
     """The code that rebuilds a run's model may not be the code that trained it."""
 
 
+@dataclass(frozen=True)
+class LoadableProject(Project):
+    """The project as run.py hands it to you, in a notebook or a script: its logged
+    runs' models are a call away."""
+
+    def load_run(self, run_directory: str | Path, checkpoint: str | Path = "best",
+                 device: str | torch.device = "cpu",
+                 require_same_code: bool = False) -> FishboticsModel:
+        """The model of a logged run, for use: built from the config the run recorded,
+        holding the weights of `checkpoint`, in eval mode on `device`.
+
+        run_directory: logs/<model_type>/<timestamp> (relative to the project root).
+        checkpoint: "best" (the run's best epoch, as metadata.yaml names it), "last"
+            (its newest epoch) or the path of a .pth file (relative: in the run directory).
+        require_same_code: refuse, rather than warn, when the checkout is not the
+            run's commit or has uncommitted changes.
+        A mistake (no such run or checkpoint, a model that changed) raises a UserError.
+        """
+        return load_run(self, run_directory, checkpoint, device, require_same_code)
+
+
 def load_run(project: Project, run_directory: str | Path, checkpoint: str | Path = "best",
              device: str | torch.device = "cpu",
              require_same_code: bool = False) -> FishboticsModel:
     """The model of the run in `run_directory`, with the weights of `checkpoint`, in
-    eval mode on `device`. See Project.load_run for the arguments."""
+    eval mode on `device`. See LoadableProject.load_run for the arguments."""
     device = usable_device(device)
     run_path = resolve_path(str(run_directory), project.root)
     if not (run_path / METADATA_FILE).is_file():
