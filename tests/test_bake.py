@@ -104,6 +104,8 @@ def test_the_exact_file_set_is_committed(baked):
         expected |= OWN_DATA_TESTS
     if answers["include_rollout_phase"]:
         expected |= {"docs/rollout.md", "tests/toolkit/test_rollout.py"}
+        if answers["task"] != "blank":  # the sample task's own rollout, tested
+            expected |= {"tests/test_rollout.py"}
     if answers["multi_gpu"]:
         expected |= toolkit_modules(project, "distributed", "distributed_training", "launch")
         expected |= MULTI_GPU_TESTS | {"docs/multi-gpu.md"}
