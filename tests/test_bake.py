@@ -36,7 +36,7 @@ TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": se
 TOOLKIT_TESTS = {f"tests/toolkit/{name}.py" for name in (
     "conftest", "harness", "test_code_check", "test_compare", "test_config", "test_datasets",
     "test_evaluate", "test_run_directory", "test_fingerprint", "test_inputs", "test_journey",
-    "test_load_run", "test_rerun", "test_resume", "test_run", "test_runs", "test_search",
+    "test_layers", "test_load_run", "test_rerun", "test_resume", "test_run", "test_runs", "test_search",
     "test_sweep", "test_sweep_records", "test_sweep_report", "test_sweep_sequences",
     "toy/__init__", "toy/data", "toy/data_loader",
     "toy/losses", "toy/model")}
@@ -107,7 +107,7 @@ def test_the_exact_file_set_is_committed(baked):
         expected |= MULTI_GPU_TESTS | {"docs/multi-gpu.md"}
     if answers["slurm"]:
         expected |= {"cluster.yaml", *toolkit_modules(project, "slurm", "slurm_job",
-                                                      "slurm_queue", "slurm_sweep")}
+                                                      "slurm_queue", "slurm_sweep", "slurm_sweep_end")}
         expected |= SLURM_TESTS | {"docs/slurm.md"}
     assert tracked_files(project) == expected
 
