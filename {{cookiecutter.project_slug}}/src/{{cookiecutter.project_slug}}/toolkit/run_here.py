@@ -72,14 +72,14 @@ def run_here(args: argparse.Namespace, project: Project) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     announce(job)
-    stop_signals = StopSignals().install()
 {% if cookiecutter.multi_gpu %}
     if job.config["multigpu_parameters"]:
-        return launch.train_on_spawned_processes(job, project, stop_signals)
+        return launch.train_on_spawned_processes(job, project)
     process: OneProcess = this_process(None)  # one process, whose checkpoints any number resumes
 {% else %}
     process = OneProcess()
 {% endif %}
+    stop_signals = StopSignals().install()
     if job.evaluation:
         return supervise(job.run, lambda: evaluate(job, project, job.device, stop_signals,
                                                    process))
