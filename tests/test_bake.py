@@ -36,7 +36,7 @@ TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": se
 TOOLKIT_TESTS = {f"tests/toolkit/{name}.py" for name in (
     "conftest", "harness", "test_code_check", "test_compare", "test_config", "test_datasets",
     "test_evaluate", "test_run_directory", "test_fingerprint", "test_inputs", "test_journey",
-    "test_load_run", "test_rerun", "test_resume", "test_run", "test_runs", "test_search",
+    "test_layers", "test_load_run", "test_rerun", "test_resume", "test_run", "test_runs", "test_search",
     "test_sweep", "test_sweep_records", "test_sweep_report", "test_sweep_sequences",
     "toy/__init__", "toy/data", "toy/data_loader",
     "toy/losses", "toy/model")}
@@ -50,6 +50,9 @@ ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.I
 DISTRIBUTED_WORDS = re.compile(
     r"distributed|multigpu|multi-gpu|multi-node|torchrun|DDP|gloo|nccl|rank|world_size",
     re.IGNORECASE)
+# Core modules that optional features plug into (issue 27): they name none of them.
+CORE_PLUGGED_INTO = ("base_dataset", "builders", "job_training", "evaluation",
+                     "run_directory", "outcome", "stopping")
 # ... nor in a project that declined SLURM.
 SLURM_WORDS = re.compile(r"slurm|sbatch|srun|scontrol|submitit|requeue|--submit\b|cluster\.yaml",
                          re.IGNORECASE)
@@ -111,7 +114,7 @@ def test_the_exact_file_set_is_committed(baked):
         expected |= MULTI_GPU_TESTS | {"docs/multi-gpu.md"}
     if answers["slurm"]:
         expected |= {"cluster.yaml", *toolkit_modules(project, "slurm", "slurm_job",
-                                                      "slurm_queue", "slurm_sweep")}
+                                                      "slurm_queue", "slurm_sweep", "slurm_sweep_end")}
         expected |= SLURM_TESTS | {"docs/slurm.md"}
     assert tracked_files(project) == expected
 
@@ -351,9 +354,10 @@ def test_multi_gpu_code_is_there_only_when_asked_for(baked):
     if answers["multi_gpu"]:
         assert {"README.md", "docs/multi-gpu.md", "sample_runconfig.yaml",
                 *modules(project, "schema"),
-                *toolkit_modules(project, "base_dataset", "run_directory", "distributed",
-                                  "distributed_training", "launch", "job", "job_training",
-                                  "run_here")} <= mentions
+                *toolkit_modules(project, "distributed", "distributed_training", "launch",
+                                  "job", "run_here")} <= mentions
+        # The core calls multi-GPU code only through what the command layer passes in.
+        assert not mentions & toolkit_modules(project, *CORE_PLUGGED_INTO)
         # The researcher's training loop is the same with multi-GPU or without: the
         # distributed behaviour of training is distributed_training.py's.
         assert not mentions & modules(project, "train")
@@ -369,6 +373,7 @@ def test_slurm_code_is_there_only_when_asked_for(baked):
         assert {"README.md", "docs/slurm.md", "run.py", "pyproject.toml", "cluster.yaml",
                 *toolkit_modules(project, "slurm", "slurm_job", "slurm_sweep", "runs",
                                   "command_line")} <= mentions
+        assert not mentions & toolkit_modules(project, *CORE_PLUGGED_INTO)
     else:
         assert mentions == set()
 

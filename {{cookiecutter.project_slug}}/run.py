@@ -27,13 +27,12 @@ from {{ cookiecutter.project_slug }} import data_loader, losses, model, schema
 from {{ cookiecutter.project_slug }}.toolkit.command_line import parse_args
 from {{ cookiecutter.project_slug }}.toolkit.compare import comparison, listing, print_output
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
-from {{ cookiecutter.project_slug }}.toolkit.job import config_to_print, {{ 'prepare, ' if cookiecutter.slurm }}read_metadata
+from {{ cookiecutter.project_slug }}.toolkit.job import config_to_print, read_metadata
 from {{ cookiecutter.project_slug }}.toolkit.loading import LoadableProject
 from {{ cookiecutter.project_slug }}.toolkit.rerun import rerun
-from {{ cookiecutter.project_slug }}.toolkit.run_here import run_here{{ ', sweep_point_check' if cookiecutter.slurm }}
+from {{ cookiecutter.project_slug }}.toolkit.run_here import run_here
 {% if cookiecutter.slurm %}
-from {{ cookiecutter.project_slug }}.toolkit.slurm import {{ 'launch_plan, ' if cookiecutter.multi_gpu }}read_cluster_file, submit
-from {{ cookiecutter.project_slug }}.toolkit.slurm_sweep import submit_sweep
+from {{ cookiecutter.project_slug }}.toolkit.slurm_sweep import submit_command
 {% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.stopping import stop_with_parent
 from {{ cookiecutter.project_slug }}.toolkit.sweep_report import show_sweep
@@ -63,14 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
 {% if cookiecutter.slurm %}
         if args.submit:
-            # Checked before the run directory is made, as the run config is.
-            cluster = read_cluster_file(args.cluster, PROJECT.root)
-            if args.sweep:  # each point prepared as its own run.py would prepare it
-                return submit_sweep(args, PROJECT, cluster, lambda argv: prepare(
-                    parse_args(argv), PROJECT,{{ ' launch_plan(cluster),' if cookiecutter.multi_gpu }}
-                    check_before_logging=sweep_point_check(parse_args(argv), PROJECT)))
-            return submit(prepare(args, PROJECT{{ ', launch_plan(cluster)' if cookiecutter.multi_gpu }}), cluster,
-                          PROJECT.root)
+            return submit_command(args, PROJECT)
 {% endif %}
         if args.print_config and not args.sweep:  # a sweep prints every point's config
             print_output(dump(config_to_print(args, PROJECT)).rstrip("\n"))

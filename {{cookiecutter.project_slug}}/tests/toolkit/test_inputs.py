@@ -8,9 +8,6 @@ another exception.
 
 import os
 import re
-{% if cookiecutter.multi_gpu %}
-import socket
-{% endif %}
 import subprocess
 import sys
 from pathlib import Path
@@ -319,6 +316,8 @@ def test_a_full_disk_fails_the_run_and_keeps_its_checkpoints(project):
 
 
 def test_a_meeting_port_in_use_is_refused_before_the_run_starts(project):
+    import socket  # this test's alone, in a multi-GPU bake
+
     with socket.socket() as other:
         other.bind(("127.0.0.1", 0))
         other.listen()

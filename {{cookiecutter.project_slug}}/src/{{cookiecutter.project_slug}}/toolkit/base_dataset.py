@@ -11,28 +11,15 @@ once, and `preload` (reading every shard into memory once).
 import itertools
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 import torch
-{% if cookiecutter.multi_gpu %}
-from torch.utils.data import (
-    DataLoader,
-    Dataset,
-    DistributedSampler,
-    RandomSampler,
-    Sampler,
-    SequentialSampler,
-)
-
-from {{ cookiecutter.project_slug }}.toolkit.distributed import ShardSampler
-{% else %}
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
-{% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 
 # Picking one scattered row out of an HDF5 file takes about as long as reading 30-60 KiB
@@ -112,15 +99,19 @@ class ResumableSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self.sampler)
-{% if cookiecutter.multi_gpu %}
 
     def set_epoch(self, epoch: int) -> None:
-        # DistributedSampler shuffles by epoch number. A job of one process keeps its
-        # RandomSampler, which draws every epoch's order from the loader's generator, as
-        # a single process does.
-        if isinstance(self.sampler, DistributedSampler):
+        # A process's share of a job's data (get_dataloader's `share`) may shuffle by
+        # epoch number. A RandomSampler draws every epoch's order from the loader's
+        # generator instead, and has no epoch to hear.
+        if hasattr(self.sampler, "set_epoch"):
             self.sampler.set_epoch(epoch)
-{% endif %}
+
+
+# A process's share of a dataset's samples, when the processes of a job split the data
+# between them: from the dataset, the sampler of all of them, whether training shuffles
+# them, and the seed, the sampler this process draws from.
+Share = Callable[[Dataset, Sampler[int], bool, int], Sampler[int]]
 
 
 class FishboticsDataset(Dataset):
@@ -265,16 +256,12 @@ class FishboticsDataset(Dataset):
     def get_dataloader(cls, data_directory: str | Path, split: str, batch_size: int, *,
                        shuffle: bool, mini: bool = False, max_samples: int | None = None,
                        num_workers: int = 0, seed: int = 0, pin_memory: bool = False,
-{% if cookiecutter.multi_gpu %}
-                       rank: int = 0, world_size: int = 1,
-{% endif %}
+                       share: Share | None = None,
                        **parameters) -> DataLoader:
         """A DataLoader over this dataset; `parameters` go to the constructor.
 
         With `max_samples`, each pass draws a fresh random subset of that size.
-{% if cookiecutter.multi_gpu %}
-        With `world_size` > 1, the loader serves rank `rank`'s share of the data.
-{% endif %}
+        With `share`, the loader serves this process's share of the samples.
         """
         dataset = cls(data_directory, split, mini=mini, **parameters)
         generator = torch.Generator().manual_seed(seed)
@@ -284,15 +271,8 @@ class FishboticsDataset(Dataset):
             sampler = RandomSampler(dataset, generator=generator)
         else:
             sampler = SequentialSampler(dataset)
-{% if cookiecutter.multi_gpu %}
-        if world_size > 1 and shuffle:
-            # Training: DistributedSampler gives every rank as many batches (padding
-            # with repeats), so no rank waits for a gradient that never comes.
-            sampler = DistributedSampler(dataset, world_size, rank, shuffle=True, seed=seed)
-        elif world_size > 1:
-            # Evaluation: every sample exactly once across the ranks, none repeated.
-            sampler = ShardSampler(sampler, rank, world_size)
-{% endif %}
+        if share is not None:
+            sampler = share(dataset, sampler, shuffle, seed)
         sampler = ResumableSampler(sampler)
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler,
                           collate_fn=keep_batch, num_workers=num_workers,

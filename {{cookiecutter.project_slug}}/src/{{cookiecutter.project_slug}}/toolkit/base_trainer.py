@@ -40,7 +40,6 @@ from {{ cookiecutter.project_slug }}.toolkit.stopping import (
     TrainingFailed,
     TrainingStopped,
 )
-from {{ cookiecutter.project_slug }}.toolkit.trial_pruning import TrialPruning
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -202,8 +201,9 @@ class TrainerBase:
         # saves no checkpoint to read them from.
         self.best_weights: dict[str, torch.Tensor] | None = None
         # A trial of a search (sweep.py) reports every epoch to its study, whose pruner
-        # may stop it there like an early stop (None: a run of no search).
-        self.trial = TrialPruning.of(run)
+        # may stop it there like an early stop (None: a run of no search). Set by whoever
+        # builds the Trainer (job_training.py), from trial_pruning.py.
+        self.trial = None
         self.pruned = False
 
     def loaders(self) -> dict[str, DataLoader]:

@@ -6,9 +6,7 @@ for training (job_training.py).
 
 import torch
 
-{% if cookiecutter.multi_gpu %}
-from {{ cookiecutter.project_slug }}.toolkit import distributed
-{% endif %}
+from {{ cookiecutter.project_slug }}.toolkit.base_dataset import Share
 from {{ cookiecutter.project_slug }}.toolkit.checkpoints import load_model_weights
 from {{ cookiecutter.project_slug }}.toolkit.config import resolve_path
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
@@ -55,19 +53,12 @@ def build_model(config: dict, project: Project, bootstrap: bool = True) -> torch
     return network
 
 
-{% if cookiecutter.multi_gpu %}
 def build_loaders(config: dict, mini: bool, device: torch.device, project: Project,
-                  process: distributed.Process | None = None,
-                  phases: dict[str, tuple[str, str]] | None = None) -> dict:
-    """One DataLoader per phase of `phases` (default: training's), this rank's share of
-    the data, or None for a phase whose kind of dataset the config leaves out."""
-    shard = {"rank": process.rank, "world_size": process.world_size} if process else {}
-{% else %}
-def build_loaders(config: dict, mini: bool, device: torch.device, project: Project,
-                  phases: dict[str, tuple[str, str]] | None = None) -> dict:
+                  phases: dict[str, tuple[str, str]] | None = None,
+                  share: Share | None = None) -> dict:
     """One DataLoader per phase of `phases` (default: training's), or None for a phase
-    whose kind of dataset the config leaves out."""
-{% endif %}
+    whose kind of dataset the config leaves out; with `share`, each serves this
+    process's share of the data (base_dataset.py)."""
     directory = resolve_path(config["data_directory"], project.root)
     parameters = config["data_loader_parameters"]
     loaders = {}
@@ -88,9 +79,7 @@ def build_loaders(config: dict, mini: bool, device: torch.device, project: Proje
             # what `run.py --evaluate` on that split draws.
             seed=config["seed"] + project.schema.DATA_LOADERS.index(kind),
             pin_memory=device.type == "cuda",
-{% if cookiecutter.multi_gpu %}
-            **shard,
-{% endif %}
+            share=share,
             **{**parameters.get("all", {}), **parameters.get(kind, {})},
         )
     return loaders

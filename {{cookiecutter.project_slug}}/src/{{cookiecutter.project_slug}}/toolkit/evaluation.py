@@ -21,9 +21,6 @@ from pathlib import Path
 
 import torch
 
-{% if cookiecutter.multi_gpu %}
-from {{ cookiecutter.project_slug }}.toolkit import distributed, distributed_training
-{% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.base_trainer import phase_summary
 from {{ cookiecutter.project_slug }}.toolkit.builders import build_loaders, build_model, held_out_phases
 from {{ cookiecutter.project_slug }}.toolkit.code_check import check_loaded_code
@@ -37,17 +34,15 @@ from {{ cookiecutter.project_slug }}.toolkit.config import (
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.fingerprint import check_data
 from {{ cookiecutter.project_slug }}.toolkit.hparams import flat_config
-{% if cookiecutter.multi_gpu %}
 from {{ cookiecutter.project_slug }}.toolkit.job import (
+    NO_HOOKS,
     Job,
-    LaunchPlan,
+    JobHooks,
     choose_device,
     read_metadata,
     repo_to_record,
 )
-{% else %}
-from {{ cookiecutter.project_slug }}.toolkit.job import Job, choose_device, read_metadata, repo_to_record
-{% endif %}
+from {{ cookiecutter.project_slug }}.toolkit.job_training import OneProcess
 from {{ cookiecutter.project_slug }}.toolkit.loading import (
     MODEL_KEYS,
     check_trained_with,
@@ -143,12 +138,8 @@ def worktree_arguments(args: argparse.Namespace, run_path: Path) -> list[str]:
     return arguments
 
 
-{% if cookiecutter.multi_gpu %}
 def prepare_evaluation(args: argparse.Namespace, project: Project,
-                       plan_launch: LaunchPlan) -> Job:
-{% else %}
-def prepare_evaluation(args: argparse.Namespace, project: Project) -> Job:
-{% endif %}
+                       hooks: JobHooks = NO_HOOKS) -> Job:
     """Check the run, the tree, the config's edits, the checkpoint and the data of
     run.py --evaluate, as for training: a mistake is found before anything runs."""
     started = now()
@@ -163,9 +154,7 @@ def prepare_evaluation(args: argparse.Namespace, project: Project) -> Job:
             f"check out the run's commit (`git checkout {commit[:12]}`, or `git worktree add "
             "DIR` it) and evaluate from there.")
     config, changes = evaluated_config(metadata, args, run_path / METADATA_FILE, project)
-{% if cookiecutter.multi_gpu %}
-    launch = plan_launch(config, args.cpu)
-{% endif %}
+    launch = hooks.launch_record(config, args.cpu)
     device = choose_device(args.cpu)
     checkpoint, contents = read_chosen_checkpoint(run_path, metadata, args.checkpoint)
     check_trained_with(config, checkpoint, contents)
@@ -196,9 +185,7 @@ def prepare_evaluation(args: argparse.Namespace, project: Project) -> Job:
         "config_changes": changes,  # from the run's config: key: [the run's, this one's]
         "flags": {"cpu": args.cpu, "mini": args.mini},
         "device": str(device),
-{% if cookiecutter.multi_gpu %}
-        "distributed": launch,
-{% endif %}
+        **launch,
         "data": data,
         **({"data_changed": data_changed} if data_changed else {}),
     }
@@ -231,23 +218,15 @@ def checked_split(metadata: dict, config: dict, args: argparse.Namespace,
                       [args.split], args.allow_changed_data, "evaluate")
 
 
-{% if cookiecutter.multi_gpu %}
 def evaluate(job: Job, project: Project, device: torch.device, stop_signals: StopSignals,
-             process: distributed.Process | None = None) -> None:
+             process: OneProcess | None = None) -> None:
     """Run the evaluation's held-out phases with its checkpoint's weights; the main
     process prints and records the results. Every process of a job of several
     evaluates its share of the data, and the sums are the job's."""
-    seed_everything(job.config["seed"] + (process.rank if process else 0))
-    loaders = build_loaders(job.config, job.mini, device, project, process,
-                            job.evaluation.phases())
-{% else %}
-def evaluate(job: Job, project: Project, device: torch.device,
-             stop_signals: StopSignals) -> None:
-    """Run the evaluation's held-out phases with its checkpoint's weights, then print
-    and record the results."""
-    seed_everything(job.config["seed"])
-    loaders = build_loaders(job.config, job.mini, device, project, phases=job.evaluation.phases())
-{% endif %}
+    process = process or OneProcess()
+    seed_everything(job.config["seed"] + process.seed_offset)
+    loaders = build_loaders(job.config, job.mini, device, project, job.evaluation.phases(),
+                            process.share)
     network = build_model(job.config, project, bootstrap=False)
     network.load_state_dict(job.evaluation.weights)  # prepare_evaluation tried them
     config = job.config
@@ -257,15 +236,11 @@ def evaluate(job: Job, project: Project, device: torch.device,
         epochs=config["epochs"], device=device, held_out_loaders=loaders,
         log_interval=config["log_interval"], mixed_precision=config["mixed_precision"],
         stop_signals=stop_signals, config=config,
-{% if cookiecutter.multi_gpu %}
-        processes=distributed_training.processes(process, device),
-{% endif %}
+        processes=process.trainer_processes(device),
     )
     results = {phase: trainer.evaluate(phase) for phase in trainer.held_out_loaders}
-{% if cookiecutter.multi_gpu %}
-    if process is not None and not process.is_main:
+    if not process.is_main:
         return
-{% endif %}
     path = job.evaluation.save(results)
     print(f"{job.evaluation.split}/: {phase_summary(results)}\nrecorded in {path}")
 

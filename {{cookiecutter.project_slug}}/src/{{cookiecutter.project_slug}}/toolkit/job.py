@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 import yaml
@@ -32,13 +32,7 @@ from {{ cookiecutter.project_slug }}.toolkit.fingerprint import check_data, fing
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState, repo_state
 from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE, RunDirectory
-{% if cookiecutter.slurm %}
-from {{ cookiecutter.project_slug }}.toolkit.slurm_queue import take_from_slurm
-{% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import located, parse_record, read_text
-
-if TYPE_CHECKING:  # evaluation.py builds on this module
-    from {{ cookiecutter.project_slug }}.toolkit.evaluation import Evaluation
 
 LISTED_DIRTY_FILES = 20
 # The fields of metadata.yaml that --resume and --rerun rely on, checked when it is read:
@@ -56,15 +50,29 @@ RECORD = Schema({
     Required("distributed"): Schema({Required("world_size"): int}, extra=ALLOW_EXTRA),
 {% endif %}
 }, extra=ALLOW_EXTRA)
-{% if cookiecutter.multi_gpu %}
-# How the job will be launched, from its config and --cpu: the `distributed` record of
-# metadata.yaml (launch.py's spawn_plan, or the torchrun process's own).
-LaunchPlan = Callable[[dict, bool], dict]
-{% endif %}
 
 
 # A caller's own check of a new run, with its config and the git state it will record.
 BeforeLogging = Callable[[dict, RepoState], None]
+
+
+@dataclass(frozen=True)
+class JobHooks:
+    """What the optional features add to preparing a job; the command layer passes
+    them (run_here.py). The defaults: one process, started here, recording nothing more."""
+
+    # The fields of metadata.yaml (and of an evaluation's record) that say how the job's
+    # processes start, from its config and --cpu; called once, before anything is written.
+    launch_record: Callable[[dict, bool], dict] = lambda config, cpu: {}
+    # As --resume reopens a run, with its record, before its config is read: may refuse
+    # the run (a UserError), or note in the record that the run resumes here.
+    take_over: Callable[[dict, Path], None] = lambda metadata, run_path: None
+    # As --resume reopens a run, with its record, its config and --cpu: may warn that
+    # the run resumes in another way than it started.
+    check_resumed: Callable[[dict, dict, bool], None] = lambda metadata, config, cpu: None
+
+
+NO_HOOKS = JobHooks()
 
 
 @dataclass
@@ -77,7 +85,9 @@ class Job:
     device: torch.device
     run: RunDirectory | None  # None: nothing is logged
     checkpoint: Path | None = None  # resume from this checkpoint
-    evaluation: "Evaluation | None" = None  # run.py --evaluate: what to evaluate, no training
+    # run.py --evaluate: what to evaluate, no training (evaluation.py's Evaluation,
+    # which builds on this module)
+    evaluation: Any = None
 
     @property
     def commit(self) -> str | None:
@@ -88,34 +98,20 @@ class Job:
         return self.evaluation.commit if self.evaluation else None
 
 
-{% if cookiecutter.multi_gpu %}
-def prepare(args: argparse.Namespace, project: Project, plan_launch: LaunchPlan,
-            check_before_logging: BeforeLogging | None = None) -> Job:
-    """Check the config, the tree, the model and the data, then create the run
-    directory (or reopen it, with --resume). `check_before_logging(config, repo)`, if
-    given, may refuse the run (a UserError) before anything is written."""
-    if args.resume:
-        return prepare_resume(Path(args.resume), project, plan_launch, args.allow_changed_data)
-    config = load_config(args.config, project, args.find_replace, args.delete, args.modify)
-    if config["val_split"] == "test":
-        print("warning: val_split is test, so the best checkpoint is chosen on the test split "
-              "and the final test's numbers are no unbiased estimate; the record shows it",
-              file=sys.stderr)
-    launch = plan_launch(config, args.cpu)
-{% else %}
 def prepare(args: argparse.Namespace, project: Project,
-            check_before_logging: BeforeLogging | None = None) -> Job:
+            check_before_logging: BeforeLogging | None = None,
+            hooks: JobHooks = NO_HOOKS) -> Job:
     """Check the config, the tree, the model and the data, then create the run
     directory (or reopen it, with --resume). `check_before_logging(config, repo)`, if
     given, may refuse the run (a UserError) before anything is written."""
     if args.resume:
-        return prepare_resume(Path(args.resume), project, args.allow_changed_data)
+        return prepare_resume(Path(args.resume), project, args.allow_changed_data, hooks)
     config = load_config(args.config, project, args.find_replace, args.delete, args.modify)
     if config["val_split"] == "test":
         print("warning: val_split is test, so the best checkpoint is chosen on the test split "
               "and the final test's numbers are no unbiased estimate; the record shows it",
               file=sys.stderr)
-{% endif %}
+    launch = hooks.launch_record(config, args.cpu)
     repo = repo_to_record(args, project.root)
     device = choose_device(args.cpu)
     check_model_and_data(config, args.mini, device, project)
@@ -129,12 +125,12 @@ def prepare(args: argparse.Namespace, project: Project,
             check_before_logging(config, repo)
         # Created last, so that a mistake found above leaves no half-made directory.
         run = RunDirectory.create(project.logs, config, vars(args), repo, device,
-                                  data{{ ', launch' if cookiecutter.multi_gpu }})
+                                  data, launch)
     return Job(config, args.mini, args.cpu, device, run)
 
 
-def prepare_resume(run_path: Path, project: Project,{{ ' plan_launch: LaunchPlan,' if cookiecutter.multi_gpu }}
-                   allow_changed_data: bool = False) -> Job:
+def prepare_resume(run_path: Path, project: Project, allow_changed_data: bool = False,
+                   hooks: JobHooks = NO_HOOKS) -> Job:
     """Reopen a logged run at its newest readable checkpoint, if the code is the same
     (and the data, unless `allow_changed_data`)."""
     read_metadata(run_path)  # a run directory, before a lock file is made in it
@@ -142,10 +138,7 @@ def prepare_resume(run_path: Path, project: Project,{{ ' plan_launch: LaunchPlan
     metadata = read_metadata(run_path)  # as its last owner left it
     if metadata.get("status") == "finished":
         raise UserError(f"{run_path} has finished; there is nothing to resume.")
-{% if cookiecutter.slurm %}
-    if "slurm" in metadata:  # submitted (slurm.py): not while its job may train it too
-        take_from_slurm(metadata, run_path)
-{% endif %}
+    hooks.take_over(metadata, run_path)
     config = validate(metadata["config"], run_path / METADATA_FILE, project)
     flags = metadata["flags"]
     repo = repo_to_record(argparse.Namespace(no_logging=False, allow_dirty_repo=False),
@@ -158,13 +151,7 @@ def prepare_resume(run_path: Path, project: Project,{{ ' plan_launch: LaunchPlan
             f"add DIR {recorded[:12]}` and resume from DIR with its own code first: "
             "`PYTHONPATH=src python run.py --resume ...`."
         )
-{% if cookiecutter.multi_gpu %}
-    launch = plan_launch(config, flags["cpu"])
-    if launch["world_size"] != metadata["distributed"]["world_size"]:
-        print(f"warning: the run had {metadata['distributed']['world_size']} processes and "
-              f"resumes with {launch['world_size']}; results will differ from an "
-              "uninterrupted run", file=sys.stderr)
-{% endif %}
+    hooks.check_resumed(metadata, config, flags["cpu"])
     if torch.get_num_threads() != metadata["environment"]["threads"]:
         print(f"warning: the run used {metadata['environment']['threads']} CPU threads and "
               f"resumes with {torch.get_num_threads()}; floating-point results will differ "

@@ -2,34 +2,42 @@
 
 import torch
 
-{% if cookiecutter.multi_gpu %}
-from {{ cookiecutter.project_slug }}.toolkit import distributed, distributed_training
-{% endif %}
+from {{ cookiecutter.project_slug }}.toolkit.base_dataset import Share
+from {{ cookiecutter.project_slug }}.toolkit.base_trainer import SingleProcess
 from {{ cookiecutter.project_slug }}.toolkit.builders import build_loaders, build_model
 from {{ cookiecutter.project_slug }}.toolkit.checkpoints import read_checkpoint
 from {{ cookiecutter.project_slug }}.toolkit.job import Job
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.random_state import seed_everything
-{% if cookiecutter.multi_gpu %}
 from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals, TrainingStopped
-{% else %}
-from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals
-{% endif %}
 
 
-{% if cookiecutter.multi_gpu %}
+class OneProcess:
+    """This process's part in its job, for a job of one process: all of the data, the
+    config's seed, and no other process to agree with or wait for. A job of several
+    processes passes its own (the command layer chooses, run_here.py)."""
+
+    is_main = True  # it prints and records the results
+    seed_offset = 0  # added to the config's seed: each process draws its own numbers
+    share: Share | None = None  # the data it serves (base_dataset.py): all of it
+
+    def trainer_processes(self, device: torch.device) -> SingleProcess:
+        """What this process's Trainer agrees with (base_trainer.py)."""
+        return SingleProcess()
+
+    def wait_for_the_others(self) -> None:
+        """Called as training ends, finished or stopped: a process of a job of several
+        that left while another still works could make that one abort."""
+
+
 def train(job: Job, project: Project, device: torch.device, stop_signals: StopSignals,
-          process: distributed.Process | None = None) -> None:
-    # Each rank draws its own random numbers; DDP gives every rank rank 0's initial weights.
-    seed_everything(job.config["seed"] + (process.rank if process else 0))
+          process: OneProcess | None = None, trial=None) -> None:
+    """Train the job; `trial`: its run's trial of a search (trial_pruning.py's
+    TrialPruning), which reports every epoch to its study, or None."""
+    process = process or OneProcess()
+    seed_everything(job.config["seed"] + process.seed_offset)
     network = build_model(job.config, project, bootstrap=job.checkpoint is None)
-    loaders = build_loaders(job.config, job.mini, device, project, process)
-{% else %}
-def train(job: Job, project: Project, device: torch.device, stop_signals: StopSignals) -> None:
-    seed_everything(job.config["seed"])
-    network = build_model(job.config, project, bootstrap=job.checkpoint is None)
-    loaders = build_loaders(job.config, job.mini, device, project)
-{% endif %}
+    loaders = build_loaders(job.config, job.mini, device, project, share=process.share)
     config = job.config
     trainer = project.trainer(
         network, getattr(project.losses, config["loss_function"]), loaders["train"],
@@ -42,30 +50,17 @@ def train(job: Job, project: Project, device: torch.device, stop_signals: StopSi
         mixed_precision=config["mixed_precision"],
         compile_model=config["compile_model"], run=job.run, stop_signals=stop_signals,
         config=config,
-{% if cookiecutter.multi_gpu %}
-        processes=distributed_training.processes(process, device),
-{% endif %}
+        processes=process.trainer_processes(device),
     )
+    trainer.trial = trial
     if job.checkpoint:
         trainer.restore(read_checkpoint(job.checkpoint))
-{% if cookiecutter.multi_gpu %}
-    # The ranks leave together, after a finished or a stopped training alike: a rank
-    # that drops its connections while another still works can make that one abort.
     try:
         trainer.fit()
     except TrainingStopped:
-        if process:
-            distributed.barrier()  # all stopped at the same step, after the checkpoint
+        process.wait_for_the_others()  # all stopped at the same step, after the checkpoint
         raise
     finally:
         if job.run:
             job.run.close()
-    if process:
-        distributed.barrier()
-{% else %}
-    try:
-        trainer.fit()
-    finally:
-        if job.run:
-            job.run.close()
-{% endif %}
+    process.wait_for_the_others()

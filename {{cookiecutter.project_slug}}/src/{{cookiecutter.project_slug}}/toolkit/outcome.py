@@ -11,10 +11,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-{% if cookiecutter.multi_gpu %}
-from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
-
-{% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.job import Job
 from {{ cookiecutter.project_slug }}.toolkit.run_directory import (
     METADATA_FILE,
@@ -43,16 +39,12 @@ def announce(job: Job) -> None:
         print(f"logging to {job.run.path}")
 
 
-{% if cookiecutter.multi_gpu %}
 def supervise(run: RunDirectory | None, training: Callable[[], None],
-              processes_ended: Callable[[RunDirectory | None, Exception], int] | None = None
-              ) -> int:
-    """Run `training` and record how it ended in the run directory. `processes_ended`
-    records how spawned training processes ended when one did not return (launch.py)."""
-{% else %}
-def supervise(run: RunDirectory | None, training: Callable[[], None]) -> int:
-    """Run `training` and record how it ended in the run directory."""
-{% endif %}
+              ended_otherwise: Callable[[RunDirectory | None, BaseException], int | None]
+              | None = None) -> int:
+    """Run `training` and record how it ended in the run directory. `ended_otherwise`,
+    if given, records an end that the caller knows of, from the error training raised
+    (its exit code; None: an error like any other)."""
     try:
         training()
     except TrainingStopped as stop:
@@ -64,11 +56,10 @@ def supervise(run: RunDirectory | None, training: Callable[[], None]) -> int:
             run.finish("interrupted")
         print("interrupted", file=sys.stderr)
         return 130
-{% if cookiecutter.multi_gpu %}
-    except (ProcessExitedException, ProcessRaisedException) as error:
-        return processes_ended(run, error)
-{% endif %}
     except BaseException as error:
+        code = ended_otherwise(run, error) if ended_otherwise else None
+        if code is not None:
+            return code
         if run and refused_by_storage(error, run):
             return storage_failed(run, error)
         if run:

@@ -97,14 +97,10 @@ class RunDirectory:
         self._best_of_group: dict[int, tuple[float, int]] = {}  # group -> (metric, epoch)
 
     @classmethod
-{% if cookiecutter.multi_gpu %}
     def create(cls, logs_root: Path, config: dict, flags: dict, repo: RepoState,
                device: torch.device, data: dict, launch: dict | None = None) -> "RunDirectory":
-{% else %}
-    def create(cls, logs_root: Path, config: dict, flags: dict, repo: RepoState,
-               device: torch.device, data: dict) -> "RunDirectory":
-{% endif %}
-        """A new, uniquely named run directory, with its metadata already written."""
+        """A new, uniquely named run directory, with its metadata already written;
+        `launch`: the fields that say how the job's processes start (job.py's JobHooks)."""
         path = new_timestamped_directory(logs_root / config["model_type"])
         lock_run_directory(path)
         metadata = {
@@ -119,9 +115,7 @@ class RunDirectory:
             "process": this_process(),
             "flags": flags,
             "device": str(device),
-{% if cookiecutter.multi_gpu %}
-            "distributed": launch,  # launcher, world size, backend: they change the numbers
-{% endif %}
+            **(launch or {}),  # how its processes start: that changes the numbers
             "template_version": TEMPLATE_VERSION,
             "environment": environment(),
             "config": config,
@@ -279,17 +273,6 @@ class RunDirectory:
             self.metadata["error"] = error
         self.write_metadata()
 
-{% if cookiecutter.multi_gpu %}
-    def record_error(self, error: str) -> None:
-        """Why the run fails, for the launcher, which records how it ended."""
-        self.metadata["error"] = error
-        self.write_metadata()
-
-    def record_replicas_identical(self, identical: bool) -> None:
-        self.metadata["distributed"]["replicas_identical"] = identical
-        self.write_metadata()
-
-{% endif %}
     # ----------------------------------------------------------------------------------
     # Checkpoints
 

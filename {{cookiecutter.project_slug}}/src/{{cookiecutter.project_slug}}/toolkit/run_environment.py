@@ -26,11 +26,7 @@ def environment() -> dict:
 
 def this_process() -> dict:
     """The process that drives the training, recorded so that `run.py --list` can tell
-{% if cookiecutter.multi_gpu %}
     a run whose process was killed from one still going: the one that creates (or
-    resumes) the run directory, which is run.py itself when it spawns the training
-    processes, and rank 0 under torchrun."""
-{% else %}
-    a run whose process was killed from one still going."""
-{% endif %}
+    resumes) the run directory, which is run.py itself when it starts the training
+    processes of a job of several."""
     return {"host": socket.gethostname(), "pid": os.getpid()}

@@ -10,6 +10,9 @@ from pathlib import Path
 
 {% if cookiecutter.multi_gpu %}
 from {{ cookiecutter.project_slug }}.toolkit import distributed, launch
+from {{ cookiecutter.project_slug }}.toolkit.distributed_training import this_process
+{% elif cookiecutter.slurm %}
+from {{ cookiecutter.project_slug }}.toolkit import slurm_queue
 {% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.evaluation import (
@@ -18,8 +21,8 @@ from {{ cookiecutter.project_slug }}.toolkit.evaluation import (
     evaluate_at_run_commit,
     prepare_evaluation,
 )
-from {{ cookiecutter.project_slug }}.toolkit.job import prepare
-from {{ cookiecutter.project_slug }}.toolkit.job_training import train
+from {{ cookiecutter.project_slug }}.toolkit.job import JobHooks, prepare
+from {{ cookiecutter.project_slug }}.toolkit.job_training import OneProcess, train
 from {{ cookiecutter.project_slug }}.toolkit.outcome import announce, supervise
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals
@@ -29,6 +32,7 @@ from {{ cookiecutter.project_slug }}.toolkit.sweep import (
     resume_sweep,
     start_sweep,
 )
+from {{ cookiecutter.project_slug }}.toolkit.trial_pruning import TrialPruning
 
 
 def run_here(args: argparse.Namespace, project: Project) -> int:
@@ -52,26 +56,36 @@ def run_here(args: argparse.Namespace, project: Project) -> int:
             return resume_sweep(Path(args.resume_sweep), project, args.jobs)
         if args.evaluate and not at_run_commit(args.evaluate, project.root):
             return evaluate_at_run_commit(args, project.root)
+        # What the optional features add to preparing the job (job.py).
 {% if cookiecutter.multi_gpu %}
-        job = (prepare_evaluation(args, project, launch.spawn_plan) if args.evaluate else
-               prepare(args, project, launch.spawn_plan, sweep_point_check(args, project)))
+        hooks: JobHooks = launch.job_hooks(launch.spawn_plan)
+{% elif cookiecutter.slurm %}
+        hooks = JobHooks(take_over=slurm_queue.take_from_slurm)  # a submitted run, resumed here
 {% else %}
-        job = (prepare_evaluation(args, project) if args.evaluate else
-               prepare(args, project, sweep_point_check(args, project)))
+        hooks = JobHooks()
 {% endif %}
+        job = (prepare_evaluation(args, project, hooks) if args.evaluate else
+               prepare(args, project, sweep_point_check(args, project), hooks))
         if args.sweep_point:
             join_sweep(job.run, *args.sweep_point, project.root)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     announce(job)
-    stop_signals = StopSignals().install()
 {% if cookiecutter.multi_gpu %}
     if job.config["multigpu_parameters"]:
-        return launch.train_on_spawned_processes(job, project, stop_signals)
+        return launch.train_on_spawned_processes(job, project)
+    process: OneProcess = this_process(None)  # one process, whose checkpoints any number resumes
+{% else %}
+    process = OneProcess()
 {% endif %}
-    work = evaluate if job.evaluation else train
-    return supervise(job.run, lambda: work(job, project, job.device, stop_signals))
+    stop_signals = StopSignals().install()
+    if job.evaluation:
+        return supervise(job.run, lambda: evaluate(job, project, job.device, stop_signals,
+                                                   process))
+    trial = TrialPruning.of(job.run)  # a search's trial reports every epoch to its study
+    return supervise(job.run, lambda: train(job, project, job.device, stop_signals, process,
+                                            trial))
 
 
 def sweep_point_check(args: argparse.Namespace, project: Project):

@@ -47,20 +47,10 @@ def signal_exit_code(signal_name: str) -> int:
 
 
 class StopSignals:
-{% if cookiecutter.multi_gpu %}
-    """Records the first stop signal this process receives (or, once the ranks of a job
-    agree to stop, the signal they agreed on: the Trainer sets it)."""
-{% else %}
     """Records the first stop signal this process receives."""
-{% endif %}
 
     def __init__(self):
         self.received: str | None = None
-{% if cookiecutter.multi_gpu %}
-        # Processes this one started, which get the signals a cluster sends to it alone.
-        # Not Ctrl-C: a terminal sends that to every process in the foreground already.
-        self.forward_to: list[int] = []
-{% endif %}
 
     def install(self) -> "StopSignals":
         for number in SIGNALS:
@@ -71,12 +61,6 @@ class StopSignals:
         if self.received is not None and number == signal.SIGINT:
             raise KeyboardInterrupt  # Ctrl-C twice: the user does not want to wait
         self.received = signal.Signals(number).name
-{% if cookiecutter.multi_gpu %}
-        if number != signal.SIGINT:
-            for pid in self.forward_to:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, number)
-{% endif %}
 
 
 class TrainingFailed(Exception):

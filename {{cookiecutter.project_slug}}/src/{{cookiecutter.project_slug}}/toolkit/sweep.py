@@ -44,7 +44,7 @@ from {{ cookiecutter.project_slug }}.toolkit.run_directory import (
     now,
 )
 {% if cookiecutter.slurm %}
-from {{ cookiecutter.project_slug }}.toolkit.slurm_queue import job_has_ended
+from {{ cookiecutter.project_slug }}.toolkit.slurm_sweep_end import take_sweep_from_slurm
 {% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.sweep_file import (
     check_values,
@@ -196,33 +196,6 @@ def resume_sweep(directory: Path, project: Project, jobs: int) -> int:
     return run_points(directory, record, project, jobs, study)
 
 
-{% if cookiecutter.slurm %}
-def take_sweep_from_slurm(directory: Path, record: dict, project_root: Path) -> None:
-    """A sweep submitted as a job array (slurm_sweep.py), to be resumed here: refused
-    while any task of the array is in SLURM's queue; after that, each point is as its
-    run ended, and a point whose task ended without ending its run (cancelled in the
-    queue, killed while training) is interrupted, to be resumed here."""
-    array_id = record["slurm"]["array_job_id"]
-    if not job_has_ended(array_id):
-        raise UserError(
-            f"the sweep in {directory} was submitted as SLURM job array {array_id}, and "
-            f"its points are SLURM's to run (and to requeue after preemption) while a task "
-            f"of it is in the queue, or while SLURM cannot say (squeue must answer here). "
-            f"Watch them: python run.py --list --sweep {record['id']}; once no task is "
-            f"left (`scancel {array_id}` stops them all), --resume-sweep runs the "
-            "unfinished points here.")
-    for point in record["points"]:
-        if point["status"] == "queued":  # as submitted: its run says how it went
-            status = run_record(project_root, point["run"]).get("status")
-            ended = status in ("finished", "pruned", "failed")  # not to be run again
-            point["status"] = status if ended else "interrupted"
-            write_point(directory, point)
-    record["status"] = "interrupted"  # and resumed here, as a sweep stopped here is
-    record["slurm"]["resumed_here"] = now()
-    write_sweep(directory, record)
-
-
-{% endif %}
 def settle(point: dict, directory: Path, project_root: Path) -> None:
     """A point whose end the sweep's process did not see (it was killed): finished (or
     pruned) if its run says so, else interrupted, to be resumed from its checkpoint.
