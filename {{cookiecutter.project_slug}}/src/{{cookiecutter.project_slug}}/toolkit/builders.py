@@ -13,22 +13,24 @@ from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import shown
 
+DATASET_KEY = "_data_loader_type"  # a config's <kind>_data_loader_type names a dataset class
 
-def held_out_phases(name: str, split: str) -> dict[str, tuple[str, str]]:
+
+def held_out_phases(config: dict, name: str, split: str) -> dict[str, tuple[str, str]]:
     """The held-out phases called `name` on the split folder `split`, each with the
-    kind of dataset it reads (the config's `<kind>_data_loader_type`) and its split."""
-{% if cookiecutter.include_rollout_phase %}
-    return {name: ("test", split), f"{name}_rollout": ("rollout", split)}
-{% else %}
-    return {name: ("test", split)}
-{% endif %}
+    kind of dataset it reads (the config's `<kind>_data_loader_type`) and its split:
+    `name` reads the test kind, and each further held-out kind that schema.py adds
+    (`<kind>_data_loader_type`) a phase `<name>_<kind>` after it."""
+    kinds = [key.removesuffix(DATASET_KEY) for key in config if key.endswith(DATASET_KEY)]
+    return {name: ("test", split),
+            **{f"{name}_{kind}": (kind, split) for kind in kinds if kind not in ("train", "test")}}
 
 
 def training_phases(config: dict) -> dict[str, tuple[str, str]]:
     """A training run's phases: training, the per-epoch held-out phases on `val_split`,
     and the final test on test/, which is read once, by the selected checkpoint."""
-    return {"train": ("train", "train"), **held_out_phases("val", config["val_split"]),
-            **held_out_phases("test", "test")}
+    return {"train": ("train", "train"), **held_out_phases(config, "val", config["val_split"]),
+            **held_out_phases(config, "test", "test")}
 
 
 def splits_read(config: dict, phases: dict[str, tuple[str, str]] | None = None) -> set[str]:
@@ -63,7 +65,7 @@ def build_loaders(config: dict, mini: bool, device: torch.device, project: Proje
     parameters = config["data_loader_parameters"]
     loaders = {}
     for phase, (kind, split) in (phases or training_phases(config)).items():
-        name = config[f"{kind}_data_loader_type"]
+        name = config[kind + DATASET_KEY]
         if name is None:
             loaders[phase] = None
             continue
@@ -71,9 +73,7 @@ def build_loaders(config: dict, mini: bool, device: torch.device, project: Proje
             directory, split, config["batch_size"],
             shuffle=phase == "train",
             mini=mini,
-{% if cookiecutter.include_rollout_phase %}
-            max_samples=config["rollout_max_samples"] if kind == "rollout" else None,
-{% endif %}
+            max_samples=config.get(f"{kind}_max_samples"),  # a fresh subset each pass
             num_workers=config["num_workers"],
             # One random stream per kind of dataset: a phase on the test split draws
             # what `run.py --evaluate` on that split draws.

@@ -75,9 +75,9 @@ class Evaluation:
     def commit(self) -> str:
         return self.record["commit"]
 
-    def phases(self) -> dict[str, tuple[str, str]]:
+    def phases(self, config: dict) -> dict[str, tuple[str, str]]:
         """The held-out phases, named after the split they read: test on test/."""
-        return held_out_phases(self.split, self.split)
+        return held_out_phases(config, self.split, self.split)
 
     def describe(self) -> str:
         return (f"evaluating {self.run_path} with {self.checkpoint.name} (epoch "
@@ -164,7 +164,7 @@ def prepare_evaluation(args: argparse.Namespace, project: Project,
         model = build_model(config, project, bootstrap=False)
     load_weights(model, checkpoint, contents, config, "Pass a checkpoint of this run.")
     evaluation = Evaluation(run_path, checkpoint, args.split, contents["model_state_dict"])
-    loaders = build_loaders(config, args.mini, device, project, phases=evaluation.phases())
+    loaders = build_loaders(config, args.mini, device, project, phases=evaluation.phases(config))
     if not any(loaders.values()):
         raise UserError("the run's config reads no held-out data (test_data_loader_type is "
                         "null), so there is nothing to evaluate; set it with --modify.")
@@ -225,8 +225,8 @@ def evaluate(job: Job, project: Project, device: torch.device, stop_signals: Sto
     evaluates its share of the data, and the sums are the job's."""
     process = process or OneProcess()
     seed_everything(job.config["seed"] + process.seed_offset)
-    loaders = build_loaders(job.config, job.mini, device, project, job.evaluation.phases(),
-                            process.share)
+    phases = job.evaluation.phases(job.config)
+    loaders = build_loaders(job.config, job.mini, device, project, phases, process.share)
     network = build_model(job.config, project, bootstrap=False)
     network.load_state_dict(job.evaluation.weights)  # prepare_evaluation tried them
     config = job.config
