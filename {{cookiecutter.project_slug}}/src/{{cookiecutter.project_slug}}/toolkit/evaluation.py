@@ -253,10 +253,8 @@ def evaluate(job: Job, project: Project, device: torch.device,
     config = job.config
     # A Trainer without training data: its evaluate() is the one the final test runs.
     trainer = project.trainer(
-        network, getattr(project.losses, config["loss_function"]), None,
-        epochs=config["epochs"], device=device, held_out_loaders=loaders,
-        log_interval=config["log_interval"], mixed_precision=config["mixed_precision"],
-        stop_signals=stop_signals, config=config,
+        config, network, getattr(project.losses, config["loss_function"]), loaders,
+        device=device, stop_signals=stop_signals,
 {% if cookiecutter.multi_gpu %}
         processes=distributed_training.processes(process, device),
 {% endif %}
