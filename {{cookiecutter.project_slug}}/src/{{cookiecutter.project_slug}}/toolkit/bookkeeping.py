@@ -245,6 +245,9 @@ class Bookkeeping:
         epoch_end = done == len(self.train_loader)
         self.stops_checked += 1
         if done != self.pass_resumed_at + self.batches_added:
+            if not self.batches_added:
+                self.refuse("train_loop never called add_step before checkpoint_or_stop: "
+                            "call it after each batch's backward pass")
             self.refuse(f"train_loop called checkpoint_or_stop(epoch, {done}) after add_step "
                         f"of batch {self.pass_resumed_at + self.batches_added}: call it after "
                         "the optimizer step, once the step's batches are added")
@@ -311,6 +314,9 @@ class Bookkeeping:
         (epoch None) saves none: a resumed run tests again, from the start."""
         self.stops_checked += 1
         if done != self.pass_resumed_at + self.batches_added:
+            if not self.batches_added:
+                self.refuse("evaluate never called add_held_out before stop_if_requested: "
+                            "call it after each batch")
             self.refuse(f"evaluate called stop_if_requested(epoch, {phase!r}, {done}) after "
                         f"add_held_out of batch {self.pass_resumed_at + self.batches_added}: "
                         "call it after each batch's add_held_out")
