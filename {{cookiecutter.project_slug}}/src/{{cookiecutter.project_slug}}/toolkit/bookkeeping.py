@@ -49,10 +49,13 @@ class Bookkeeping:
         # Each log window's sum is read at its end and added to the epoch's on the host.
         self.window_loss = torch.zeros((), device=self.device)
         self.window_samples = 0
-        # A NaN or infinite loss stays so in the window's sum, so the optimizer steps at
-        # which the sum is still finite count the steps before the first bad one, on the
-        # device too; it is read with the sum, and before any checkpoint is saved.
-        self.finite_steps = torch.zeros((), dtype=torch.long, device=self.device)
+        # A NaN or infinite loss stays so in the window's sum: the sum, read at the
+        # window's end and before any checkpoint, tells whether a step went bad. To tell
+        # which one, the sum after each optimizer step of the window is copied into a
+        # slot of `window_trace` (one copy, no new tensor), read only then.
+        self.window_trace = torch.zeros(self.log_interval, device=self.device)
+        self.trace_slots = self.window_trace.unbind()  # views: no indexing per step
+        self.traced_steps = 0  # the window's optimizer steps in the trace
         self.epoch_loss, self.epoch_samples = 0.0, 0
         self.epoch_metrics: dict[str, torch.Tensor] = {}  # the model's metrics, summed likewise
         # The training order is drawn at an epoch's start; a resumed epoch draws it again.
@@ -145,7 +148,7 @@ class Bookkeeping:
         if self.scheduler is not None:
             self.scheduler.load_state_dict(checkpoint["scheduler_state_dict"])
         self.step = checkpoint["step"]
-        self.finite_steps.fill_(self.step)  # checkpoints are saved only while finite
+        self.traced_steps = 0  # checkpoints are saved only while finite
         for phase, loader in self.loaders().items():
             loader.generator.set_state(checkpoint["data_order"][phase])
         self.train_order_state = checkpoint["data_order"]["train"]
@@ -184,6 +187,7 @@ class Bookkeeping:
         else:
             self.train_order_state = self.train_loader.generator.get_state()
             self.window_loss.zero_()
+            self.traced_steps = 0
             self.window_samples, self.epoch_loss, self.epoch_samples = 0, 0.0, 0
             self.epoch_metrics = {}
 
@@ -214,9 +218,8 @@ class Bookkeeping:
         size = len(batch["supervision"])
         self.window_loss.add_(loss.detach(), alpha=size)
         if before_step:
-            # |x| < inf is false for NaN and both infinities: two kernels, where
-            # isfinite() launches four.
-            self.finite_steps.add_(self.window_loss.abs() < math.inf)
+            self.trace_slots[self.traced_steps].copy_(self.window_loss)
+            self.traced_steps += 1
         self.window_samples += size
         for name, value in self.model.metrics(prediction.detach(), batch).items():
             self.epoch_metrics[name] = self.epoch_metrics.get(name, 0) + value.float() * size
@@ -234,6 +237,7 @@ class Bookkeeping:
         mean = window_sum / window_samples
         if not math.isfinite(mean):
             self.diverged(epoch)
+        self.traced_steps = 0
         return mean
 
     def checkpoint_or_stop(self, epoch: int, done: int) -> None:
@@ -271,14 +275,21 @@ class Bookkeeping:
 
     def diverged(self, epoch: int) -> NoReturn:
         """Stop the run: a training loss since the last check was not finite."""
-        finite_steps = self.processes.first_bad_step(self.finite_steps.item())
+        finite_steps = self.processes.first_bad_step(self.finite_steps())
         raise TrainingDiverged(
             f"the training loss became NaN or infinite at optimizer step {finite_steps + 1} "
             f"(epoch {epoch}); the run stopped there and saved nothing after it. A lower "
             "learning rate usually helps; so may a look at that step's batch.")
 
+    def finite_steps(self) -> int:
+        """The optimizer steps before the first after which the window's sum was NaN or
+        infinite: all of them if none was. The windows before this one were finite."""
+        trace = self.window_trace[:self.traced_steps]
+        [bad] = (~trace.isfinite()).nonzero(as_tuple=True)
+        return self.step - self.traced_steps + (int(bad[0]) if len(bad) else self.traced_steps)
+
     def save_mid_epoch_checkpoint(self, epoch: int, position: int) -> None:
-        if self.finite_steps.item() != self.step:
+        if not math.isfinite(self.window_loss.item()):
             self.diverged(epoch)  # never a checkpoint of weights a bad step has touched
         state = self.state(epoch, position)  # every process takes part: see `processes`
         if self.run is not None:
