@@ -66,14 +66,14 @@ class TrainerBase(Bookkeeping):
         self.run = run  # None: nothing is logged or saved
         self.stop_signals = stop_signals
         self.train_loader = loaders.get("train")
+        # The training pass's length, asked once: a DataLoader's len() is six Python calls.
+        self.train_batches = len(self.train_loader) if self.train_loader is not None else 0
         # By phase: "val"{% if cookiecutter.include_rollout_phase %} and "val_rollout"{% endif %} every epoch, "test"{% if cookiecutter.include_rollout_phase %} and "test_rollout"{% endif %} once at
         # the end; a phase whose data loader the config leaves out is not there.
         self.held_out_loaders = {phase: loader for phase, loader in loaders.items()
                                  if phase != "train" and loader is not None}
         # An epoch's last optimizer step takes the batches left over, however few.
-        self.steps_per_epoch = (
-            math.ceil(len(self.train_loader) / self.gradient_accumulation_steps)
-            if self.train_loader is not None else 0)
+        self.steps_per_epoch = math.ceil(self.train_batches / self.gradient_accumulation_steps)
         self.scheduler_per_step, self.scheduler = self.learning_rate_scheduler()
         # Training steps go through `network`, compiled if asked: it is what runs most
         # often. Checkpoints and held-out phases use the model itself.
@@ -148,7 +148,7 @@ class TrainerBase(Bookkeeping):
         self.start_training_pass(epoch, resume_position)
         progress = self.progress_bar(self.train_loader, epoch, "train", resume_position)
         accumulation = self.gradient_accumulation_steps
-        batches = len(self.train_loader)
+        batches = self.train_batches
         for position, batch in enumerate(progress, start=resume_position):
             done = position + 1
             # The optimizer steps once every `accumulation` batches, whose gradients add

@@ -203,7 +203,7 @@ class Bookkeeping:
         may have fewer batches)."""
         per_step = self.gradient_accumulation_steps
         first = position - position % per_step  # the step's first batch
-        last = min(first + per_step, len(self.train_loader))  # one past its last
+        last = min(first + per_step, self.train_batches)  # one past its last
         samples_per_epoch = len(self.train_loader.sampler)
         batch_size = self.train_loader.batch_size
         step_samples = min(last * batch_size, samples_per_epoch) - first * batch_size
@@ -215,7 +215,7 @@ class Bookkeeping:
         here makes the CPU wait for the step to finish. `before_step`: the optimizer
         steps after this batch."""
         self.batches_added += 1
-        size = len(batch["supervision"])
+        size = batch["supervision"].shape[0]  # len() of a tensor is four Python calls
         self.window_loss.add_(loss.detach(), alpha=size)
         if before_step:
             self.trace_slots[self.traced_steps].copy_(self.window_loss)
@@ -246,7 +246,7 @@ class Bookkeeping:
         has passed. Only after an optimizer step: a checkpoint holds no gradients, so
         one taken halfway through an accumulation would lose its first batches."""
         steps = self.optimizer_steps_done(done)
-        epoch_end = done == len(self.train_loader)
+        epoch_end = done == self.train_batches
         self.stops_checked += 1
         if done != self.pass_resumed_at + self.batches_added:
             if not self.batches_added:
@@ -293,7 +293,7 @@ class Bookkeeping:
             self.diverged(epoch)  # never a checkpoint of weights a bad step has touched
         state = self.state(epoch, position)  # every process takes part: see `processes`
         if self.run is not None:
-            percent = 100 * position // len(self.train_loader)
+            percent = 100 * position // self.train_batches
             self.run.save_mid_epoch_checkpoint(epoch, percent, state)
 
     # ----------------------------------------------------------------------------------
@@ -356,7 +356,7 @@ class Bookkeeping:
     def check_training_pass(self, resume_position: int) -> None:
         """Refuse a training pass that left out a call: checked after every pass, so
         a loop of your own is refused at its first epoch."""
-        batches = len(self.train_loader) - resume_position
+        batches = self.train_batches - resume_position
         steps = self.steps_per_epoch - self.optimizer_steps_done(resume_position)
         if self.pass_started != "train":
             self.refuse("train_loop never called start_training_pass(epoch, resume_position) "
