@@ -85,4 +85,3 @@ class SingleProcess:
 
     def share_weights(self, model: torch.nn.Module) -> None:
         """Give every process the main process's weights of `model`."""
-
