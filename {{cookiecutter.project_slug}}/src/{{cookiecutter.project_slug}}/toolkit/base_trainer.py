@@ -57,7 +57,8 @@ class TrainerBase(Bookkeeping):
         self.model = model.to(device)
         self.optimizer = model.optimizer()
         self.device = device
-        # The loaders' batches are on the CPU: moving them costs a call per tensor.
+        # The loaders' batches are on the CPU already: a CPU run skips moving them, a
+        # call per tensor and step.
         self.moves_batches = device.type != "cpu"
         self.epochs = config["epochs"]
         self.log_interval = config["log_interval"]
