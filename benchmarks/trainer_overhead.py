@@ -357,9 +357,9 @@ def generated_trainer(package: SimpleNamespace, project: Path, config: dict,
     run = package.run_directory.RunDirectory.create(
         project / "logs", config, {"benchmark": True}, package.repo.repo_state(project), CPU,
         data={})  # data_fingerprint.py measures the fingerprint
-    return package.train.Trainer(network, getattr(package.losses, config["loss_function"]),
-                                 loader, epochs=1, device=CPU,
-                                 log_interval=config["log_interval"], run=run)
+    return package.train.Trainer({**config, "epochs": 1}, network,
+                                 getattr(package.losses, config["loss_function"]),
+                                 {"train": loader}, device=CPU, run=run)
 
 
 def clone(network: torch.nn.Module) -> torch.nn.Module:

@@ -23,21 +23,22 @@ SOURCE = {
 }
 # The researcher's files, and the toolkit's (in toolkit/).
 MODULES = {"__init__", "data_loader", "losses", "model", "schema", "train"}
-TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "base_trainer", "builders",
-                   "checkpoints", "code_check", "command_line", "compare", "config",
+TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "base_trainer", "bookkeeping",
+                   "builders", "checkpoints", "code_check", "command_line", "compare", "config",
                    "directory_lock", "errors", "evaluation", "fingerprint", "hparams", "job",
-                   "job_training", "loading", "outcome", "project", "random_state", "repo",
-                   "rerun", "run_directory", "run_environment", "run_here", "runs", "search",
-                   "search_study", "selection", "stopping", "sweep", "sweep_file",
-                   "sweep_picture", "sweep_record", "sweep_report", "sweep_results",
-                   "sweep_run", "testing", "trial_pruning", "worktree", "yaml_files"}
+                   "job_training", "loading", "outcome", "processes", "project", "random_state",
+                   "repo", "rerun", "run_directory", "run_environment", "run_here", "runs",
+                   "search", "search_study", "selection", "stopping", "sweep", "sweep_file",
+                   "sweep_picture", "sweep_record", "sweep_report", "sweep_results", "sweep_run",
+                   "testing", "trial_pruning", "worktree", "yaml_files"}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # The toolkit's tests, on its own toy task: the same in every bake but for the options.
 TOOLKIT_TESTS = {f"tests/toolkit/{name}.py" for name in (
     "conftest", "harness", "test_code_check", "test_compare", "test_config", "test_datasets",
     "test_evaluate", "test_run_directory", "test_fingerprint", "test_inputs", "test_journey",
-    "test_layers", "test_load_run", "test_rerun", "test_resume", "test_run", "test_runs", "test_search",
-    "test_sweep", "test_sweep_records", "test_sweep_report", "test_sweep_sequences",
+    "test_layers", "test_load_run", "test_loop_protocol", "test_rerun", "test_resume", "test_run",
+    "test_runs", "test_search", "test_sweep", "test_sweep_records", "test_sweep_report",
+    "test_sweep_sequences",
     "toy/__init__", "toy/data", "toy/data_loader",
     "toy/losses", "toy/model")}
 # The recipe for bringing one's own data, as a test: a task with data to replace has one.

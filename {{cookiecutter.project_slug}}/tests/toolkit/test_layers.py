@@ -2,7 +2,7 @@
 training, then jobs. A module of a layer imports only from its own layer and those below,
 even inside a function; the optional features and the commands build on the layers,
 which call them only through what the commands pass in (job.py's JobHooks,
-job_training.py's OneProcess, base_trainer.py's SingleProcess). And no chain of imports,
+job_training.py's OneProcess, processes.py's SingleProcess). And no chain of imports,
 counting those made inside functions, leads from a module back to itself."""
 
 import ast
@@ -17,7 +17,7 @@ LAYERS = {
                 "run_environment", "directory_lock", "repo", "checkpoints", "run_directory",
                 "fingerprint", "code_check", "worktree"},
     "data and model": {"base_dataset", "base_model", "config", "project", "builders"},
-    "training": {"base_trainer"},
+    "training": {"processes", "bookkeeping", "base_trainer"},
     "jobs": {"job", "job_training", "evaluation", "loading", "outcome", "rerun"},
 }
 

@@ -212,8 +212,11 @@ def test_a_config_field_added_to_the_schema_is_read_in_train_py(project):
         '    Optional("greeting", default="hello"): str,\n'))
     train = next((project / "src").glob("*/train.py"))
     train.write_text(train.read_text().replace(
-        "        for epoch in self.remaining_epochs():",
-        '        print(self.config["greeting"])\n        for epoch in self.remaining_epochs():'))
+        "class Trainer(TrainerBase):\n",
+        "class Trainer(TrainerBase):\n"
+        "    def fit(self):\n"
+        '        print(self.config["greeting"])\n'
+        "        return super().fit()\n\n"))
     git(project, "commit", "--quiet", "--all", "-m", "A greeting at the start of training")
     result = run_py(project, *QUICK, "--modify", "epochs", "1", "--modify", "greeting",
                     "from the config")

@@ -232,10 +232,8 @@ def evaluate(job: Job, project: Project, device: torch.device, stop_signals: Sto
     config = job.config
     # A Trainer without training data: its evaluate() is the one the final test runs.
     trainer = project.trainer(
-        network, getattr(project.losses, config["loss_function"]), None,
-        epochs=config["epochs"], device=device, held_out_loaders=loaders,
-        log_interval=config["log_interval"], mixed_precision=config["mixed_precision"],
-        stop_signals=stop_signals, config=config,
+        config, network, getattr(project.losses, config["loss_function"]), loaders,
+        device=device, stop_signals=stop_signals,
         processes=process.trainer_processes(device),
     )
     results = {phase: trainer.evaluate(phase) for phase in trainer.held_out_loaders}

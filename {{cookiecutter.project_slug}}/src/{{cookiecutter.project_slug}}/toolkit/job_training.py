@@ -40,16 +40,8 @@ def train(job: Job, project: Project, device: torch.device, stop_signals: StopSi
     loaders = build_loaders(job.config, job.mini, device, project, share=process.share)
     config = job.config
     trainer = project.trainer(
-        network, getattr(project.losses, config["loss_function"]), loaders["train"],
-        epochs=config["epochs"], device=device,
-        held_out_loaders={phase: loader for phase, loader in loaders.items() if phase != "train"},
-        log_interval=config["log_interval"],
-        gradient_accumulation_steps=config["gradient_accumulation_steps"],
-        gradient_clip_norm=config["gradient_clip_norm"],
-        learning_rate_schedule=config["learning_rate_schedule"],
-        mixed_precision=config["mixed_precision"],
-        compile_model=config["compile_model"], run=job.run, stop_signals=stop_signals,
-        config=config,
+        config, network, getattr(project.losses, config["loss_function"]), loaders,
+        device=device, run=job.run, stop_signals=stop_signals,
         processes=process.trainer_processes(device),
     )
     trainer.trial = trial

@@ -20,7 +20,7 @@ class Project:
     datasets: ModuleType  # dataset classes, subclasses of FishboticsDataset (*_data_loader_type)
     losses: ModuleType  # loss functions (loss_function)
     schema: ModuleType  # what a config holds: RUN_CONFIG, TOP_LEVEL_KEYS, DATA_LOADERS...
-    trainer: type  # the training loop: Trainer(model, loss_function, train_loader, ...)
+    trainer: type  # the steps and the loop: Trainer(config, model, loss_function, loaders, ...)
 
     @property
     def logs(self) -> Path:
