@@ -107,7 +107,7 @@ def test_the_exact_file_set_is_committed(baked):
     if answers["task"] != "blank":
         expected |= OWN_DATA_TESTS
     if answers["include_rollout_phase"]:
-        expected |= {"docs/rollout.md", "tests/toolkit/test_rollout.py"}
+        expected |= {"docs/rollout.md", "tests/toolkit/test_rollout_phase.py"}
         if answers["task"] != "blank":  # the sample task's own rollout, tested
             expected |= {"tests/test_rollout.py"}
     if answers["multi_gpu"]:
