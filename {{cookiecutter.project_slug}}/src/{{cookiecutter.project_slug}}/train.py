@@ -1,8 +1,4 @@
-{% if cookiecutter.include_rollout_phase %}
-"""The Trainer: the training, validation and rollout loops, and the final test.
-{% else %}
-"""The Trainer: the training and validation loops, and the final test.
-{% endif %}
+"""The Trainer: the training{{ ', validation and rollout' if cookiecutter.include_rollout_phase else ' and validation' }} loops, and the final test.
 
 Each epoch runs
   1. train_loop    one pass over the training data, updating the model;

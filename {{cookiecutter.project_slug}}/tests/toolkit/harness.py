@@ -70,7 +70,14 @@ TOY_KEYS = {
 {% else %}
     "selection": {"metric": "val/loss", "mode": "min", "patience": None},
 {% endif %}
-    "data_loader_parameters": {"all": {}, "train": {}, "test": {}{{ ', "rollout": {}' if cookiecutter.include_rollout_phase }}},
+    "data_loader_parameters": {
+        "all": {},
+        "train": {},
+        "test": {},
+{% if cookiecutter.include_rollout_phase %}
+        "rollout": {},
+{% endif %}
+    },
 }
 TOP_LEVEL_KEY = re.compile(r"^([A-Za-z_]\w*):")
 

@@ -143,12 +143,13 @@ def worktree_arguments(args: argparse.Namespace, run_path: Path) -> list[str]:
     return arguments
 
 
+def prepare_evaluation(
+    args: argparse.Namespace,
+    project: Project,
 {% if cookiecutter.multi_gpu %}
-def prepare_evaluation(args: argparse.Namespace, project: Project,
-                       plan_launch: LaunchPlan) -> Job:
-{% else %}
-def prepare_evaluation(args: argparse.Namespace, project: Project) -> Job:
+    plan_launch: LaunchPlan,
 {% endif %}
+) -> Job:
     """Check the run, the tree, the config's edits, the checkpoint and the data of
     run.py --evaluate, as for training: a mistake is found before anything runs."""
     started = now()

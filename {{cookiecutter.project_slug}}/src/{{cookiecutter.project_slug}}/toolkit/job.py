@@ -128,13 +128,28 @@ def prepare(args: argparse.Namespace, project: Project,
         if check_before_logging is not None:
             check_before_logging(config, repo)
         # Created last, so that a mistake found above leaves no half-made directory.
-        run = RunDirectory.create(project.logs, config, vars(args), repo, device,
-                                  data{{ ', launch' if cookiecutter.multi_gpu }})
+        run = RunDirectory.create(
+            project.logs,
+            config,
+            vars(args),
+            repo,
+            device,
+            data,
+{% if cookiecutter.multi_gpu %}
+            launch,
+{% endif %}
+        )
     return Job(config, args.mini, args.cpu, device, run)
 
 
-def prepare_resume(run_path: Path, project: Project,{{ ' plan_launch: LaunchPlan,' if cookiecutter.multi_gpu }}
-                   allow_changed_data: bool = False) -> Job:
+def prepare_resume(
+    run_path: Path,
+    project: Project,
+{% if cookiecutter.multi_gpu %}
+    plan_launch: LaunchPlan,
+{% endif %}
+    allow_changed_data: bool = False,
+) -> Job:
     """Reopen a logged run at its newest readable checkpoint, if the code is the same
     (and the data, unless `allow_changed_data`)."""
     read_metadata(run_path)  # a run directory, before a lock file is made in it

@@ -97,13 +97,18 @@ class RunDirectory:
         self._best_of_group: dict[int, tuple[float, int]] = {}  # group -> (metric, epoch)
 
     @classmethod
+    def create(
+        cls,
+        logs_root: Path,
+        config: dict,
+        flags: dict,
+        repo: RepoState,
+        device: torch.device,
+        data: dict,
 {% if cookiecutter.multi_gpu %}
-    def create(cls, logs_root: Path, config: dict, flags: dict, repo: RepoState,
-               device: torch.device, data: dict, launch: dict | None = None) -> "RunDirectory":
-{% else %}
-    def create(cls, logs_root: Path, config: dict, flags: dict, repo: RepoState,
-               device: torch.device, data: dict) -> "RunDirectory":
+        launch: dict | None = None,
 {% endif %}
+    ) -> "RunDirectory":
         """A new, uniquely named run directory, with its metadata already written."""
         path = new_timestamped_directory(logs_root / config["model_type"])
         lock_run_directory(path)

@@ -29,8 +29,9 @@ def this_process() -> dict:
 {% if cookiecutter.multi_gpu %}
     a run whose process was killed from one still going: the one that creates (or
     resumes) the run directory, which is run.py itself when it spawns the training
-    processes, and rank 0 under torchrun."""
+    processes, and rank 0 under torchrun.
 {% else %}
-    a run whose process was killed from one still going."""
+    a run whose process was killed from one still going.
 {% endif %}
+    """
     return {"host": socket.gethostname(), "pid": os.getpid()}
