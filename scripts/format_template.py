@@ -1,0 +1,195 @@
+"""Rewrite the template's Jinja Python files so that every bake is `ruff format`-clean.
+
+    python scripts/format_template.py            # rewrite the files that need it
+    python scripts/format_template.py --check    # list them and exit 1; change nothing
+
+ruff cannot read Jinja, so each file is formatted in two passes over a stand-in:
+  - `{{ cookiecutter.project_slug }}` becomes an identifier as long as the long slug the
+    tests bake, so a line that is too long for that slug is wrapped for every slug;
+  - any other `{{ ... }}` or `{% ... %}` inside a line (allowed only in a string or a
+    comment, where ruff changes nothing) becomes a token of the same length;
+  - each whole-line tag (`{% if %}`, `{% else %}`, `{% endif %}`) becomes a comment line.
+Pass 1 formats that text, every branch included. Pass 2 drops the tag comments and formats
+again, which only moves blank lines: so the blank lines ruff wants are not skewed by the
+comments. The tags then go back where they were found, each with the blank lines that
+were beside it, adjusted at its end when ruff wants more or fewer. A file whose Jinja
+cannot be mapped this way is named and left alone: rewrite its Jinja as whole-line tags.
+The tool is idempotent; the bake tests (`ruff format --check` in every combination) are
+the proof that the result is right. Run it with the ruff that the template pins.
+"""
+
+import argparse
+import io
+import re
+import subprocess
+import sys
+import tokenize
+from pathlib import Path
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "{{cookiecutter.project_slug}}"
+SLUG = "{{ cookiecutter.project_slug }}"
+# As long as "a_rather_long_research_project_name", the longest slug the tests bake.
+SLUG_STAND_IN = "fishbotics_slug_stand_in_" + "x" * 10
+# A line that holds nothing but one Jinja tag: trim_blocks and lstrip_blocks remove it.
+TAG_LINE = re.compile(r"^\s*\{%.*%\}\s*$")
+INLINE_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
+MARKER = "# fishbotics-format-tag "
+# The generated pyproject.toml's settings (line-length) and oldest Python (requires-python).
+RUFF_SETTINGS = ["--isolated", "--config", "line-length=100", "--config", 'target-version="py310"']
+
+
+class CannotMap(Exception):
+    """The file's Jinja cannot be carried through ruff safely."""
+
+
+def ruff_format(text: str, name: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", *RUFF_SETTINGS, "--stdin-filename", name, "-"],
+        input=text,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise CannotMap(f"ruff cannot format it with every branch included: {result.stderr}")
+    return result.stdout
+
+
+def hide_inline_jinja(line: str, hidden: list[str]) -> str:
+    """Swap the slug for an identifier, other inline Jinja for tokens of the same length."""
+    line = line.replace(SLUG, SLUG_STAND_IN)
+
+    def token(match: re.Match) -> str:
+        hidden.append(match.group())
+        name = f"__jinja{len(hidden) - 1}__"
+        return name + "_" * (len(match.group()) - len(name))
+
+    return INLINE_JINJA.sub(token, line)
+
+
+def show_inline_jinja(line: str, hidden: list[str]) -> str:
+    for number in reversed(range(len(hidden))):  # __jinja12__ before __jinja1__
+        line = re.sub(rf"__jinja{number}__(_*)", lambda _: hidden[number], line)
+    return line.replace(SLUG_STAND_IN, SLUG)
+
+
+def stand_in(lines: list[str], hidden: list[str]) -> tuple[str, list[list[str]]]:
+    """The text ruff formats, and the template's tag groups: the runs of whole-line tags
+    and blank lines between two code lines (a group holds at least one tag)."""
+    out, groups, group = [], [], []
+    for index, line in enumerate(lines):
+        if TAG_LINE.match(line) or (group and not line.strip()):
+            group.append(line)
+            if TAG_LINE.match(line):
+                # Indented like the code it governs, so ruff keeps it where it is.
+                following = next((x for x in lines[index + 1 :] if x.strip()), "")
+                indent = following[: len(following) - len(following.lstrip())]
+                out.append(f"{indent}{MARKER}{len(groups)}")
+            else:
+                out.append("")
+            continue
+        if group:
+            groups.append(group)
+            group = []
+        out.append(hide_inline_jinja(line, hidden))
+    if group:
+        groups.append(group)
+    return "\n".join(out) + "\n", groups
+
+
+def check_hidden_jinja(source: str) -> None:
+    """Inline Jinja in code would be formatted as part of a name: refuse it."""
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if "__jinja" in token.string and token.type not in (tokenize.STRING, tokenize.COMMENT):
+                raise CannotMap(f"Jinja in code, line {token.start[0]}: {token.line.strip()}")
+    except (tokenize.TokenError, SyntaxError) as error:
+        raise CannotMap(f"not Python with every branch included: {error}") from None
+
+
+def gaps_with_tags(formatted: str) -> dict[int, int]:
+    """Which tag group sits before each code line (by its number among the code lines)."""
+    gaps, code_lines = {}, 0
+    for line in formatted.splitlines():
+        if line.strip().startswith(MARKER):
+            group = int(line.strip()[len(MARKER) :])
+            if gaps.setdefault(code_lines, group) != group:
+                raise CannotMap(f"ruff brought two tag groups together at {line!r}")
+        elif line.strip():
+            code_lines += 1
+    if sorted(gaps.values()) != list(range(len(set(gaps.values())))):
+        raise CannotMap("ruff split a tag group or changed the tag groups' order")
+    return gaps
+
+
+def with_tags(group: list[str], blank_lines: int) -> list[str]:
+    """A tag group as the template had it, with as many blank lines as ruff wants there."""
+    group = list(group)
+    while group and not group[-1].strip():  # trailing blank lines are recounted below
+        group.pop()
+    extra = blank_lines - sum(1 for line in group if not line.strip())
+    while extra < 0 and "" in [line.strip() for line in group]:
+        # Fewer wanted: drop the blank line nearest the end.
+        last_blank = max(i for i, line in enumerate(group) if not line.strip())
+        del group[last_blank]
+        extra += 1
+    return group + [""] * max(extra, 0)
+
+
+def format_file(text: str, name: str) -> str:
+    hidden: list[str] = []
+    lines = text.splitlines()
+    source, groups = stand_in(lines, hidden)
+    check_hidden_jinja(source)
+    first_pass = ruff_format(source, name)
+    gaps = gaps_with_tags(first_pass)
+    if len(gaps) != len(groups):
+        raise CannotMap("ruff lost a tag group")
+    without_tags = "".join(
+        line for line in first_pass.splitlines(True) if not line.strip().startswith(MARKER)
+    )
+    second_pass = ruff_format(without_tags, name)
+    code = [line for line in second_pass.splitlines() if line.strip()]
+    if code != [line for line in without_tags.splitlines() if line.strip()]:
+        raise CannotMap("ruff changed code, not only blank lines, once the tags were gone")
+    out, blank_lines, code_lines = [], 0, 0
+    for line in second_pass.splitlines() + ["end of file"]:
+        if not line.strip():
+            blank_lines += 1
+            continue
+        if code_lines in gaps:
+            out += with_tags(groups[gaps[code_lines]], blank_lines)
+        else:
+            out += [""] * blank_lines
+        out.append(show_inline_jinja(line, hidden))
+        blank_lines, code_lines = 0, code_lines + 1
+    out.pop()  # "end of file"
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="list the files; change none")
+    check = parser.parse_args().check
+    changed, failed = [], []
+    for path in sorted(TEMPLATE.rglob("*.py")):
+        name = str(path.relative_to(TEMPLATE.parent))
+        text = path.read_text()
+        try:
+            formatted = format_file(text, name)
+        except CannotMap as error:
+            failed.append(f"{name}: {error}")
+            continue
+        if formatted != text:
+            changed.append(name)
+            if not check:
+                path.write_text(formatted)
+    for name in changed:
+        print(("would reformat " if check else "reformatted ") + name)
+    for message in failed:
+        print("cannot format, fix its Jinja by hand: " + message, file=sys.stderr)
+    print(f"{len(changed)} changed, {len(failed)} not formatted", file=sys.stderr)
+    return 1 if failed or (check and changed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
