@@ -121,6 +121,26 @@ def gaps_with_tags(formatted: str) -> dict[int, int]:
     return gaps
 
 
+def drop_tags(formatted: str, groups: list[list[str]]) -> str:
+    """The formatted text without its tag comments. Each run of tag comments and blank
+    lines becomes the blank lines the template had there: ruff put blank lines around
+    the comments (after an import, say) that it would not put around the tags' code."""
+    out, run = [], []
+    for line in formatted.splitlines() + ["end of file"]:
+        if not line.strip() or line.strip().startswith(MARKER):
+            run.append(line)
+            continue
+        tags = [x.strip() for x in run if x.strip()]
+        if tags:
+            group = groups[int(tags[0][len(MARKER) :])]
+            out += [""] * sum(1 for x in group if not x.strip())
+        else:
+            out += run
+        out.append(line)
+        run = []
+    return "\n".join(out[:-1]) + "\n"
+
+
 def with_tags(group: list[str], blank_lines: int) -> list[str]:
     """A tag group as the template had it, with as many blank lines as ruff wants there."""
     group = list(group)
@@ -144,9 +164,7 @@ def format_file(text: str, name: str) -> str:
     gaps = gaps_with_tags(first_pass)
     if len(gaps) != len(groups):
         raise CannotMap("ruff lost a tag group")
-    without_tags = "".join(
-        line for line in first_pass.splitlines(True) if not line.strip().startswith(MARKER)
-    )
+    without_tags = drop_tags(first_pass, groups)
     second_pass = ruff_format(without_tags, name)
     code = [line for line in second_pass.splitlines() if line.strip()]
     if code != [line for line in without_tags.splitlines() if line.strip()]:
@@ -171,8 +189,10 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="list the files; change none")
     check = parser.parse_args().check
     changed, failed = [], []
-    for path in sorted(TEMPLATE.rglob("*.py")):
-        name = str(path.relative_to(TEMPLATE.parent))
+    # Python files, some named in Jinja (`{% if cookiecutter.slurm %}slurm.py{% endif %}`).
+    paths = [p for p in TEMPLATE.rglob("*") if INLINE_JINJA.sub("", p.name).endswith(".py")]
+    for path in sorted(paths):
+        name = INLINE_JINJA.sub("", str(path.relative_to(TEMPLATE.parent)))
         text = path.read_text()
         try:
             formatted = format_file(text, name)
