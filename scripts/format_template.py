@@ -192,10 +192,10 @@ def main() -> int:
     # Python files, some named in Jinja (`{% if cookiecutter.slurm %}slurm.py{% endif %}`).
     paths = [p for p in TEMPLATE.rglob("*") if INLINE_JINJA.sub("", p.name).endswith(".py")]
     for path in sorted(paths):
-        name = INLINE_JINJA.sub("", str(path.relative_to(TEMPLATE.parent)))
+        name = str(path.relative_to(TEMPLATE.parent))
         text = path.read_text()
         try:
-            formatted = format_file(text, name)
+            formatted = format_file(text, INLINE_JINJA.sub("", path.name))
         except CannotMap as error:
             failed.append(f"{name}: {error}")
             continue
