@@ -32,6 +32,7 @@ SLUG = "{{ cookiecutter.project_slug }}"
 SLUG_STAND_IN = "fishbotics_slug_stand_in_" + "x" * 10
 # A line that holds nothing but one Jinja tag: trim_blocks and lstrip_blocks remove it.
 TAG_LINE = re.compile(r"^\s*\{%.*%\}\s*$")
+ELSE_TAG = re.compile(r"\{%-?\s*(else|elif)\b")
 INLINE_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
 MARKER = "# fishbotics-format-tag "
 # The generated pyproject.toml's settings (line-length) and oldest Python (requires-python).
@@ -75,24 +76,24 @@ def show_inline_jinja(line: str, hidden: list[str]) -> str:
 def stand_in(lines: list[str], hidden: list[str]) -> tuple[str, list[list[str]]]:
     """The text ruff formats, and the template's tag groups: the runs of whole-line tags
     and blank lines between two code lines (a group holds at least one tag)."""
-    out, groups, group = [], [], []
-    for index, line in enumerate(lines):
-        if TAG_LINE.match(line) or (group and not line.strip()):
-            group.append(line)
-            if TAG_LINE.match(line):
-                # Indented like the code it governs, so ruff keeps it where it is.
-                following = next((x for x in lines[index + 1 :] if x.strip()), "")
-                indent = following[: len(following) - len(following.lstrip())]
-                out.append(f"{indent}{MARKER}{len(groups)}")
-            else:
-                out.append("")
-            continue
-        if group:
-            groups.append(group)
-            group = []
-        out.append(hide_inline_jinja(line, hidden))
-    if group:
-        groups.append(group)
+    out, groups, index = [], [], 0
+    while index < len(lines):
+        end = index
+        while end < len(lines) and (not lines[end].strip() or TAG_LINE.match(lines[end])):
+            end += 1
+        run = lines[index:end]
+        if any(TAG_LINE.match(line) for line in run):
+            # Tags indented like the code they govern, so that ruff keeps them there.
+            following = lines[end] if end < len(lines) else ""
+            indent = following[: len(following) - len(following.lstrip())]
+            marker = f"{indent}{MARKER}{len(groups)}"
+            out += [marker if TAG_LINE.match(line) else "" for line in run]
+            groups.append(run)
+        else:
+            out += run
+        if end < len(lines):
+            out.append(hide_inline_jinja(lines[end], hidden))
+        index = end + 1
     return "\n".join(out) + "\n", groups
 
 
@@ -174,7 +175,11 @@ def format_file(text: str, name: str) -> str:
         if not line.strip():
             blank_lines += 1
             continue
-        if code_lines in gaps:
+        if code_lines in gaps and ELSE_TAG.search("".join(groups[gaps[code_lines]])):
+            # ruff saw both branches, one after the other, which no bake has: the blank
+            # lines it wants between them mean nothing, so the template's stay.
+            out += groups[gaps[code_lines]]
+        elif code_lines in gaps:
             out += with_tags(groups[gaps[code_lines]], blank_lines)
         else:
             out += [""] * blank_lines
