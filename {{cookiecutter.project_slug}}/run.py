@@ -27,29 +27,12 @@ from {{ cookiecutter.project_slug }} import data_loader, losses, model, schema
 from {{ cookiecutter.project_slug }}.toolkit.command_line import parse_args
 from {{ cookiecutter.project_slug }}.toolkit.compare import comparison, listing, print_output
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
-from {{ cookiecutter.project_slug }}.toolkit.job import (
-    config_to_print,
-{% if cookiecutter.slurm %}
-    prepare,
-{% endif %}
-    read_metadata,
-)
+from {{ cookiecutter.project_slug }}.toolkit.job import config_to_print, {{ 'prepare, ' if cookiecutter.slurm }}read_metadata
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.rerun import rerun
-from {{ cookiecutter.project_slug }}.toolkit.run_here import (
-    run_here,
+from {{ cookiecutter.project_slug }}.toolkit.run_here import run_here{{ ', sweep_point_check' if cookiecutter.slurm }}
 {% if cookiecutter.slurm %}
-    sweep_point_check,
-{% endif %}
-)
-{% if cookiecutter.slurm %}
-from {{ cookiecutter.project_slug }}.toolkit.slurm import (
-{% if cookiecutter.multi_gpu %}
-    launch_plan,
-{% endif %}
-    read_cluster_file,
-    submit,
-)
+from {{ cookiecutter.project_slug }}.toolkit.slurm import {{ 'launch_plan, ' if cookiecutter.multi_gpu }}read_cluster_file, submit
 from {{ cookiecutter.project_slug }}.toolkit.slurm_sweep import submit_sweep
 {% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.stopping import stop_with_parent
@@ -91,13 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 {% endif %}
                     check_before_logging=sweep_point_check(parse_args(argv), PROJECT),
                 ))
-            return submit(prepare(
-                args,
-                PROJECT,
-{% if cookiecutter.multi_gpu %}
-                launch_plan(cluster),
-{% endif %}
-            ), cluster, PROJECT.root)
+            return submit(prepare(args, PROJECT{{ ', launch_plan(cluster)' if cookiecutter.multi_gpu }}), cluster, PROJECT.root)
 {% endif %}
         if args.print_config and not args.sweep:  # a sweep prints every point's config
             print_output(dump(config_to_print(args, PROJECT)).rstrip("\n"))

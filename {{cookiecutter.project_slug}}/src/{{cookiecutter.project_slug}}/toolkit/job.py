@@ -128,17 +128,7 @@ def prepare(args: argparse.Namespace, project: Project,
         if check_before_logging is not None:
             check_before_logging(config, repo)
         # Created last, so that a mistake found above leaves no half-made directory.
-        run = RunDirectory.create(
-            project.logs,
-            config,
-            vars(args),
-            repo,
-            device,
-            data,
-{% if cookiecutter.multi_gpu %}
-            launch,
-{% endif %}
-        )
+        run = RunDirectory.create(project.logs, config, vars(args), repo, device, data{{ ', launch' if cookiecutter.multi_gpu }})
     return Job(config, args.mini, args.cpu, device, run)
 
 
