@@ -6,8 +6,9 @@
 ruff cannot read Jinja, so each file is formatted in two passes over a stand-in:
   - `{{ cookiecutter.project_slug }}` becomes an identifier as long as the long slug the
     tests bake, so a line that is too long for that slug is wrapped for every slug;
-  - any other `{{ ... }}` or `{% ... %}` inside a line (allowed only in a string or a
-    comment, where ruff changes nothing) becomes a token of the same length;
+  - any other `{{ ... }}` or `{% ... %}` inside a line becomes a token of the same
+    length: in a string or a comment ruff changes nothing; a line with one in code is a
+    whole statement that ruff is told to skip (`# fmt: skip`), written as ruff would;
   - each whole-line tag (`{% if %}`, `{% else %}`, `{% endif %}`) becomes a comment line.
 Pass 1 formats that text, every branch included. Pass 2 drops the tag comments and formats
 again, which only moves blank lines: so the blank lines ruff wants are not skewed by the
@@ -35,6 +36,7 @@ TAG_LINE = re.compile(r"^\s*\{%.*%\}\s*$")
 ELSE_TAG = re.compile(r"\{%-?\s*(else|elif)\b")
 INLINE_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
 MARKER = "# fishbotics-format-tag "
+FMT_SKIP = "  # fmt: skip"
 # The generated pyproject.toml's settings (line-length) and oldest Python (requires-python).
 RUFF_SETTINGS = ["--isolated", "--config", "line-length=100", "--config", 'target-version="py310"']
 
@@ -97,14 +99,23 @@ def stand_in(lines: list[str], hidden: list[str]) -> tuple[str, list[list[str]]]
     return "\n".join(out) + "\n", groups
 
 
-def check_hidden_jinja(source: str) -> None:
-    """Inline Jinja in code would be formatted as part of a name: refuse it."""
+def skip_lines_with_jinja_in_code(source: str) -> str:
+    """Tell ruff to leave alone each line with inline Jinja in code (`data{{ ', launch' if
+    cookiecutter.multi_gpu }})`): formatted, its renderings could differ from ruff's own
+    format of them. Such a line must be a whole statement, already written as ruff would
+    write each rendering (the bake tests check it)."""
+    lines = source.splitlines()
     try:
-        for token in tokenize.generate_tokens(io.StringIO(source).readline):
-            if "__jinja" in token.string and token.type not in (tokenize.STRING, tokenize.COMMENT):
-                raise CannotMap(f"Jinja in code, line {token.start[0]}: {token.line.strip()}")
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     except (tokenize.TokenError, SyntaxError) as error:
         raise CannotMap(f"not Python with every branch included: {error}") from None
+    for token in tokens:
+        if "__jinja" in token.string and token.type not in (tokenize.STRING, tokenize.COMMENT):
+            number = token.start[0] - 1
+            if "#" in lines[number]:
+                raise CannotMap(f"Jinja in code and a comment, line {number + 1}")
+            lines[number] = lines[number].removesuffix(FMT_SKIP) + FMT_SKIP
+    return "\n".join(lines) + "\n"
 
 
 def gaps_with_tags(formatted: str) -> dict[int, int]:
@@ -160,8 +171,12 @@ def format_file(text: str, name: str) -> str:
     hidden: list[str] = []
     lines = text.splitlines()
     source, groups = stand_in(lines, hidden)
-    check_hidden_jinja(source)
+    source = skip_lines_with_jinja_in_code(source)
     first_pass = ruff_format(source, name)
+    kept = {line.strip() for line in first_pass.splitlines()}
+    for line in source.splitlines():
+        if line.endswith(FMT_SKIP) and line.strip() not in kept:
+            raise CannotMap(f"Jinja in code, not a whole statement: {line.strip()}")
     gaps = gaps_with_tags(first_pass)
     if len(gaps) != len(groups):
         raise CannotMap("ruff lost a tag group")
@@ -183,7 +198,7 @@ def format_file(text: str, name: str) -> str:
             out += with_tags(groups[gaps[code_lines]], blank_lines)
         else:
             out += [""] * blank_lines
-        out.append(show_inline_jinja(line, hidden))
+        out.append(show_inline_jinja(line.removesuffix(FMT_SKIP), hidden))
         blank_lines, code_lines = 0, code_lines + 1
     out.pop()  # "end of file"
     return "\n".join(out).rstrip("\n") + "\n"
