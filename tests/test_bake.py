@@ -164,7 +164,8 @@ def test_the_flag_table_has_every_flag_of_run_py(baked):
     # Each add_argument call, up to the next; a flag whose help is suppressed is internal
     # (--sweep-point, given by a sweep to its points) and not for the table.
     [command_line] = toolkit_modules(project, "command_line")
-    calls = (project / command_line).read_text().split("add_argument(")[1:]
+    # Each call's text, formatted (ruff format) or not: "--flag", ... or a line break first.
+    calls = [call.lstrip() for call in (project / command_line).read_text().split("add_argument(")[1:]]
     flags = {re.match(r'"(--[a-z-]+)"', call)[1] for call in calls
              if call.startswith('"--') and "argparse.SUPPRESS" not in call}
     table = set(re.findall(r"^\| `(--[a-z-]+)", (project / "docs" / "reference.md").read_text(),
