@@ -11,12 +11,13 @@ ruff cannot read Jinja, so each file is formatted in two passes over a stand-in:
     whole statement that ruff is told to skip (`# fmt: skip`), written as ruff would;
   - each whole-line tag (`{% if %}`, `{% else %}`, `{% endif %}`) becomes a comment line.
 Pass 1 formats that text, every branch included. Pass 2 drops the tag comments and formats
-again, which only moves blank lines: so the blank lines ruff wants are not skewed by the
-comments. The tags then go back where they were found, each with the blank lines that
-were beside it, adjusted at its end when ruff wants more or fewer. A file whose Jinja
-cannot be mapped this way is named and left alone: rewrite its Jinja as whole-line tags.
-The tool is idempotent; the bake tests (`ruff format --check` in every combination) are
-the proof that the result is right. Run it with the ruff that the template pins.
+again, which only moves blank lines, so that the comments skew no blank line. The tags go
+back where they were, each group with its blank lines, adjusted at its end to the number
+ruff wants (a group with an else keeps the template's). A file whose Jinja cannot be
+carried so is named and left alone: write its Jinja as whole-line tags (a conditional
+argument on a line of its own, in an exploded call). The tool is idempotent; the bake
+tests (`ruff format --check` in every combination) prove the result. It needs the ruff
+version the generated hook pins (requirements-dev.txt installs it).
 """
 
 import argparse
@@ -57,25 +58,26 @@ def ruff_format(text: str, name: str) -> str:
     return result.stdout
 
 
-def hide_inline_jinja(line: str, hidden: list[str]) -> str:
-    """Swap the slug for an identifier, other inline Jinja for tokens of the same length."""
+def hide_inline_jinja(line: str, hidden: list[tuple[str, str]]) -> str:
+    """Swap the slug for an identifier, other inline Jinja for tokens of the same length
+    (`hidden` keeps each token and the Jinja it stands for)."""
     line = line.replace(SLUG, SLUG_STAND_IN)
 
     def token(match: re.Match) -> str:
-        hidden.append(match.group())
-        name = f"__jinja{len(hidden) - 1}__"
-        return name + "_" * (len(match.group()) - len(name))
+        name = f"__jinja{len(hidden)}__"
+        hidden.append((name + "_" * (len(match.group()) - len(name)), match.group()))
+        return hidden[-1][0]
 
     return INLINE_JINJA.sub(token, line)
 
 
-def show_inline_jinja(line: str, hidden: list[str]) -> str:
-    for number in reversed(range(len(hidden))):  # __jinja12__ before __jinja1__
-        line = re.sub(rf"__jinja{number}__(_*)", lambda _: hidden[number], line)
+def show_inline_jinja(line: str, hidden: list[tuple[str, str]]) -> str:
+    for token, jinja in reversed(hidden):  # __jinja12__ before __jinja1__
+        line = line.replace(token, jinja)
     return line.replace(SLUG_STAND_IN, SLUG)
 
 
-def stand_in(lines: list[str], hidden: list[str]) -> tuple[str, list[list[str]]]:
+def stand_in(lines: list[str], hidden: list[tuple[str, str]]) -> tuple[str, list[list[str]]]:
     """The text ruff formats, and the template's tag groups: the runs of whole-line tags
     and blank lines between two code lines (a group holds at least one tag)."""
     out, groups, index = [], [], 0
@@ -168,7 +170,7 @@ def with_tags(group: list[str], blank_lines: int) -> list[str]:
 
 
 def format_file(text: str, name: str) -> str:
-    hidden: list[str] = []
+    hidden: list[tuple[str, str]] = []
     lines = text.splitlines()
     source, groups = stand_in(lines, hidden)
     source = skip_lines_with_jinja_in_code(source)
@@ -204,10 +206,25 @@ def format_file(text: str, name: str) -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
+def check_ruff_version() -> None:
+    """Another ruff version may lay code out otherwise than the generated hook's."""
+    hooks = (TEMPLATE / ".pre-commit-config.yaml").read_text()
+    pinned = re.search(r"ruff==([0-9.]+)", hooks)[1]
+    found = subprocess.run(
+        [sys.executable, "-m", "ruff", "--version"], capture_output=True, text=True
+    ).stdout.split()
+    if found != ["ruff", pinned]:
+        sys.exit(
+            f"format_template.py needs ruff {pinned}, as the generated hook pins; "
+            f"this Python has {' '.join(found) or 'none'}"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="list the files; change none")
     check = parser.parse_args().check
+    check_ruff_version()
     changed, failed = [], []
     # Python files, some named in Jinja (`{% if cookiecutter.slurm %}slurm.py{% endif %}`).
     paths = [p for p in TEMPLATE.rglob("*") if INLINE_JINJA.sub("", p.name).endswith(".py")]
