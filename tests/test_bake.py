@@ -172,7 +172,8 @@ def test_the_flag_table_has_every_flag_of_run_py(baked):
     # Each add_argument call, up to the next; a flag whose help is suppressed is internal
     # (--sweep-point, given by a sweep to its points) and not for the table.
     [command_line] = toolkit_modules(project, "command_line")
-    calls = (project / command_line).read_text().split("add_argument(")[1:]
+    # Each call's text, formatted (ruff format) or not: "--flag", ... or a line break first.
+    calls = [call.lstrip() for call in (project / command_line).read_text().split("add_argument(")[1:]]
     flags = {re.match(r'"(--[a-z-]+)"', call)[1] for call in calls
              if call.startswith('"--') and "argparse.SUPPRESS" not in call}
     table = set(re.findall(r"^\| `(--[a-z-]+)", (project / "docs" / "reference.md").read_text(),
@@ -306,7 +307,50 @@ def test_ci_lint_step_passes(baked, pre_commit_home):
     _, project = baked
     result = run_ci_step(project, "Lint", PRE_COMMIT_HOME=pre_commit_home)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "ruff" in result.stdout and "Passed" in result.stdout
+    assert "ruff (lint" in result.stdout and "ruff format" in result.stdout
+    assert result.stdout.count("Passed") == 2, result.stdout
+
+
+def ruff(project: Path, *args: str) -> subprocess.CompletedProcess:
+    """This environment's ruff (requirements-dev.txt pins the generated hook's version)."""
+    return run([sys.executable, "-m", "ruff", *args], project)
+
+
+def test_every_bake_is_in_ruff_formats_layout(baked):
+    """The template is kept so by scripts/format_template.py: run it after editing a
+    template Python file (`python scripts/format_template.py`)."""
+    _, project = baked
+    result = ruff(project, "format", "--check", "--diff", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+    # As baked: the CI lint test's pre-commit, which shares this bake, rewrites what it
+    # finds out of format.
+    assert git(project, "status", "--porcelain") == ""
+
+
+def test_a_long_package_name_is_linted_and_formatted_clean(bake):
+    """The package's name is in many imports: a long one must not push them past 100
+    characters, nor leave them in a layout the formatter would change."""
+    project = Path(bake(project_name="A Rather Long Research Project Name", multi_gpu=True,
+                        slurm=True).project_path)
+    assert (project / "src" / "a_rather_long_research_project_name").is_dir()
+    checked = ruff(project, "check", ".")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    formatted = ruff(project, "format", "--check", "--diff", ".")
+    assert formatted.returncode == 0, formatted.stdout + formatted.stderr
+
+
+def test_the_template_is_as_format_template_writes_it():
+    """A template Python file edited since scripts/format_template.py last ran fails here
+    sooner than in the bakes; so does a line of Jinja that the script cannot carry."""
+    result = run([sys.executable, "scripts/format_template.py", "--check"], TEMPLATE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_templates_own_code_is_in_ruff_formats_layout():
+    """hooks/, tests/, benchmarks/ and scripts/ (pyproject.toml leaves out the template
+    folder, which is Jinja)."""
+    result = ruff(TEMPLATE, "format", "--check", "--diff", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ci_lint_step_catches_a_lint_error(bake, pre_commit_home):
@@ -318,16 +362,28 @@ def test_ci_lint_step_catches_a_lint_error(bake, pre_commit_home):
     assert "F401" in result.stdout and "run.py" in result.stdout
 
 
+def test_ci_lint_step_catches_code_out_of_format(bake, pre_commit_home):
+    project = Path(bake().project_path)
+    with open(project / "run.py", "a") as file:
+        file.write("SPACED = {  'key':1 }\n")  # no lint error: only the formatter minds
+    result = run_ci_step(project, "Lint", PRE_COMMIT_HOME=pre_commit_home)
+    assert result.returncode != 0
+    assert "files were modified by this hook" in result.stdout
+    assert '+SPACED = {"key": 1}' in result.stdout  # --show-diff-on-failure
+
+
 def test_one_ruff_version_for_hook_and_editor(bake):
     project = Path(bake().project_path)
     hooks = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
-    [ruff_hook] = [hook for repo in hooks["repos"] for hook in repo["hooks"]
-                   if hook["id"] == "ruff"]
+    ruff_hooks = [hook for repo in hooks["repos"] for hook in repo["hooks"]
+                  if hook["id"] in ("ruff", "ruff-format")]
+    assert len(ruff_hooks) == 2
     development = tomllib.loads((project / "pyproject.toml").read_text())
     [editor_ruff] = [requirement for requirement
                      in development["project"]["optional-dependencies"]["dev"]
                      if requirement.startswith("ruff")]
-    assert ruff_hook["additional_dependencies"] == [editor_ruff]
+    for ruff_hook in ruff_hooks:
+        assert ruff_hook["additional_dependencies"] == [editor_ruff]
 
 
 def test_line_endings_are_normalised_and_artefacts_are_binary(bake):

@@ -136,9 +136,11 @@ def test_a_project_made_at_0_2_1_moves_into_the_two_rooms_keeping_its_own_edits(
     git(project, "init", "--quiet", "--initial-branch", "main")
     commit_all(project, "Initial commit")
     model = project / "src" / "reaching_policy" / "model.py"
-    model.write_text(model.read_text().replace("hidden_size: int = 256",
-                                               "hidden_size: int = 64"))
-    commit_all(project, "A smaller policy")
+    # A line that ruff format left as it was: an edit to a line the template reformatted
+    # since (the signature above it) conflicts, as cruft says.
+    model.write_text(model.read_text().replace("hidden_size), nn.ReLU()]",
+                                               "hidden_size), nn.Tanh()]"))
+    commit_all(project, "A smoother policy")
 
     # The new release replaces the old one's files in the template repository.
     for name in git(template, "ls-files", "-z").split("\0"):
@@ -152,7 +154,7 @@ def test_a_project_made_at_0_2_1_moves_into_the_two_rooms_keeping_its_own_edits(
     package = project / "src" / "reaching_policy"
     assert (package / "toolkit" / "run_directory.py").exists()
     assert not (package / "run_directory.py").exists()
-    assert "hidden_size: int = 64" in model.read_text()  # the researcher's edit survives
+    assert "hidden_size), nn.Tanh()]" in model.read_text()  # the researcher's edit survives
     commit_all(project, "Template 0.3.0")
     checked = run([sys.executable, "run.py", "sample_runconfig.yaml", "--print-config"],
                   project, PYTHONPATH=str(project / "src"))

@@ -400,8 +400,9 @@ def test_a_trial_whose_study_is_lost_or_not_its_own_trains_on_without_pruning(tm
 
 def test_a_bad_search_is_refused_before_anything_is_logged(project, tmp_path):
     mistakes = {
-        "model_parameters.learning_rate: {low: 0.01, high: 0.001}":
-            "learning_rate: low (0.01) must be below high (0.001)",
+        "model_parameters.learning_rate: {low: 0.01, high: 0.001}": (
+            "learning_rate: low (0.01) must be below high (0.001)"
+        ),
         "epochs: {low: 0, high: 3}": "search.params.epochs, low 0",
         "epochs: {low: 1, high: 2.5}": "epochs is an integer in the config",
         "batch_size: {choices: [8, -1]}": "search.params.batch_size, choice -1",
