@@ -35,8 +35,9 @@ def main() -> None:
     project, package, batch_size = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     model = importlib.import_module(f"{package}.model").ReachingPolicy()
     datasets = importlib.import_module(f"{package}.data_loader")
-    loader = datasets.TrajectoryStepDataset.get_dataloader(project / "data", "train", batch_size,
-                                                           shuffle=True)
+    loader = datasets.TrajectoryStepDataset.get_dataloader(
+        project / "data", "train", batch_size, shuffle=True
+    )
     train_epoch(model, model.optimizer(), loader)
 
 

@@ -42,10 +42,27 @@ from trainer_overhead import bake_project, progress, project_environment, run_ch
 CHECKPOINT_TARGET = 1.0  # seconds from the signal to the checkpoint on disk, at most
 START_UP_TARGET = 1.0  # seconds a requeued job may take beyond a plain resume, at most
 # Many small steps and no timed checkpoints: the signal lands mid-epoch.
-TRAINING = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "4",
-            "--modify", "batch_size", "2", "--modify", "checkpoint_interval", "null")
-CLUSTER = {"time_minutes": 10, "cpus_per_task": 1, "mem_gb": 1, "signal_grace_seconds": 60,
-           "max_requeues": 1}
+TRAINING = (
+    "sample_runconfig.yaml",
+    "--mini",
+    "--cpu",
+    "--modify",
+    "epochs",
+    "4",
+    "--modify",
+    "batch_size",
+    "2",
+    "--modify",
+    "checkpoint_interval",
+    "null",
+)
+CLUSTER = {
+    "time_minutes": 10,
+    "cpus_per_task": 1,
+    "mem_gb": 1,
+    "signal_grace_seconds": 60,
+    "max_requeues": 1,
+}
 TIMEOUT = 300  # seconds for a job to get through the queue, or a run to its next point
 RESUMED = re.compile(r"^resuming .* from model_ckpt", re.MULTILINE)
 JOB_START = re.compile(r"submitit INFO \((.+?)\) - Starting with")
@@ -53,20 +70,32 @@ JOB_START = re.compile(r"submitit INFO \((.+?)\) - Starting with")
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="one preemption instead of three (~1 minute): checks that it runs")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="one preemption instead of three (~1 minute): checks that it runs",
+    )
     return parser.parse_args()
 
 
 def main() -> None:
     turns = 1 if parse_args().quick else 3
-    times: dict[str, list[float]] = {name: [] for name in (
-        "checkpoint, SLURM job", "checkpoint, plain run.py",
-        "start-up, requeued job", "start-up, plain run.py --resume")}
+    times: dict[str, list[float]] = {
+        name: []
+        for name in (
+            "checkpoint, SLURM job",
+            "checkpoint, plain run.py",
+            "start-up, requeued job",
+            "start-up, plain run.py --resume",
+        )
+    }
     with tempfile.TemporaryDirectory(prefix="slurm-requeue-") as scratch:
         project = bake_project(Path(scratch) / "bake", "slurm=true")
-        run_checked([sys.executable, "scripts/make_dataset.py"], cwd=project,
-                    env=project_environment(project))
+        run_checked(
+            [sys.executable, "scripts/make_dataset.py"],
+            cwd=project,
+            env=project_environment(project),
+        )
         cluster_file = Path(scratch) / "cluster.yaml"  # outside the project: a clean tree
         cluster_file.write_text(yaml.safe_dump(CLUSTER))
         for turn in range(turns):
@@ -79,29 +108,42 @@ def main() -> None:
             times["checkpoint, SLURM job"].append(checkpoint)
             times["start-up, requeued job"].append(start_up)
     for name, values in times.items():
-        print(f"  {name}: {', '.join(f'{value:.3f}' for value in values)} s "
-              f"(spread {max(values) - min(values):.3f} s)")
+        print(
+            f"  {name}: {', '.join(f'{value:.3f}' for value in values)} s "
+            f"(spread {max(values) - min(values):.3f} s)"
+        )
     median = {name: statistics.median(values) for name, values in times.items()}
     checkpoint = median["checkpoint, SLURM job"]
     extra = median["start-up, requeued job"] - median["start-up, plain run.py --resume"]
-    print(f"SIGUSR1 to checkpoint on disk: SLURM job {checkpoint:.3f} s, plain run.py "
-          f"{median['checkpoint, plain run.py']:.3f} s (target under {CHECKPOINT_TARGET} s: "
-          f"{'met' if checkpoint < CHECKPOINT_TARGET else 'NOT met'})")
-    print(f"start to training resumed: requeued job {median['start-up, requeued job']:.3f} s, "
-          f"plain run.py --resume {median['start-up, plain run.py --resume']:.3f} s: "
-          f"{extra:+.3f} s (target at most {START_UP_TARGET} s more: "
-          f"{'met' if extra <= START_UP_TARGET else 'NOT met'})")
-    print(f"SLURM preemption: checkpoint {checkpoint:.3f} s after the signal; requeued job "
-          f"{extra:+.3f} s to resume against a plain run.py --resume")
+    print(
+        f"SIGUSR1 to checkpoint on disk: SLURM job {checkpoint:.3f} s, plain run.py "
+        f"{median['checkpoint, plain run.py']:.3f} s (target under {CHECKPOINT_TARGET} s: "
+        f"{'met' if checkpoint < CHECKPOINT_TARGET else 'NOT met'})"
+    )
+    print(
+        f"start to training resumed: requeued job {median['start-up, requeued job']:.3f} s, "
+        f"plain run.py --resume {median['start-up, plain run.py --resume']:.3f} s: "
+        f"{extra:+.3f} s (target at most {START_UP_TARGET} s more: "
+        f"{'met' if extra <= START_UP_TARGET else 'NOT met'})"
+    )
+    print(
+        f"SLURM preemption: checkpoint {checkpoint:.3f} s after the signal; requeued job "
+        f"{extra:+.3f} s to resume against a plain run.py --resume"
+    )
 
 
 def plain_preemption(project: Path) -> tuple[float, float]:
     """A plain run sent SIGUSR1 after its first epoch, then resumed: seconds from the
     signal to its checkpoint, and from the resume's start to training resumed."""
     before = run_directories(project)
-    training = subprocess.Popen([sys.executable, "run.py", *TRAINING], cwd=project,
-                                env=project_environment(project), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    training = subprocess.Popen(
+        [sys.executable, "run.py", *TRAINING],
+        cwd=project,
+        env=project_environment(project),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     run = wait_until(lambda: next(iter(run_directories(project) - before), None), "a run")
     wait_until(lambda: (run / "model_epoch_0.pth").exists(), "an epoch", interval=0.01)
     training.send_signal(signal.SIGUSR1)
@@ -109,10 +151,15 @@ def plain_preemption(project: Path) -> tuple[float, float]:
     training.wait(timeout=TIMEOUT)
 
     started = time.monotonic()
-    resumed = subprocess.Popen([sys.executable, "-u", "run.py", "--resume", str(run)],
-                               cwd=project, env=project_environment(project),
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)
+    resumed = subprocess.Popen(
+        [sys.executable, "-u", "run.py", "--resume", str(run)],
+        cwd=project,
+        env=project_environment(project),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     for line in resumed.stdout:
         if RESUMED.match(line):
             start_up = time.monotonic() - started
@@ -129,8 +176,12 @@ def job_preemption(project: Path, cluster_file: Path) -> tuple[float, float]:
     signal to its checkpoint, and from the requeued job's start to training resumed."""
     submitted = subprocess.run(
         [sys.executable, "run.py", *TRAINING, "--submit", "--cluster", str(cluster_file)],
-        cwd=project, env=project_environment(project), stdin=subprocess.DEVNULL,
-        capture_output=True, text=True)
+        cwd=project,
+        env=project_environment(project),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
     if submitted.returncode != 0:
         sys.exit(f"failed: run.py --submit\n{submitted.stderr[-2000:]}")
     job_id = re.search(r"submitted SLURM job (\d+) for (\S+)", submitted.stdout)[1]
@@ -139,8 +190,7 @@ def job_preemption(project: Path, cluster_file: Path) -> tuple[float, float]:
     wait_until(lambda: (run / "model_epoch_0.pth").exists(), "an epoch", interval=0.01)
     subprocess.run(["scancel", "--signal=USR1", "--batch", job_id], check=True)
     checkpoint = time_until(lambda: list(run.glob("model_ckpt_ep_*_pct_*.pth")))
-    wait_until(lambda: status(run) == "requeued" and job_state(job_id) == "PENDING",
-               "requeued")
+    wait_until(lambda: status(run) == "requeued" and job_state(job_id) == "PENDING", "requeued")
     # SLURM holds a requeued job back for a while (BeginTime); it need not wait here.
     # Not started in the second it was requeued, though: slurmd kills such a job as
     # already killed (the generated tests/toolkit/test_slurm.py, start_requeued_job_now).
@@ -167,8 +217,9 @@ def status(run: Path) -> str:
 
 
 def job_state(job_id: str) -> str:
-    return subprocess.run(["squeue", "--noheader", "--jobs", job_id, "--format", "%T"],
-                          capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["squeue", "--noheader", "--jobs", job_id, "--format", "%T"], capture_output=True, text=True
+    ).stdout.strip()
 
 
 def read(path: Path) -> str:

@@ -64,17 +64,21 @@ START_TARGET = 5.0  # seconds from the command to a 20,000-point grid's first po
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="both rows with few points and one turn (~1 minute): checks "
-                             "that it runs")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="both rows with few points and one turn (~1 minute): checks that it runs",
+    )
     return parser.parse_args()
 
 
 def main() -> None:
     settings = QUICK if parse_args().quick else FULL
     os.environ.update({variable: str(THREADS) for variable in THREAD_VARIABLES})
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores; threads: {THREADS} in every run "
-          f"(" + " ".join(f"{name}={THREADS}" for name in THREAD_VARIABLES) + ")")
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} cores; threads: {THREADS} in every run "
+        f"(" + " ".join(f"{name}={THREADS}" for name in THREAD_VARIABLES) + ")"
+    )
     with tempfile.TemporaryDirectory(prefix="sweep-overhead-") as scratch:
         # The data fingerprints' cache of the runs, not the user's.
         os.environ["XDG_CACHE_HOME"] = str(Path(scratch) / "cache")
@@ -86,24 +90,31 @@ def main() -> None:
         scale = compare_scale(project, Path(scratch))
     overhead = (per_point["sweep"] - per_point["plain"]) / settings.points
     ratio = jobs["--jobs 2"] / jobs["--jobs 1"]
-    print(f"per point, {settings.points} points: sweep {per_point['sweep']:.2f} s, plain runs "
-          f"{per_point['plain']:.2f} s: {overhead:+.3f} s per point (target at most "
-          f"{PER_POINT_TARGET} s: {'met' if overhead <= PER_POINT_TARGET else 'NOT met'})")
-    print(f"--jobs 2 vs --jobs 1, {JOBS_POINTS} points: {jobs['--jobs 2']:.2f} s vs "
-          f"{jobs['--jobs 1']:.2f} s: ratio {ratio:.2f} (target at most {JOBS_TARGET}: "
-          f"{'met' if ratio <= JOBS_TARGET else 'NOT met'})")
+    print(
+        f"per point, {settings.points} points: sweep {per_point['sweep']:.2f} s, plain runs "
+        f"{per_point['plain']:.2f} s: {overhead:+.3f} s per point (target at most "
+        f"{PER_POINT_TARGET} s: {'met' if overhead <= PER_POINT_TARGET else 'NOT met'})"
+    )
+    print(
+        f"--jobs 2 vs --jobs 1, {JOBS_POINTS} points: {jobs['--jobs 2']:.2f} s vs "
+        f"{jobs['--jobs 1']:.2f} s: ratio {ratio:.2f} (target at most {JOBS_TARGET}: "
+        f"{'met' if ratio <= JOBS_TARGET else 'NOT met'})"
+    )
     reference = scale[1]
     for points, (start, listing) in scale.items():
         if points == 1:
             continue
-        print(f"{points} points: first point started {start:.2f} s after the command "
-              f"({start / reference[0]:.2f}x a 1-point sweep's), --list --sweep "
-              f"{listing:.2f} s ({listing / reference[1]:.2f}x)")
+        print(
+            f"{points} points: first point started {start:.2f} s after the command "
+            f"({start / reference[0]:.2f}x a 1-point sweep's), --list --sweep "
+            f"{listing:.2f} s ({listing / reference[1]:.2f}x)"
+        )
     start = scale[SCALE[-1]][0]
-    print(f"{SCALE[-1]} points: start {start:.2f} s (target at most {START_TARGET} s: "
-          f"{'met' if start <= START_TARGET else 'NOT met'})")
-    print(f"sweep overhead per point: {overhead:.3f} s; --jobs 2 / --jobs 1 wall time: "
-          f"{ratio:.2f}")
+    print(
+        f"{SCALE[-1]} points: start {start:.2f} s (target at most {START_TARGET} s: "
+        f"{'met' if start <= START_TARGET else 'NOT met'})"
+    )
+    print(f"sweep overhead per point: {overhead:.3f} s; --jobs 2 / --jobs 1 wall time: {ratio:.2f}")
 
 
 def compare_per_point(project: Path, scratch: Path, settings: Settings) -> dict[str, float]:
@@ -120,16 +131,19 @@ def compare_per_point(project: Path, scratch: Path, settings: Settings) -> dict[
         for config in configs:
             command(project, str(config), "--mini", "--cpu")
 
-    return taking_turns({"sweep": lambda: command(project, *sweep), "plain": plain},
-                        settings.turns)
+    return taking_turns({"sweep": lambda: command(project, *sweep), "plain": plain}, settings.turns)
 
 
 def compare_jobs(project: Path, scratch: Path, settings: Settings) -> dict[str, float]:
     progress(f"--jobs: a {JOBS_POINTS}-point sweep with --jobs 2 against --jobs 1")
-    sweep = ("sample_runconfig.yaml", *SHORT_RUN, "--sweep",
-             str(write_sweep(scratch, JOBS_POINTS)))
-    return taking_turns({jobs: lambda jobs=jobs: command(project, *sweep, *jobs.split())
-                         for jobs in ("--jobs 1", "--jobs 2")}, settings.turns)
+    sweep = ("sample_runconfig.yaml", *SHORT_RUN, "--sweep", str(write_sweep(scratch, JOBS_POINTS)))
+    return taking_turns(
+        {
+            jobs: lambda jobs=jobs: command(project, *sweep, *jobs.split())
+            for jobs in ("--jobs 1", "--jobs 2")
+        },
+        settings.turns,
+    )
 
 
 def compare_scale(project: Path, scratch: Path) -> dict[int, tuple[float, float]]:
@@ -143,14 +157,19 @@ def compare_scale(project: Path, scratch: Path) -> dict[int, tuple[float, float]
         # Seeds within learning rates, as a lab's grid: 20,000 points are 4,000 x 5.
         seeds = 5 if points >= 5 else 1
         rates = ", ".join(f"{0.001 + index * 1e-7:.7f}" for index in range(points // seeds))
-        path.write_text(f"grid:\n  model_parameters.learning_rate: [{rates}]\n"
-                        f"seeds: {list(range(seeds))}\n")
+        path.write_text(
+            f"grid:\n  model_parameters.learning_rate: [{rates}]\nseeds: {list(range(seeds))}\n"
+        )
         start = time.perf_counter()
         sweep = subprocess.Popen(
-            [sys.executable, "run.py", "sample_runconfig.yaml", *SHORT_RUN, "--sweep",
-             str(path)], cwd=project, env=project_environment(project),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True)
+            [sys.executable, "run.py", "sample_runconfig.yaml", *SHORT_RUN, "--sweep", str(path)],
+            cwd=project,
+            env=project_environment(project),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         for line in sweep.stdout:
             if line.startswith("sweep point 0 ("):
                 started = time.perf_counter() - start
@@ -178,24 +197,33 @@ def taking_turns(variants: dict, turns: int) -> dict[str, float]:
     order; prints the spread of each."""
     times: dict[str, list[float]] = {name: [] for name in variants}
     for turn in range(turns):
-        for name in (list(variants) if turn % 2 == 0 else list(reversed(variants))):
+        for name in list(variants) if turn % 2 == 0 else list(reversed(variants)):
             start = time.perf_counter()
             variants[name]()
             times[name].append(time.perf_counter() - start)
     for name, values in times.items():
-        print(f"  {name}: {', '.join(f'{value:.2f}' for value in values)} s "
-              f"(spread {max(values) - min(values):.2f} s)")
+        print(
+            f"  {name}: {', '.join(f'{value:.2f}' for value in values)} s "
+            f"(spread {max(values) - min(values):.2f} s)"
+        )
     return {name: statistics.median(values) for name, values in times.items()}
 
 
 def command(project: Path, *arguments: str) -> None:
     """`python run.py ARGUMENTS` in the project, to its end; exits if it fails."""
-    result = subprocess.run([sys.executable, "run.py", *arguments], cwd=project,
-                            env=project_environment(project), stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "run.py", *arguments],
+        cwd=project,
+        env=project_environment(project),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
-        sys.exit(f"failed ({result.returncode}): run.py {' '.join(arguments)}\n"
-                 f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+        sys.exit(
+            f"failed ({result.returncode}): run.py {' '.join(arguments)}\n"
+            f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+        )
 
 
 if __name__ == "__main__":

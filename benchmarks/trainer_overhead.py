@@ -67,10 +67,16 @@ from torch.utils.data import DataLoader, TensorDataset
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 PLAIN_LOOP = Path(__file__).resolve().with_name("plain_loop.py")
-PROJECT_MODULES = {"config": "toolkit.config", "data_loader": "data_loader",
-                   "run_directory": "toolkit.run_directory", "fingerprint": "toolkit.fingerprint",
-                   "losses": "losses", "model": "model", "repo": "toolkit.repo",
-                   "train": "train"}
+PROJECT_MODULES = {
+    "config": "toolkit.config",
+    "data_loader": "data_loader",
+    "run_directory": "toolkit.run_directory",
+    "fingerprint": "toolkit.fingerprint",
+    "losses": "losses",
+    "model": "model",
+    "repo": "toolkit.repo",
+    "train": "train",
+}
 CPU = torch.device("cpu")
 THREADS = 1
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -96,10 +102,20 @@ class Settings:
     large_data_bytes: int  # the large dataset of the fingerprint comparison
 
 
-FULL = Settings(turns=31, start_up_turns=5, data_samples=10_000, processes_samples=100_000,
-                large_data_bytes=10**9)
-QUICK = Settings(turns=2, start_up_turns=1, data_samples=2_000, processes_samples=6_400,
-                 large_data_bytes=64 * 10**6)
+FULL = Settings(
+    turns=31,
+    start_up_turns=5,
+    data_samples=10_000,
+    processes_samples=100_000,
+    large_data_bytes=10**9,
+)
+QUICK = Settings(
+    turns=2,
+    start_up_turns=1,
+    data_samples=2_000,
+    processes_samples=6_400,
+    large_data_bytes=64 * 10**6,
+)
 
 
 @dataclass(frozen=True)
@@ -133,8 +149,9 @@ class Row:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="every row with few turns (~20 s): checks that it runs")
+    parser.add_argument(
+        "--quick", action="store_true", help="every row with few turns (~20 s): checks that it runs"
+    )
     return parser.parse_args()
 
 
@@ -154,13 +171,15 @@ def main() -> None:
         trainers = {}
         for batch_size in BATCH_SIZES:
             trainer_rows, trainers[batch_size] = compare_training(
-                package, project, config, batch_size, settings, lightning)
+                package, project, config, batch_size, settings, lightning
+            )
             rows += trainer_rows
         rows += compare_start_up(project, config, settings)
         rows += measure_code_check(project, settings)
         rows += compare_fingerprint(package, project / "data", settings)
         rows += compare_fingerprint(
-            package, large_dataset(Path(scratch), settings.large_data_bytes), settings)
+            package, large_dataset(Path(scratch), settings.large_data_bytes), settings
+        )
         for workers in WORKER_COUNTS:
             for batch_size in BATCH_SIZES:
                 rows += compare_datasets(package, project, config, batch_size, workers, settings)
@@ -168,8 +187,10 @@ def main() -> None:
         rows += compare_processes(Path(scratch), project / "data", settings)
     notes = [code_check_share(rows)]
     if not lightning:
-        notes.append("PyTorch Lightning is not installed, so its rows are skipped (it is "
-                      "never a dependency; install it in this environment to compare).")
+        notes.append(
+            "PyTorch Lightning is not installed, so its rows are skipped (it is "
+            "never a dependency; install it in this environment to compare)."
+        )
     print_table(rows, notes)
     [headline] = [row for row in rows if row.what == training_label("Trainer", BATCH_SIZES[0])]
     print(f"trainer/raw steps-per-second ratio (batch {BATCH_SIZES[0]}): {headline.score:.2f}")
@@ -198,16 +219,20 @@ def find_lightning() -> ModuleType | None:
 
 
 def describe_machine(lightning: ModuleType | None) -> list[str]:
-    versions = [f"Python {platform.python_version()}", f"torch {torch.__version__}",
-                f"numpy {np.__version__}", f"h5py {h5py.__version__}"]
+    versions = [
+        f"Python {platform.python_version()}",
+        f"torch {torch.__version__}",
+        f"numpy {np.__version__}",
+        f"h5py {h5py.__version__}",
+    ]
     if lightning:
         versions.append(f"lightning {lightning.__version__}")
     return [
-        f"machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} "
-        f"{platform.release()}",
+        f"machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
         "versions: " + ", ".join(versions),
         f"threads: torch {torch.get_num_threads()} intra-op, {torch.get_num_interop_threads()} "
-        f"inter-op; " + " ".join(f"{name}={os.environ[name]}" for name in THREAD_VARIABLES)
+        f"inter-op; "
+        + " ".join(f"{name}={os.environ[name]}" for name in THREAD_VARIABLES)
         + " in every subprocess",
     ]
 
@@ -226,16 +251,29 @@ def bake(scratch: Path) -> Path:
     """The default project, committed by the template's own hook, with its default dataset."""
     progress("baking the default project and writing its dataset")
     project = bake_project(scratch)
-    run_checked([sys.executable, "scripts/make_dataset.py"], cwd=project,
-                env=project_environment(project))
+    run_checked(
+        [sys.executable, "scripts/make_dataset.py"], cwd=project, env=project_environment(project)
+    )
     return project
 
 
 def bake_project(scratch: Path, *answers: str) -> Path:
     """A project baked into `scratch` (a new folder) with `answers` (key=value) or defaults."""
     scratch.mkdir(exist_ok=True)
-    run_checked([sys.executable, "-m", "cookiecutter", "--no-input", "--output-dir",
-                 str(scratch), str(TEMPLATE), *answers], cwd=scratch, env=without_git_variables())
+    run_checked(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "--output-dir",
+            str(scratch),
+            str(TEMPLATE),
+            *answers,
+        ],
+        cwd=scratch,
+        env=without_git_variables(),
+    )
     [project] = [path for path in scratch.iterdir() if path.is_dir()]
     return project
 
@@ -244,16 +282,21 @@ def import_project(project: Path) -> SimpleNamespace:
     """The baked project's modules, imported from its src/ as `pip install -e .` would,
     and its run.py, whose PROJECT hands the toolkit the project's own modules."""
     sys.path[:0] = [str(project / "src"), str(project)]
-    modules = {name: importlib.import_module(f"{project.name}.{module}")
-               for name, module in PROJECT_MODULES.items()}
+    modules = {
+        name: importlib.import_module(f"{project.name}.{module}")
+        for name, module in PROJECT_MODULES.items()
+    }
     return SimpleNamespace(**modules, run=importlib.import_module("run"))
 
 
 def without_git_variables() -> dict[str, str]:
     """This environment (threads pinned) without the variables that would point git, in
     the bake or in the project's git checks, at another repository."""
-    return {name: value for name, value in os.environ.items()
-            if name not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")}
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")
+    }
 
 
 def project_environment(project: Path) -> dict[str, str]:
@@ -262,8 +305,9 @@ def project_environment(project: Path) -> dict[str, str]:
 
 
 def run_checked(command: list[str], cwd: Path, env: dict[str, str]) -> None:
-    result = subprocess.run(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True
+    )
     if result.returncode != 0:
         sys.exit(f"failed ({result.returncode}): {' '.join(command)}\n{result.stderr}")
 
@@ -317,49 +361,96 @@ def training_label(variant: str, batch_size: int) -> str:
     return f"{variant} vs plain loop, batch {batch_size}"
 
 
-def compare_training(package: SimpleNamespace, project: Path, config: dict, batch_size: int,
-                     settings: Settings, lightning: ModuleType | None) -> tuple[list[Row], object]:
+def compare_training(
+    package: SimpleNamespace,
+    project: Path,
+    config: dict,
+    batch_size: int,
+    settings: Settings,
+    lightning: ModuleType | None,
+) -> tuple[list[Row], object]:
     """Rows for the Trainer (and Lightning) against the plain loop; and the Trainer."""
     progress(f"training at batch {batch_size}")
     # Preloaded data makes a step as cheap as it gets, so that the trainer's own cost
     # shows as plainly as it can; reading from HDF5 is measured by compare_datasets.
     # `mini` keeps the first rows only, so that an epoch, one turn, is short.
     loader = getattr(package.data_loader, config["train_data_loader_type"]).get_dataloader(
-        project / "data", "train", batch_size, shuffle=True, seed=config["seed"], preload=True,
-        mini=True, mini_size=TRAINING_TURN_STEPS[batch_size] * batch_size)
+        project / "data",
+        "train",
+        batch_size,
+        shuffle=True,
+        seed=config["seed"],
+        preload=True,
+        mini=True,
+        mini_size=TRAINING_TURN_STEPS[batch_size] * batch_size,
+    )
     network = getattr(package.model, config["model_type"])(**config["model_parameters"])
-    trainer = generated_trainer(package, project, {**config, "batch_size": batch_size},
-                                clone(network), loader)
+    trainer = generated_trainer(
+        package, project, {**config, "batch_size": batch_size}, clone(network), loader
+    )
     plain_model = clone(network)
     plain_optimizer = plain_model.optimizer()
     epochs = itertools.count()
     variants = {
         "Trainer": partial(per_second, lambda: trainer.train_loop(next(epochs)), len(loader)),
-        "plain": partial(per_second, partial(train_epoch, plain_model, plain_optimizer, loader),
-                         len(loader)),
+        "plain": partial(
+            per_second, partial(train_epoch, plain_model, plain_optimizer, loader), len(loader)
+        ),
     }
     if lightning:
-        variants["Lightning"] = lightning_epoch(lightning, clone(network), loader,
-                                                project / "logs" / "lightning",
-                                                config["log_interval"])
+        variants["Lightning"] = lightning_epoch(
+            lightning,
+            clone(network),
+            loader,
+            project / "logs" / "lightning",
+            config["log_interval"],
+        )
     rates = medians(interleaved(variants, settings.turns))
-    rows = [Row(training_label("Trainer", batch_size), "steps/s", rates["Trainer"],
-                rates["plain"], TRAINER_TARGETS[batch_size])]
+    rows = [
+        Row(
+            training_label("Trainer", batch_size),
+            "steps/s",
+            rates["Trainer"],
+            rates["plain"],
+            TRAINER_TARGETS[batch_size],
+        )
+    ]
     if lightning:
-        rows.append(Row(training_label("Lightning", batch_size), "steps/s", rates["Lightning"],
-                        rates["plain"]))
+        rows.append(
+            Row(
+                training_label("Lightning", batch_size),
+                "steps/s",
+                rates["Lightning"],
+                rates["plain"],
+            )
+        )
     return rows, trainer
 
 
-def generated_trainer(package: SimpleNamespace, project: Path, config: dict,
-                      network: torch.nn.Module, loader: DataLoader):
+def generated_trainer(
+    package: SimpleNamespace,
+    project: Path,
+    config: dict,
+    network: torch.nn.Module,
+    loader: DataLoader,
+):
     """The project's Trainer as run.py sets it up for a logged run (one per batch size)."""
     run = package.run_directory.RunDirectory.create(
-        project / "logs", config, {"benchmark": True}, package.repo.repo_state(project), CPU,
-        data={})  # data_fingerprint.py measures the fingerprint
-    return package.train.Trainer({**config, "epochs": 1}, network,
-                                 getattr(package.losses, config["loss_function"]),
-                                 {"train": loader}, device=CPU, run=run)
+        project / "logs",
+        config,
+        {"benchmark": True},
+        package.repo.repo_state(project),
+        CPU,
+        data={},
+    )  # data_fingerprint.py measures the fingerprint
+    return package.train.Trainer(
+        {**config, "epochs": 1},
+        network,
+        getattr(package.losses, config["loss_function"]),
+        {"train": loader},
+        device=CPU,
+        run=run,
+    )
 
 
 def clone(network: torch.nn.Module) -> torch.nn.Module:
@@ -367,8 +458,13 @@ def clone(network: torch.nn.Module) -> torch.nn.Module:
     return copy.deepcopy(network)
 
 
-def lightning_epoch(lightning: ModuleType, network: torch.nn.Module, loader: DataLoader,
-                    log_directory: Path, log_interval: int) -> Callable[[], float]:
+def lightning_epoch(
+    lightning: ModuleType,
+    network: torch.nn.Module,
+    loader: DataLoader,
+    log_directory: Path,
+    log_interval: int,
+) -> Callable[[], float]:
     """A measurement: one epoch of Lightning's Trainer, set up as a user would; steps/s.
 
     The epoch is timed from inside (a callback), so Lightning's per-fit set-up, paid
@@ -404,10 +500,15 @@ def lightning_epoch(lightning: ModuleType, network: torch.nn.Module, loader: Dat
     def epoch() -> float:
         timer = EpochTimer()
         trainer = lightning.Trainer(
-            max_epochs=1, accelerator="cpu", devices=1, callbacks=[timer],
+            max_epochs=1,
+            accelerator="cpu",
+            devices=1,
+            callbacks=[timer],
             logger=loggers.TensorBoardLogger(log_directory),
-            log_every_n_steps=log_interval, enable_checkpointing=False,
-            enable_model_summary=False)
+            log_every_n_steps=log_interval,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+        )
         # Its progress bar writes to stdout; to stderr, like ours, it leaves the table alone.
         with contextlib.redirect_stdout(sys.stderr):
             trainer.fit(policy, loader)
@@ -439,21 +540,38 @@ def compare_start_up(project: Path, config: dict, settings: Settings) -> list[Ro
     progress("start-up: run.py against the plain script")
     run_py = ["run.py", "sample_runconfig.yaml", "--cpu"]  # a logged run: git checks, run dir
     plain = [str(PLAIN_LOOP), str(project), project.name, str(config["batch_size"])]
-    times = medians(interleaved({"run.py": partial(seconds_to_first_step, run_py, project),
-                                 "plain": partial(seconds_to_first_step, plain, project)},
-                                settings.start_up_turns))
-    return [Row("start-up to the first step: run.py vs plain script", "s", times["run.py"],
-                times["plain"], START_UP_TARGET)]
+    times = medians(
+        interleaved(
+            {
+                "run.py": partial(seconds_to_first_step, run_py, project),
+                "plain": partial(seconds_to_first_step, plain, project),
+            },
+            settings.start_up_turns,
+        )
+    )
+    return [
+        Row(
+            "start-up to the first step: run.py vs plain script",
+            "s",
+            times["run.py"],
+            times["plain"],
+            START_UP_TARGET,
+        )
+    ]
 
 
 def seconds_to_first_step(command: list[str], project: Path) -> float:
     """Seconds from starting `python COMMAND` in the project to its first optimizer step."""
     start = time.monotonic()
-    result = subprocess.run([sys.executable, "-c", FIRST_STEP_PROBE, *command], cwd=project,
-                            env=project_environment(project), stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True)
-    reports = [line.split()[1] for line in result.stdout.splitlines()
-               if line.startswith(PROBE_TAG)]
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_STEP_PROBE, *command],
+        cwd=project,
+        env=project_environment(project),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
+    reports = [line.split()[1] for line in result.stdout.splitlines() if line.startswith(PROBE_TAG)]
     if result.returncode != 0 or not reports:
         sys.exit(f"{' '.join(command)} ended before its first optimizer step:\n{result.stderr}")
     return float(reports[0]) - start
@@ -482,21 +600,27 @@ def measure_code_check(project: Path, settings: Settings) -> list[Row]:
     progress("code check of the loaded modules")
     times = []
     for _ in range(settings.start_up_turns):
-        result = subprocess.run([sys.executable, "-c", CODE_CHECK_PROBE, project.name],
-                                cwd=project, env=project_environment(project),
-                                stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-c", CODE_CHECK_PROBE, project.name],
+            cwd=project,
+            env=project_environment(project),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
             sys.exit(f"the code check failed:\n{result.stderr}")
         times.append(float(result.stdout.split()[-1]))
-    return [Row(CODE_CHECK_LABEL, "ms", 1000 * statistics.median(times), 0.0,
-                CODE_CHECK_TARGET)]
+    return [Row(CODE_CHECK_LABEL, "ms", 1000 * statistics.median(times), 0.0, CODE_CHECK_TARGET)]
 
 
 def code_check_share(rows: list[Row]) -> str:
     [check] = [row for row in rows if row.what == CODE_CHECK_LABEL]
     [start_up] = [row for row in rows if row.what.startswith("start-up to the first step")]
-    return (f"the code check is {check.ours / (10 * start_up.ours):.1f}% of run.py's start-up "
-            f"to the first step ({check.ours:.1f} ms of {start_up.ours:.2f} s).")
+    return (
+        f"the code check is {check.ours / (10 * start_up.ours):.1f}% of run.py's start-up "
+        f"to the first step ({check.ours:.1f} ms of {start_up.ours:.2f} s)."
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -540,46 +664,80 @@ def compare_fingerprint(package: SimpleNamespace, data: Path, settings: Settings
             for path in files:
                 with open(path, "rb") as file:
                     hashlib.file_digest(file, fingerprint.ALGORITHM)
+
         return seconds(read)
 
-    first = medians(interleaved({"first": first_start, "bare": bare_hashes},
-                                settings.start_up_turns))
+    first = medians(
+        interleaved({"first": first_start, "bare": bare_hashes}, settings.start_up_turns)
+    )
     fingerprint.fingerprint(data, splits)  # fills the cache
-    unchanged = statistics.median(seconds(lambda: fingerprint.fingerprint(data, splits))
-                                  for _ in range(settings.turns))
-    return [Row(f"data fingerprint, {size}, first start vs bare sha256", "s", first["first"],
-                first["bare"]),
-            Row(f"data fingerprint, {size}, unchanged (cached) vs none", "ms", 1000 * unchanged,
-                0.0, 1000 * FINGERPRINT_TARGET)]
+    unchanged = statistics.median(
+        seconds(lambda: fingerprint.fingerprint(data, splits)) for _ in range(settings.turns)
+    )
+    return [
+        Row(
+            f"data fingerprint, {size}, first start vs bare sha256",
+            "s",
+            first["first"],
+            first["bare"],
+        ),
+        Row(
+            f"data fingerprint, {size}, unchanged (cached) vs none",
+            "ms",
+            1000 * unchanged,
+            0.0,
+            1000 * FINGERPRINT_TARGET,
+        ),
+    ]
 
 
 # --------------------------------------------------------------------------------------
 # Data: the task dataset against an in-memory per-sample dataset
 
 
-def compare_datasets(package: SimpleNamespace, project: Path, config: dict, batch_size: int,
-                     workers: int, settings: Settings) -> list[Row]:
+def compare_datasets(
+    package: SimpleNamespace,
+    project: Path,
+    config: dict,
+    batch_size: int,
+    workers: int,
+    settings: Settings,
+) -> list[Row]:
     progress(f"data at batch {batch_size}, {workers} workers")
     dataset_class = getattr(package.data_loader, config["train_data_loader_type"])
     directory = project / "data"
     in_memory = TensorDataset(*read_all(dataset_class(directory, "train")).values())
     loaders = {
-        "in memory": DataLoader(in_memory, batch_size, shuffle=True, num_workers=workers,
-                                persistent_workers=workers > 0),
-        "HDF5": dataset_class.get_dataloader(directory, "train", batch_size, shuffle=True,
-                                             num_workers=workers),
-        "preloaded": dataset_class.get_dataloader(directory, "train", batch_size, shuffle=True,
-                                                  num_workers=workers, preload=True),
+        "in memory": DataLoader(
+            in_memory, batch_size, shuffle=True, num_workers=workers, persistent_workers=workers > 0
+        ),
+        "HDF5": dataset_class.get_dataloader(
+            directory, "train", batch_size, shuffle=True, num_workers=workers
+        ),
+        "preloaded": dataset_class.get_dataloader(
+            directory, "train", batch_size, shuffle=True, num_workers=workers, preload=True
+        ),
     }
     batches = settings.data_samples // batch_size
-    rates = medians(interleaved(
-        {name: partial(per_second, partial(consume, loader, batches), batches * batch_size)
-         for name, loader in loaders.items()},
-        settings.turns))
-    return [Row(f"dataset {name} vs in-memory per-sample, batch {batch_size}, "
-                f"{workers} workers", "samples/s", rates[name], rates["in memory"],
-                DATASET_TARGETS[batch_size])
-            for name in ("HDF5", "preloaded")]
+    rates = medians(
+        interleaved(
+            {
+                name: partial(per_second, partial(consume, loader, batches), batches * batch_size)
+                for name, loader in loaders.items()
+            },
+            settings.turns,
+        )
+    )
+    return [
+        Row(
+            f"dataset {name} vs in-memory per-sample, batch {batch_size}, {workers} workers",
+            "samples/s",
+            rates[name],
+            rates["in memory"],
+            DATASET_TARGETS[batch_size],
+        )
+        for name in ("HDF5", "preloaded")
+    ]
 
 
 def read_all(dataset) -> dict[str, torch.Tensor]:
@@ -601,12 +759,23 @@ def compare_checkpoint(trainer, settings: Settings) -> list[Row]:
     run = trainer.run
     bare_path = run.path / "bare_torch_save.pth"
     state = partial(trainer.state, 0, position=None)
-    times = medians(interleaved({
-        "ours": partial(seconds, lambda: run.save_mid_epoch_checkpoint(0, 50, state())),
-        "bare": partial(seconds, lambda: torch.save(state(), bare_path)),
-    }, settings.turns))
-    return [Row("checkpoint of the default model: run directory vs torch.save", "ms",
-                1000 * times["ours"], 1000 * times["bare"])]
+    times = medians(
+        interleaved(
+            {
+                "ours": partial(seconds, lambda: run.save_mid_epoch_checkpoint(0, 50, state())),
+                "bare": partial(seconds, lambda: torch.save(state(), bare_path)),
+            },
+            settings.turns,
+        )
+    )
+    return [
+        Row(
+            "checkpoint of the default model: run directory vs torch.save",
+            "ms",
+            1000 * times["ours"],
+            1000 * times["bare"],
+        )
+    ]
 
 
 # --------------------------------------------------------------------------------------
@@ -625,10 +794,20 @@ def compare_processes(scratch: Path, data: Path, settings: Settings) -> list[Row
     progress("processes: run.py with 2 gloo processes against 1")
     project = bake_project(scratch / "multi_gpu", "multi_gpu=yes")
     config = yaml.safe_load((project / "sample_runconfig.yaml").read_text())
-    edits = ["data_directory", str(data), "epochs", "1", "batch_size", str(PROCESSES_BATCH_SIZE),
-             "log_interval", str(PROCESSES_LOG_INTERVAL), "checkpoint_interval", "null",
-             "data_loader_parameters.all",
-             f"{{preload: true, mini_size: {settings.processes_samples}}}"]
+    edits = [
+        "data_directory",
+        str(data),
+        "epochs",
+        "1",
+        "batch_size",
+        str(PROCESSES_BATCH_SIZE),
+        "log_interval",
+        str(PROCESSES_LOG_INTERVAL),
+        "checkpoint_interval",
+        "null",
+        "data_loader_parameters.all",
+        f"{{preload: true, mini_size: {settings.processes_samples}}}",
+    ]
     for key in config:  # training only: other phases would sit between the points read
         if key.endswith("_data_loader_type") and key != "train_data_loader_type":
             edits += [key, "null"]
@@ -639,12 +818,23 @@ def compare_processes(scratch: Path, data: Path, settings: Settings) -> list[Row
         block = f"{{ngpus_per_node: 2, backend: gloo, url: 'tcp://127.0.0.1:{free_port()}'}}"
         return [*one, "multigpu_parameters", block]
 
-    rates = medians(interleaved(
-        {"1 process": partial(training_steps_per_second, lambda: one, project),
-         "2 processes": partial(training_steps_per_second, two, project)},
-        settings.start_up_turns))
-    return [Row(f"multi-GPU code: 2 gloo processes vs 1, batch {PROCESSES_BATCH_SIZE} each",
-                "steps/s", rates["2 processes"], rates["1 process"])]
+    rates = medians(
+        interleaved(
+            {
+                "1 process": partial(training_steps_per_second, lambda: one, project),
+                "2 processes": partial(training_steps_per_second, two, project),
+            },
+            settings.start_up_turns,
+        )
+    )
+    return [
+        Row(
+            f"multi-GPU code: 2 gloo processes vs 1, batch {PROCESSES_BATCH_SIZE} each",
+            "steps/s",
+            rates["2 processes"],
+            rates["1 process"],
+        )
+    ]
 
 
 def free_port() -> int:
@@ -657,9 +847,14 @@ def training_steps_per_second(command: Callable[[], list[str]], project: Path) -
     """Optimizer steps/s of a logged `python COMMAND` in the project, between its first
     and last training-loss points in TensorBoard."""
     command = command()
-    result = subprocess.run([sys.executable, *command], cwd=project,
-                            env=project_environment(project), stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, *command],
+        cwd=project,
+        env=project_environment(project),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
     logged = re.findall(r"^logging to (.+)$", result.stdout, flags=re.MULTILINE)
     if result.returncode != 0 or not logged:
         sys.exit(f"failed ({result.returncode}): {' '.join(command)}\n{result.stderr}")
@@ -676,13 +871,24 @@ def training_steps_per_second(command: Callable[[], list[str]], project: Path) -
 
 def print_table(rows: list[Row], notes: list[str]) -> None:
     header = ("comparison", "ours", "reference", "unit", "score", "target", "")
-    lines = [header] + [(row.what, number(row.ours), number(row.reference), row.unit,
-                         score(row), target(row), verdict(row)) for row in rows]
+    lines = [header] + [
+        (
+            row.what,
+            number(row.ours),
+            number(row.reference),
+            row.unit,
+            score(row),
+            target(row),
+            verdict(row),
+        )
+        for row in rows
+    ]
     widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
     print()
     for line in lines:
-        cells = [line[0].ljust(widths[0])] + [cell.rjust(width) for cell, width
-                                              in zip(line[1:-1], widths[1:-1], strict=True)]
+        cells = [line[0].ljust(widths[0])] + [
+            cell.rjust(width) for cell, width in zip(line[1:-1], widths[1:-1], strict=True)
+        ]
         print("  ".join([*cells, line[-1]]).rstrip())
     for note in notes:
         print(f"note: {note}")

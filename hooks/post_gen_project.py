@@ -77,8 +77,15 @@ def make_first_commit() -> None:
         git("config", "user.email", AUTHOR_EMAIL)
     git("add", "--all")
     # --no-verify: the user's global hooks are not part of the template's first commit.
-    git("-c", "commit.gpgsign=false", "commit", "--no-verify", "--quiet",
-        "--message", FIRST_COMMIT_MESSAGE)
+    git(
+        "-c",
+        "commit.gpgsign=false",
+        "commit",
+        "--no-verify",
+        "--quiet",
+        "--message",
+        FIRST_COMMIT_MESSAGE,
+    )
 
 
 def warn(message: str) -> None:
@@ -88,25 +95,33 @@ def warn(message: str) -> None:
 def main() -> int:
     if UNDER_CRUFT:
         # Printed on every `cruft update` too, whose renders are throwaway: say both.
-        print("Rendered by cruft, so no git repository was made (cruft diffs its renders, "
-              f"and a .git would break that). In a new project, run: {MANUAL_STEPS}")
+        print(
+            "Rendered by cruft, so no git repository was made (cruft diffs its renders, "
+            f"and a .git would break that). In a new project, run: {MANUAL_STEPS}"
+        )
         return 0
     if shutil.which("git") is None:
-        warn(f"git was not found, so the project has no repository yet. "
-             f"Logged runs need one: install git, then run {MANUAL_STEPS}")
+        warn(
+            f"git was not found, so the project has no repository yet. "
+            f"Logged runs need one: install git, then run {MANUAL_STEPS}"
+        )
         return 0
     try:
         make_first_commit()
     except subprocess.CalledProcessError as error:
         details = (error.stderr or error.stdout or "").strip()
-        warn(f"`git {' '.join(error.cmd[1:3])}` failed: {details}\n"
-             f"The project was kept. Finish the set-up by hand in it: {MANUAL_STEPS}")
+        warn(
+            f"`git {' '.join(error.cmd[1:3])}` failed: {details}\n"
+            f"The project was kept. Finish the set-up by hand in it: {MANUAL_STEPS}"
+        )
         return 0
-    print(f"Created {PROJECT_SLUG}/ with its first commit on branch main. Next:\n"
-          f"  cd {PROJECT_SLUG}\n"
-          f"  pip install torch        # the build for your machine: https://pytorch.org\n"
-          f"  pip install -e \".[dev]\" && python scripts/make_dataset.py\n"
-          f"  python run.py sample_runconfig.yaml --mini")
+    print(
+        f"Created {PROJECT_SLUG}/ with its first commit on branch main. Next:\n"
+        f"  cd {PROJECT_SLUG}\n"
+        f"  pip install torch        # the build for your machine: https://pytorch.org\n"
+        f'  pip install -e ".[dev]" && python scripts/make_dataset.py\n'
+        f"  python run.py sample_runconfig.yaml --mini"
+    )
     return 0
 
 

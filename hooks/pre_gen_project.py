@@ -21,9 +21,26 @@ PROJECT_SLUG = json.loads(r"""
 # with one of these names would hide the real module (or `python run.py` would import
 # the script instead of the package).
 TAKEN_NAMES = {
-    "cookiecutter", "data", "git", "h5py", "logs", "numpy", "pip", "pytest", "ruff",
-    "run", "scripts", "setuptools", "src", "tensorboard", "test", "tests", "torch", "tqdm",
-    "voluptuous", "yaml",
+    "cookiecutter",
+    "data",
+    "git",
+    "h5py",
+    "logs",
+    "numpy",
+    "pip",
+    "pytest",
+    "ruff",
+    "run",
+    "scripts",
+    "setuptools",
+    "src",
+    "tensorboard",
+    "test",
+    "tests",
+    "torch",
+    "tqdm",
+    "voluptuous",
+    "yaml",
 }
 
 

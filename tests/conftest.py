@@ -15,11 +15,14 @@ import pytest
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 PROMPTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
-OPTIONS = {key: value if isinstance(value, list) else [True, False]
-           for key, value in PROMPTS.items()
-           if not key.startswith("_") and isinstance(value, (list, bool))}
-COMBINATIONS = [dict(zip(OPTIONS, values, strict=True))
-                for values in itertools.product(*OPTIONS.values())]
+OPTIONS = {
+    key: value if isinstance(value, list) else [True, False]
+    for key, value in PROMPTS.items()
+    if not key.startswith("_") and isinstance(value, (list, bool))
+}
+COMBINATIONS = [
+    dict(zip(OPTIONS, values, strict=True)) for values in itertools.product(*OPTIONS.values())
+]
 
 
 def answer_pairs(answers: dict) -> set[frozenset]:
@@ -43,8 +46,10 @@ def covering_combinations() -> list[dict]:
 
 
 def combination_id(answers: dict) -> str:
-    return "-".join(str(value) if not isinstance(value, bool) else f"{key}={value}"
-                    for key, value in answers.items())
+    return "-".join(
+        str(value) if not isinstance(value, bool) else f"{key}={value}"
+        for key, value in answers.items()
+    )
 
 
 def checked(answers: dict) -> dict:
@@ -56,15 +61,24 @@ def checked(answers: dict) -> dict:
 
 def clean_environment(**overrides: str) -> dict[str, str]:
     """os.environ without variables that point git elsewhere, plus `overrides`."""
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")
+    }
     env.update(overrides)
     return env
 
 
 def run(command: list[str], cwd: Path, **overrides: str) -> subprocess.CompletedProcess:
-    return subprocess.run(command, cwd=cwd, env=clean_environment(**overrides),
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    return subprocess.run(
+        command,
+        cwd=cwd,
+        env=clean_environment(**overrides),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
 
 
 def git(project: Path, *args: str) -> str:
@@ -86,8 +100,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     (scripts/test.sh). A long one started last keeps one worker busy long after the
     other has run out of tests; and a worker holds the test after the one it runs, which
     an idle worker cannot take, so no slow test is put right behind another."""
-    slow = sorted((item for item in items if item.get_closest_marker("slow")),
-                  key=expected_minutes, reverse=True)
+    slow = sorted(
+        (item for item in items if item.get_closest_marker("slow")),
+        key=expected_minutes,
+        reverse=True,
+    )
     quick = [item for item in items if not item.get_closest_marker("slow")]
     ordered = []
     for item in slow:
@@ -106,6 +123,7 @@ def expected_minutes(item: pytest.Item) -> float:
 def bake(cookies):
     def bake(**answers):
         return cookies.bake(extra_context=checked(answers))
+
     return bake
 
 

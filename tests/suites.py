@@ -15,9 +15,10 @@ def definitions(tree: ast.Module, source: str) -> dict[str, list[str]]:
     named = {}
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            named[node.name] = [ast.get_source_segment(source, node),
-                                *(ast.get_source_segment(source, decorator)
-                                  for decorator in node.decorator_list)]
+            named[node.name] = [
+                ast.get_source_segment(source, node),
+                *(ast.get_source_segment(source, decorator) for decorator in node.decorator_list),
+            ]
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
@@ -28,8 +29,12 @@ def definitions(tree: ast.Module, source: str) -> dict[str, list[str]]:
 
 
 def names_in(segments: list[str]) -> set[str]:
-    return {node.id for segment in segments for node in ast.walk(ast.parse(segment))
-            if isinstance(node, ast.Name)}
+    return {
+        node.id
+        for segment in segments
+        for node in ast.walk(ast.parse(segment))
+        if isinstance(node, ast.Name)
+    }
 
 
 def code_of_tests(path: Path, package: str) -> dict[str, str]:
@@ -60,8 +65,10 @@ def differing_tests(project: Path, reference: Path) -> list[str]:
     for path in sorted((project / "tests" / "toolkit").glob("test_*.py")):
         relative = path.relative_to(project)
         ours = code_of_tests(path, project.name)
-        theirs = (code_of_tests(reference / relative, reference.name)
-                  if (reference / relative).exists() else {})
-        differ += [f"{relative}::{name}" for name, code in ours.items()
-                   if theirs.get(name) != code]
+        theirs = (
+            code_of_tests(reference / relative, reference.name)
+            if (reference / relative).exists()
+            else {}
+        )
+        differ += [f"{relative}::{name}" for name, code in ours.items() if theirs.get(name) != code]
     return differ

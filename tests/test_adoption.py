@@ -32,7 +32,7 @@ def readme_section(project: Path, title: str) -> str:
     readme = (project / "README.md").read_text()
     start = readme.index(title)
     end = readme.find("\n## ", start + 1)
-    return readme[start:end if end > 0 else None]
+    return readme[start : end if end > 0 else None]
 
 
 def edit(path: Path, old: str, new: str, count: int = 1) -> None:
@@ -74,13 +74,22 @@ def a_logged_run_finishes(project: Path, tmp_path: Path, *flags: str) -> dict:
     """`python run.py sample_runconfig.yaml --cpu FLAGS` on the project's data/: it is
     logged and finishes; its metadata."""
     started = time.monotonic()
-    result = python(project, "run.py", "sample_runconfig.yaml", "--cpu", *flags,
-                    OMP_NUM_THREADS="1", XDG_CACHE_HOME=str(tmp_path / "cache"))
+    result = python(
+        project,
+        "run.py",
+        "sample_runconfig.yaml",
+        "--cpu",
+        *flags,
+        OMP_NUM_THREADS="1",
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+    )
     assert result.returncode == 0, result.stderr[-5000:]
     [metadata_file] = (project / "logs").glob("*/*/metadata.yaml")
     metadata = yaml.safe_load(metadata_file.read_text())
-    print(f"{project.name}: logged run {' '.join(flags)} in {time.monotonic() - started:.0f} s: "
-          f"{metadata['final_test']['results']}")
+    print(
+        f"{project.name}: logged run {' '.join(flags)} in {time.monotonic() - started:.0f} s: "
+        f"{metadata['final_test']['results']}"
+    )
     assert metadata["status"] == "finished"
     return metadata
 
@@ -96,11 +105,13 @@ def own_images(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     index = np.arange(SIDE)
     rows, columns = np.meshgrid(index, index, indexing="ij")
     centre = (SIDE - 1) / 2
-    patterns = np.stack([
-        np.hypot(rows - centre, columns - centre) < SIDE / 4,
-        np.maximum(abs(rows - centre), abs(columns - centre)) > SIDE / 2 - 4,
-        (abs(rows - columns) < 2) | (abs(rows + columns - SIDE + 1) < 2),
-    ])
+    patterns = np.stack(
+        [
+            np.hypot(rows - centre, columns - centre) < SIDE / 4,
+            np.maximum(abs(rows - centre), abs(columns - centre)) > SIDE / 2 - 4,
+            (abs(rows - columns) < 2) | (abs(rows + columns - SIDE + 1) < 2),
+        ]
+    )
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, len(CLASSES), size=count).astype(np.int64)
     grey = 60 + 130 * patterns[labels] + rng.normal(0, 30, size=(count, SIDE, SIDE))
@@ -168,17 +179,29 @@ def test_classification_with_other_images_and_classes(bake, tmp_path):
     # 1. Write the shards from make_dataset.py: make_images replaced with the reading
     # of our data (a --source file), write_split kept; no --image-size any more.
     assert "replace `make_images` with the" in recipe
-    edit(script, f"from {source.name}.shapes import CLASS_NAMES, make_images\n",
-         CLASSIFICATION_READER)
-    edit(script, '    parser.add_argument("--image-size", type=int, default=32,\n'
-                 '                        help="side of the square images in pixels '
-                 '(default: %(default)s)")\n',
-         '    parser.add_argument("--source", type=Path, default=Path("data_raw/images.npz"),\n'
-         '                        help="our images, an .npz file (default: %(default)s)")\n')
-    edit(script, '    if args.image_size < 16:\n'
-                 '        parser.error("--image-size must be at least 16")\n', "")
-    edit(script, "images, labels = make_images(count, rng, args.image_size)",
-         "images, labels = read_images(args.source, split)")
+    edit(
+        script,
+        f"from {source.name}.shapes import CLASS_NAMES, make_images\n",
+        CLASSIFICATION_READER,
+    )
+    edit(
+        script,
+        '    parser.add_argument("--image-size", type=int, default=32,\n'
+        '                        help="side of the square images in pixels '
+        '(default: %(default)s)")\n',
+        '    parser.add_argument("--source", type=Path, default=Path("data_raw/images.npz"),\n'
+        '                        help="our images, an .npz file (default: %(default)s)")\n',
+    )
+    edit(
+        script,
+        '    if args.image_size < 16:\n        parser.error("--image-size must be at least 16")\n',
+        "",
+    )
+    edit(
+        script,
+        "images, labels = make_images(count, rng, args.image_size)",
+        "images, labels = read_images(args.source, split)",
+    )
     # 2. Point the config at it: model_parameters.num_classes.
     assert "`model_parameters.num_classes`" in recipe
     edit(project / "sample_runconfig.yaml", "  num_classes: 5", "  num_classes: 3")
@@ -186,19 +209,20 @@ def test_classification_with_other_images_and_classes(bake, tmp_path):
     # once nothing imports it; the tests' small dataset is a sample of our file.
     assert "tests/test_data.py" in recipe and "DATASET_ARGUMENTS" in recipe
     (project / "tests" / "test_data.py").write_text(
-        CLASSIFICATION_TEST_DATA.replace("PACKAGE", source.name))
+        CLASSIFICATION_TEST_DATA.replace("PACKAGE", source.name)
+    )
     (source / "shapes.py").unlink()
-    write_own_images(project / "tests" / "sample_images.npz",
-                     {"train": 300, "val": 90, "test": 90})
-    edit(project / "tests" / "helpers.py",
-         'DATASET_ARGUMENTS = ("--train-images", "400", "--val-images", "120", '
-         '"--test-images", "100",\n                     "--image-size", "16", "--shards", "3")',
-         'DATASET_ARGUMENTS = ("--source", str(PROJECT_ROOT / "tests" / "sample_images.npz"),\n'
-         '                     "--shards", "3")')
+    write_own_images(project / "tests" / "sample_images.npz", {"train": 300, "val": 90, "test": 90})
+    edit(
+        project / "tests" / "helpers.py",
+        'DATASET_ARGUMENTS = ("--train-images", "400", "--val-images", "120", '
+        '"--test-images", "100",\n                     "--image-size", "16", "--shards", "3")',
+        'DATASET_ARGUMENTS = ("--source", str(PROJECT_ROOT / "tests" / "sample_images.npz"),\n'
+        '                     "--shards", "3")',
+    )
     commit(project, "Our 24 x 24 images of 3 classes")
 
-    write_own_images(project / "data_raw" / "images.npz",
-                     {"train": 1200, "val": 200, "test": 200})
+    write_own_images(project / "data_raw" / "images.npz", {"train": 1200, "val": 200, "test": 200})
     result = python(project, "scripts/make_dataset.py")
     assert result.returncode == 0, result.stderr
     metadata = a_logged_run_finishes(project, tmp_path)
@@ -245,15 +269,26 @@ def test_trajectory_with_another_horizon_and_arm(bake, tmp_path):
     edit(script, ".reshape(count * horizon, 2)", ".reshape(count * horizon, -1)", count=2)
     edit(script, '"--horizon", type=int, default=50', '"--horizon", type=int, default=7')
     data_loader = source / "data_loader.py"
-    edit(data_loader, '"float32", (2,),\n                               meaning="joint angles',
-         '"float32", (3,),\n                               meaning="joint angles', count=2)
-    edit(data_loader, 'Field("steps/delta", "float32", (2,)',
-         'Field("steps/delta", "float32", (3,)')
+    edit(
+        data_loader,
+        '"float32", (2,),\n                               meaning="joint angles',
+        '"float32", (3,),\n                               meaning="joint angles',
+        count=2,
+    )
+    edit(
+        data_loader, 'Field("steps/delta", "float32", (2,)', 'Field("steps/delta", "float32", (3,)'
+    )
     edit(data_loader, '"float32", (None, 2)', '"float32", (None, 3)')
-    edit(source / "model.py", "width = 8  # joint angles, their sines and cosines, goal position",
-         "width = 11  # 3 joint angles, their sines and cosines, 2-D goal position")
-    edit(source / "model.py", "layers.append(nn.Linear(width, 2))",
-         "layers.append(nn.Linear(width, 3))")
+    edit(
+        source / "model.py",
+        "width = 8  # joint angles, their sines and cosines, goal position",
+        "width = 11  # 3 joint angles, their sines and cosines, 2-D goal position",
+    )
+    edit(
+        source / "model.py",
+        "layers.append(nn.Linear(width, 2))",
+        "layers.append(nn.Linear(width, 3))",
+    )
     # 4. Replace the sample task's tests: test_data.py's checks for our arm and
     # horizon; the tests' small dataset has horizon 7.
     assert "tests/test_data.py" in recipe and "DATASET_ARGUMENTS" in recipe
@@ -273,14 +308,14 @@ def test_trajectory_with_another_horizon_and_arm(bake, tmp_path):
 
 
 # Blank: a small tabular regression, from a CSV file the researcher already has.
-CSV_READER = '''    table = np.loadtxt(source, delimiter=",", skiprows=1, dtype=np.float32, ndmin=2)
+CSV_READER = """    table = np.loadtxt(source, delimiter=",", skiprows=1, dtype=np.float32, ndmin=2)
     return {"inputs": table[:, :-1], "targets": table[:, -1:]}
-'''
-BLANK_FIELDS = '''fields = {
+"""
+BLANK_FIELDS = """fields = {
         "inputs": Field("inputs", "float32", (3,), meaning="x1, x2, x3"),
         "supervision": Field("targets", "float32", (1,), meaning="y"),
-    }'''
-BLANK_MODEL = '''    def __init__(self, hidden_size: int = 32, learning_rate: float = 1e-3,
+    }"""
+BLANK_MODEL = """    def __init__(self, hidden_size: int = 32, learning_rate: float = 1e-3,
                  learning_rate_decay: float = 1.0):
         super().__init__(learning_rate, learning_rate_decay)
         self.network = torch.nn.Sequential(torch.nn.Linear(3, hidden_size), torch.nn.ReLU(),
@@ -288,7 +323,7 @@ BLANK_MODEL = '''    def __init__(self, hidden_size: int = 32, learning_rate: fl
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.network(batch["inputs"])
-'''
+"""
 
 
 def a_table(path: Path, rows: int, seed: int) -> Path:
@@ -296,8 +331,14 @@ def a_table(path: Path, rows: int, seed: int) -> Path:
     features = np.random.default_rng(seed).uniform(-1, 1, size=(rows, 3))
     target = features[:, 0] - 2 * features[:, 1] + features[:, 2] ** 2
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savetxt(path, np.column_stack([features, target]), delimiter=",", fmt="%.6f",
-               header="x1,x2,x3,y", comments="")
+    np.savetxt(
+        path,
+        np.column_stack([features, target]),
+        delimiter=",",
+        fmt="%.6f",
+        header="x1,x2,x3,y",
+        comments="",
+    )
     return path
 
 
@@ -314,7 +355,7 @@ def test_blank_filled_in_for_data_already_in_a_file(bake, tmp_path):
     text = script.read_text()
     start = text.index("    raise UserError", text.index("def read_examples"))
     end = text.index("\n\n\n", start)
-    script.write_text(text[:start] + CSV_READER + text[end + 1:])
+    script.write_text(text[:start] + CSV_READER + text[end + 1 :])
     # 2. MyDataset.fields; 3. MyModel; 4. the sample config: the model's parameters,
     # the loss, epochs, batch size; no expensive evaluation (null: none).
     edit(source / "data_loader.py", "fields: dict[str, Field] = {}", BLANK_FIELDS)
@@ -329,14 +370,17 @@ def test_blank_filled_in_for_data_already_in_a_file(bake, tmp_path):
     edit(config, "rollout_data_loader_type: MyDataset ", "rollout_data_loader_type: null ")
     # The tests' small dataset: a small sample of the table, committed with the tests,
     # and DATASET_ARGUMENTS set as the README shows.
-    [arguments] = re.findall(r'`DATASET_ARGUMENTS`.*?set\s+them to `(\("--from".*?\))`', recipe,
-                             re.S)
+    [arguments] = re.findall(
+        r'`DATASET_ARGUMENTS`.*?set\s+them to `(\("--from".*?\))`', recipe, re.S
+    )
     [sample] = re.findall(r'"tests" / "([\w.]+)"', arguments)
     a_table(project / "tests" / sample, 200, seed=1)
-    edit(project / "tests" / "helpers.py",
-         'DATASET_ARGUMENTS = ("--train-examples", "300", "--val-examples", "60", '
-         '"--test-examples",\n                     "60", "--shards", "3")',
-         f"DATASET_ARGUMENTS = {arguments}")
+    edit(
+        project / "tests" / "helpers.py",
+        'DATASET_ARGUMENTS = ("--train-examples", "300", "--val-examples", "60", '
+        '"--test-examples",\n                     "60", "--shards", "3")',
+        f"DATASET_ARGUMENTS = {arguments}",
+    )
     commit(project, "Our table: y from three features")
 
     a_table(project / "data_raw" / "my_table.csv", 2000, seed=0)
@@ -346,4 +390,3 @@ def test_blank_filled_in_for_data_already_in_a_file(bake, tmp_path):
     # Predicting the mean would score the targets' variance, about 1.5.
     assert metadata["final_test"]["results"]["test"]["loss"] < 0.3
     the_default_pytest_passes(project)
-

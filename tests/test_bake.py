@@ -14,33 +14,119 @@ from conftest import TEMPLATE, checked, git, run
 
 # Files by path; the package's modules by name, as the package's name follows the task.
 SOURCE = {
-    ".cookiecutter.json", ".gitattributes", ".github/workflows/checks.yml", ".gitignore",
-    ".pre-commit-config.yaml", "README.md", "pyproject.toml", "run.py", "sample_runconfig.yaml",
-    "sample_search.yaml", "sample_sweep.yaml", "scripts/make_dataset.py",
-    "tests/conftest.py", "tests/helpers.py", "tests/test_data.py", "tests/test_smoke.py",
-    *(f"docs/{page}.md" for page in ("configuration", "development", "extending", "reference",
-                                     "run-directory", "runs", "sweeps", "troubleshooting")),
+    ".cookiecutter.json",
+    ".gitattributes",
+    ".github/workflows/checks.yml",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    "README.md",
+    "pyproject.toml",
+    "run.py",
+    "sample_runconfig.yaml",
+    "sample_search.yaml",
+    "sample_sweep.yaml",
+    "scripts/make_dataset.py",
+    "tests/conftest.py",
+    "tests/helpers.py",
+    "tests/test_data.py",
+    "tests/test_smoke.py",
+    *(
+        f"docs/{page}.md"
+        for page in (
+            "configuration",
+            "development",
+            "extending",
+            "reference",
+            "run-directory",
+            "runs",
+            "sweeps",
+            "troubleshooting",
+        )
+    ),
 }
 # The researcher's files, and the toolkit's (in toolkit/).
 MODULES = {"__init__", "data_loader", "losses", "model", "schema", "train"}
-TOOLKIT_MODULES = {"__init__", "base_dataset", "base_model", "base_trainer", "bookkeeping",
-                   "builders", "checkpoints", "code_check", "command_line", "compare", "config",
-                   "directory_lock", "errors", "evaluation", "fingerprint", "hparams", "job",
-                   "job_training", "loading", "outcome", "processes", "project", "random_state",
-                   "repo", "rerun", "run_directory", "run_environment", "run_here", "runs",
-                   "search", "search_study", "selection", "stopping", "sweep", "sweep_file",
-                   "sweep_picture", "sweep_record", "sweep_report", "sweep_results", "sweep_run",
-                   "testing", "trial_pruning", "worktree", "yaml_files"}
+TOOLKIT_MODULES = {
+    "__init__",
+    "base_dataset",
+    "base_model",
+    "base_trainer",
+    "bookkeeping",
+    "builders",
+    "checkpoints",
+    "code_check",
+    "command_line",
+    "compare",
+    "config",
+    "directory_lock",
+    "errors",
+    "evaluation",
+    "fingerprint",
+    "hparams",
+    "job",
+    "job_training",
+    "loading",
+    "outcome",
+    "processes",
+    "project",
+    "random_state",
+    "repo",
+    "rerun",
+    "run_directory",
+    "run_environment",
+    "run_here",
+    "runs",
+    "search",
+    "search_study",
+    "selection",
+    "stopping",
+    "sweep",
+    "sweep_file",
+    "sweep_picture",
+    "sweep_record",
+    "sweep_report",
+    "sweep_results",
+    "sweep_run",
+    "testing",
+    "trial_pruning",
+    "worktree",
+    "yaml_files",
+}
 TASK_MODULES = {"trajectory": {"arm"}, "classification": {"shapes"}, "blank": set()}
 # The toolkit's tests, on its own toy task: the same in every bake but for the options.
-TOOLKIT_TESTS = {f"tests/toolkit/{name}.py" for name in (
-    "conftest", "harness", "test_code_check", "test_compare", "test_config", "test_datasets",
-    "test_evaluate", "test_run_directory", "test_fingerprint", "test_inputs", "test_journey",
-    "test_layers", "test_load_run", "test_loop_protocol", "test_rerun", "test_resume", "test_run",
-    "test_runs", "test_search", "test_sweep", "test_sweep_records", "test_sweep_report",
-    "test_sweep_sequences",
-    "toy/__init__", "toy/data", "toy/data_loader",
-    "toy/losses", "toy/model")}
+TOOLKIT_TESTS = {
+    f"tests/toolkit/{name}.py"
+    for name in (
+        "conftest",
+        "harness",
+        "test_code_check",
+        "test_compare",
+        "test_config",
+        "test_datasets",
+        "test_evaluate",
+        "test_run_directory",
+        "test_fingerprint",
+        "test_inputs",
+        "test_journey",
+        "test_layers",
+        "test_load_run",
+        "test_loop_protocol",
+        "test_rerun",
+        "test_resume",
+        "test_run",
+        "test_runs",
+        "test_search",
+        "test_sweep",
+        "test_sweep_records",
+        "test_sweep_report",
+        "test_sweep_sequences",
+        "toy/__init__",
+        "toy/data",
+        "toy/data_loader",
+        "toy/losses",
+        "toy/model",
+    )
+}
 # The recipe for bringing one's own data, as a test: a task with data to replace has one.
 OWN_DATA_TESTS = {"tests/test_own_data.py"}
 MULTI_GPU_TESTS = {"tests/toolkit/test_distributed.py"}
@@ -50,13 +136,22 @@ ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.I
 # ... nor in a project that declined multi-GPU.
 DISTRIBUTED_WORDS = re.compile(
     r"distributed|multigpu|multi-gpu|multi-node|torchrun|DDP|gloo|nccl|rank|world_size",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 # Core modules that optional features plug into (issue 27): they name none of them.
-CORE_PLUGGED_INTO = ("base_dataset", "builders", "job_training", "evaluation",
-                     "run_directory", "outcome", "stopping")
+CORE_PLUGGED_INTO = (
+    "base_dataset",
+    "builders",
+    "job_training",
+    "evaluation",
+    "run_directory",
+    "outcome",
+    "stopping",
+)
 # ... nor in a project that declined SLURM.
-SLURM_WORDS = re.compile(r"slurm|sbatch|srun|scontrol|submitit|requeue|--submit\b|cluster\.yaml",
-                         re.IGNORECASE)
+SLURM_WORDS = re.compile(
+    r"slurm|sbatch|srun|scontrol|submitit|requeue|--submit\b|cluster\.yaml", re.IGNORECASE
+)
 # An option is whole files (the multi-GPU and SLURM modules, docs/rollout.md, the tests
 # of each), and a task's own text is in templates/<task>/: the files they share keep only
 # a few small insertion points for the prompts.
@@ -65,10 +160,16 @@ MAX_IF_BLOCKS_PER_FILE = 4
 # run.py is the researcher's entry point: read in one sitting, in every bake.
 MAX_RUN_PY_LINES = 150
 IF_BLOCK = re.compile(r"\{%-?\s*if\b")
-MODEL_TYPES = {"trajectory": "ReachingPolicy", "classification": "ShapeClassifier",
-               "blank": "MyModel"}
-DATASET_TYPES = {"trajectory": "TrajectoryStepDataset", "classification": "ShapeImageDataset",
-                 "blank": "MyDataset"}
+MODEL_TYPES = {
+    "trajectory": "ReachingPolicy",
+    "classification": "ShapeClassifier",
+    "blank": "MyModel",
+}
+DATASET_TYPES = {
+    "trajectory": "TrajectoryStepDataset",
+    "classification": "ShapeImageDataset",
+    "blank": "MyDataset",
+}
 # A row of the file tables (the README's of your files, docs/extending.md's of the
 # toolkit's, and the multi-GPU and SLURM pages' of their own): the files, then whose they are.
 FILE_TABLE_ROW = re.compile(r"^\| (`[^|]+) \| (?:yours|toolkit) \|", re.MULTILINE)
@@ -101,9 +202,12 @@ def code_and_docs(project):
 
 def test_the_exact_file_set_is_committed(baked):
     answers, project = baked
-    expected = (SOURCE | TOOLKIT_TESTS
-                | modules(project, *MODULES, *TASK_MODULES[answers["task"]])
-                | toolkit_modules(project, *TOOLKIT_MODULES))
+    expected = (
+        SOURCE
+        | TOOLKIT_TESTS
+        | modules(project, *MODULES, *TASK_MODULES[answers["task"]])
+        | toolkit_modules(project, *TOOLKIT_MODULES)
+    )
     if answers["task"] != "blank":
         expected |= OWN_DATA_TESTS
     if answers["include_rollout_phase"]:
@@ -114,8 +218,12 @@ def test_the_exact_file_set_is_committed(baked):
         expected |= toolkit_modules(project, "distributed", "distributed_training", "launch")
         expected |= MULTI_GPU_TESTS | {"docs/multi-gpu.md"}
     if answers["slurm"]:
-        expected |= {"cluster.yaml", *toolkit_modules(project, "slurm", "slurm_job",
-                                                      "slurm_queue", "slurm_sweep", "slurm_sweep_end")}
+        expected |= {
+            "cluster.yaml",
+            *toolkit_modules(
+                project, "slurm", "slurm_job", "slurm_queue", "slurm_sweep", "slurm_sweep_end"
+            ),
+        }
         expected |= SLURM_TESTS | {"docs/slurm.md"}
     assert tracked_files(project) == expected
 
@@ -144,8 +252,9 @@ def test_the_readme_says_whose_each_file_is(baked):
     rows = FILE_TABLE_ROW.findall(docs(project))
     named = {name for files in rows for name in re.findall(r"`([^`]+)`", files)}
     files = tracked_files(project)
-    package = {name for name in files
-               if name.startswith("src/") and not name.endswith("__init__.py")}
+    package = {
+        name for name in files if name.startswith("src/") and not name.endswith("__init__.py")
+    }
     assert package - named == set()
     assert {name for name in named if not name.endswith("/")} - files == set()
 
@@ -157,8 +266,8 @@ def test_the_readme_is_short_and_links_every_docs_page(baked):
     _, project = baked
     readme = (project / "README.md").read_text()
     assert len(readme.splitlines()) <= MAX_README_LINES
-    glossary = readme[readme.index("\n## Glossary\n"):]
-    glossary = glossary[:glossary.find("\n## ", 1)]
+    glossary = readme[readme.index("\n## Glossary\n") :]
+    glossary = glossary[: glossary.find("\n## ", 1)]
     terms = re.findall(r"^- \*\*(.+?)\*\*:", glossary, re.MULTILINE)
     assert 0 < len(terms) <= MAX_GLOSSARY_TERMS
     linked = set(DOCS_LINK.findall(readme))
@@ -173,11 +282,19 @@ def test_the_flag_table_has_every_flag_of_run_py(baked):
     # (--sweep-point, given by a sweep to its points) and not for the table.
     [command_line] = toolkit_modules(project, "command_line")
     # Each call's text, formatted (ruff format) or not: "--flag", ... or a line break first.
-    calls = [call.lstrip() for call in (project / command_line).read_text().split("add_argument(")[1:]]
-    flags = {re.match(r'"(--[a-z-]+)"', call)[1] for call in calls
-             if call.startswith('"--') and "argparse.SUPPRESS" not in call}
-    table = set(re.findall(r"^\| `(--[a-z-]+)", (project / "docs" / "reference.md").read_text(),
-                           re.MULTILINE))
+    calls = [
+        call.lstrip() for call in (project / command_line).read_text().split("add_argument(")[1:]
+    ]
+    flags = {
+        re.match(r'"(--[a-z-]+)"', call)[1]
+        for call in calls
+        if call.startswith('"--') and "argparse.SUPPRESS" not in call
+    }
+    table = set(
+        re.findall(
+            r"^\| `(--[a-z-]+)", (project / "docs" / "reference.md").read_text(), re.MULTILINE
+        )
+    )
     assert flags and flags - table == set()
 
 
@@ -202,8 +319,10 @@ def test_a_bake_names_no_other_tasks_model(baked):
     """Docstrings, tests and examples of one task do not leak into another's bake."""
     answers, project = baked
     others = [name for task, name in MODEL_TYPES.items() if task != answers["task"]]
-    mentions = {name: [path for path in code_and_docs(project)
-                       if name in (project / path).read_text()] for name in others}
+    mentions = {
+        name: [path for path in code_and_docs(project) if name in (project / path).read_text()]
+        for name in others
+    }
     assert mentions == {name: [] for name in others}
 
 
@@ -215,8 +334,7 @@ def test_the_readme_commands_and_examples_name_nothing_a_user_replaces(baked):
     blocks = re.findall(r"```(?:python|bash)\n(.*?)```", docs(project), re.DOTALL)
     sample_names = (MODEL_TYPES[answers["task"]], DATASET_TYPES[answers["task"]])
     assert [block for block in blocks if any(name in block for name in sample_names)] == []
-    imports = re.findall(rf"^from {project.name}\.\w+ import (.+)$", "".join(blocks),
-                         re.MULTILINE)
+    imports = re.findall(rf"^from {project.name}\.\w+ import (.+)$", "".join(blocks), re.MULTILINE)
     # A class or a constant of the sample's modules (CLASS_NAMES); a function may do.
     assert [name for line in imports for name in line.split(", ") if name[0].isupper()] == []
     assert 'model = PROJECT.load_run("logs/<model_type>/<timestamp>", checkpoint="best")' in readme
@@ -225,15 +343,23 @@ def test_the_readme_commands_and_examples_name_nothing_a_user_replaces(baked):
 # The flags of a task's data script (the script's name is the toolkit's convention: its
 # messages tell a user to run scripts/make_dataset.py).
 SAMPLE_DATA_WORDS = re.compile(
-    r"--(train|val|test)-(trajectories|images|examples)|--horizon|--image-size|--num-classes")
+    r"--(train|val|test)-(trajectories|images|examples)|--horizon|--image-size|--num-classes"
+)
 
 
 def test_no_toolkit_test_names_the_sample_task(baked):
     """The toolkit's tests train their own toy task: a researcher who replaces the sample's
     model, datasets and data script leaves them green."""
     _, project = baked
-    names = [*MODEL_TYPES.values(), *DATASET_TYPES.values(), "TrajectoryRolloutDataset",
-             "hidden_size: int = 256", "network.0.weight = ", "features.0.weight", "channels"]
+    names = [
+        *MODEL_TYPES.values(),
+        *DATASET_TYPES.values(),
+        "TrajectoryRolloutDataset",
+        "hidden_size: int = 256",
+        "network.0.weight = ",
+        "features.0.weight",
+        "channels",
+    ]
     for name in sorted(tracked_files(project)):
         if name.startswith("tests/toolkit/"):
             text = (project / name).read_text()
@@ -241,17 +367,25 @@ def test_no_toolkit_test_names_the_sample_task(baked):
             assert not SAMPLE_DATA_WORDS.search(text), f"{name}: {SAMPLE_DATA_WORDS.search(text)}"
 
 
-@pytest.mark.parametrize("options", [
-    {"include_rollout_phase": True, "multi_gpu": True, "slurm": True},
-    {"include_rollout_phase": False, "multi_gpu": False, "slurm": False}], ids=["all", "none"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"include_rollout_phase": True, "multi_gpu": True, "slurm": True},
+        {"include_rollout_phase": False, "multi_gpu": False, "slurm": False},
+    ],
+    ids=["all", "none"],
+)
 def test_the_toolkits_tests_are_the_same_whatever_the_task(options, cookies_session):
     trees = {}
     for task in MODEL_TYPES:
         result = cookies_session.bake(extra_context=checked({"task": task, **options}))
         assert result.exit_code == 0, result.exception
         project = Path(result.project_path)
-        trees[task] = {name: (project / name).read_text().replace(project.name, "PACKAGE")
-                       for name in tracked_files(project) if name.startswith("tests/toolkit/")}
+        trees[task] = {
+            name: (project / name).read_text().replace(project.name, "PACKAGE")
+            for name in tracked_files(project)
+            if name.startswith("tests/toolkit/")
+        }
     assert trees["trajectory"] == trees["classification"] == trees["blank"]
 
 
@@ -288,8 +422,9 @@ def ci_step(project: Path, name: str, job: str = "checks") -> str:
     return step["run"]
 
 
-def run_ci_step(project: Path, name: str, *extra: str, job: str = "checks",
-                **environment: str) -> subprocess.CompletedProcess:
+def run_ci_step(
+    project: Path, name: str, *extra: str, job: str = "checks", **environment: str
+) -> subprocess.CompletedProcess:
     """Run a CI step as the workflow does, with this environment's tools (already installed,
     as the workflow's Install step would have done)."""
     tools = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
@@ -330,8 +465,11 @@ def test_every_bake_is_in_ruff_formats_layout(baked):
 def test_a_long_package_name_is_linted_and_formatted_clean(bake):
     """The package's name is in many imports: a long one must not push them past 100
     characters, nor leave them in a layout the formatter would change."""
-    project = Path(bake(project_name="A Rather Long Research Project Name", multi_gpu=True,
-                        slurm=True).project_path)
+    project = Path(
+        bake(
+            project_name="A Rather Long Research Project Name", multi_gpu=True, slurm=True
+        ).project_path
+    )
     assert (project / "src" / "a_rather_long_research_project_name").is_dir()
     checked = ruff(project, "check", ".")
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -375,13 +513,19 @@ def test_ci_lint_step_catches_code_out_of_format(bake, pre_commit_home):
 def test_one_ruff_version_for_hook_and_editor(bake):
     project = Path(bake().project_path)
     hooks = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
-    ruff_hooks = [hook for repo in hooks["repos"] for hook in repo["hooks"]
-                  if hook["id"] in ("ruff", "ruff-format")]
+    ruff_hooks = [
+        hook
+        for repo in hooks["repos"]
+        for hook in repo["hooks"]
+        if hook["id"] in ("ruff", "ruff-format")
+    ]
     assert len(ruff_hooks) == 2
     development = tomllib.loads((project / "pyproject.toml").read_text())
-    [editor_ruff] = [requirement for requirement
-                     in development["project"]["optional-dependencies"]["dev"]
-                     if requirement.startswith("ruff")]
+    [editor_ruff] = [
+        requirement
+        for requirement in development["project"]["optional-dependencies"]["dev"]
+        if requirement.startswith("ruff")
+    ]
     for ruff_hook in ruff_hooks:
         assert ruff_hook["additional_dependencies"] == [editor_ruff]
 
@@ -395,24 +539,38 @@ def test_line_endings_are_normalised_and_artefacts_are_binary(bake):
 
 def test_rollout_phase_is_there_only_when_asked_for(baked):
     answers, project = baked
-    mentions = {name for name in code_and_docs(project)
-                if ROLLOUT_WORDS.search((project / name).read_text())}
+    mentions = {
+        name
+        for name in code_and_docs(project)
+        if ROLLOUT_WORDS.search((project / name).read_text())
+    }
     if answers["include_rollout_phase"]:
-        assert {"sample_runconfig.yaml", *modules(project, "train", "model", "schema"),
-                *toolkit_modules(project, "builders")} <= mentions
+        assert {
+            "sample_runconfig.yaml",
+            *modules(project, "train", "model", "schema"),
+            *toolkit_modules(project, "builders"),
+        } <= mentions
     else:
         assert mentions == set()
 
 
 def test_multi_gpu_code_is_there_only_when_asked_for(baked):
     answers, project = baked
-    mentions = {name for name in code_and_docs(project)
-                if DISTRIBUTED_WORDS.search((project / name).read_text())}
+    mentions = {
+        name
+        for name in code_and_docs(project)
+        if DISTRIBUTED_WORDS.search((project / name).read_text())
+    }
     if answers["multi_gpu"]:
-        assert {"README.md", "docs/multi-gpu.md", "sample_runconfig.yaml",
-                *modules(project, "schema"),
-                *toolkit_modules(project, "distributed", "distributed_training", "launch",
-                                  "job", "run_here")} <= mentions
+        assert {
+            "README.md",
+            "docs/multi-gpu.md",
+            "sample_runconfig.yaml",
+            *modules(project, "schema"),
+            *toolkit_modules(
+                project, "distributed", "distributed_training", "launch", "job", "run_here"
+            ),
+        } <= mentions
         # The core calls multi-GPU code only through what the command layer passes in.
         assert not mentions & toolkit_modules(project, *CORE_PLUGGED_INTO)
         # The researcher's training loop is the same with multi-GPU or without: the
@@ -424,12 +582,18 @@ def test_multi_gpu_code_is_there_only_when_asked_for(baked):
 
 def test_slurm_code_is_there_only_when_asked_for(baked):
     answers, project = baked
-    mentions = {name for name in code_and_docs(project)
-                if SLURM_WORDS.search((project / name).read_text())}
+    mentions = {
+        name for name in code_and_docs(project) if SLURM_WORDS.search((project / name).read_text())
+    }
     if answers["slurm"]:
-        assert {"README.md", "docs/slurm.md", "run.py", "pyproject.toml", "cluster.yaml",
-                *toolkit_modules(project, "slurm", "slurm_job", "slurm_sweep", "runs",
-                                  "command_line")} <= mentions
+        assert {
+            "README.md",
+            "docs/slurm.md",
+            "run.py",
+            "pyproject.toml",
+            "cluster.yaml",
+            *toolkit_modules(project, "slurm", "slurm_job", "slurm_sweep", "runs", "command_line"),
+        } <= mentions
         assert not mentions & toolkit_modules(project, *CORE_PLUGGED_INTO)
     else:
         assert mentions == set()
@@ -441,8 +605,11 @@ def test_train_py_is_the_same_with_multi_gpu_or_without(task, cookies_session):
     toolkit/distributed_training.py's, a file only a multi-GPU bake gets."""
     texts = set()
     for multi_gpu in (False, True):
-        result = cookies_session.bake(extra_context=checked(
-            {"task": task, "include_rollout_phase": True, "multi_gpu": multi_gpu}))
+        result = cookies_session.bake(
+            extra_context=checked(
+                {"task": task, "include_rollout_phase": True, "multi_gpu": multi_gpu}
+            )
+        )
         assert result.exit_code == 0, result.exception
         project = Path(result.project_path)
         [train_py] = modules(project, "train")
@@ -451,13 +618,15 @@ def test_train_py_is_the_same_with_multi_gpu_or_without(task, cookies_session):
 
 
 def test_no_file_of_the_template_is_a_maze_of_branches():
-    files = [path for folder in ("{{cookiecutter.project_slug}}", "templates")
-             for path in (TEMPLATE / folder).rglob("*") if path.is_file()]
+    files = [
+        path
+        for folder in ("{{cookiecutter.project_slug}}", "templates")
+        for path in (TEMPLATE / folder).rglob("*")
+        if path.is_file()
+    ]
     assert len(files) > 100  # the per-task files, whose names end in {% endif %}, too
-    blocks = {path.relative_to(TEMPLATE): len(IF_BLOCK.findall(path.read_text()))
-              for path in files}
-    assert {path: count for path, count in blocks.items()
-            if count > MAX_IF_BLOCKS_PER_FILE} == {}
+    blocks = {path.relative_to(TEMPLATE): len(IF_BLOCK.findall(path.read_text())) for path in files}
+    assert {path: count for path, count in blocks.items() if count > MAX_IF_BLOCKS_PER_FILE} == {}
     assert sum(blocks.values()) <= MAX_IF_BLOCKS
 
 

@@ -12,12 +12,11 @@ import pytest
 from conftest import git, python
 
 QUICK = ("run.py", "sample_runconfig.yaml", "--mini", "--cpu")
-SIZES = ("--train-examples", "30", "--val-examples", "10", "--test-examples", "10",
-         "--shards", "3")
+SIZES = ("--train-examples", "30", "--val-examples", "10", "--test-examples", "10", "--shards", "3")
 # The example in make_examples' comment, as a user might write it first.
-EXAMPLE = '''    inputs = rng.normal(size=(count, 8)).astype(np.float32)
+EXAMPLE = """    inputs = rng.normal(size=(count, 8)).astype(np.float32)
     return {"inputs": inputs, "targets": inputs.sum(axis=1, keepdims=True)}
-'''
+"""
 
 
 @pytest.fixture
@@ -29,8 +28,17 @@ def blank(bake):
 
 def commit(project, message: str) -> None:
     git(project, "add", "--all")
-    git(project, "-c", "commit.gpgsign=false", "commit", "--quiet", "--allow-empty",
-        "--no-verify", "-m", message)
+    git(
+        project,
+        "-c",
+        "commit.gpgsign=false",
+        "commit",
+        "--quiet",
+        "--allow-empty",
+        "--no-verify",
+        "-m",
+        message,
+    )
 
 
 def write_shards(project) -> None:
@@ -44,10 +52,13 @@ def write_shards(project) -> None:
 
 def fill_in_the_fields(project) -> None:
     source = next((project / "src").glob("*/data_loader.py"))
-    source.write_text(source.read_text().replace(
-        "fields: dict[str, Field] = {}",
-        'fields = {"inputs": Field("inputs", "float32", (3,)),\n'
-        '              "supervision": Field("targets", "float32", (1,))}'))
+    source.write_text(
+        source.read_text().replace(
+            "fields: dict[str, Field] = {}",
+            'fields = {"inputs": Field("inputs", "float32", (3,)),\n'
+            '              "supervision": Field("targets", "float32", (1,))}',
+        )
+    )
 
 
 @pytest.mark.slow(minutes=1)
@@ -75,7 +86,7 @@ def with_written(project, function: str, body: str):
     source = script.read_text()
     start = source.index("    raise UserError", source.index(f"def {function}"))
     end = source.index("\n\n\n", start)
-    script.write_text(source[:start] + body + source[end + 1:])
+    script.write_text(source[:start] + body + source[end + 1 :])
     return script
 
 
@@ -102,15 +113,17 @@ def test_once_written_make_examples_writes_the_same_shards_every_time(blank, tmp
 
 @pytest.mark.slow(minutes=1)
 def test_the_shipped_tests_pass_and_skip_what_needs_data_not_yet_written(blank):
-    result = python(blank, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests",
-                    "--ignore", "tests/toolkit")
+    result = python(
+        blank, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", "--ignore", "tests/toolkit"
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     assert re.search(r"\d+ skipped", result.stdout), result.stdout[-500:]
     assert "failed" not in result.stdout
 
 
 def test_the_readme_shows_the_load_run_call_and_a_directory_that_is_no_run_is_refused(
-        blank, tmp_path):
+    blank, tmp_path
+):
     readme = (blank / "README.md").read_text()
     [example] = re.findall(r"<!-- load_run example -->\n```python\n(.*?)```\n", readme, re.S)
     compile(example, "README.md", "exec")
@@ -140,8 +153,9 @@ def a_table(path, rows):
 
 
 def read_from(project, source, output, *flags):
-    return python(project, "scripts/make_dataset.py", "--from", str(source),
-                  "--output", str(output), *flags)
+    return python(
+        project, "scripts/make_dataset.py", "--from", str(source), "--output", str(output), *flags
+    )
 
 
 def split_ids(output, split):
@@ -183,16 +197,24 @@ def test_a_file_is_read_once_and_split_by_the_seed_the_same_way_every_time(blank
     assert split_ids(tmp_path / "other_seed", "test") != ids[2]
 
 
-@pytest.mark.parametrize(("body", "rows", "expected"), [
-    # A reader that loses a row of the targets.
-    (CSV_EXAMPLE.replace("table[:, -1:]", "table[1:, -1:]"), 20,
-     "different row counts (inputs: 20, targets: 19)"),
-    # A tenth of 4 rows rounds to none.
-    (CSV_EXAMPLE, 4, "leave val/ empty with --val-fraction 0.1"),
-    (CSV_EXAMPLE, None, "no such file"),
-], ids=["different row counts", "an empty split", "no file"])
-def test_data_read_from_a_file_that_cannot_be_split_is_refused(blank, tmp_path, body, rows,
-                                                               expected):
+@pytest.mark.parametrize(
+    ("body", "rows", "expected"),
+    [
+        # A reader that loses a row of the targets.
+        (
+            CSV_EXAMPLE.replace("table[:, -1:]", "table[1:, -1:]"),
+            20,
+            "different row counts (inputs: 20, targets: 19)",
+        ),
+        # A tenth of 4 rows rounds to none.
+        (CSV_EXAMPLE, 4, "leave val/ empty with --val-fraction 0.1"),
+        (CSV_EXAMPLE, None, "no such file"),
+    ],
+    ids=["different row counts", "an empty split", "no file"],
+)
+def test_data_read_from_a_file_that_cannot_be_split_is_refused(
+    blank, tmp_path, body, rows, expected
+):
     """One line naming the file and saying `expected`, and nothing written."""
     table = tmp_path / "my_table.csv"
     if rows is not None:

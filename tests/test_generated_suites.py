@@ -18,8 +18,11 @@ FULL = {"task": "trajectory", "include_rollout_phase": True, "multi_gpu": True, 
 OTHERS = [answers for answers in covering_combinations() if answers != FULL]
 TOOLKIT = "tests/toolkit"
 SEVERAL_PROCESSES = [f"{TOOLKIT}/test_distributed.py", f"{TOOLKIT}/test_slurm.py"]
-SWEEPS = [f"{TOOLKIT}/test_sweep.py", f"{TOOLKIT}/test_sweep_report.py",
-          f"{TOOLKIT}/test_search.py"]
+SWEEPS = [
+    f"{TOOLKIT}/test_sweep.py",
+    f"{TOOLKIT}/test_sweep_report.py",
+    f"{TOOLKIT}/test_search.py",
+]
 # The full bake's machinery tier (its workflow's machinery job) in parts of a few
 # minutes each, by file, and about how many minutes each takes on one core.
 SWEEP_RECORDS = [f"{TOOLKIT}/test_sweep_records.py", f"{TOOLKIT}/test_sweep_sequences.py"]
@@ -27,8 +30,10 @@ MACHINERY_PARTS = {
     "several processes and SLURM": (SEVERAL_PROCESSES, 8),
     "sweeps and search": (SWEEPS, 7),
     "sweep records": (SWEEP_RECORDS, 2),
-    "the rest": ([TOOLKIT, *(f"--ignore={path}"
-                             for path in SEVERAL_PROCESSES + SWEEPS + SWEEP_RECORDS)], 7),
+    "the rest": (
+        [TOOLKIT, *(f"--ignore={path}" for path in SEVERAL_PROCESSES + SWEEPS + SWEEP_RECORDS)],
+        7,
+    ),
 }
 
 
@@ -52,20 +57,33 @@ def test_the_full_bakes_default_tests_pass(full_bake):
     passed(run_ci_step(full_bake, "Tests", "-q", "-p", "no:cacheprovider"), full_bake)
 
 
-@pytest.mark.parametrize("part", [
-    pytest.param(name, marks=pytest.mark.slow(minutes=minutes), id=name)
-    for name, (_, minutes) in MACHINERY_PARTS.items()])
+@pytest.mark.parametrize(
+    "part",
+    [
+        pytest.param(name, marks=pytest.mark.slow(minutes=minutes), id=name)
+        for name, (_, minutes) in MACHINERY_PARTS.items()
+    ],
+)
 def test_the_full_bakes_machinery_tests_pass(part, full_bake):
     """`pytest -m machinery`, as the project's machinery job runs it, a part at a time."""
     paths, _ = MACHINERY_PARTS[part]
-    result = run_ci_step(full_bake, "Machinery tests", "-q", "-p", "no:cacheprovider", *paths,
-                         job="machinery")
+    result = run_ci_step(
+        full_bake, "Machinery tests", "-q", "-p", "no:cacheprovider", *paths, job="machinery"
+    )
     passed(result, full_bake)
 
 
 def collected(project: Path, *arguments: str) -> set[str]:
-    result = run_ci_step(project, "Machinery tests", "-q", "-p", "no:cacheprovider",
-                         "--collect-only", *arguments, job="machinery")
+    result = run_ci_step(
+        project,
+        "Machinery tests",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--collect-only",
+        *arguments,
+        job="machinery",
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     return {line for line in result.stdout.splitlines() if "::" in line}
 
@@ -77,18 +95,32 @@ def test_the_machinery_parts_run_every_machinery_test_once(full_bake):
     assert sum(map(len, parts)) == len(whole) and set().union(*parts) == whole
 
 
-@pytest.mark.parametrize("answers", [
-    pytest.param(answers, marks=pytest.mark.slow(minutes=2), id=combination_id(answers))
-    for answers in OTHERS])
-def test_a_covering_bake_passes_the_tests_its_answers_change(answers, cookies_session,
-                                                             full_bake):
+@pytest.mark.parametrize(
+    "answers",
+    [
+        pytest.param(answers, marks=pytest.mark.slow(minutes=2), id=combination_id(answers))
+        for answers in OTHERS
+    ],
+)
+def test_a_covering_bake_passes_the_tests_its_answers_change(answers, cookies_session, full_bake):
     baked = cookies_session.bake(extra_context=checked(answers))
     assert baked.exit_code == 0, baked.exception
     project = Path(baked.project_path)
-    researchers = sorted(str(path.relative_to(project))
-                         for path in (project / "tests").glob("test_*.py"))
+    researchers = sorted(
+        str(path.relative_to(project)) for path in (project / "tests").glob("test_*.py")
+    )
     differing = differing_tests(project, full_bake)
     print(f"{len(differing)} toolkit tests differ from the full bake's:", *differing, sep="\n")
-    result = run_ci_step(project, "Tests", "-q", "-p", "no:cacheprovider", "-m", "''",
-                         *researchers, f"{TOOLKIT}/test_journey.py", *differing)
+    result = run_ci_step(
+        project,
+        "Tests",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        "''",
+        *researchers,
+        f"{TOOLKIT}/test_journey.py",
+        *differing,
+    )
     passed(result, project)

@@ -9,21 +9,35 @@ from conftest import TEMPLATE, git, run
 from cookiecutter.main import cookiecutter
 
 
-@pytest.mark.parametrize("slug, reason", [
-    ("Reaching-Policy", "not a lowercase Python identifier"),
-    ("1st_project", "not a lowercase Python identifier"),
-    ("class", "Python keyword"),
-    ("json", "standard library"),
-    ("logging", "standard library"),
-    ("test", "would shadow"),
-    ("torch", "depends on"),
-    ("yaml", "depends on"),
-    ("git", "depends on"),
-    ("run", "depends on or uses"),
-])
+@pytest.mark.parametrize(
+    "slug, reason",
+    [
+        ("Reaching-Policy", "not a lowercase Python identifier"),
+        ("1st_project", "not a lowercase Python identifier"),
+        ("class", "Python keyword"),
+        ("json", "standard library"),
+        ("logging", "standard library"),
+        ("test", "would shadow"),
+        ("torch", "depends on"),
+        ("yaml", "depends on"),
+        ("git", "depends on"),
+        ("run", "depends on or uses"),
+    ],
+)
 def test_bad_slugs_are_refused_with_the_reason_first(tmp_path, slug, reason):
-    result = run([sys.executable, "-m", "cookiecutter", "--no-input", "--output-dir",
-                  str(tmp_path), str(TEMPLATE), f"project_slug={slug}"], tmp_path)
+    result = run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "--output-dir",
+            str(tmp_path),
+            str(TEMPLATE),
+            f"project_slug={slug}",
+        ],
+        tmp_path,
+    )
     assert result.returncode != 0
     first_line = result.stderr.lstrip().splitlines()[0]
     assert first_line.startswith(f"ERROR: project_slug {slug!r}") and reason in first_line
@@ -42,12 +56,24 @@ def test_quotes_and_backslashes_in_answers_survive(bake):
     assert git(project, "log", "-1", "--format=%s").startswith("Initial commit")
 
 
-@pytest.mark.parametrize("value, expected", [("yes", True), ("no", False),
-                                             ("true", True), ("false", False)])
+@pytest.mark.parametrize(
+    "value, expected", [("yes", True), ("no", False), ("true", True), ("false", False)]
+)
 def test_booleans_from_the_command_line(tmp_path, value, expected):
-    result = run([sys.executable, "-m", "cookiecutter", "--no-input", "--output-dir",
-                  str(tmp_path), str(TEMPLATE), f"include_rollout_phase={value}",
-                  "project_slug=arm_lab"], tmp_path)
+    result = run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "--output-dir",
+            str(tmp_path),
+            str(TEMPLATE),
+            f"include_rollout_phase={value}",
+            "project_slug=arm_lab",
+        ],
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     config = (tmp_path / "arm_lab" / "sample_runconfig.yaml").read_text()
     assert ("rollout_data_loader_type" in config) is expected
@@ -57,8 +83,13 @@ def test_no_git_identity_uses_the_author_answers_locally(bake, monkeypatch, tmp_
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-global-config"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for variable in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME",
-                     "GIT_COMMITTER_EMAIL", "EMAIL"):
+    for variable in (
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+        "EMAIL",
+    ):
         monkeypatch.delenv(variable, raising=False)
     result = bake(author_name="Grace Hopper", author_email="grace@example.com")
     assert result.exit_code == 0, result.exception
@@ -86,8 +117,17 @@ def outer_repository(tmp_path):
     git(outer, "init", "--quiet")
     (outer / "file.txt").write_text("outer\n")
     git(outer, "add", "file.txt")
-    git(outer, "-c", "user.name=Outer", "-c", "user.email=outer@example.com",
-        "commit", "--quiet", "-m", "outer")
+    git(
+        outer,
+        "-c",
+        "user.name=Outer",
+        "-c",
+        "user.email=outer@example.com",
+        "commit",
+        "--quiet",
+        "-m",
+        "outer",
+    )
     return outer
 
 
@@ -104,8 +144,7 @@ def test_inside_another_repository_the_project_gets_its_own(outer_repository):
     assert commits(outer_repository) == before
 
 
-def test_a_leaked_git_dir_does_not_redirect_the_first_commit(bake, monkeypatch,
-                                                             outer_repository):
+def test_a_leaked_git_dir_does_not_redirect_the_first_commit(bake, monkeypatch, outer_repository):
     before = commits(outer_repository)
     monkeypatch.setenv("GIT_DIR", str(outer_repository / ".git"))
     monkeypatch.setenv("GIT_WORK_TREE", str(outer_repository))

@@ -54,5 +54,7 @@ def test_the_classification_sample_config_reaches_90_percent_test_accuracy(bake)
     final_test = metadata["final_test"]
     assert final_test["epoch"] == metadata["best"]["epoch"]
     assert final_test["results"]["test"]["accuracy"] >= 0.9, metadata
-    print(f"final test of epoch {final_test['epoch']}: {final_test['results']}; "
-          f"last epoch: {metadata['progress']['last_results']}")
+    print(
+        f"final test of epoch {final_test['epoch']}: {final_test['results']}; "
+        f"last epoch: {metadata['progress']['last_results']}"
+    )

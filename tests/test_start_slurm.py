@@ -20,15 +20,22 @@ def test_without_slurm_and_not_root_it_says_why_and_fails():
             (Path(tools) / name).symlink_to(shutil.which(name))
         command = ["bash", str(SCRIPT)]
         if os.geteuid() == 0:
-            command = [shutil.which("setpriv"), "--reuid=65534", "--regid=65534",
-                       "--clear-groups", *command]
+            command = [
+                shutil.which("setpriv"),
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                *command,
+            ]
         result = run(command, Path("/"), PATH=tools)
     assert result.returncode == 1
     assert "needs root" in result.stderr
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("sinfo") is None,
-                    reason="needs root, and SLURM installed (the first start installs it)")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("sinfo") is None,
+    reason="needs root, and SLURM installed (the first start installs it)",
+)
 def test_a_second_start_finds_slurm_up_and_does_nothing(tmp_path):
     first = run(["bash", str(SCRIPT)], tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
