@@ -40,8 +40,14 @@ from {{ cookiecutter.project_slug }}.toolkit.yaml_files import dump
 from {{ cookiecutter.project_slug }}.train import Trainer
 
 # Your files, handed to the toolkit: a config names the classes and functions in them.
-PROJECT = LoadableProject(root=Path(__file__).resolve().parent, models=model,
-                          datasets=data_loader, losses=losses, schema=schema, trainer=Trainer)
+PROJECT = LoadableProject(
+    root=Path(__file__).resolve().parent,
+    models=model,
+    datasets=data_loader,
+    losses=losses,
+    schema=schema,
+    trainer=Trainer,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     # before anything runs is a message: `error: ...` and exit code 2.
     try:
         if args.list and args.sweep:
-            return show_sweep(args.sweep, PROJECT.logs, PROJECT.root, args.format,
-                              redraw=args.picture)
+            return show_sweep(
+                args.sweep, PROJECT.logs, PROJECT.root, args.format, redraw=args.picture
+            )
         if args.list:
             print_output(listing(PROJECT.logs, PROJECT.root, args.format, args.columns))
             return 0
@@ -69,8 +76,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.rerun:
             run_path = Path(args.rerun).resolve()
-            return rerun(run_path, read_metadata(run_path), PROJECT.root, PROJECT.logs,
-                         args.allow_changed_data)
+            return rerun(
+                run_path,
+                read_metadata(run_path),
+                PROJECT.root,
+                PROJECT.logs,
+                args.allow_changed_data,
+            )
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -10,8 +10,7 @@ from {{ cookiecutter.project_slug }}.toolkit.testing import run_directories, run
 def test_the_sample_config_trains_a_logged_run(project):
     # --mini: mini_size elements of each split; one epoch is enough to go through
     # every phase, the checkpoint and the final test.
-    result = run_py(project, "sample_runconfig.yaml", "--mini", "--cpu",
-                    "--modify", "epochs", "1")
+    result = run_py(project, "sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "1")
     assert result.returncode == 0, result.stderr
     [run] = run_directories(project)
     metadata = yaml.safe_load((run / "metadata.yaml").read_text())

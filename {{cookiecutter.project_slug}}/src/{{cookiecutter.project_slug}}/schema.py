@@ -57,8 +57,10 @@ def path(value: object) -> str:
     except RuntimeError:  # Python 3.11 and older, for an unknown user
         expanded = Path(value)
     if expanded.parts and expanded.parts[0].startswith("~"):
-        raise Invalid(f"{shown(value)} starts with {expanded.parts[0]}, which names no "
-                      "user's home directory here; give the full path")
+        raise Invalid(
+            f"{shown(value)} starts with {expanded.parts[0]}, which names no "
+            "user's home directory here; give the full path"
+        )
     return value
 
 
@@ -74,11 +76,14 @@ split = All(str, Match(r"^\w[\w.-]*$"), msg="expected the name of a folder in da
 # lowest (mode min) or highest (max). The test split is read once, at the end, by it.
 SELECTION = {
     Optional("metric", default="val/loss"): All(
-        str, Match(r"^\w+/\w+$"), msg="expected PHASE/NAME, e.g. val/loss"),
+        str, Match(r"^\w+/\w+$"), msg="expected PHASE/NAME, e.g. val/loss"
+    ),
     Optional("mode", default="min"): In(["min", "max"], msg="expected min or max"),
     Optional("patience", default=None): Any(
-        None, All(integer, Range(min=1)),
-        msg="expected a number of epochs (1 or more), or null never to stop early"),
+        None,
+        All(integer, Range(min=1)),
+        msg="expected a number of epochs (1 or more), or null never to stop early",
+    ),
 }
 
 # How the learning rate changes. exponential: the model's scheduler(optimizer), stepped
@@ -88,10 +93,10 @@ SELECTION = {
 # there rather than silently ignored.
 LEARNING_RATE_SCHEDULE = {
     Optional("type", default="exponential"): In(
-        ["exponential", "warmup_cosine"], msg="expected exponential or warmup_cosine"),
+        ["exponential", "warmup_cosine"], msg="expected exponential or warmup_cosine"
+    ),
     Optional("warmup_steps"): All(integer, Range(min=0)),
-    Optional("final_learning_rate"): All(
-        number, Range(min=0), msg="expected a finite number >= 0"),
+    Optional("final_learning_rate"): All(number, Range(min=0), msg="expected a finite number >= 0"),
 }
 WARMUP_COSINE_KEYS = ("warmup_steps", "final_learning_rate")
 
@@ -100,16 +105,18 @@ def schedule_settings(schedule: dict) -> dict:
     """The schedule with warmup_cosine's defaults filled in, or its keys refused
     under exponential."""
     if schedule["type"] == "warmup_cosine":
-        return {"type": "warmup_cosine", "warmup_steps": 0, "final_learning_rate": 0.0,
-                **schedule}
+        return {"type": "warmup_cosine", "warmup_steps": 0, "final_learning_rate": 0.0, **schedule}
     for key in WARMUP_COSINE_KEYS:
         if key in schedule:
-            raise Invalid(f"{key} belongs to type warmup_cosine; the exponential schedule "
-                          "multiplies the rate by model_parameters.learning_rate_decay "
-                          "after every epoch. Set type: warmup_cosine, or remove the key",
-                          path=[key])
+            raise Invalid(
+                f"{key} belongs to type warmup_cosine; the exponential schedule "
+                "multiplies the rate by model_parameters.learning_rate_decay "
+                "after every epoch. Set type: warmup_cosine, or remove the key",
+                path=[key],
+            )
     return schedule
 {% if cookiecutter.multi_gpu %}
+
 
 # The seed toolkit's multi-GPU block. With it, run.py spawns ngpus_per_node processes on
 # this node; node_idx, num_nodes and url place this node in a multi-node job.
@@ -119,7 +126,8 @@ MULTIGPU_PARAMETERS = {
     Optional("node_idx", default=0): All(integer, Range(min=0)),
     Optional("num_nodes", default=1): All(integer, Range(min=1)),
     Optional("url", default="tcp://127.0.0.1:12344"): All(
-        str, Match(r"^tcp://[^:/]+:\d+$"),
+        str,
+        Match(r"^tcp://[^:/]+:\d+$"),
         msg="expected tcp://HOST:PORT, e.g. tcp://10.0.0.1:12344",
     ),
 }
@@ -127,57 +135,71 @@ MULTIGPU_PARAMETERS = {
 
 def node_within_job(parameters: dict) -> dict:
     if parameters["node_idx"] >= parameters["num_nodes"]:
-        raise Invalid(f"node_idx {parameters['node_idx']} is not below num_nodes "
-                      f"{parameters['num_nodes']} (nodes count from 0)", path=["node_idx"])
+        raise Invalid(
+            f"node_idx {parameters['node_idx']} is not below num_nodes "
+            f"{parameters['num_nodes']} (nodes count from 0)",
+            path=["node_idx"],
+        )
     return parameters
 {% endif %}
 
-RUN_CONFIG = Schema({
-    Required("description"): All(str, Length(min=1), msg="describe what this run is for"),
-    Required("data_directory"): path,
-    Optional("bootstrap_model_file", default=None): optional_path,
-    Required("model_type"): name,
-    Optional("model_parameters", default=dict): parameters,
-    Required("loss_function"): name,
-    Required("epochs"): All(integer, Range(min=1)),
-    Required("batch_size"): All(integer, Range(min=1)),
-    Optional("checkpoint_interval", default=None): Any(
-        None, All(number, Range(min=0, min_included=False)),
-        msg="expected seconds (a positive number), or null for no mid-epoch checkpoints",
-    ),
-    Optional("log_interval", default=50): All(integer, Range(min=1)),
-    Optional("gradient_clip_norm", default=None): Any(
-        None, All(number, Range(min=0, min_included=False)),
-        msg="expected a positive number (the largest gradient norm), or null for no clipping",
-    ),
-    Optional("gradient_accumulation_steps", default=1): All(integer, Range(min=1)),
-    Optional("learning_rate_schedule", default=lambda: {"type": "exponential"}): All(
-        LEARNING_RATE_SCHEDULE, schedule_settings),
-    Required("train_data_loader_type"): name,
-    Optional("test_data_loader_type", default=None): optional_name,
+
+RUN_CONFIG = Schema(
+    {
+        Required("description"): All(str, Length(min=1), msg="describe what this run is for"),
+        Required("data_directory"): path,
+        Optional("bootstrap_model_file", default=None): optional_path,
+        Required("model_type"): name,
+        Optional("model_parameters", default=dict): parameters,
+        Required("loss_function"): name,
+        Required("epochs"): All(integer, Range(min=1)),
+        Required("batch_size"): All(integer, Range(min=1)),
+        Optional("checkpoint_interval", default=None): Any(
+            None,
+            All(number, Range(min=0, min_included=False)),
+            msg="expected seconds (a positive number), or null for no mid-epoch checkpoints",
+        ),
+        Optional("log_interval", default=50): All(integer, Range(min=1)),
+        Optional("gradient_clip_norm", default=None): Any(
+            None,
+            All(number, Range(min=0, min_included=False)),
+            msg="expected a positive number (the largest gradient norm), or null for no clipping",
+        ),
+        Optional("gradient_accumulation_steps", default=1): All(integer, Range(min=1)),
+        Optional("learning_rate_schedule", default=lambda: {"type": "exponential"}): All(
+            LEARNING_RATE_SCHEDULE, schedule_settings
+        ),
+        Required("train_data_loader_type"): name,
+        Optional("test_data_loader_type", default=None): optional_name,
 {% if cookiecutter.include_rollout_phase %}
-    Optional("rollout_data_loader_type", default=None): optional_name,
-    Optional("rollout_max_samples", default=1000): All(integer, Range(min=1)),
+        Optional("rollout_data_loader_type", default=None): optional_name,
+        Optional("rollout_max_samples", default=1000): All(integer, Range(min=1)),
 {% endif %}
-    Optional("val_split", default="val"): split,
-    Optional("selection", default=dict): SELECTION,
-    Optional("data_loader_parameters", default=dict): {
-        Optional(kind): parameters for kind in ("all", *DATA_LOADERS)
-    },
-    Optional("num_workers", default=0): All(integer, Range(min=0)),
-    Optional("seed", default=0): All(
-        integer, Range(min=0, max=MAX_SEED), msg=f"expected an integer from 0 to {MAX_SEED}",
-    ),
-    Optional("mixed_precision", default=None): Any(
-        None, "bf16", msg="expected bf16, or null to train in float32 throughout",
-    ),
-    Optional("compile_model", default=False): boolean,
+        Optional("val_split", default="val"): split,
+        Optional("selection", default=dict): SELECTION,
+        Optional("data_loader_parameters", default=dict): {
+            Optional(kind): parameters for kind in ("all", *DATA_LOADERS)
+        },
+        Optional("num_workers", default=0): All(integer, Range(min=0)),
+        Optional("seed", default=0): All(
+            integer,
+            Range(min=0, max=MAX_SEED),
+            msg=f"expected an integer from 0 to {MAX_SEED}",
+        ),
+        Optional("mixed_precision", default=None): Any(
+            None,
+            "bf16",
+            msg="expected bf16, or null to train in float32 throughout",
+        ),
+        Optional("compile_model", default=False): boolean,
 {% if cookiecutter.multi_gpu %}
-    Optional("multigpu_parameters", default=None): Any(
-        None, All(MULTIGPU_PARAMETERS, node_within_job),
-    ),
+        Optional("multigpu_parameters", default=None): Any(
+            None,
+            All(MULTIGPU_PARAMETERS, node_within_job),
+        ),
 {% endif %}
-})
+    }
+)
 
 TOP_LEVEL_KEYS = tuple(str(key) for key in RUN_CONFIG.schema)
 

@@ -33,13 +33,17 @@ class Trainer(TrainerBase):
     def held_out_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The batch's mean loss and the model's metrics, with no gradients."""
         prediction = self.model(batch)
-        return {"loss": self.loss_function(prediction, batch["supervision"]),
-                **self.model.metrics(prediction, batch)}
+        return {
+            "loss": self.loss_function(prediction, batch["supervision"]),
+            **self.model.metrics(prediction, batch),
+        }
 {% if cookiecutter.include_rollout_phase %}
 
     def rollout_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The same for a rollout phase: the model acts in closed loop from each start."""
         prediction = self.model.rollout(batch)
-        return {"loss": self.loss_function(prediction, batch["supervision"]),
-                **self.model.rollout_metrics(prediction, batch)}
+        return {
+            "loss": self.loss_function(prediction, batch["supervision"]),
+            **self.model.rollout_metrics(prediction, batch),
+        }
 {% endif %}

@@ -92,8 +92,11 @@ def toy_config_text(sample_text: str) -> str:
             lines.append(f"{key[1]}: null")
         else:
             lines += block
-    missing = set(TOY_KEYS) - {TOP_LEVEL_KEY.match(line)[1] for line in sample_text.splitlines()
-                               if TOP_LEVEL_KEY.match(line)}
+    missing = set(TOY_KEYS) - {
+        TOP_LEVEL_KEY.match(line)[1]
+        for line in sample_text.splitlines()
+        if TOP_LEVEL_KEY.match(line)
+    }
     lines += [yaml.safe_dump({key: TOY_KEYS[key]}).rstrip() for key in sorted(missing)]
     return "\n".join(lines) + "\n"
 
@@ -101,15 +104,25 @@ def toy_config_text(sample_text: str) -> str:
 TOY_CONFIG_TEXT = toy_config_text((PROJECT_ROOT / "sample_runconfig.yaml").read_text())
 # The toy task in this process: your schema and Trainer with the toy's modules, rooted
 # in a scratch folder that holds the toy config as sample_runconfig.yaml.
-TOY_PROJECT = dataclasses.replace(run.PROJECT, root=Path(tempfile.mkdtemp(prefix="toy-project-")),
-                                  models=toy_model, datasets=toy_data_loader, losses=toy_losses)
+TOY_PROJECT = dataclasses.replace(
+    run.PROJECT,
+    root=Path(tempfile.mkdtemp(prefix="toy-project-")),
+    models=toy_model,
+    datasets=toy_data_loader,
+    losses=toy_losses,
+)
 atexit.register(shutil.rmtree, TOY_PROJECT.root, ignore_errors=True)
 SAMPLE = TOY_PROJECT.root / "sample_runconfig.yaml"
 SAMPLE.write_text(TOY_CONFIG_TEXT)
 
 
-def write_run(project: Path, name: str, metadata: dict | None = None,
-              text: str | None = None, model: str = "Model") -> Path:
+def write_run(
+    project: Path,
+    name: str,
+    metadata: dict | None = None,
+    text: str | None = None,
+    model: str = "Model",
+) -> Path:
     """A hand-made run directory logs/MODEL/NAME holding `metadata`, or `text` as is."""
     directory = project / "logs" / model / name
     directory.mkdir(parents=True)
@@ -141,6 +154,7 @@ def sweep_record(directory: Path) -> dict:
 # --------------------------------------------------------------------------------------
 # Runs in the background, stopped and resumed
 
+
 class Started:
     """A run.py started in the background, and its run directory once it has one."""
 
@@ -148,9 +162,15 @@ class Started:
         self.project = project
         self.earlier_runs = set(run_directories(project))
         self.process = subprocess.Popen(
-            [sys.executable, "run.py", *args], cwd=project, env=environment(project),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            errors="replace")
+            [sys.executable, "run.py", *args],
+            cwd=project,
+            env=environment(project),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+        )
         self.stderr = ""  # what wait_for_output has read so far
 
     @property

@@ -27,8 +27,15 @@ def run_py_importing(project, source, *args: str) -> subprocess.CompletedProcess
     """run.py in `project` with the package imported from `source` first, as a
     virtual environment shared with another checkout (`pip install -e .` there) does."""
     env = {**environment(project), "PYTHONPATH": str(source)}
-    return subprocess.run([sys.executable, "run.py", *args], cwd=project, env=env,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "run.py", *args],
+        cwd=project,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def assert_refused(result, *words: str) -> None:
@@ -46,9 +53,13 @@ def test_the_package_of_another_checkout_is_refused(project, tmp_path):
 
     result = run_py_importing(project, other / "src", *QUICK)
 
-    assert_refused(result, f"imported from another copy than this checkout's ({project})",
-                   str(other / "src" / "{{ cookiecutter.project_slug }}"), "pip install -e .",
-                   "PYTHONPATH=src")
+    assert_refused(
+        result,
+        f"imported from another copy than this checkout's ({project})",
+        str(other / "src" / "{{ cookiecutter.project_slug }}"),
+        "pip install -e .",
+        "PYTHONPATH=src",
+    )
     assert not (project / "logs").exists()
 
 
@@ -60,8 +71,12 @@ def test_a_file_hidden_from_git_status_is_refused(project, flag):
 
     result = run_py(project, *QUICK)
 
-    assert_refused(result, LOSSES, "different from the commit",
-                   f"git update-index --no-skip-worktree --no-assume-unchanged {LOSSES}")
+    assert_refused(
+        result,
+        LOSSES,
+        "different from the commit",
+        f"git update-index --no-skip-worktree --no-assume-unchanged {LOSSES}",
+    )
     assert not (project / "logs").exists()
     assert "0.5 * F." in (project / LOSSES).read_text()  # the user's edit is kept
 
@@ -72,14 +87,34 @@ def test_a_submodule_ignored_by_git_status_is_checked(project, tmp_path):
     (helper / "helper_values.py").write_text("SCALE = 1.0\n")
     git(helper, "init", "--quiet")
     git(helper, "add", "--all")
-    git(helper, "-c", "user.name=Test", "-c", "user.email=test@example.com",
-        "-c", "commit.gpgsign=false", "commit", "--quiet", "-m", "helper")
-    git(project, "-c", "protocol.file.allow=always", "submodule", "add", "--quiet",
-        str(helper), "libs/helper")
+    git(
+        helper,
+        "-c",
+        "user.name=Test",
+        "-c",
+        "user.email=test@example.com",
+        "-c",
+        "commit.gpgsign=false",
+        "commit",
+        "--quiet",
+        "-m",
+        "helper",
+    )
+    git(
+        project,
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "--quiet",
+        str(helper),
+        "libs/helper",
+    )
     git(project, "config", "--file", ".gitmodules", "submodule.libs/helper.ignore", "all")
     # The project imports a module of the submodule, as code kept in a submodule is.
-    (project / LOSSES).write_text((project / LOSSES).read_text()
-                                  + "\n\nimport helper_values  # noqa: E402, F401\n")
+    (project / LOSSES).write_text(
+        (project / LOSSES).read_text() + "\n\nimport helper_values  # noqa: E402, F401\n"
+    )
     git(project, "add", "--all")
     git(project, "-c", "commit.gpgsign=false", "commit", "--quiet", "-m", "a submodule")
     env_path = os.pathsep.join([str(project / "src"), str(project / "libs" / "helper")])

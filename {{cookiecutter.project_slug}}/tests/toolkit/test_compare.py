@@ -20,13 +20,27 @@ def finished_run(learning_rate: float, **config) -> dict:
         "status": "finished",
         "started": "2026-01-02T03:04:05+00:00",
         "git": {"commit": COMMIT},
-        "best": {"metric": "val/loss", "mode": "min", "value": 0.0123, "epoch": 2,
-                 "checkpoint": "model_epoch_2.pth"},
-        "final_test": {"split": "test", "epoch": 2, "checkpoint": "model_epoch_2.pth",
-                       "results": {"test": {"loss": 0.25, "accuracy": 0.875}}},
-        "config": {"description": "A hand-made run", "epochs": 3, "compile_model": False,
-                   "model_parameters": {"hidden_size": 8, "learning_rate": learning_rate},
-                   "data_loader_parameters": {"all": {}}, **config},
+        "best": {
+            "metric": "val/loss",
+            "mode": "min",
+            "value": 0.0123,
+            "epoch": 2,
+            "checkpoint": "model_epoch_2.pth",
+        },
+        "final_test": {
+            "split": "test",
+            "epoch": 2,
+            "checkpoint": "model_epoch_2.pth",
+            "results": {"test": {"loss": 0.25, "accuracy": 0.875}},
+        },
+        "config": {
+            "description": "A hand-made run",
+            "epochs": 3,
+            "compile_model": False,
+            "model_parameters": {"hidden_size": 8, "learning_rate": learning_rate},
+            "data_loader_parameters": {"all": {}},
+            **config,
+        },
     }
 
 
@@ -53,45 +67,101 @@ def csv_text(value: object) -> str:
 def cells(table: str) -> dict[str, list[str]]:
     """The --compare table's rows by their first cell (columns are two spaces apart)."""
     rows = [line.split("  ") for line in table.splitlines()]
-    return {row[0].strip(): [cell.strip() for cell in row[1:] if cell.strip()]
-            for row in rows if row[0].strip()}
+    return {
+        row[0].strip(): [cell.strip() for cell in row[1:] if cell.strip()]
+        for row in rows
+        if row[0].strip()
+    }
 
 
 def test_list_as_csv_and_json_holds_every_field_of_every_run(project):
     older = write_run(project, "2026-01-02_03-04-05", finished_run(0.001))
     (older / "evaluations").mkdir()
     (older / "evaluations" / "2026-01-05_00-00-00.yaml").write_text("results: {}\n")
-    write_run(project, "2026-01-03_00-00-00", {
-        **finished_run(0.01, dropout=0.5), "started": "2026-01-03T00:00:00+00:00",
-        "status": "running", "best": None, "final_test": None})
+    write_run(
+        project,
+        "2026-01-03_00-00-00",
+        {
+            **finished_run(0.01, dropout=0.5),
+            "started": "2026-01-03T00:00:00+00:00",
+            "status": "running",
+            "best": None,
+            "final_test": None,
+        },
+    )
     write_run(project, "2026-01-04_00-00-00", text="status: [finished\n")
 
     records = as_json(project, "--list")
     assert [record["run_directory"] for record in records] == [  # newest first
-        "logs/Model/2026-01-04_00-00-00", "logs/Model/2026-01-03_00-00-00",
-        "logs/Model/2026-01-02_03-04-05"]
+        "logs/Model/2026-01-04_00-00-00",
+        "logs/Model/2026-01-03_00-00-00",
+        "logs/Model/2026-01-02_03-04-05",
+    ]
     unreadable, running, finished = records
     assert list(unreadable) == list(running) == list(finished)  # every key in every record
     # The fields, then the final test's numbers, then the config (in the order written).
     assert list(finished)[:14] == [
-        "run_directory", "started", "status", "reason", "commit", "description", "sweep",
-        "evaluations", "best_metric", "best_value", "best_epoch", "test/accuracy", "test/loss",
-        "config.compile_model"]
-    assert datetime.fromisoformat(finished["started"]) == datetime(2026, 1, 2, 3, 4, 5,
-                                                                   tzinfo=timezone.utc)
-    assert {key: finished[key] for key in (
-        "status", "reason", "commit", "description", "evaluations", "best_metric",
-        "best_value", "best_epoch", "test/loss", "test/accuracy", "config.epochs",
-        "config.compile_model", "config.model_parameters.learning_rate",
-        "config.data_loader_parameters.all", "config.dropout")} == {
-        "status": "finished", "reason": None, "commit": COMMIT,
-        "description": "A hand-made run", "evaluations": 1, "best_metric": "val/loss",
-        "best_value": 0.0123, "best_epoch": 2, "test/loss": 0.25, "test/accuracy": 0.875,
-        "config.epochs": 3, "config.compile_model": False,
+        "run_directory",
+        "started",
+        "status",
+        "reason",
+        "commit",
+        "description",
+        "sweep",
+        "evaluations",
+        "best_metric",
+        "best_value",
+        "best_epoch",
+        "test/accuracy",
+        "test/loss",
+        "config.compile_model",
+    ]
+    assert datetime.fromisoformat(finished["started"]) == datetime(
+        2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc
+    )
+    assert {
+        key: finished[key]
+        for key in (
+            "status",
+            "reason",
+            "commit",
+            "description",
+            "evaluations",
+            "best_metric",
+            "best_value",
+            "best_epoch",
+            "test/loss",
+            "test/accuracy",
+            "config.epochs",
+            "config.compile_model",
+            "config.model_parameters.learning_rate",
+            "config.data_loader_parameters.all",
+            "config.dropout",
+        )
+    } == {
+        "status": "finished",
+        "reason": None,
+        "commit": COMMIT,
+        "description": "A hand-made run",
+        "evaluations": 1,
+        "best_metric": "val/loss",
+        "best_value": 0.0123,
+        "best_epoch": 2,
+        "test/loss": 0.25,
+        "test/accuracy": 0.875,
+        "config.epochs": 3,
+        "config.compile_model": False,
         "config.model_parameters.learning_rate": 0.001,
-        "config.data_loader_parameters.all": {}, "config.dropout": None}
-    assert (running["status"], running["best_value"], running["test/loss"],
-            running["evaluations"], running["config.dropout"]) == ("running", None, None, 0, 0.5)
+        "config.data_loader_parameters.all": {},
+        "config.dropout": None,
+    }
+    assert (
+        running["status"],
+        running["best_value"],
+        running["test/loss"],
+        running["evaluations"],
+        running["config.dropout"],
+    ) == ("running", None, None, 0, 0.5)
     assert unreadable["status"] == "unreadable"
     assert "not valid YAML (line 2)" in unreadable["reason"]
     assert unreadable["commit"] is None and unreadable["config.epochs"] is None
@@ -99,8 +169,7 @@ def test_list_as_csv_and_json_holds_every_field_of_every_run(project):
     # The CSV holds the same records: the same columns, each value as JSON writes it.
     header, rows = as_csv(project, "--list")
     assert header == list(finished)
-    assert rows == [{key: csv_text(value) for key, value in record.items()}
-                    for record in records]
+    assert rows == [{key: csv_text(value) for key, value in record.items()} for record in records]
     assert float(rows[2]["best_value"]) == 0.0123 and rows[2]["config.compile_model"] == "false"
 
 
@@ -117,10 +186,15 @@ def test_format_goes_with_list_or_compare(project):
 
 
 def test_compare_shows_only_the_config_keys_that_differ_with_the_results(project):
-    runs = [write_run(project, "2026-01-02_03-04-05", finished_run(0.001)),
-            write_run(project, "2026-01-03_00-00-00", finished_run(0.01, dropout=0.5)),
-            write_run(project, "2026-01-04_00-00-00", {
-                **finished_run(0.01, epochs=5), "status": "failed", "final_test": None})]
+    runs = [
+        write_run(project, "2026-01-02_03-04-05", finished_run(0.001)),
+        write_run(project, "2026-01-03_00-00-00", finished_run(0.01, dropout=0.5)),
+        write_run(
+            project,
+            "2026-01-04_00-00-00",
+            {**finished_run(0.01, epochs=5), "status": "failed", "final_test": None},
+        ),
+    ]
     arguments = ["--compare", *(str(run.relative_to(project)) for run in runs)]
 
     result = run_py(project, *arguments)
@@ -143,15 +217,21 @@ def test_compare_shows_only_the_config_keys_that_differ_with_the_results(project
     # CSV and JSON: the same runs and numbers, and of the config only what differs.
     records = as_json(project, *arguments)
     assert [record["run_directory"] for record in records] == [
-        str(run.relative_to(project)) for run in runs]
+        str(run.relative_to(project)) for run in runs
+    ]
     assert [key for key in records[0] if key.startswith("config.")] == [
-        "config.epochs", "config.model_parameters.learning_rate", "config.dropout"]
+        "config.epochs",
+        "config.model_parameters.learning_rate",
+        "config.dropout",
+    ]
     assert [record["config.model_parameters.learning_rate"] for record in records] == [
-        0.001, 0.01, 0.01]
+        0.001,
+        0.01,
+        0.01,
+    ]
     assert [record["test/loss"] for record in records] == [0.25, 0.25, None]
     header, rows = as_csv(project, *arguments)
-    assert rows == [{key: csv_text(value) for key, value in record.items()}
-                    for record in records]
+    assert rows == [{key: csv_text(value) for key, value in record.items()} for record in records]
 
 
 def test_runs_of_the_same_name_are_told_apart_by_their_paths(project):
@@ -165,14 +245,18 @@ def test_runs_of_the_same_name_are_told_apart_by_their_paths(project):
 
 
 @pytest.mark.machinery  # one run.py a case
-@pytest.mark.parametrize("damage, message", [
-    (None, "--compare needs two or more run directories; it was given one: {run}"),
-    ("missing", "{other} is not a run directory: no such directory"),
-    ("empty", "{other} is not a run directory: it has no metadata.yaml"),
-    ("status: [finished\n", "cannot compare {other}/metadata.yaml: not valid YAML (line 2)"),
-    ("- a list\n", "cannot compare {other}/metadata.yaml: a list, not a mapping"),
-    ("status: finished\n", "cannot compare {other}/metadata.yaml: it records no config"),
-], ids=["one run", "no directory", "no metadata", "not YAML", "not a mapping", "no config"])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (None, "--compare needs two or more run directories; it was given one: {run}"),
+        ("missing", "{other} is not a run directory: no such directory"),
+        ("empty", "{other} is not a run directory: it has no metadata.yaml"),
+        ("status: [finished\n", "cannot compare {other}/metadata.yaml: not valid YAML (line 2)"),
+        ("- a list\n", "cannot compare {other}/metadata.yaml: a list, not a mapping"),
+        ("status: finished\n", "cannot compare {other}/metadata.yaml: it records no config"),
+    ],
+    ids=["one run", "no directory", "no metadata", "not YAML", "not a mapping", "no config"],
+)
 def test_compare_refuses_what_it_cannot_compare(project, damage, message):
     run = write_run(project, "2026-01-02_03-04-05", finished_run(0.001))
     other = project / "logs" / "Model" / "2026-01-03_00-00-00"
@@ -190,10 +274,13 @@ def test_compare_refuses_what_it_cannot_compare(project, damage, message):
 
 @pytest.mark.machinery
 def test_compare_two_logged_runs_shows_the_keys_they_differ_in_and_their_metrics(project):
-    for edits in (("model_parameters.learning_rate", "0.01"),
-                  ("model_parameters.learning_rate", "0.002", f"model_parameters.{WIDTH}", "8")):
-        result = run_py(project, "sample_runconfig.yaml", "--mini", "--cpu",
-                        "--modify", "epochs", "1", *edits)
+    for edits in (
+        ("model_parameters.learning_rate", "0.01"),
+        ("model_parameters.learning_rate", "0.002", f"model_parameters.{WIDTH}", "8"),
+    ):
+        result = run_py(
+            project, "sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "1", *edits
+        )
         assert result.returncode == 0, result.stderr
     runs = run_directories(project)
     metadata = [yaml.safe_load((run / "metadata.yaml").read_text()) for run in runs]
@@ -206,10 +293,12 @@ def test_compare_two_logged_runs_shows_the_keys_they_differ_in_and_their_metrics
     assert rows["model_parameters.learning_rate"] == ["0.01", "0.002"]
     assert rows[f"model_parameters.{WIDTH}"][1] == "8"
     best = metadata[0]["best"]["metric"]
-    assert rows[f"best {best}"] == [f"{record['best']['value']:.4g} (epoch 0)"
-                                    for record in metadata]
-    assert rows["test/loss"] == [f"{record['final_test']['results']['test']['loss']:.4g}"
-                                 for record in metadata]
+    assert rows[f"best {best}"] == [
+        f"{record['best']['value']:.4g} (epoch 0)" for record in metadata
+    ]
+    assert rows["test/loss"] == [
+        f"{record['final_test']['results']['test']['loss']:.4g}" for record in metadata
+    ]
     assert rows["status"] == ["finished", "finished"]
     assert rows["commit"] == [git(project, "rev-parse", "HEAD")[:12]] * 2
 
@@ -223,7 +312,11 @@ def test_compare_two_logged_runs_shows_the_keys_they_differ_in_and_their_metrics
         for phase, results in recorded["final_test"]["results"].items():
             for name, value in results.items():
                 assert record[f"{phase}/{name}"] == float(row[f"{phase}/{name}"]) == value
-        assert record["config.model_parameters.learning_rate"] == (
-            recorded["config"]["model_parameters"]["learning_rate"])
+        assert (
+            record["config.model_parameters.learning_rate"]
+            == (recorded["config"]["model_parameters"]["learning_rate"])
+        )
     assert [key for key in records[0] if key.startswith("config.")] == [
-        f"config.model_parameters.{WIDTH}", "config.model_parameters.learning_rate"]
+        f"config.model_parameters.{WIDTH}",
+        "config.model_parameters.learning_rate",
+    ]

@@ -28,8 +28,13 @@ def test_sample_config_is_valid_and_defaults_are_filled():
 
 
 def test_every_problem_is_reported_at_once_with_its_key(tmp_path):
-    path = write_config(tmp_path, epochs="ten", batch_size=0, checkpoint_interval=-5,
-                        data_loader_parameters={"tran": {}})
+    path = write_config(
+        tmp_path,
+        epochs="ten",
+        batch_size=0,
+        checkpoint_interval=-5,
+        data_loader_parameters={"tran": {}},
+    )
     with pytest.raises(UserError) as error:
         load_config(path, TOY_PROJECT)
     message = str(error.value)
@@ -44,20 +49,26 @@ def test_a_boolean_is_not_an_integer(tmp_path):
 
 
 def test_unknown_names_list_the_valid_ones(tmp_path):
-    path = write_config(tmp_path, model_type="Transformer", loss_function="eval",
-                        train_data_loader_type="FishboticsDataset")
+    path = write_config(
+        tmp_path,
+        model_type="Transformer",
+        loss_function="eval",
+        train_data_loader_type="FishboticsDataset",
+    )
     with pytest.raises(UserError) as error:
         load_config(path, TOY_PROJECT)
     message = str(error.value)
-    assert ("model_type: unknown name 'Transformer'; "
-            f"valid names in model.py: {MODEL}") in message
+    assert (f"model_type: unknown name 'Transformer'; valid names in model.py: {MODEL}") in message
     assert "loss_function: unknown name 'eval'" in message and "mse_loss" in message
     assert "train_data_loader_type: unknown name 'FishboticsDataset'" in message
 
 
 def test_constructor_parameters_are_checked(tmp_path):
-    path = write_config(tmp_path, model_parameters={"hidden_sise": 3},
-                        data_loader_parameters={"all": {"split": "x"}, "train": {"window": 2}})
+    path = write_config(
+        tmp_path,
+        model_parameters={"hidden_sise": 3},
+        data_loader_parameters={"all": {"split": "x"}, "train": {"window": 2}},
+    )
     with pytest.raises(UserError) as error:
         load_config(path, TOY_PROJECT)
     message = str(error.value)
@@ -98,8 +109,11 @@ def test_invalid_yaml_and_missing_files_are_user_errors(tmp_path):
 
 
 def test_modify_parses_yaml_values_and_creates_nested_keys():
-    config = load_config(SAMPLE, TOY_PROJECT, modify=["checkpoint_interval", "null",
-                                         "data_loader_parameters.train.mini_size", "7"])
+    config = load_config(
+        SAMPLE,
+        TOY_PROJECT,
+        modify=["checkpoint_interval", "null", "data_loader_parameters.train.mini_size", "7"],
+    )
     assert config["checkpoint_interval"] is None
     assert config["data_loader_parameters"]["train"] == {"mini_size": 7}
 

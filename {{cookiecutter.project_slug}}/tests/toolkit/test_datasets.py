@@ -17,8 +17,10 @@ SHARD_ROWS = (150, 100, 150)  # three shards of uneven size
 
 
 class NumberedDataset(FishboticsDataset):
-    fields = {"inputs": Field("features/inputs", "float32", (2,)),
-              "supervision": Field("targets", "int64", (), minimum=0, maximum=399)}
+    fields = {
+        "inputs": Field("features/inputs", "float32", (2,)),
+        "supervision": Field("targets", "int64", (), minimum=0, maximum=399),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +72,9 @@ def test_preload_serves_the_same_batches_from_memory(numbered):
     directory, _, _ = numbered
 
     def epoch(**parameters):
-        return list(NumberedDataset.get_dataloader(directory, "train", 16, shuffle=True,
-                                                   **parameters))
+        return list(
+            NumberedDataset.get_dataloader(directory, "train", 16, shuffle=True, **parameters)
+        )
 
     from_files = epoch()
     for preloaded in (epoch(preload=True), epoch(preload=True, num_workers=2)):
@@ -85,8 +88,7 @@ def test_preload_with_mini_serves_only_the_mini_rows(numbered):
     directory, _, targets = numbered
     mini = NumberedDataset(directory, "train", mini=True, mini_size=5, preload=True)
     assert len(mini) == 5
-    assert torch.equal(mini.__getitems__([4, 0])["supervision"],
-                       torch.from_numpy(targets[[4, 0]]))
+    assert torch.equal(mini.__getitems__([4, 0])["supervision"], torch.from_numpy(targets[[4, 0]]))
     with pytest.raises(IndexError):
         mini[5]
 
@@ -95,8 +97,9 @@ def test_loader_shuffles_every_sample_once_and_reproducibly_with_workers(numbere
     directory, _, targets = numbered
 
     def order(seed, workers):
-        loader = NumberedDataset.get_dataloader(directory, "train", 16, shuffle=True,
-                                                seed=seed, num_workers=workers)
+        loader = NumberedDataset.get_dataloader(
+            directory, "train", 16, shuffle=True, seed=seed, num_workers=workers
+        )
         return torch.cat([batch["supervision"] for batch in loader])
 
     assert sorted(order(0, 0).tolist()) == targets.tolist()
@@ -134,15 +137,17 @@ def test_data_problems_are_user_errors(numbered, tmp_path):
         Unformatted(numbered[0], "train")
 
 
-@pytest.mark.parametrize(("field", "found"), [
-    (Field("targets", "int32", ()), "holds int64 values"),
-    (Field("features/inputs", "float32", (3,)), r"holds rows of shape \(2,\)"),
-    (Field("features/inputs", "float32", ()), r"holds rows of shape \(2,\)"),
-    (Field("targets", "int64", (), minimum=0, maximum=9), "holds values from 0 to 149"),
-    (Field("targets", "int64", (), minimum=10), "holds values from 0 to 149"),
-])
-def test_shards_in_another_format_are_refused_naming_shard_field_and_format(numbered, field,
-                                                                          found):
+@pytest.mark.parametrize(
+    ("field", "found"),
+    [
+        (Field("targets", "int32", ()), "holds int64 values"),
+        (Field("features/inputs", "float32", (3,)), r"holds rows of shape \(2,\)"),
+        (Field("features/inputs", "float32", ()), r"holds rows of shape \(2,\)"),
+        (Field("targets", "int64", (), minimum=0, maximum=9), "holds values from 0 to 149"),
+        (Field("targets", "int64", (), minimum=10), "holds values from 0 to 149"),
+    ],
+)
+def test_shards_in_another_format_are_refused_naming_shard_field_and_format(numbered, field, found):
     class Declared(FishboticsDataset):
         fields = {"supervision": field}
 
@@ -155,23 +160,40 @@ def test_shards_in_another_format_are_refused_naming_shard_field_and_format(numb
 
 
 def test_a_format_reads_as_words():
-    assert (Field("images", "uint8", (1, None, None), meaning="grey, 0-255").expected()
-            == "uint8 rows of shape (1, any, any) (grey, 0-255)")
-    assert (Field("labels", "int64", (), minimum=0, maximum=9).expected()
-            == "one int64 value per row, values 0 to 9")
-    assert Field("x", "float32", (2,), minimum=0).expected() == \
-        "float32 rows of shape (2,), values from 0"
+    assert (
+        Field("images", "uint8", (1, None, None), meaning="grey, 0-255").expected()
+        == "uint8 rows of shape (1, any, any) (grey, 0-255)"
+    )
+    assert (
+        Field("labels", "int64", (), minimum=0, maximum=9).expected()
+        == "one int64 value per row, values 0 to 9"
+    )
+    assert (
+        Field("x", "float32", (2,), minimum=0).expected()
+        == "float32 rows of shape (2,), values from 0"
+    )
 
 
 def test_the_dataset_records_each_shards_extremes_for_the_model(numbered):
     dataset = NumberedDataset(numbered[0], "train")
     shards = sorted((numbered[0] / "train").glob("*.h5"))
-    assert dataset.extremes == {"supervision": [(shards[0], 0, 149), (shards[1], 150, 249),
-                                                (shards[2], 250, 399)]}
+    assert dataset.extremes == {
+        "supervision": [(shards[0], 0, 149), (shards[1], 150, 249), (shards[2], 250, 399)]
+    }
 
 
 def test_a_run_config_can_preload_the_data(project):
-    result = run_py(project, "sample_runconfig.yaml", "--mini", "--cpu", "--no-logging",
-                    "--modify", "data_loader_parameters.all.preload", "true",
-                    "--modify", "epochs", "1")
+    result = run_py(
+        project,
+        "sample_runconfig.yaml",
+        "--mini",
+        "--cpu",
+        "--no-logging",
+        "--modify",
+        "data_loader_parameters.all.preload",
+        "true",
+        "--modify",
+        "epochs",
+        "1",
+    )
     assert result.returncode == 0, result.stderr

@@ -25,14 +25,14 @@ from harness import (
 pytestmark = pytest.mark.machinery  # pytest -m machinery
 
 TRAINING = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "2")
-BROKEN_FORWARD = f'''
+BROKEN_FORWARD = f"""
 
 def broken_forward(self, batch):
     raise RuntimeError("a later, broken model.py")
 
 
 {MODEL}.forward = broken_forward
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +58,9 @@ def metadata_of(run: Path) -> dict:
 
 
 def records(run: Path) -> list[dict]:
-    return [yaml.safe_load(path.read_text())
-            for path in sorted((run / "evaluations").glob("*.yaml"))]
+    return [
+        yaml.safe_load(path.read_text()) for path in sorted((run / "evaluations").glob("*.yaml"))
+    ]
 
 
 def evaluate(project: Path, run: Path, *args: str):
@@ -91,9 +92,11 @@ def test_the_best_checkpoint_on_test_gives_the_final_test_and_is_recorded(traine
     last_epoch = metadata["progress"]["epochs_completed"] - 1
     assert newest["checkpoint"] == f"model_epoch_{last_epoch}.pth"
     assert newest["split"] == "val"
-    assert newest["results"] == {phase: values for phase, values
-                                 in metadata["progress"]["last_results"].items()
-                                 if phase.startswith("val")}
+    assert newest["results"] == {
+        phase: values
+        for phase, values in metadata["progress"]["last_results"].items()
+        if phase.startswith("val")
+    }
 
     # Two evaluations, counted in the run's row of --list.
     listing = run_py(project, "--list")
@@ -148,15 +151,18 @@ def test_changed_data_are_refused_unless_allowed_and_then_recorded(trained, tmp_
     assert evaluate(project, run, "--split", "val").returncode == 0
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--checkpoint", "model_epoch_9.pth"), "model_epoch_9.pth does not exist"),
-    (("--checkpoint", "newest"), "give \"best\", \"last\" or the path of a .pth file"),
-    (("--split", "nosuch"), "nosuch"),
-    (("--modify", "model_type", "Nope"), "model_type: unknown name"),
-    (("--modify", "epochs", "0"), "epochs"),
-    (("--no-logging",), "leave out: no_logging"),
-    (("--find-replace", "a", "b"), "leave out: find_replace"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--checkpoint", "model_epoch_9.pth"), "model_epoch_9.pth does not exist"),
+        (("--checkpoint", "newest"), 'give "best", "last" or the path of a .pth file'),
+        (("--split", "nosuch"), "nosuch"),
+        (("--modify", "model_type", "Nope"), "model_type: unknown name"),
+        (("--modify", "epochs", "0"), "epochs"),
+        (("--no-logging",), "leave out: no_logging"),
+        (("--find-replace", "a", "b"), "leave out: find_replace"),
+    ],
+)
 def test_mistakes_are_one_screen_errors_that_write_nothing(trained, tmp_path, args, message):
     project, run = copied(trained, tmp_path)
     result = evaluate(project, run, *args)
@@ -233,8 +239,12 @@ def test_last_is_read_while_a_training_run_rotates_its_checkpoints(project):
     # that is newest when an evaluation looks is soon deleted by the checkpoint policy.
     training = subprocess.Popen(
         [sys.executable, "run.py", *TRAINING[:-1], "1000", "checkpoint_interval", "0.01"],
-        cwd=project, env=environment(project), stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=project,
+        env=environment(project),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 300
         while not list((project / "logs").glob("*/*/model_epoch_*.pth")):
@@ -249,5 +259,6 @@ def test_last_is_read_while_a_training_run_rotates_its_checkpoints(project):
     finally:
         training.terminate()
         training.wait(timeout=60)
-    assert [record["checkpoint"].startswith("model_epoch_") for record in records(run)] \
-        == [True] * 3
+    assert [record["checkpoint"].startswith("model_epoch_") for record in records(run)] == [
+        True
+    ] * 3

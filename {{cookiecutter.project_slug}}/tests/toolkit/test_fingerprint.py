@@ -16,8 +16,17 @@ from {{ cookiecutter.project_slug }}.toolkit.fingerprint import cache_file
 
 pytestmark = pytest.mark.machinery  # pytest -m machinery
 
-QUICK = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "1",
-         "--modify", "batch_size", "32")
+QUICK = (
+    "sample_runconfig.yaml",
+    "--mini",
+    "--cpu",
+    "--modify",
+    "epochs",
+    "1",
+    "--modify",
+    "batch_size",
+    "32",
+)
 
 
 def metadata_of(run: Path) -> dict:
@@ -54,8 +63,9 @@ def test_a_logged_run_records_the_hash_of_every_shard(project):
         shards = sorted((project / "data" / split).glob("*.h5"))
         assert record["files"] == len(shards) > 0
         assert record["bytes"] == sum(shard.stat().st_size for shard in shards)
-        assert record["shards"] == {shard.name: {"bytes": shard.stat().st_size,
-                                                 "hash": sha256(shard)} for shard in shards}
+        assert record["shards"] == {
+            shard.name: {"bytes": shard.stat().st_size, "hash": sha256(shard)} for shard in shards
+        }
     assert data["train"]["hash"] != data["test"]["hash"]
 
 
@@ -81,11 +91,14 @@ def test_resume_refuses_changed_data_naming_split_and_shards(project):
     metadata = metadata_of(run)
     assert metadata["status"] == "finished"
     assert metadata["resumed"][-1]["data_changed"] == [
-        f"test/: changed {test_shard.name}", f"train/: added extra.h5, removed {last.name}"]
+        f"test/: changed {test_shard.name}",
+        f"train/: added extra.h5, removed {last.name}",
+    ]
     # The record now holds the data the run went on with: the next resume checks those.
     assert metadata["data"]["test"]["shards"][test_shard.name]["hash"] == sha256(test_shard)
     assert set(metadata["data"]["train"]["shards"]) == {
-        shard.name for shard in (project / "data" / "train").glob("*.h5")}  # extra.h5, no last
+        shard.name for shard in (project / "data" / "train").glob("*.h5")
+    }  # extra.h5, no last
 
 
 def test_rerun_refuses_changed_data_unless_allowed(project):

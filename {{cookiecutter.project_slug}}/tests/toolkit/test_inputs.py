@@ -30,7 +30,8 @@ SAMPLE_TEXT = SAMPLE.read_text(encoding="utf-8")
 QUICK = ("sample_runconfig.yaml", "--mini", "--cpu")
 # Nine levels of ten aliases: a few lines that stand for 10**9 values.
 ALIAS_BOMB = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]\n" for level in range(1, 9))
+    f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]\n" for level in range(1, 9)
+)
 LONGEST_LINE = 500  # of an error message
 
 
@@ -66,9 +67,15 @@ def run_directories_in(project: Path) -> list[Path]:
 def refused_run(project: Path, *args: str, message: str, timeout: int = 600) -> str:
     """`run.py ARGS` exits with 2 and `message`, no traceback, no new run directory."""
     before = run_directories_in(project)
-    result = subprocess.run([sys.executable, "run.py", *args], cwd=project,
-                            env=environment(project), stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "run.py", *args],
+        cwd=project,
+        env=environment(project),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -95,51 +102,90 @@ def test_a_string_that_looks_like_such_a_float_stays_a_string(tmp_path):
 
 
 def test_small_aliases_still_work():
-    config = load_config(SAMPLE, TOY_PROJECT, modify=["data_loader_parameters",
-                                         "{all: &shared {mini_size: 7}, train: *shared}"])
+    config = load_config(
+        SAMPLE,
+        TOY_PROJECT,
+        modify=["data_loader_parameters", "{all: &shared {mini_size: 7}, train: *shared}"],
+    )
     assert config["data_loader_parameters"]["train"] == {"mini_size": 7}
 
 
-@pytest.mark.parametrize("edit, message", [
-    (("model_parameters.learning_rate", '"0.001"'),
-     "model_parameters.learning_rate: expected float, got '0.001'"),
-    (("model_parameters.learning_rate_decay", "true"),
-     "model_parameters.learning_rate_decay: expected float, got True"),
-    ((f"model_parameters.{WIDTH}", "true"), f"model_parameters.{WIDTH}: expected int, got True"),
-    ((f"model_parameters.{WIDTH}", "64.0"), f"model_parameters.{WIDTH}: expected int, got 64.0"),
-    (("data_loader_parameters.train.mini_size", "x"),
-     "data_loader_parameters.train.mini_size: expected int, got 'x'"),
-    (("data_loader_parameters.all.mini_size", "[1, 2]"),
-     "data_loader_parameters.all.mini_size: expected int, got [1, 2]"),
-    (("seed", "-1"), "seed: expected an integer from 0 to"),
-    (("seed", str(2**64)), "seed: expected an integer from 0 to"),
-    (("checkpoint_interval", ".inf"), "checkpoint_interval: expected seconds"),
-    (("checkpoint_interval", ".nan"), "checkpoint_interval: expected seconds"),
-    (("gradient_clip_norm", "0"), "gradient_clip_norm: expected a positive number"),
-    (("gradient_clip_norm", ".inf"), "gradient_clip_norm: expected a positive number"),
-    (("gradient_accumulation_steps", "0"), "gradient_accumulation_steps: value must be at least 1"),
-    (("gradient_accumulation_steps", "2.0"), "gradient_accumulation_steps: expected an integer"),
-    (("learning_rate_schedule", "cosine"), "learning_rate_schedule: expected a dictionary"),
-    (("learning_rate_schedule.type", "cosine"),
-     "learning_rate_schedule.type: expected exponential or warmup_cosine"),
-    (("learning_rate_schedule.warmup_steps", "100"),  # the sample's type is exponential
-     "learning_rate_schedule.warmup_steps: warmup_steps belongs to type warmup_cosine"),
-    (("learning_rate_schedule", "{type: warmup_cosine, warmup_steps: -1}"),
-     "learning_rate_schedule.warmup_steps: value must be at least 0"),
-    (("learning_rate_schedule", "{type: warmup_cosine, final_learning_rate: .nan}"),
-     "learning_rate_schedule.final_learning_rate: expected a finite number >= 0"),
-    (("data_directory", "~nouser-x/data"), "data_directory: '~nouser-x/data' starts with"),
-    (("bootstrap_model_file", "~nouser-x/model.pth"), "bootstrap_model_file: '~nouser-x/"),
-    (("model_parameters.learning_rate", "[" + "1, " * 5000 + "1]"),
-     "model_parameters.learning_rate: expected float, got [1, 1, 1, 1, 1, 1, ...]"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            ("model_parameters.learning_rate", '"0.001"'),
+            "model_parameters.learning_rate: expected float, got '0.001'",
+        ),
+        (
+            ("model_parameters.learning_rate_decay", "true"),
+            "model_parameters.learning_rate_decay: expected float, got True",
+        ),
+        (
+            (f"model_parameters.{WIDTH}", "true"),
+            f"model_parameters.{WIDTH}: expected int, got True",
+        ),
+        (
+            (f"model_parameters.{WIDTH}", "64.0"),
+            f"model_parameters.{WIDTH}: expected int, got 64.0",
+        ),
+        (
+            ("data_loader_parameters.train.mini_size", "x"),
+            "data_loader_parameters.train.mini_size: expected int, got 'x'",
+        ),
+        (
+            ("data_loader_parameters.all.mini_size", "[1, 2]"),
+            "data_loader_parameters.all.mini_size: expected int, got [1, 2]",
+        ),
+        (("seed", "-1"), "seed: expected an integer from 0 to"),
+        (("seed", str(2**64)), "seed: expected an integer from 0 to"),
+        (("checkpoint_interval", ".inf"), "checkpoint_interval: expected seconds"),
+        (("checkpoint_interval", ".nan"), "checkpoint_interval: expected seconds"),
+        (("gradient_clip_norm", "0"), "gradient_clip_norm: expected a positive number"),
+        (("gradient_clip_norm", ".inf"), "gradient_clip_norm: expected a positive number"),
+        (
+            ("gradient_accumulation_steps", "0"),
+            "gradient_accumulation_steps: value must be at least 1",
+        ),
+        (
+            ("gradient_accumulation_steps", "2.0"),
+            "gradient_accumulation_steps: expected an integer",
+        ),
+        (("learning_rate_schedule", "cosine"), "learning_rate_schedule: expected a dictionary"),
+        (
+            ("learning_rate_schedule.type", "cosine"),
+            "learning_rate_schedule.type: expected exponential or warmup_cosine",
+        ),
+        (
+            ("learning_rate_schedule.warmup_steps", "100"),  # the sample's type is exponential
+            "learning_rate_schedule.warmup_steps: warmup_steps belongs to type warmup_cosine",
+        ),
+        (
+            ("learning_rate_schedule", "{type: warmup_cosine, warmup_steps: -1}"),
+            "learning_rate_schedule.warmup_steps: value must be at least 0",
+        ),
+        (
+            ("learning_rate_schedule", "{type: warmup_cosine, final_learning_rate: .nan}"),
+            "learning_rate_schedule.final_learning_rate: expected a finite number >= 0",
+        ),
+        (("data_directory", "~nouser-x/data"), "data_directory: '~nouser-x/data' starts with"),
+        (("bootstrap_model_file", "~nouser-x/model.pth"), "bootstrap_model_file: '~nouser-x/"),
+        (
+            ("model_parameters.learning_rate", "[" + "1, " * 5000 + "1]"),
+            "model_parameters.learning_rate: expected float, got [1, 1, 1, 1, 1, 1, ...]",
+        ),
+    ],
+)
 def test_a_value_of_the_wrong_type_names_its_key_and_the_type(edit, message):
     refused_config(edit, message)
 
 
 def test_constructors_refuse_values_out_of_range():
-    for parameters in ({"learning_rate": float("nan")}, {"learning_rate": -1.0},
-                       {"learning_rate": float("inf")}):
+    for parameters in (
+        {"learning_rate": float("nan")},
+        {"learning_rate": -1.0},
+        {"learning_rate": float("inf")},
+    ):
         with pytest.raises(ValueError, match="learning_rate must be a finite number >= 0"):
             getattr(TOY_PROJECT.models, MODEL)(**parameters)
     for size in (0, -5):
@@ -150,8 +196,16 @@ def test_constructors_refuse_values_out_of_range():
 
 
 def test_a_learning_rate_typed_1e_4_trains_with_that_rate(project):
-    result = run_py(project, *QUICK, "--modify", "model_parameters.learning_rate", "1e-4",
-                    "--modify", "epochs", "1")
+    result = run_py(
+        project,
+        *QUICK,
+        "--modify",
+        "model_parameters.learning_rate",
+        "1e-4",
+        "--modify",
+        "epochs",
+        "1",
+    )
     assert result.returncode == 0, result.stderr
     [metadata] = (project / "logs").glob("*/*/metadata.yaml")
     record = yaml.safe_load(metadata.read_text())
@@ -163,9 +217,13 @@ def test_a_learning_rate_typed_1e_4_trains_with_that_rate(project):
 # Files: encodings, FIFOs, YAML that would exhaust the loader
 
 
-@pytest.mark.parametrize("encoding, message", [
-    ("latin-1", "it is not UTF-8 text"), ("utf-16", "it is UTF-16 text"),
-])
+@pytest.mark.parametrize(
+    "encoding, message",
+    [
+        ("latin-1", "it is not UTF-8 text"),
+        ("utf-16", "it is UTF-16 text"),
+    ],
+)
 def test_a_config_not_in_utf8_names_its_encoding(tmp_path, encoding, message):
     path = write(tmp_path, sample_with(r"^description: .*$", "description: café").encode(encoding))
     text = refused_config(path, message)
@@ -177,15 +235,18 @@ def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
     assert load_config(path, TOY_PROJECT) == load_config(SAMPLE, TOY_PROJECT)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("epochs: " + "[" * 5000 + "]" * 5000 + "\n", "nest"),
-    ("[1, 2]: 3\n", "a list cannot be a key"),
-    ("{a: 1}: 3\n", "a dict cannot be a key"),
-    ("loop: &loop [*loop]\n", "a value that contains itself"),
-    ("when: 2024-13-45\n", "a value YAML cannot read (ValueError: month must be in 1..12)"),
-    ("when: !!timestamp x\n", "a value YAML cannot read (AttributeError"),
-    (ALIAS_BOMB, "aliases expand to more than"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("epochs: " + "[" * 5000 + "]" * 5000 + "\n", "nest"),
+        ("[1, 2]: 3\n", "a list cannot be a key"),
+        ("{a: 1}: 3\n", "a dict cannot be a key"),
+        ("loop: &loop [*loop]\n", "a value that contains itself"),
+        ("when: 2024-13-45\n", "a value YAML cannot read (ValueError: month must be in 1..12)"),
+        ("when: !!timestamp x\n", "a value YAML cannot read (AttributeError"),
+        (ALIAS_BOMB, "aliases expand to more than"),
+    ],
+)
 def test_yaml_that_would_exhaust_or_crash_the_loader_is_refused(tmp_path, text, message):
     if text == ALIAS_BOMB:  # the bomb goes off in a key that takes a value, as filed
         text = ALIAS_BOMB + sample_with(r"^description: .*$", "description: *a8")
@@ -202,8 +263,13 @@ def test_an_alias_bomb_in_an_edit_is_refused():
 def test_a_fifo_config_is_refused_rather_than_waited_on(project, tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    refused_run(project, str(fifo), "--print-config", timeout=60,
-                message=f"cannot read config file {fifo}: it is not a regular file")
+    refused_run(
+        project,
+        str(fifo),
+        "--print-config",
+        timeout=60,
+        message=f"cannot read config file {fifo}: it is not a regular file",
+    )
 
 
 def test_a_bootstrap_file_that_is_no_checkpoint_is_refused(tmp_path):
@@ -213,8 +279,10 @@ def test_a_bootstrap_file_that_is_no_checkpoint_is_refused(tmp_path):
     torch.save({1: torch.zeros(2)}, numbered)
     for path, message in [
         (fifo, "is not a regular file"),  # opening it would wait for a writer
-        (write(tmp_path, "root:x:0:0:root:/root:/bin/sh\n", "passwd"),
-         "is not a readable PyTorch checkpoint"),
+        (
+            write(tmp_path, "root:x:0:0:root:/root:/bin/sh\n", "passwd"),
+            "is not a readable PyTorch checkpoint",
+        ),
         (numbered, "holds no model weights"),
     ]:
         with pytest.raises(UserError, match=re.escape(f"bootstrap_model_file {path} {message}")):
@@ -228,9 +296,11 @@ def test_a_bootstrap_file_that_is_no_checkpoint_is_refused(tmp_path):
 def hand_made_run(project: Path, damage) -> Path:
     """A run directory whose metadata.yaml --resume would accept, after `damage(record)`."""
     record = {
-        "description": "made by hand", "status": "interrupted",
+        "description": "made by hand",
+        "status": "interrupted",
         "git": {"commit": git(project, "rev-parse", "HEAD")},
-        "flags": {"cpu": True, "mini": True}, "environment": {"threads": 1},
+        "flags": {"cpu": True, "mini": True},
+        "environment": {"threads": 1},
 {% if cookiecutter.multi_gpu %}
         "distributed": {"launcher": "single process", "world_size": 1, "backend": None},
 {% endif %}
@@ -248,11 +318,17 @@ def without_environment_and_flags(record: dict) -> None:
     record["flags"] = None
 
 
-@pytest.mark.parametrize("flag, damage, messages", [
-    ("--resume", without_environment_and_flags,
-     ["environment: required key not provided", "flags: expected a dictionary"]),
-    ("--rerun", lambda record: record.update(git="abc"), ["git: expected a dictionary"]),
-])
+@pytest.mark.parametrize(
+    "flag, damage, messages",
+    [
+        (
+            "--resume",
+            without_environment_and_flags,
+            ["environment: required key not provided", "flags: expected a dictionary"],
+        ),
+        ("--rerun", lambda record: record.update(git="abc"), ["git: expected a dictionary"]),
+    ],
+)
 def test_a_damaged_record_names_the_fields(project, flag, damage, messages):
     run = hand_made_run(project, damage)
     before = (run / "metadata.yaml").read_bytes()
@@ -265,8 +341,13 @@ def test_a_record_not_in_utf8_is_refused(project):
     run = hand_made_run(project, lambda record: None)
     with open(run / "metadata.yaml", "ab") as file:
         file.write("summary: café\n".encode("latin-1"))
-    refused_run(project, "--print-config", "--resume", str(run),
-                message="metadata.yaml: it is not UTF-8 text")
+    refused_run(
+        project,
+        "--print-config",
+        "--resume",
+        str(run),
+        message="metadata.yaml: it is not UTF-8 text",
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -277,8 +358,11 @@ def mount_tmpfs(directory: Path, options: str) -> None:
     if os.geteuid() != 0:
         pytest.skip("mounting a small file system for this test needs root")
     directory.mkdir(exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)],
+        capture_output=True,
+        text=True,
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
 
@@ -299,9 +383,19 @@ def test_a_full_disk_fails_the_run_and_keeps_its_checkpoints(project):
     logs = project / "logs"
     mount_tmpfs(logs, f"size={room}")
     try:
-        result = run_py(project, *QUICK, "--modify", "epochs", "3", "--modify",
-                        "checkpoint_interval", "null", "--modify", f"model_parameters.{WIDTH}",
-                        "4")
+        result = run_py(
+            project,
+            *QUICK,
+            "--modify",
+            "epochs",
+            "3",
+            "--modify",
+            "checkpoint_interval",
+            "null",
+            "--modify",
+            f"model_parameters.{WIDTH}",
+            "4",
+        )
         assert result.returncode == 2, result.stderr
         assert "No space left on device" in result.stderr
         assert result.stderr.count("error:") == 1 and "Traceback" not in result.stderr
@@ -323,8 +417,14 @@ def test_a_meeting_port_in_use_is_refused_before_the_run_starts(project):
         other.listen()
         port = other.getsockname()[1]
         parameters = dump({"ngpus_per_node": 2, "url": f"tcp://127.0.0.1:{port}"})
-        refused_run(project, *QUICK, "--modify", "multigpu_parameters", parameters,
-                    message=f"multigpu_parameters.url: cannot listen on 127.0.0.1:{port}")
+        refused_run(
+            project,
+            *QUICK,
+            "--modify",
+            "multigpu_parameters",
+            parameters,
+            message=f"multigpu_parameters.url: cannot listen on 127.0.0.1:{port}",
+        )
     assert not (project / "logs").exists()
 {% endif %}
 
@@ -334,40 +434,103 @@ def test_a_meeting_port_in_use_is_refused_before_the_run_starts(project):
 
 
 YAML_PIECES = [
-    ":", ": ", " ", "\n", "  ", "- ", "[", "]", "{", "}", ", ", "&a ", "*a", "<<: ", "? ",
-    "!!float ", "!!int ", "!!binary ", "!!timestamp ", "!!python/tuple ", "!!set ", "|\n",
-    ">\n", "'", '"', "# ", "\t", "~", "null", "true", "1e-4", ".inf", ".nan", "-1", "0",
-    str(2**64), "2024-13-45", "x", "é", "\x1b[2J", "\ufeff", "%YAML 1.1\n", "---\n", "...\n",
-    "epochs", "seed", "description", "model_parameters", "learning_rate",
-    "data_loader_parameters", "mini_size", "bootstrap_model_file", "data_directory",
+    ":",
+    ": ",
+    " ",
+    "\n",
+    "  ",
+    "- ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ", ",
+    "&a ",
+    "*a",
+    "<<: ",
+    "? ",
+    "!!float ",
+    "!!int ",
+    "!!binary ",
+    "!!timestamp ",
+    "!!python/tuple ",
+    "!!set ",
+    "|\n",
+    ">\n",
+    "'",
+    '"',
+    "# ",
+    "\t",
+    "~",
+    "null",
+    "true",
+    "1e-4",
+    ".inf",
+    ".nan",
+    "-1",
+    "0",
+    str(2**64),
+    "2024-13-45",
+    "x",
+    "é",
+    "\x1b[2J",
+    "\ufeff",
+    "%YAML 1.1\n",
+    "---\n",
+    "...\n",
+    "epochs",
+    "seed",
+    "description",
+    "model_parameters",
+    "learning_rate",
+    "data_loader_parameters",
+    "mini_size",
+    "bootstrap_model_file",
+    "data_directory",
 ]
 yaml_like = st.lists(st.sampled_from(YAML_PIECES), max_size=30).map("".join)
 # The sample config with YAML fragments (or any text) spliced into it somewhere.
 spliced_text = st.tuples(st.integers(0, len(SAMPLE_TEXT)), st.one_of(yaml_like, st.text())).map(
-    lambda cut: SAMPLE_TEXT[:cut[0]] + cut[1] + SAMPLE_TEXT[cut[0]:])
+    lambda cut: SAMPLE_TEXT[: cut[0]] + cut[1] + SAMPLE_TEXT[cut[0] :]
+)
 spliced_bytes = st.tuples(st.integers(0, len(SAMPLE_TEXT)), st.binary(max_size=20)).map(
-    lambda cut: SAMPLE_TEXT.encode()[:cut[0]] + cut[1] + SAMPLE_TEXT.encode()[cut[0]:])
-KEYS = [*TOP_LEVEL_KEYS, "model_parameters.learning_rate", "model_parameters.learning_rate_decay",
-        "data_loader_parameters.all", "data_loader_parameters.train.mini_size",
-        "data_loader_parameters.train.preload", "model_parameters.nothing",
-        "learning_rate_schedule.type", "learning_rate_schedule.warmup_steps",
-        "learning_rate_schedule.final_learning_rate"]
+    lambda cut: SAMPLE_TEXT.encode()[: cut[0]] + cut[1] + SAMPLE_TEXT.encode()[cut[0] :]
+)
+KEYS = [
+    *TOP_LEVEL_KEYS,
+    "model_parameters.learning_rate",
+    "model_parameters.learning_rate_decay",
+    "data_loader_parameters.all",
+    "data_loader_parameters.train.mini_size",
+    "data_loader_parameters.train.preload",
+    "model_parameters.nothing",
+    "learning_rate_schedule.type",
+    "learning_rate_schedule.warmup_steps",
+    "learning_rate_schedule.final_learning_rate",
+]
 values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                                  max_size=3),
-    max_leaves=6)
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
 value_texts = st.one_of(values.map(dump), yaml_like, st.text(max_size=12))
 keys = st.one_of(st.sampled_from(KEYS), st.text(max_size=12))
-snippets = st.one_of(st.sampled_from(["epochs", "256", "128", ": ", "\n", "null", "  "]),
-                     st.text(max_size=4))
-edits = st.lists(st.one_of(
-    st.tuples(st.just("modify"), keys, value_texts),
-    st.tuples(st.just("delete"), keys),
-    st.tuples(st.just("find_replace"), snippets, st.one_of(yaml_like, st.text(max_size=8))),
-), max_size=4)
-EXAMPLES = settings(max_examples=60, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+snippets = st.one_of(
+    st.sampled_from(["epochs", "256", "128", ": ", "\n", "null", "  "]), st.text(max_size=4)
+)
+edits = st.lists(
+    st.one_of(
+        st.tuples(st.just("modify"), keys, value_texts),
+        st.tuples(st.just("delete"), keys),
+        st.tuples(st.just("find_replace"), snippets, st.one_of(yaml_like, st.text(max_size=8))),
+    ),
+    max_size=4,
+)
+EXAMPLES = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def loads_or_refuses(path: Path, directory: Path, **edits) -> None:

@@ -12,8 +12,20 @@ import yaml
 from harness import environment, run_directories, run_py
 
 # Three epochs of 50 small steps, a checkpoint at the end of each epoch only.
-TRAINING = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "3",
-            "--modify", "batch_size", "2", "--modify", "checkpoint_interval", "null")
+TRAINING = (
+    "sample_runconfig.yaml",
+    "--mini",
+    "--cpu",
+    "--modify",
+    "epochs",
+    "3",
+    "--modify",
+    "batch_size",
+    "2",
+    "--modify",
+    "checkpoint_interval",
+    "null",
+)
 
 
 def metadata_of(run) -> dict:
@@ -28,12 +40,21 @@ def final_weights(run) -> dict[str, torch.Tensor]:
 def stopped_after_the_first_epoch(project):
     """A run of TRAINING sent SIGTERM once its first epoch's checkpoint is on disk."""
     earlier = set(run_directories(project))
-    process = subprocess.Popen([sys.executable, "run.py", *TRAINING], cwd=project,
-                               env=environment(project), stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "run.py", *TRAINING],
+        cwd=project,
+        env=environment(project),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
-    while not [run for run in set(run_directories(project)) - earlier
-               if (run / "model_epoch_0.pth").exists()]:
+    while not [
+        run
+        for run in set(run_directories(project)) - earlier
+        if (run / "model_epoch_0.pth").exists()
+    ]:
         assert process.poll() is None, "the run ended before its first checkpoint"
         assert time.monotonic() < deadline, "no checkpoint within two minutes"
         time.sleep(0.005)

@@ -13,9 +13,22 @@ from harness import PACKAGE
 TOOLKIT = PACKAGE / "toolkit"
 # Lowest first. A module in none of them is a command or an optional feature's.
 LAYERS = {
-    "records": {"errors", "yaml_files", "hparams", "random_state", "selection", "stopping",
-                "run_environment", "directory_lock", "repo", "checkpoints", "run_directory",
-                "fingerprint", "code_check", "worktree"},
+    "records": {
+        "errors",
+        "yaml_files",
+        "hparams",
+        "random_state",
+        "selection",
+        "stopping",
+        "run_environment",
+        "directory_lock",
+        "repo",
+        "checkpoints",
+        "run_directory",
+        "fingerprint",
+        "code_check",
+        "worktree",
+    },
     "data and model": {"base_dataset", "base_model", "config", "project", "builders"},
     "training": {"processes", "bookkeeping", "base_trainer"},
     "jobs": {"job", "job_training", "evaluation", "loading", "outcome", "rerun"},
@@ -32,8 +45,11 @@ def toolkit_imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(package + "."):
             imported.add(node.module.split(".")[2])
         elif isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[2] for alias in node.names
-                         if alias.name.startswith(package + ".")}
+            imported |= {
+                alias.name.split(".")[2]
+                for alias in node.names
+                if alias.name.startswith(package + ".")
+            }
     return imported
 
 
@@ -56,15 +72,19 @@ def test_a_layer_imports_only_from_itself_and_the_layers_below():
     wrong = []
     for modules in LAYERS.values():
         allowed |= modules
-        wrong += [(module, imported) for module in sorted(modules)
-                  for imported in sorted(graph[module] - allowed)]
+        wrong += [
+            (module, imported)
+            for module in sorted(modules)
+            for imported in sorted(graph[module] - allowed)
+        ]
     assert wrong == []
 
 
 def test_no_module_imports_itself_through_others():
     graph = import_graph()
-    cycles = {" -> ".join(path) for start in sorted(graph)
-              if (path := find_path(graph, start, start))}
+    cycles = {
+        " -> ".join(path) for start in sorted(graph) if (path := find_path(graph, start, start))
+    }
     assert sorted(cycles) == []
 
 

@@ -45,9 +45,15 @@ NEW_LAYER = ("nn.Linear(hidden_size, 2)", "nn.Linear(hidden_size, 2, bias=False)
 
 def python(project: Path, code: str, *args: str) -> subprocess.CompletedProcess:
     """`code` in a fresh Python in `project`'s root, as a notebook there runs it."""
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=project,
-                          env=environment(project), stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=project,
+        env=environment(project),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def load_run_errors(project: Path, *calls: str) -> list[str | None]:
@@ -92,7 +98,9 @@ def test_the_best_checkpoint_is_loaded_for_inference(trained, tmp_path):
     run = the_run(trained)
     saved = tmp_path / "loaded.pt"
     # As a notebook in the project's root calls it; then what it loaded, saved.
-    result = python(trained, f"""
+    result = python(
+        trained,
+        f"""
 import torch
 from run import PROJECT
 
@@ -103,7 +111,8 @@ with torch.no_grad():
     outputs = policy(policy.transform(inputs))
 torch.save(dict(inputs=inputs, outputs=outputs, state=policy.state_dict(),
                 training=policy.training), {str(saved)!r})
-""")
+""",
+    )
     assert result.returncode == 0, result.stderr
     assert "Warning" not in result.stderr  # the checkout is the run's commit
 
@@ -129,7 +138,9 @@ def test_last_and_a_path_name_their_checkpoints(trained, tmp_path):
     run = the_run(trained)
     best = yaml.safe_load((run / "metadata.yaml").read_text())["best"]["checkpoint"]
     saved = tmp_path / "loaded.pt"
-    result = python(trained, f"""
+    result = python(
+        trained,
+        f"""
 import torch
 from run import PROJECT
 
@@ -138,12 +149,15 @@ torch.save(dict(last=PROJECT.load_run(run, checkpoint="last").state_dict(),
                 name=PROJECT.load_run(run, checkpoint={best!r}).state_dict(),
                 path=PROJECT.load_run(run, checkpoint={str(run / best)!r}).state_dict()),
            {str(saved)!r})
-""")
+""",
+    )
     assert result.returncode == 0, result.stderr
     loaded = torch.load(saved, weights_only=True)
     assert_same_weights(loaded["last"], weights(run / "model_epoch_1.pth"))  # the newest
     assert_same_weights(loaded["name"], weights(run / best))  # in the run directory
     assert_same_weights(loaded["path"], weights(run / best))
+
+
 def test_other_code_than_the_runs_commit_warns_and_require_same_code_refuses(trained, tmp_path):
     project = changed_copy(trained, tmp_path)
     run = str(the_run(project))
@@ -155,8 +169,10 @@ def test_other_code_than_the_runs_commit_warns_and_require_same_code_refuses(tra
     uncommitted = python(project, load)
     assert uncommitted.returncode == 0, uncommitted.stderr
     assert "CodeChangedWarning" in uncommitted.stderr
-    assert f"trained at commit {commit[:12]}, and the checkout has uncommitted changes: " \
-           f"src/{model.parent.name}/model.py" in uncommitted.stderr
+    assert (
+        f"trained at commit {commit[:12]}, and the checkout has uncommitted changes: "
+        f"src/{model.parent.name}/model.py" in uncommitted.stderr
+    )
     [refused] = load_run_errors(project, f"{run!r}, require_same_code=True")
     assert "uncommitted changes" in refused and f"git checkout {commit[:12]}" in refused
 
@@ -189,9 +205,17 @@ def test_each_mistake_is_a_user_error_naming_the_file_and_the_fix(trained, tmp_p
     edited = run.with_name("edited")
     shutil.copytree(run, edited)
     parameters = metadata["config"]["model_parameters"]
-    (edited / "metadata.yaml").write_text(yaml.safe_dump(
-        {**metadata, "config": {**metadata["config"],
-                                "model_parameters": {**parameters, "learning_rate": 0.5}}}))
+    (edited / "metadata.yaml").write_text(
+        yaml.safe_dump(
+            {
+                **metadata,
+                "config": {
+                    **metadata["config"],
+                    "model_parameters": {**parameters, "learning_rate": 0.5},
+                },
+            }
+        )
+    )
 
     messages = load_run_errors(
         project,
@@ -208,10 +232,12 @@ def test_each_mistake_is_a_user_error_naming_the_file_and_the_fix(trained, tmp_p
     assert "python run.py --list" in messages[0]
     assert f"{run}/model_epoch_7.pth does not exist" in messages[1]
     assert "It holds: model_epoch_1.pth" in messages[1]
-    assert "checkpoint='newest': give \"best\", \"last\" or the path of a .pth file" in messages[2]
+    assert 'checkpoint=\'newest\': give "best", "last" or the path of a .pth file' in messages[2]
     assert f"{run}/notes.pth is not a readable PyTorch checkpoint" in messages[3]
-    assert "names no best checkpoint (best.checkpoint): no epoch of the run has finished" \
+    assert (
+        "names no best checkpoint (best.checkpoint): no epoch of the run has finished"
         in messages[4]
+    )
     assert "It holds no checkpoint" in messages[4]
     assert f"{unfinished} has no epoch checkpoint" in messages[5]
     assert "model_parameters.learning_rate: 0.5 in metadata.yaml" in messages[6]
@@ -222,14 +248,12 @@ def test_each_mistake_is_a_user_error_naming_the_file_and_the_fix(trained, tmp_p
     model.write_text(model.read_text().replace(*NEW_LAYER))
     git(project, "commit", "--quiet", "--all", "-m", "Another last layer")
     [message] = load_run_errors(project, repr(str(run)))
-    assert f"the weights in {run / metadata['best']['checkpoint']} do not fit {MODEL}" \
-        in message
+    assert f"the weights in {run / metadata['best']['checkpoint']} do not fit {MODEL}" in message
     assert "Unexpected key(s) in state_dict" in message
     model.write_text(model.read_text().replace(f"class {MODEL}(", f"class Renamed{MODEL}("))
     git(project, "commit", "--quiet", "--all", "-m", "A model renamed")
     [message] = load_run_errors(project, repr(str(run)))
-    assert f"model_type: unknown name '{MODEL}'; valid names in model.py: Renamed{MODEL}" \
-        in message
+    assert f"model_type: unknown name '{MODEL}'; valid names in model.py: Renamed{MODEL}" in message
     assert "git worktree add DIR" in message
 
 
@@ -244,8 +268,9 @@ def test_a_record_naming_a_checkpoint_outside_its_run_is_refused(trained, tmp_pa
     edits = {"relative": f"../../{run.parent.name}/other/{best}", "absolute": str(other / best)}
     for name, value in edits.items():
         run.with_name(name).mkdir()
-        (run.with_name(name) / "metadata.yaml").write_text(yaml.safe_dump(
-            {**metadata, "best": {**metadata["best"], "checkpoint": value}}))
+        (run.with_name(name) / "metadata.yaml").write_text(
+            yaml.safe_dump({**metadata, "best": {**metadata["best"], "checkpoint": value}})
+        )
     messages = load_run_errors(
         project,
         repr(str(run.with_name("relative"))),

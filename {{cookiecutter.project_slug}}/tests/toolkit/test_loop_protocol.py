@@ -7,7 +7,7 @@ from harness import git, run_py
 QUICK = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "2")
 
 # A train_loop of one's own that forgets add_step: its losses would never be summed.
-TRAIN_LOOP_WITHOUT_ADD_STEP = '''
+TRAIN_LOOP_WITHOUT_ADD_STEP = """
     def train_loop(self, epoch, resume_position=0):
         self.network.train()
         self.start_training_pass(epoch, resume_position)
@@ -19,10 +19,10 @@ TRAIN_LOOP_WITHOUT_ADD_STEP = '''
             self.step += 1
             self.checkpoint_or_stop(epoch, position + 1)
         return self.training_results(epoch)
-'''
+"""
 
 # An evaluate of one's own that never checks for a stop request between batches.
-EVALUATE_WITHOUT_STOP_CHECK = '''
+EVALUATE_WITHOUT_STOP_CHECK = """
     def evaluate(self, phase, epoch=None, resume_position=0):
         loader = self.held_out_loaders[phase]
         self.model.eval()
@@ -31,7 +31,7 @@ EVALUATE_WITHOUT_STOP_CHECK = '''
             for batch in loader:
                 self.add_held_out(self.held_out_step(batch), len(batch["supervision"]))
         return self.held_out_results()
-'''
+"""
 
 
 def with_own_loop(project, method: str) -> None:
@@ -45,12 +45,16 @@ def with_own_loop(project, method: str) -> None:
 
 
 @pytest.mark.machinery
-@pytest.mark.parametrize(("method", "message"), [
-    (TRAIN_LOOP_WITHOUT_ADD_STEP, "train_loop never called add_step"),
-    (EVALUATE_WITHOUT_STOP_CHECK, "evaluate never called stop_if_requested"),
-])
+@pytest.mark.parametrize(
+    ("method", "message"),
+    [
+        (TRAIN_LOOP_WITHOUT_ADD_STEP, "train_loop never called add_step"),
+        (EVALUATE_WITHOUT_STOP_CHECK, "evaluate never called stop_if_requested"),
+    ],
+)
 def test_a_loop_of_ones_own_that_leaves_out_a_call_is_refused_with_the_call_named(
-        project, method, message):
+    project, method, message
+):
     with_own_loop(project, method)
     result = run_py(project, *QUICK)
     assert result.returncode != 0

@@ -13,11 +13,32 @@ from harness import environment, git, run_directories, run_py
 
 pytestmark = pytest.mark.machinery  # pytest -m machinery
 
-QUICK = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "2",
-         "--modify", "batch_size", "32")
+QUICK = (
+    "sample_runconfig.yaml",
+    "--mini",
+    "--cpu",
+    "--modify",
+    "epochs",
+    "2",
+    "--modify",
+    "batch_size",
+    "32",
+)
 # Many small steps, for stopping a re-run on a signal.
-LONG = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "3",
-        "--modify", "batch_size", "2", "--modify", "checkpoint_interval", "null")
+LONG = (
+    "sample_runconfig.yaml",
+    "--mini",
+    "--cpu",
+    "--modify",
+    "epochs",
+    "3",
+    "--modify",
+    "batch_size",
+    "2",
+    "--modify",
+    "checkpoint_interval",
+    "null",
+)
 
 
 def metadata_of(run_directory) -> dict:
@@ -78,9 +99,15 @@ def test_a_stopped_rerun_is_kept_in_logs_and_resumes(project, stop_signal):
     commit = metadata_of(original)["git"]["commit"]
 
     rerun = subprocess.Popen(
-        [sys.executable, "run.py", "--rerun", str(original)], cwd=project,
-        env=environment(project), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, errors="replace")
+        [sys.executable, "run.py", "--rerun", str(original)],
+        cwd=project,
+        env=environment(project),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+    )
     announcement = rerun.stdout.readline()  # re-running ... in WORKTREE
     worktree = Path(announcement.rsplit(" in ", 1)[1].strip())
     wait_for_file(rerun, worktree / "logs", "*/*/model_epoch_0.pth")

@@ -30,28 +30,75 @@ pytestmark = pytest.mark.machinery  # pytest -m machinery
 # Three short epochs with a checkpoint after every step, so that a kill can land before,
 # during or after a checkpoint write; the learning rate halves after each epoch, so that
 # a resume that lost the scheduler's state would end elsewhere.
-TRAINING = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "3",
-            "--modify", "batch_size", "16", "--modify", "log_interval", "2",
-            "--modify", "checkpoint_interval", "0.000001",
-            "--modify", "model_parameters.learning_rate_decay", "0.5")
+TRAINING = (
+    "sample_runconfig.yaml",
+    "--mini",
+    "--cpu",
+    "--modify",
+    "epochs",
+    "3",
+    "--modify",
+    "batch_size",
+    "16",
+    "--modify",
+    "log_interval",
+    "2",
+    "--modify",
+    "checkpoint_interval",
+    "0.000001",
+    "--modify",
+    "model_parameters.learning_rate_decay",
+    "0.5",
+)
 # Many small steps and no timed checkpoints, for stopping on a signal.
-LONG_TRAINING = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "4",
-                 "--modify", "batch_size", "2", "--modify", "checkpoint_interval", "null")
+LONG_TRAINING = (
+    "sample_runconfig.yaml",
+    "--mini",
+    "--cpu",
+    "--modify",
+    "epochs",
+    "4",
+    "--modify",
+    "batch_size",
+    "2",
+    "--modify",
+    "checkpoint_interval",
+    "null",
+)
 # The training options on: gradients of 3 batches add up to each optimizer step (each
 # epoch's last step takes the 2 batches left over), a clip norm small enough to clip, and
 # a learning rate that changes after every optimizer step; a loss point every 5 steps.
 TRAINING_OPTIONS = (
-    "--modify", "log_interval", "5",
-    "--modify", "gradient_accumulation_steps", "3", "--modify", "gradient_clip_norm", "0.05",
-    "--modify", "learning_rate_schedule",
+    "--modify",
+    "log_interval",
+    "5",
+    "--modify",
+    "gradient_accumulation_steps",
+    "3",
+    "--modify",
+    "gradient_clip_norm",
+    "0.05",
+    "--modify",
+    "learning_rate_schedule",
     "{type: warmup_cosine, warmup_steps: 10, final_learning_rate: 1.0e-5}",
 )
 # One sample per batch from a large val split (the large_val_split fixture), so that
 # the val phase runs long enough to be stopped in.
 HELD_OUT_TRAINING = (
-    "sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "2",
-    "--modify", "batch_size", "1", "--modify", "checkpoint_interval", "null",
-    "--modify", "data_loader_parameters",
+    "sample_runconfig.yaml",
+    "--mini",
+    "--cpu",
+    "--modify",
+    "epochs",
+    "2",
+    "--modify",
+    "batch_size",
+    "1",
+    "--modify",
+    "checkpoint_interval",
+    "null",
+    "--modify",
+    "data_loader_parameters",
     json.dumps({"test": {"mini_size": HELD_OUT_SAMPLES["val"]}}),
 )
 
@@ -59,40 +106,46 @@ HELD_OUT_TRAINING = (
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, dataset):
     """The uninterrupted TRAINING run, made once for every test that compares with it."""
-    return uninterrupted(committed_copy(tmp_path_factory.mktemp("reference"), dataset),
-                         *TRAINING)
+    return uninterrupted(committed_copy(tmp_path_factory.mktemp("reference"), dataset), *TRAINING)
 
 
 @pytest.fixture(scope="module")
 def long_reference(tmp_path_factory, dataset):
-    return uninterrupted(committed_copy(tmp_path_factory.mktemp("reference"), dataset),
-                         *LONG_TRAINING)
+    return uninterrupted(
+        committed_copy(tmp_path_factory.mktemp("reference"), dataset), *LONG_TRAINING
+    )
 
 
 @pytest.fixture(scope="module")
 def options_reference(tmp_path_factory, dataset):
-    return uninterrupted(committed_copy(tmp_path_factory.mktemp("reference"), dataset),
-                         *LONG_TRAINING, *TRAINING_OPTIONS)
+    return uninterrupted(
+        committed_copy(tmp_path_factory.mktemp("reference"), dataset),
+        *LONG_TRAINING,
+        *TRAINING_OPTIONS,
+    )
 
 
 @pytest.fixture(scope="module")
 def held_out_reference(tmp_path_factory, large_val_split):
-    return uninterrupted(committed_copy(tmp_path_factory.mktemp("reference"), large_val_split),
-                         *HELD_OUT_TRAINING)
+    return uninterrupted(
+        committed_copy(tmp_path_factory.mktemp("reference"), large_val_split), *HELD_OUT_TRAINING
+    )
 
 
 # --------------------------------------------------------------------------------------
 # SIGKILL at any moment
 
 
-@pytest.mark.parametrize("moment, pattern", [
-    ("before any checkpoint", "metadata.yaml"),
-    ("after a mid-epoch checkpoint", "model_ckpt_ep_0_pct_*.pth"),
-    ("during a checkpoint write", ".model_*.tmp"),
-    ("after an epoch's checkpoint", "model_epoch_1.pth"),
-])
-def test_a_killed_run_resumes_to_the_weights_it_would_have_had(project, reference, moment,
-                                                               pattern):
+@pytest.mark.parametrize(
+    "moment, pattern",
+    [
+        ("before any checkpoint", "metadata.yaml"),
+        ("after a mid-epoch checkpoint", "model_ckpt_ep_0_pct_*.pth"),
+        ("during a checkpoint write", ".model_*.tmp"),
+        ("after an epoch's checkpoint", "model_epoch_1.pth"),
+    ],
+)
+def test_a_killed_run_resumes_to_the_weights_it_would_have_had(project, reference, moment, pattern):
     started = Started(project, *TRAINING)
     started.wait_for_file(pattern)
     killed = started.kill()
@@ -109,19 +162,28 @@ def test_a_killed_run_resumes_to_the_weights_it_would_have_had(project, referenc
     last = torch.load(killed / "model_epoch_2.pth", weights_only=True)
     assert last["scheduler_state_dict"]["last_epoch"] == 3
     initial = last["config"]["model_parameters"]["learning_rate"]
-    assert last["optimizer_state_dict"]["param_groups"][0]["lr"] == initial * 0.5 ** 3
+    assert last["optimizer_state_dict"]["param_groups"][0]["lr"] == initial * 0.5**3
 
 
 def test_early_stopping_counts_the_epochs_of_the_run_it_resumes(project):
     # Frozen weights (learning rate 0) never beat epoch 0's val/loss: with a patience of
     # 2 epochs, training ends after epoch 2, however the epochs were split between runs.
-    early = (*TRAINING, "--modify", "epochs", "6", "model_parameters.learning_rate", "0",
-             "selection", "{metric: val/loss, patience: 2}")
+    early = (
+        *TRAINING,
+        "--modify",
+        "epochs",
+        "6",
+        "model_parameters.learning_rate",
+        "0",
+        "selection",
+        "{metric: val/loss, patience: 2}",
+    )
     reference = uninterrupted(project, *early)
     metadata = reference[1]
     assert metadata["progress"]["epochs_completed"] == 3
     assert metadata["progress"]["stopped_early"] == (
-        "no better val/loss for 2 epochs after epoch 0")
+        "no better val/loss for 2 epochs after epoch 0"
+    )
     assert metadata["best"]["epoch"] == metadata["final_test"]["epoch"] == 0
 
     started = Started(project, *early)
@@ -155,8 +217,9 @@ def test_mid_epoch_checkpoints_do_not_change_the_result(project, reference):
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT, signal.SIGUSR1])
-def test_a_stop_signal_checkpoints_and_the_run_resumes_exactly(project, long_reference,
-                                                              stop_signal):
+def test_a_stop_signal_checkpoints_and_the_run_resumes_exactly(
+    project, long_reference, stop_signal
+):
     started = Started(project, *LONG_TRAINING)
     started.wait_for_file("model_epoch_0.pth")
     started.process.send_signal(stop_signal)
@@ -173,7 +236,8 @@ def test_a_stop_signal_checkpoints_and_the_run_resumes_exactly(project, long_ref
 
 
 def test_a_run_with_accumulation_clipping_and_warmup_cosine_stops_and_resumes_exactly(
-        project, options_reference):
+    project, options_reference
+):
     started = Started(project, *LONG_TRAINING, *TRAINING_OPTIONS)
     started.wait_for_output("epoch 1 train")
     started.process.send_signal(signal.SIGTERM)
@@ -197,7 +261,8 @@ def test_a_run_with_accumulation_clipping_and_warmup_cosine_stops_and_resumes_ex
 
 @pytest.mark.parametrize("phase", ["val"])
 def test_a_stop_in_a_held_out_phase_is_prompt_and_the_phase_continues_exactly(
-        tmp_path, large_val_split, held_out_reference, phase):
+    tmp_path, large_val_split, held_out_reference, phase
+):
     project = committed_copy(tmp_path, large_val_split)
     started = Started(project, *HELD_OUT_TRAINING)
     started.wait_for_output(f"epoch 0 {phase}")  # its progress bar: the phase has begun
@@ -266,9 +331,14 @@ def test_resume_from_a_worktree_at_the_commit_runs_that_worktree_s_code(project,
     before = files_of(run)
 
     result = subprocess.run(
-        [sys.executable, "run.py", "--resume", str(run)], cwd=second,
+        [sys.executable, "run.py", "--resume", str(run)],
+        cwd=second,
         env={**environment(second), "PYTHONPATH": str(project / "src")},
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 2, result.stderr
     assert f"imported from another copy than this checkout's ({second})" in result.stderr
     assert str(losses.parent) in result.stderr and "Traceback" not in result.stderr
@@ -307,8 +377,11 @@ def test_the_resume_is_recorded_with_its_environment(project):
 
 def files_of(run) -> dict[str, bytes]:
     """The run directory's files, but for the lock, which names its last owner."""
-    return {path.name: path.read_bytes() for path in run.iterdir()
-            if path.is_file() and path.name != ".lock"}
+    return {
+        path.name: path.read_bytes()
+        for path in run.iterdir()
+        if path.is_file() and path.name != ".lock"
+    }
 
 
 def test_a_run_whose_process_is_alive_is_not_resumed_by_another(project):
@@ -339,10 +412,13 @@ def test_a_record_behind_its_checkpoints_is_rebuilt_from_them(project):
     [run] = run_directories(project)
     path = run / "metadata.yaml"
     finished = yaml.safe_load(path.read_text())
-    behind = {**finished, "status": "running", "ended": None,
-              "progress": {"epochs_completed": 1, "last_results": {"train": {"loss": 1.0}}},
-              "best": {**finished["best"], "value": 1.0, "epoch": 0,
-                       "checkpoint": "model_epoch_0.pth"}}
+    behind = {
+        **finished,
+        "status": "running",
+        "ended": None,
+        "progress": {"epochs_completed": 1, "last_results": {"train": {"loss": 1.0}}},
+        "best": {**finished["best"], "value": 1.0, "epoch": 0, "checkpoint": "model_epoch_0.pth"},
+    }
     path.write_text(yaml.safe_dump(behind, sort_keys=False))
 
     result = run_py(project, "--resume", str(run))
@@ -390,8 +466,10 @@ def test_a_config_edited_in_the_record_is_refused(project):
 
     result = run_py(project, "--resume", str(run))
     assert result.returncode == 2, result.stderr
-    assert (f"config.model_parameters.learning_rate: 0.5 in metadata.yaml, {trained_with!r} in "
-            "the checkpoint") in result.stderr
+    assert (
+        f"config.model_parameters.learning_rate: 0.5 in metadata.yaml, {trained_with!r} in "
+        "the checkpoint"
+    ) in result.stderr
     assert "put those values back in metadata.yaml" in result.stderr
     assert "Traceback" not in result.stderr
     assert files_of(run) == before

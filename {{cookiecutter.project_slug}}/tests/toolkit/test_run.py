@@ -52,24 +52,35 @@ def test_allow_dirty_repo_without_a_terminal_means_no(project):
 
 # One run.py a case; test_config.py and test_inputs.py check the same edits in-process.
 @pytest.mark.machinery
-@pytest.mark.parametrize("edit, message", [
-    (("--modify", "epochs", "ten"), "epochs: expected an integer"),
-    (("--modify", "model_parameters.hiden_size", "32"), "hiden_size"),
-    (("--modify", "epoch", "3"), "no key 'epoch'"),
-    (("--delete", "model_parameter"), "no key 'model_parameter'"),
-    (("--modify", "epochs"), "pairs"),
-    (("--find-replace", "log_interval"), "pairs"),
-    (("--find-replace", "no such text", "x"), "does not occur"),
-    (("--modify", "model_type", "Nope"), "valid names"),
-    (("--modify", "mixed_precision", "fp16"), "mixed_precision: expected bf16, or null"),
-    (("--modify", "compile_model", "'no'"), "compile_model: expected true or false"),
-    (("--modify", "selection.mode", "highest"), "selection.mode: expected min or max"),
-    (("--modify", "selection.patience", "0"), "selection.patience: expected a number of epochs"),
-    (("--modify", "val_split", "../test"), "val_split: expected the name of a folder"),
-    (("--modify", "learning_rate_schedule.type", "cosine"),
-     "learning_rate_schedule.type: expected exponential or warmup_cosine"),
-    (("--modify", "gradient_accumulation_steps", "0"), "gradient_accumulation_steps: value must"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (("--modify", "epochs", "ten"), "epochs: expected an integer"),
+        (("--modify", "model_parameters.hiden_size", "32"), "hiden_size"),
+        (("--modify", "epoch", "3"), "no key 'epoch'"),
+        (("--delete", "model_parameter"), "no key 'model_parameter'"),
+        (("--modify", "epochs"), "pairs"),
+        (("--find-replace", "log_interval"), "pairs"),
+        (("--find-replace", "no such text", "x"), "does not occur"),
+        (("--modify", "model_type", "Nope"), "valid names"),
+        (("--modify", "mixed_precision", "fp16"), "mixed_precision: expected bf16, or null"),
+        (("--modify", "compile_model", "'no'"), "compile_model: expected true or false"),
+        (("--modify", "selection.mode", "highest"), "selection.mode: expected min or max"),
+        (
+            ("--modify", "selection.patience", "0"),
+            "selection.patience: expected a number of epochs",
+        ),
+        (("--modify", "val_split", "../test"), "val_split: expected the name of a folder"),
+        (
+            ("--modify", "learning_rate_schedule.type", "cosine"),
+            "learning_rate_schedule.type: expected exponential or warmup_cosine",
+        ),
+        (
+            ("--modify", "gradient_accumulation_steps", "0"),
+            "gradient_accumulation_steps: value must",
+        ),
+    ],
+)
 def test_bad_edits_are_clear_errors_that_write_nothing(project, edit, message):
     result = run_py(project, *QUICK, *edit)
     assert result.returncode == 2
@@ -85,18 +96,25 @@ def test_missing_data_is_a_clear_error(project):
     assert not (project / "logs").exists()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (("--list", "--print-config"), "--list reads logged runs and does nothing else; leave "
-                                   "out: print_config"),
-    (("--compare", "A", "B", "--checkpoint", "last"), "--checkpoint and --split go with"),
-    (("--resume", "R", "--sweep-point", "D", "0"), "leave out: sweep_point"),
-    (("--resume", "R", "--rerun", "R"), "--resume uses the config and flags the run started "
-                                        "with; leave out: rerun"),
-    (("--list", "--sweep", "ID", "--columns", "test/loss"), "--columns goes with --list"),
-    (("--list", "--columns", "test/loss", "--format", "csv"), "--columns goes with --list"),
-    (("--evaluate", "R", "--jobs", "2"), "--jobs goes with --sweep or --resume-sweep"),
-    (("--cpu",), "give a config file, --resume"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ("--list", "--print-config"),
+            "--list reads logged runs and does nothing else; leave out: print_config",
+        ),
+        (("--compare", "A", "B", "--checkpoint", "last"), "--checkpoint and --split go with"),
+        (("--resume", "R", "--sweep-point", "D", "0"), "leave out: sweep_point"),
+        (
+            ("--resume", "R", "--rerun", "R"),
+            "--resume uses the config and flags the run started with; leave out: rerun",
+        ),
+        (("--list", "--sweep", "ID", "--columns", "test/loss"), "--columns goes with --list"),
+        (("--list", "--columns", "test/loss", "--format", "csv"), "--columns goes with --list"),
+        (("--evaluate", "R", "--jobs", "2"), "--jobs goes with --sweep or --resume-sweep"),
+        (("--cpu",), "give a config file, --resume"),
+    ],
+)
 def test_a_flag_the_command_does_not_take_is_refused(argv, message, capsys):
     """toolkit/command_line.py's COMMANDS, checked without starting anything."""
     with pytest.raises(SystemExit) as refused:
@@ -135,8 +153,16 @@ def test_the_docs_document_every_flag_and_every_config_key(project):
 
 def test_print_config_prints_the_edited_config_with_its_defaults(project, tmp_path):
     (project / "notes.py").write_text("x = 1\n")  # the tree is not checked
-    result = run_py(project, "sample_runconfig.yaml", "--print-config",
-                    "--modify", "epochs", "3", "--delete", "log_interval")
+    result = run_py(
+        project,
+        "sample_runconfig.yaml",
+        "--print-config",
+        "--modify",
+        "epochs",
+        "3",
+        "--delete",
+        "log_interval",
+    )
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load(result.stdout)
     assert config["epochs"] == 3
@@ -162,8 +188,13 @@ def metadata_of(run_directory):
 @pytest.mark.machinery
 def test_the_epochs_read_the_validation_split_and_the_final_test_the_test_split(project):
     # The splits differ in size (DATASET_ARGUMENTS): 12 batches of val/, 10 of test/.
-    everything = ("--modify", "batch_size", "10", "data_loader_parameters",
-                  "{all: {mini_size: 100000}}")
+    everything = (
+        "--modify",
+        "batch_size",
+        "10",
+        "data_loader_parameters",
+        "{all: {mini_size: 100000}}",
+    )
     result = run_py(project, *QUICK, *everything, "--modify", "epochs", "2")
     assert result.returncode == 0, result.stderr
     assert re.search(r"epoch 1 val: +\d+%\|[^|]*\| \d+/12 ", result.stderr)
@@ -183,8 +214,9 @@ def test_the_epochs_read_the_validation_split_and_the_final_test_the_test_split(
 def test_a_selection_metric_the_config_does_not_log_is_refused_before_anything_runs(project):
     result = run_py(project, *QUICK, "--modify", "selection.metric", "val/los")
     assert result.returncode == 2
-    assert ("selection.metric is val/los, which this config does not log; it logs "
-            "train/loss, ") in result.stderr
+    assert (
+        "selection.metric is val/los, which this config does not log; it logs train/loss, "
+    ) in result.stderr
     assert "val/loss" in result.stderr and "Traceback" not in result.stderr
     assert not (project / "logs").exists()
 
@@ -206,20 +238,27 @@ def test_a_config_field_added_to_the_schema_is_read_in_train_py(project):
     # docs/extending.md's recipe for a new field: a key in schema.py, read in train.py as
     # self.config[...] (the Trainer gets the whole config), no toolkit file touched.
     schema = next((project / "src").glob("*/schema.py"))
-    schema.write_text(schema.read_text().replace(
-        '    Optional("compile_model", default=False): boolean,\n',
-        '    Optional("compile_model", default=False): boolean,\n'
-        '    Optional("greeting", default="hello"): str,\n'))
+    schema.write_text(
+        schema.read_text().replace(
+            '    Optional("compile_model", default=False): boolean,\n',
+            '    Optional("compile_model", default=False): boolean,\n'
+            '    Optional("greeting", default="hello"): str,\n',
+        )
+    )
     train = next((project / "src").glob("*/train.py"))
-    train.write_text(train.read_text().replace(
-        "class Trainer(TrainerBase):\n",
-        "class Trainer(TrainerBase):\n"
-        "    def fit(self):\n"
-        '        print(self.config["greeting"])\n'
-        "        return super().fit()\n\n"))
+    train.write_text(
+        train.read_text().replace(
+            "class Trainer(TrainerBase):\n",
+            "class Trainer(TrainerBase):\n"
+            "    def fit(self):\n"
+            '        print(self.config["greeting"])\n'
+            "        return super().fit()\n\n",
+        )
+    )
     git(project, "commit", "--quiet", "--all", "-m", "A greeting at the start of training")
-    result = run_py(project, *QUICK, "--modify", "epochs", "1", "--modify", "greeting",
-                    "from the config")
+    result = run_py(
+        project, *QUICK, "--modify", "epochs", "1", "--modify", "greeting", "from the config"
+    )
     assert result.returncode == 0, result.stderr
     assert "from the config" in result.stdout.splitlines()
     [run] = run_directories(project)
@@ -259,10 +298,13 @@ def test_logged_run_records_commit_config_checkpoints_and_tensorboard(project):
     # The config, for TensorBoard's HParams view: nested keys dotted, booleans as text.
     content = events.PluginTagToContent(hparams_metadata.PLUGIN_NAME)
     hparams = hparams_metadata.parse_session_start_info_plugin_data(
-        content[hparams_metadata.SESSION_START_INFO_TAG]).hparams
+        content[hparams_metadata.SESSION_START_INFO_TAG]
+    ).hparams
     assert hparams["batch_size"].number_value == metadata["config"]["batch_size"]
-    assert (hparams[f"model_parameters.{WIDTH}"].number_value
-            == metadata["config"]["model_parameters"][WIDTH])
+    assert (
+        hparams[f"model_parameters.{WIDTH}"].number_value
+        == metadata["config"]["model_parameters"][WIDTH]
+    )
     assert hparams["compile_model"].string_value == "false"
     assert hparams["bootstrap_model_file"].string_value == "null"
     # The process that trained, for `run.py --list` to tell whether it still runs.
@@ -277,10 +319,14 @@ def test_logged_run_records_commit_config_checkpoints_and_tensorboard(project):
     assert (metadata["best"]["metric"], metadata["best"]["mode"]) == ("val/loss", "min")
     final_test = metadata["final_test"]
     assert (final_test["split"], final_test["epoch"], final_test["checkpoint"]) == (
-        "test", metadata["best"]["epoch"], metadata["best"]["checkpoint"])
+        "test",
+        metadata["best"]["epoch"],
+        metadata["best"]["checkpoint"],
+    )
     assert final_test["results"].keys() == {"test"}
     assert [(event.step, event.value) for event in events.Scalars("test/loss")] == [
-        (2, pytest.approx(final_test["results"]["test"]["loss"], rel=1e-6))]
+        (2, pytest.approx(final_test["results"]["test"]["loss"], rel=1e-6))
+    ]
     assert "final test, with the weights of epoch" in result.stdout
 
 
@@ -290,8 +336,19 @@ def test_a_diverging_run_stops_as_failed_and_keeps_only_finite_checkpoints(proje
     # A step size that overflows the weights: with batches of 16 the training loss goes
     # non-finite within the first epoch (or the held-out loss does, for some models);
     # with one batch of 256 per epoch, the held-out loss does, after a finite step.
-    result = run_py(project, *QUICK, "--modify", "epochs", "3", "batch_size", batch_size,
-                    "model_parameters.learning_rate", "1.0e+20", "checkpoint_interval", "1.0e-6")
+    result = run_py(
+        project,
+        *QUICK,
+        "--modify",
+        "epochs",
+        "3",
+        "batch_size",
+        batch_size,
+        "model_parameters.learning_rate",
+        "1.0e+20",
+        "checkpoint_interval",
+        "1.0e-6",
+    )
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     [error] = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
@@ -313,8 +370,10 @@ def test_the_same_seed_gives_bitwise_identical_weights(project):
     for _ in range(2):
         result = run_py(project, *QUICK, "--modify", "epochs", "2", "batch_size", "16")
         assert result.returncode == 0, result.stderr
-    first, second = (torch.load(run / "model_epoch_1.pth", weights_only=True)["model_state_dict"]
-                     for run in run_directories(project))
+    first, second = (
+        torch.load(run / "model_epoch_1.pth", weights_only=True)["model_state_dict"]
+        for run in run_directories(project)
+    )
     assert all(torch.equal(first[name], second[name]) for name in first)
 
 
@@ -335,8 +394,9 @@ def test_bf16_autocast_changes_the_arithmetic_but_not_what_is_learnt(project):
     assert all(weights.dtype == torch.float32 for weights in bfloat16.values())
     # The forward passes ran in bfloat16: other weights, but the same training.
     assert not all(torch.equal(float32[name], bfloat16[name]) for name in float32)
-    losses = [run["progress"]["last_results"]["train"]["loss"]
-              for run in (float32_run, bfloat16_run)]
+    losses = [
+        run["progress"]["last_results"]["train"]["loss"] for run in (float32_run, bfloat16_run)
+    ]
     assert losses[1] == pytest.approx(losses[0], rel=0.05)
 
 
@@ -354,8 +414,9 @@ def test_a_compiled_model_trains_like_the_eager_one_and_saves_plain_names(projec
 def test_accumulating_n_batches_steps_as_one_batch_n_times_as_large(project):
     # The mini split's 100 samples: 3 steps of 32 and one of 4, in either run.
     _, big = final_weights(project, "batch_size", "32")
-    accumulated_run, accumulated = final_weights(project, "batch_size", "8",
-                                                 "gradient_accumulation_steps", "4")
+    accumulated_run, accumulated = final_weights(
+        project, "batch_size", "8", "gradient_accumulation_steps", "4"
+    )
     _, small = final_weights(project, "batch_size", "8")
     assert accumulated_run["config"]["gradient_accumulation_steps"] == 4
     # The same order of samples, summed in another order: equal up to float rounding.
@@ -380,13 +441,25 @@ def test_a_tiny_gradient_clip_norm_bounds_every_step(project):
 @pytest.mark.machinery
 def test_warmup_cosine_sets_the_learning_rate_of_every_optimizer_step(project):
     schedule = "{type: warmup_cosine, warmup_steps: 3, final_learning_rate: 1.0e-5}"
-    result = run_py(project, *QUICK, "--modify", "epochs", "2", "batch_size", "16",
-                    "learning_rate_schedule", schedule)
+    result = run_py(
+        project,
+        *QUICK,
+        "--modify",
+        "epochs",
+        "2",
+        "batch_size",
+        "16",
+        "learning_rate_schedule",
+        schedule,
+    )
     assert result.returncode == 0, result.stderr
     [run] = run_directories(project)
     config = metadata_of(run)["config"]
     assert config["learning_rate_schedule"] == {
-        "type": "warmup_cosine", "warmup_steps": 3, "final_learning_rate": 1e-5}
+        "type": "warmup_cosine",
+        "warmup_steps": 3,
+        "final_learning_rate": 1e-5,
+    }
     # 7 optimizer steps an epoch: the scheduler was stepped after each of the 14, and the
     # last one ended the cosine (the rates between: test_config.py).
     checkpoint = torch.load(run / "model_epoch_1.pth", weights_only=True)
@@ -401,9 +474,15 @@ def test_compiling_without_a_compiler_is_refused_before_anything_is_written(proj
     (tools / "git").symlink_to(shutil.which("git"))
     env = {**environment(project), "PATH": str(tools)}
     env.pop("CXX", None)
-    result = subprocess.run([sys.executable, "run.py", *QUICK, "--modify", "compile_model", "true"],
-                            cwd=project, env=env, stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "run.py", *QUICK, "--modify", "compile_model", "true"],
+        cwd=project,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 2
     assert "compile_model: torch.compile needs a C++ compiler" in result.stderr
     assert "Traceback" not in result.stderr
@@ -426,12 +505,22 @@ def test_no_logging_writes_nothing(project):
 
 def test_edits_are_validated_and_saved_with_the_config(project):
     result = run_py(
-        project, *QUICK,
-        "--find-replace", "log_interval: 50", "log_interval: 7",
-        "--delete", "test_data_loader_type",
-        "--modify", "selection", "{metric: train/loss}",  # no val phase to select on
-        "--modify", "epochs", "1",
-        "--modify", f"model_parameters.{WIDTH}", "8",  # repeated flags add up
+        project,
+        *QUICK,
+        "--find-replace",
+        "log_interval: 50",
+        "log_interval: 7",
+        "--delete",
+        "test_data_loader_type",
+        "--modify",
+        "selection",
+        "{metric: train/loss}",  # no val phase to select on
+        "--modify",
+        "epochs",
+        "1",
+        "--modify",
+        f"model_parameters.{WIDTH}",
+        "8",  # repeated flags add up
     )
     assert result.returncode == 0, result.stderr
     [run] = run_directories(project)
@@ -443,8 +532,14 @@ def test_edits_are_validated_and_saved_with_the_config(project):
     assert config["epochs"] == 1
     assert "val" not in metadata["progress"]["last_results"]
     assert "final_test" not in metadata  # no test phase either
-    assert metadata["flags"]["modify"] == ["selection", "{metric: train/loss}", "epochs", "1",
-                                           f"model_parameters.{WIDTH}", "8"]
+    assert metadata["flags"]["modify"] == [
+        "selection",
+        "{metric: train/loss}",
+        "epochs",
+        "1",
+        f"model_parameters.{WIDTH}",
+        "8",
+    ]
     weights = torch.load(run / "model_epoch_0.pth", weights_only=True)["model_state_dict"]
     assert weights[FIRST_LAYER].shape[0] == 8
 
@@ -455,8 +550,17 @@ def test_bootstrap_model_file_loads_the_weights(project, tmp_path):
     [first] = run_directories(project)
     source = first / "model_epoch_0.pth"
     # With a learning rate of zero, training leaves the bootstrapped weights unchanged.
-    result = run_py(project, *QUICK, "--modify", "epochs", "1", "bootstrap_model_file",
-                    str(source), "model_parameters.learning_rate", "0")
+    result = run_py(
+        project,
+        *QUICK,
+        "--modify",
+        "epochs",
+        "1",
+        "bootstrap_model_file",
+        str(source),
+        "model_parameters.learning_rate",
+        "0",
+    )
     assert result.returncode == 0, result.stderr
     [second] = [run for run in run_directories(project) if run != first]
     before = torch.load(source, weights_only=True)["model_state_dict"]
@@ -466,11 +570,16 @@ def test_bootstrap_model_file_loads_the_weights(project, tmp_path):
 
 @pytest.mark.machinery
 def test_bootstrap_from_an_incompatible_model_names_the_mismatch(project):
-    assert run_py(project, *QUICK, "--modify", "epochs", "1",
-                  f"model_parameters.{WIDTH}", "4").returncode == 0
+    assert (
+        run_py(
+            project, *QUICK, "--modify", "epochs", "1", f"model_parameters.{WIDTH}", "4"
+        ).returncode
+        == 0
+    )
     [first] = run_directories(project)
-    result = run_py(project, *QUICK, "--modify", "bootstrap_model_file",
-                    str(first / "model_epoch_0.pth"))
+    result = run_py(
+        project, *QUICK, "--modify", "bootstrap_model_file", str(first / "model_epoch_0.pth")
+    )
     assert result.returncode == 2
     assert f"does not fit {MODEL}" in result.stderr
     assert FIRST_LAYER in result.stderr
@@ -488,6 +597,7 @@ def test_a_prediction_that_would_broadcast_against_its_supervision_is_refused(pr
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(
         "error: the prediction's shape (2, 1, 2) differs from the supervision's (2, 2): the "
-        "loss would broadcast them to (2, 2, 2) (train's data through ToyPolicy)"), result.stderr
+        "loss would broadcast them to (2, 2, 2) (train's data through ToyPolicy)"
+    ), result.stderr
     assert "Traceback" not in result.stderr
     assert not (project / "logs").exists()

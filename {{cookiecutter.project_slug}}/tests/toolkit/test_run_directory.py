@@ -21,8 +21,9 @@ DATA = {}  # no data fingerprint: these runs read no data
 
 @pytest.fixture
 def run(tmp_path):
-    return RunDirectory.create(tmp_path, CONFIG, flags={}, repo=REPO, device=torch.device("cpu"),
-                               data=DATA)
+    return RunDirectory.create(
+        tmp_path, CONFIG, flags={}, repo=REPO, device=torch.device("cpu"), data=DATA
+    )
 
 
 def checkpoints(run):
@@ -47,8 +48,13 @@ def test_keeps_the_newest_epoch_and_the_best_of_every_ten(run, mode, sign):
     end_epochs(run, Selection("val/loss", mode), "val", [sign * value for value in metrics])
     assert checkpoints(run) == ["model_epoch_12.pth", "model_epoch_20.pth", "model_epoch_3.pth"]
     best = yaml.safe_load((run.path / "metadata.yaml").read_text())["best"]
-    assert best == {"metric": "val/loss", "mode": mode, "value": sign * 0.5, "epoch": 12,
-                    "checkpoint": "model_epoch_12.pth"}
+    assert best == {
+        "metric": "val/loss",
+        "mode": mode,
+        "value": sign * 0.5,
+        "epoch": 12,
+        "checkpoint": "model_epoch_12.pth",
+    }
 
 
 def test_a_nan_metric_never_beats_a_number(run):
@@ -67,15 +73,15 @@ def test_a_mid_epoch_checkpoint_replaces_the_last_and_goes_when_the_epoch_ends(r
 
 
 def test_checkpoint_is_due_after_the_interval(tmp_path):
-    run = RunDirectory.create(tmp_path, {**CONFIG, "checkpoint_interval": 1e-9}, {}, REPO,
-                              torch.device("cpu"), DATA)
+    run = RunDirectory.create(
+        tmp_path, {**CONFIG, "checkpoint_interval": 1e-9}, {}, REPO, torch.device("cpu"), DATA
+    )
     assert run.checkpoint_due()
     run.checkpoint_interval = 3600
     assert not run.checkpoint_due()
 
 
-def test_logged_points_reach_tensorboard_in_batches_stamped_when_logged(run, tmp_path,
-                                                                        monkeypatch):
+def test_logged_points_reach_tensorboard_in_batches_stamped_when_logged(run, tmp_path, monkeypatch):
     for step in range(3):
         run.log_scalars(step, {"train_step/loss": step / 10})
     logged = time.time()
@@ -86,7 +92,10 @@ def test_logged_points_reach_tensorboard_in_batches_stamped_when_logged(run, tmp
     events.Reload()
     points = events.Scalars("train_step/loss")
     assert [(point.step, point.value) for point in points] == [
-        (0, 0.0), (1, pytest.approx(0.1)), (2, pytest.approx(0.2))]
+        (0, 0.0),
+        (1, pytest.approx(0.1)),
+        (2, pytest.approx(0.2)),
+    ]
     assert all(point.wall_time <= logged for point in points)
 
     monkeypatch.setattr(run_directory, "SCALARS_BATCH_SECONDS", 0)
@@ -131,30 +140,42 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
 
 
 def test_run_directories_are_unique(tmp_path):
-    paths = {RunDirectory.create(tmp_path, CONFIG, {}, REPO, torch.device("cpu"), DATA).path
-             for _ in range(3)}
+    paths = {
+        RunDirectory.create(tmp_path, CONFIG, {}, REPO, torch.device("cpu"), DATA).path
+        for _ in range(3)
+    }
     assert len(paths) == 3
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("https://user:token@github.com/lab/repo.git", "https://github.com/lab/repo.git"),
-    ("https://github.com/lab/repo.git", "https://github.com/lab/repo.git"),
-    ("git@github.com:lab/repo.git", "git@github.com:lab/repo.git"),
-    ("ssh://git:secret@host:22/repo", "ssh://host:22/repo"),
-    ("https://host/x.git?token=abc", "https://host/x.git"),
-    ("https://host/x.git?private_token=abc&ref=main#key=def", "https://host/x.git"),
-    ("https://oauth2:tok@host/x.git#tok", "https://host/x.git"),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("https://user:token@github.com/lab/repo.git", "https://github.com/lab/repo.git"),
+        ("https://github.com/lab/repo.git", "https://github.com/lab/repo.git"),
+        ("git@github.com:lab/repo.git", "git@github.com:lab/repo.git"),
+        ("ssh://git:secret@host:22/repo", "ssh://host:22/repo"),
+        ("https://host/x.git?token=abc", "https://host/x.git"),
+        ("https://host/x.git?private_token=abc&ref=main#key=def", "https://host/x.git"),
+        ("https://oauth2:tok@host/x.git#tok", "https://host/x.git"),
+    ],
+)
 def test_remote_credentials_are_stripped(url, expected):
     assert strip_credentials(url) == expected
 
 
 def test_the_config_goes_to_hparams_with_dotted_keys_and_values_it_can_hold():
-    config = {"epochs": 3, "compile_model": False, "bootstrap_model_file": None,
-              "model_parameters": {"hidden_size": 8, "sizes": [1, 2]},
-              "data_loader_parameters": {"all": {}}}
+    config = {
+        "epochs": 3,
+        "compile_model": False,
+        "bootstrap_model_file": None,
+        "model_parameters": {"hidden_size": 8, "sizes": [1, 2]},
+        "data_loader_parameters": {"all": {}},
+    }
     assert hparams.flat_hparams(config) == {
-        "epochs": 3, "compile_model": "false", "bootstrap_model_file": "null",
-        "model_parameters.hidden_size": 8, "model_parameters.sizes": "[1, 2]",
+        "epochs": 3,
+        "compile_model": "false",
+        "bootstrap_model_file": "null",
+        "model_parameters.hidden_size": 8,
+        "model_parameters.sizes": "[1, 2]",
         "data_loader_parameters.all": "{}",
     }

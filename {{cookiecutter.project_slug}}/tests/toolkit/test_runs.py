@@ -21,14 +21,24 @@ FINISHED = {
     "status": "finished",
     "started": "2026-01-02T03:04:05+00:00",
     "git": {"commit": COMMIT},
-    "best": {"metric": "val/accuracy", "mode": "max", "value": 0.9123, "epoch": 7,
-             "checkpoint": "model_epoch_7.pth"},
-    "final_test": {"split": "test", "epoch": 7, "checkpoint": "model_epoch_7.pth",
-                   "results": {"test": {"loss": 0.25, "accuracy": 0.8975}}},
+    "best": {
+        "metric": "val/accuracy",
+        "mode": "max",
+        "value": 0.9123,
+        "epoch": 7,
+        "checkpoint": "model_epoch_7.pth",
+    },
+    "final_test": {
+        "split": "test",
+        "epoch": 7,
+        "checkpoint": "model_epoch_7.pth",
+        "results": {"test": {"loss": 0.25, "accuracy": 0.8975}},
+    },
 }
 # Nine levels of ten aliases: a few lines that stand for 10**9 values.
 ALIAS_BOMB = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]\n" for level in range(1, 9))
+    f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]\n" for level in range(1, 9)
+)
 
 
 def ended_process() -> int:
@@ -40,15 +50,23 @@ def ended_process() -> int:
 
 def list_runs(project, columns: int) -> subprocess.CompletedProcess:
     """`python run.py --list` in a terminal `columns` wide."""
-    return subprocess.run([sys.executable, "run.py", "--list"], cwd=project,
-                          env={**environment(project), "COLUMNS": str(columns)},
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "run.py", "--list"],
+        cwd=project,
+        env={**environment(project), "COLUMNS": str(columns)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def rows_of(listing: str) -> dict[str, str]:
     """The table's rows by run directory name, in the order printed."""
-    return {line.split()[0].rsplit("/", 1)[-1]: line for line in listing.splitlines()
-            if line.startswith("logs/")}
+    return {
+        line.split()[0].rsplit("/", 1)[-1]: line
+        for line in listing.splitlines()
+        if line.startswith("logs/")
+    }
 
 
 def test_without_runs_the_list_says_so(project):
@@ -60,9 +78,14 @@ def test_without_runs_the_list_says_so(project):
 def test_a_reader_that_stops_early_is_not_an_error(project):
     """`python run.py --list | head`: head closes the pipe before the table is written."""
     write_run(project, "2026-01-02_03-04-05", FINISHED)
-    process = subprocess.Popen([sys.executable, "run.py", "--list"], cwd=project,
-                               env=environment(project), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "run.py", "--list"],
+        cwd=project,
+        env=environment(project),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     process.stdout.close()
     errors = process.stderr.read()
     assert process.wait(timeout=600) == 0
@@ -83,29 +106,66 @@ def test_every_run_directory_gets_a_row_whatever_its_metadata(project):
     (finished_run / "evaluations").mkdir()
     for stamp in ("2026-01-03_00-00-00", "2026-01-04_00-00-00"):  # run.py --evaluate's records
         (finished_run / "evaluations" / f"{stamp}.yaml").write_text("results: {}\n")
-    write_run(project, "2026-01-03_00-00-00", {
-        **FINISHED, "started": "2026-01-03T00:00:00+00:00", "status": "running", "best": None,
-        "final_test": None, "process": {"host": here, "pid": ended_process()}})
-    write_run(project, "2026-01-04_00-00-00", {
-        **FINISHED, "started": "2026-01-04T00:00:00+00:00", "status": "running",
-        "process": {"host": here, "pid": os.getpid()}})
-    write_run(project, "2026-01-05_00-00-00", {  # partial, and from another machine
-        "status": "running", "started": "2026-01-05T00:00:00+00:00",
-        "process": {"host": f"not-{here}", "pid": ended_process()}})
+    write_run(
+        project,
+        "2026-01-03_00-00-00",
+        {
+            **FINISHED,
+            "started": "2026-01-03T00:00:00+00:00",
+            "status": "running",
+            "best": None,
+            "final_test": None,
+            "process": {"host": here, "pid": ended_process()},
+        },
+    )
+    write_run(
+        project,
+        "2026-01-04_00-00-00",
+        {
+            **FINISHED,
+            "started": "2026-01-04T00:00:00+00:00",
+            "status": "running",
+            "process": {"host": here, "pid": os.getpid()},
+        },
+    )
+    write_run(
+        project,
+        "2026-01-05_00-00-00",
+        {  # partial, and from another machine
+            "status": "running",
+            "started": "2026-01-05T00:00:00+00:00",
+            "process": {"host": f"not-{here}", "pid": ended_process()},
+        },
+    )
     write_run(project, "2026-01-06_00-00-00", text="status: [finished\n")
     write_run(project, "2026-01-07_00-00-00", text="- a list\n- not a mapping\n")
     write_run(project, "2026-01-08_00-00-00")
     write_run(project, "2026-01-09_00-00-00", text=ALIAS_BOMB + "description: *a8\n")
-    write_run(project, "2026-01-10_00-00-00", {  # what an escape sequence does to a terminal
-        **FINISHED, "started": "2026-01-10T00:00:00+00:00", "description": "\x1b[2J\x1b[31mred"})
+    write_run(
+        project,
+        "2026-01-10_00-00-00",
+        {  # what an escape sequence does to a terminal
+            **FINISHED,
+            "started": "2026-01-10T00:00:00+00:00",
+            "description": "\x1b[2J\x1b[31mred",
+        },
+    )
 
     result = list_runs(project, columns=120)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     rows = rows_of(result.stdout)
-    assert list(rows) == ["2026-01-10_00-00-00", "2026-01-09_00-00-00", "2026-01-08_00-00-00",
-                          "2026-01-07_00-00-00", "2026-01-06_00-00-00", "2026-01-05_00-00-00",
-                          "2026-01-04_00-00-00", "2026-01-03_00-00-00", "2026-01-02_03-04-05"]
+    assert list(rows) == [
+        "2026-01-10_00-00-00",
+        "2026-01-09_00-00-00",
+        "2026-01-08_00-00-00",
+        "2026-01-07_00-00-00",
+        "2026-01-06_00-00-00",
+        "2026-01-05_00-00-00",
+        "2026-01-04_00-00-00",
+        "2026-01-03_00-00-00",
+        "2026-01-02_03-04-05",
+    ]
     assert "\x1b" not in result.stdout
     assert "\\x1b[2J\\x1b[31mred" in rows["2026-01-10_00-00-00"]
     finished = rows["2026-01-02_03-04-05"]
@@ -118,10 +178,12 @@ def test_every_run_directory_gets_a_row_whatever_its_metadata(project):
     assert rows["2026-01-03_00-00-00"].split()[-3:] == ["-", "-", "-"]  # no epoch, test, evals
     assert rows["2026-01-04_00-00-00"].split()[3] == "running"
     assert rows["2026-01-05_00-00-00"].split()[3:] == ["running", "?", "?", "?", "-", "-"]
-    for name, reason in [("2026-01-06_00-00-00", "not valid YAML (line 2)"),
-                         ("2026-01-07_00-00-00", "a list, not a mapping"),
-                         ("2026-01-08_00-00-00", "no metadata.yaml"),
-                         ("2026-01-09_00-00-00", "YAML aliases")]:
+    for name, reason in [
+        ("2026-01-06_00-00-00", "not valid YAML (line 2)"),
+        ("2026-01-07_00-00-00", "a list, not a mapping"),
+        ("2026-01-08_00-00-00", "no metadata.yaml"),
+        ("2026-01-09_00-00-00", "YAML aliases"),
+    ]:
         assert rows[name].split()[1:4] == ["?", "unreadable", "?"]
         assert reason in rows[name]
     # A run died: the last line says how to continue it.
@@ -137,17 +199,28 @@ def hparams_session_groups(logs) -> list:
     multiplexer.Reload()
     provider = data_provider.MultiplexerDataProvider(multiplexer, str(logs))
     context = backend_context.Context(base_plugin.TBContext(data_provider=provider))
-    request = api_pb2.ListSessionGroupsRequest(slice_size=10,
-                                               allowed_statuses=api_pb2.Status.values())
-    return list(list_session_groups.Handler(RequestContext(), context, "", request).run()
-                .session_groups)
+    request = api_pb2.ListSessionGroupsRequest(
+        slice_size=10, allowed_statuses=api_pb2.Status.values()
+    )
+    return list(
+        list_session_groups.Handler(RequestContext(), context, "", request).run().session_groups
+    )
 
 
 @pytest.mark.machinery
 def test_logged_runs_each_get_a_directory_a_row_and_an_hparams_session(project):
     for width in (4, 8):
-        result = run_py(project, "sample_runconfig.yaml", "--mini", "--cpu", "--modify",
-                        "epochs", "1", f"model_parameters.{WIDTH}", str(width))
+        result = run_py(
+            project,
+            "sample_runconfig.yaml",
+            "--mini",
+            "--cpu",
+            "--modify",
+            "epochs",
+            "1",
+            f"model_parameters.{WIDTH}",
+            str(width),
+        )
         assert result.returncode == 0, result.stderr
     first, second = run_directories(project)  # two directories, even within one second
 
@@ -170,19 +243,28 @@ def test_logged_runs_each_get_a_directory_a_row_and_an_hparams_session(project):
         assert group.hparams["batch_size"].number_value == metadata["config"]["batch_size"]
         metrics = {value.name.tag: value.value for value in group.metric_values}
         assert metrics["val/loss"] == pytest.approx(
-            metadata["progress"]["last_results"]["val"]["loss"], rel=1e-6)
+            metadata["progress"]["last_results"]["val"]["loss"], rel=1e-6
+        )
         # The test split's numbers are the final test's, logged once.
         assert metrics["test/loss"] == pytest.approx(
-            metadata["final_test"]["results"]["test"]["loss"], rel=1e-6)
+            metadata["final_test"]["results"]["test"]["loss"], rel=1e-6
+        )
         assert metrics[f"best/{metadata['best']['metric']}"] == pytest.approx(
-            metadata["best"]["value"], rel=1e-6)
+            metadata["best"]["value"], rel=1e-6
+        )
 
 
 def test_a_sweep_column_names_each_point_in_the_table_csv_and_json(project):
     write_run(project, "2026-01-02_03-04-05", FINISHED)
-    write_run(project, "2026-01-03_00-00-00", {
-        **FINISHED, "started": "2026-01-03T00:00:00+00:00",
-        "sweep": {"id": "2026-01-03_00-00-00", "point": 3, "values": {"seed": 1}}})
+    write_run(
+        project,
+        "2026-01-03_00-00-00",
+        {
+            **FINISHED,
+            "started": "2026-01-03T00:00:00+00:00",
+            "sweep": {"id": "2026-01-03_00-00-00", "point": 3, "values": {"seed": 1}},
+        },
+    )
     result = run_py(project, "--list")
     assert result.returncode == 0, result.stderr
     header, *_ = result.stdout.splitlines()
@@ -199,8 +281,11 @@ def test_a_sweep_column_names_each_point_in_the_table_csv_and_json(project):
 
 def test_columns_shows_the_final_test_numbers_asked_for(project):
     write_run(project, "2026-01-02_03-04-05", FINISHED)
-    write_run(project, "2026-01-03_00-00-00", {
-        **FINISHED, "started": "2026-01-03T00:00:00+00:00", "final_test": None})
+    write_run(
+        project,
+        "2026-01-03_00-00-00",
+        {**FINISHED, "started": "2026-01-03T00:00:00+00:00", "final_test": None},
+    )
     result = run_py(project, "--list", "--columns", "test/accuracy,test/loss")
     assert result.returncode == 0, result.stderr
     header, *_ = result.stdout.splitlines()

@@ -27,8 +27,20 @@ pytestmark = pytest.mark.machinery
 # One short epoch per trial: what is tested is the search, not the training.
 QUICK = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "1")
 # Many small steps and no timed checkpoints, so that a signal lands mid-training.
-LONG = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "batch_size", "2",
-        "--modify", "checkpoint_interval", "null", "--modify", "epochs", "3")
+LONG = (
+    "sample_runconfig.yaml",
+    "--mini",
+    "--cpu",
+    "--modify",
+    "batch_size",
+    "2",
+    "--modify",
+    "checkpoint_interval",
+    "null",
+    "--modify",
+    "epochs",
+    "3",
+)
 
 
 def sweep_file(directory, text: str):
@@ -48,15 +60,22 @@ def the_sweep(project):
 
 
 def the_study(record: dict) -> optuna.Study:
-    return optuna.load_study(study_name=record["search"]["study_name"],
-                             storage=record["search"]["storage"])
+    return optuna.load_study(
+        study_name=record["search"]["study_name"], storage=record["search"]["storage"]
+    )
 
 
 def start(project, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "run.py", *args], cwd=project, env=environment(project),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        errors="replace")
+        [sys.executable, "run.py", *args],
+        cwd=project,
+        env=environment(project),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+    )
 
 
 def wait_for(started: subprocess.Popen, project, pattern: str) -> None:
@@ -69,7 +88,9 @@ def wait_for(started: subprocess.Popen, project, pattern: str) -> None:
 
 
 def test_a_search_runs_a_logged_run_per_trial_and_its_study_agrees(project, tmp_path):
-    sweep = sweep_file(tmp_path, """\
+    sweep = sweep_file(
+        tmp_path,
+        """\
 search:
   trials: 3
   params:
@@ -77,7 +98,8 @@ search:
     log_interval: {low: 2, high: 10, step: 2}
     gradient_accumulation_steps: {choices: [1, 2]}
   pruner: none
-""")
+""",
+    )
     result = run_py(project, *QUICK, "--sweep", str(sweep))
     assert result.returncode == 0, result.stderr
     directory, record = the_sweep(project)
@@ -88,7 +110,8 @@ search:
     assert study["study_name"] == directory.name
     assert (study["metric"], study["direction"]) == (
         config["selection"]["metric"],
-        "minimize" if config["selection"]["mode"] == "min" else "maximize")
+        "minimize" if config["selection"]["mode"] == "min" else "maximize",
+    )
     points = record["points"]
     assert len(points) == 3
     assert sorted(project / point["run"] for point in points) == run_directories(project)
@@ -102,8 +125,10 @@ search:
         metadata = read_yaml(project / point["run"] / "metadata.yaml")
         assert point["status"] == metadata["status"] == "finished"
         assert metadata["sweep"]["trial"]["number"] == point["trial"]
-        assert metadata["config"]["model_parameters"]["learning_rate"] == (
-            values["model_parameters.learning_rate"])
+        assert (
+            metadata["config"]["model_parameters"]["learning_rate"]
+            == (values["model_parameters.learning_rate"])
+        )
         assert metadata["config"]["log_interval"] == values["log_interval"]
         trial = trials[point["trial"]]
         assert trial.state == optuna.trial.TrialState.COMPLETE
@@ -112,18 +137,24 @@ search:
         assert list(trial.intermediate_values) == [0]  # reported after its one epoch
     best = min if study["direction"] == "minimize" else max
     best_trial = best(trials.values(), key=lambda trial: trial.value)
-    assert study["best"] == {"number": best_trial.number, "value": best_trial.value,
-                             "values": best_trial.params}
+    assert study["best"] == {
+        "number": best_trial.number,
+        "value": best_trial.value,
+        "values": best_trial.params,
+    }
 
 
 def test_with_jobs_trials_run_side_by_side_each_asked_when_a_slot_frees(project, tmp_path):
-    sweep = sweep_file(tmp_path, """\
+    sweep = sweep_file(
+        tmp_path,
+        """\
 search:
   trials: 4
   params:
     model_parameters.learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}
   pruner: none
-""")
+""",
+    )
     result = run_py(project, *QUICK, "--sweep", str(sweep), "--jobs", "2")
     assert result.returncode == 0, result.stderr
     assert "a search of 4 trials" in result.stdout and "up to 2 at once" in result.stdout
@@ -138,13 +169,17 @@ search:
         trial = trials[point["trial"]]
         assert trial.state == optuna.trial.TrialState.COMPLETE
         assert trial.value == run["best"]["value"]
-        assert run["config"]["model_parameters"]["learning_rate"] == trial.params[
-            "model_parameters.learning_rate"]
+        assert (
+            run["config"]["model_parameters"]["learning_rate"]
+            == trial.params["model_parameters.learning_rate"]
+        )
     # Run times (to the second) that overlap: two trials ran at once.
     times = [(run["started"], run["ended"]) for run in runs]
-    assert any(start < other_end and other_start < end
-               for index, (start, end) in enumerate(times)
-               for other_start, other_end in times[index + 1:]), times
+    assert any(
+        start < other_end and other_start < end
+        for index, (start, end) in enumerate(times)
+        for other_start, other_end in times[index + 1 :]
+    ), times
 
 
 # Room for the worse trial to fall behind: in some bakes its metric was still ahead of
@@ -157,7 +192,9 @@ def test_a_clearly_worse_trial_is_pruned_after_an_epoch(project, tmp_path):
     # better at the same epoch, the median pruner stops it there (after epoch 0, 1 or 2: an
     # untrained model may start out ahead). The random sampler's seed 0 draws the
     # choices good, bad, good.
-    sweep = sweep_file(tmp_path, """\
+    sweep = sweep_file(
+        tmp_path,
+        """\
 search:
   trials: 3
   params:
@@ -165,7 +202,8 @@ search:
   sampler: random
   seed: 0
   pruner: {type: median, startup_trials: 1}
-""")
+""",
+    )
     result = run_py(project, *QUICK[:-1], str(EPOCHS), "--sweep", str(sweep))
     assert result.returncode == 0, result.stderr
     _, record = the_sweep(project)
@@ -189,9 +227,12 @@ search:
 
 
 def test_an_interrupted_search_resumes_its_trial_and_asks_the_rest(project, tmp_path):
-    sweep = sweep_file(tmp_path, "search:\n  trials: 2\n  params:\n"
-                                 "    model_parameters.learning_rate: {low: 0.001, high: 0.01}\n"
-                                 "  pruner: none\n")
+    sweep = sweep_file(
+        tmp_path,
+        "search:\n  trials: 2\n  params:\n"
+        "    model_parameters.learning_rate: {low: 0.001, high: 0.01}\n"
+        "  pruner: none\n",
+    )
     started = start(project, *LONG, "--sweep", str(sweep))
     wait_for(started, project, "logs/*/*/model_epoch_0.pth")  # trial 0 is training
     started.send_signal(signal.SIGTERM)
@@ -218,9 +259,11 @@ def test_an_interrupted_search_resumes_its_trial_and_asks_the_rest(project, tmp_
 
 # Two trials of two short epochs: time enough to lose the study while trial 0 trains, and
 # a trial to ask after.
-SEARCH_OF_TWO = ("search:\n  trials: 2\n  params:\n"
-                 "    model_parameters.learning_rate: {low: 0.001, high: 0.01}\n"
-                 "  pruner: none\n")
+SEARCH_OF_TWO = (
+    "search:\n  trials: 2\n  params:\n"
+    "    model_parameters.learning_rate: {low: 0.001, high: 0.01}\n"
+    "  pruner: none\n"
+)
 TWO_EPOCHS = (*LONG[:-1], "2")
 
 
@@ -250,8 +293,10 @@ def test_a_study_deleted_while_a_trial_trains_is_rebuilt_from_the_points(project
     # Trial 0 could not report to its trial: it trained on, without pruning, and says so.
     trial = read_yaml(project / record["points"][0]["run"] / "metadata.yaml")["sweep"]["trial"]
     assert trial["pruning_off"]["from_epoch"] in (0, 1), trial
-    assert "pruning_off" not in read_yaml(
-        project / record["points"][1]["run"] / "metadata.yaml")["sweep"]["trial"]
+    assert (
+        "pruning_off"
+        not in read_yaml(project / record["points"][1]["run"] / "metadata.yaml")["sweep"]["trial"]
+    )
 
 
 def test_a_damaged_study_is_moved_aside_and_rebuilt_from_the_points(project, tmp_path):
@@ -299,8 +344,13 @@ def test_a_lost_study_of_a_named_storage_stops_the_sweep_until_restored(project,
 # A search's record as sweep.py makes it (study_record, with its checked params), for the
 # tests that use search.py in this process.
 PARAMS = {
-    "model_parameters.learning_rate": {"kind": "float", "low": 1e-4, "high": 1e-2, "log": True,
-                                       "step": None},
+    "model_parameters.learning_rate": {
+        "kind": "float",
+        "low": 1e-4,
+        "high": 1e-2,
+        "log": True,
+        "step": None,
+    },
     "log_interval": {"kind": "int", "low": 2, "high": 10, "log": False, "step": 2},
     "batch_size": {"kind": "choice", "choices": [64, 128]},
 }
@@ -313,8 +363,7 @@ def search_record(directory, **given) -> dict:
 
 
 def values(rate: float, interval: int, batch: int) -> dict:
-    return {"model_parameters.learning_rate": rate, "log_interval": interval,
-            "batch_size": batch}
+    return {"model_parameters.learning_rate": rate, "log_interval": interval, "batch_size": batch}
 
 
 def test_a_lost_study_is_rebuilt_from_the_points_with_their_numbers(tmp_path, capsys):
@@ -331,16 +380,22 @@ def test_a_lost_study_is_rebuilt_from_the_points_with_their_numbers(tmp_path, ca
     assert f"{tmp_path / 'study.db'} is missing" in capsys.readouterr().err
     trials = the_study({"search": record}).trials
     assert [(trial.number, trial.state.name, trial.value) for trial in trials] == [
-        (0, "COMPLETE", 0.5), (1, "PRUNED", None), (2, "FAIL", None), (3, "FAIL", None),
-        (4, "COMPLETE", 0.25), (5, "RUNNING", None), (6, "RUNNING", None)]
+        (0, "COMPLETE", 0.5),
+        (1, "PRUNED", None),
+        (2, "FAIL", None),
+        (3, "FAIL", None),
+        (4, "COMPLETE", 0.25),
+        (5, "RUNNING", None),
+        (6, "RUNNING", None),
+    ]
     assert [trial.params for trial in trials if trial.number != 3] == [
-        point["values"] for point in points]
+        point["values"] for point in points
+    ]
     assert the_study({"search": record}).user_attrs["search"] == search_study.search_attrs(record)
     # The interrupted trial is told as before once its run ends, and the next one asked
     # comes after the rebuilt ones.
     search.tell(study, 5, "finished", 0.125)
-    assert search.best_trial(study) == {"number": 5, "value": 0.125,
-                                        "values": points[4]["values"]}
+    assert search.best_trial(study) == {"number": 5, "value": 0.125, "values": points[4]["values"]}
     assert search.ask(study, PARAMS)[0] == 7
 
 
@@ -360,18 +415,20 @@ def test_a_study_a_sweep_file_names_is_not_rebuilt(tmp_path):
     assert not storage.exists()  # not made again, empty
 
 
-def test_a_trial_whose_study_is_lost_or_not_its_own_trains_on_without_pruning(tmp_path,
-                                                                               capsys):
+def test_a_trial_whose_study_is_lost_or_not_its_own_trains_on_without_pruning(tmp_path, capsys):
     record = search_record(tmp_path)
     study = search.open_study(record, tmp_path, lambda: [])
     number, asked = search.ask(study, PARAMS)
 
     def trial_run(**changes) -> SimpleNamespace:
-        trial = {"number": number, "study_name": record["study_name"],
-                 "storage": record["storage"], "pruner": record["pruner"],
-                 "search": search_study.search_attrs(record)}
-        return SimpleNamespace(metadata={"sweep": {"values": asked, "trial": trial,
-                                                   **changes}})
+        trial = {
+            "number": number,
+            "study_name": record["study_name"],
+            "storage": record["storage"],
+            "pruner": record["pruner"],
+            "search": search_study.search_attrs(record),
+        }
+        return SimpleNamespace(metadata={"sweep": {"values": asked, "trial": trial, **changes}})
 
     pruning = TrialPruning.of(trial_run())
     assert pruning.should_prune(0, 0.5) is False
@@ -380,14 +437,21 @@ def test_a_trial_whose_study_is_lost_or_not_its_own_trains_on_without_pruning(tm
     other_values = {**asked, "batch_size": 64 if asked["batch_size"] == 128 else 128}
     other_search = trial_run()
     other_search.metadata["sweep"]["trial"]["search"]["metric"] = "train/loss"
-    for run, why in [(trial_run(values=other_values), "has other values than this run"),
-                     (other_search, "belongs to another search (its selection metric is "
-                                    "val/loss, this search's train/loss)")]:
+    for run, why in [
+        (trial_run(values=other_values), "has other values than this run"),
+        (
+            other_search,
+            "belongs to another search (its selection metric is "
+            "val/loss, this search's train/loss)",
+        ),
+    ]:
         pruning = TrialPruning.of(run)
         assert [pruning.should_prune(epoch, 0.25) for epoch in (1, 2)] == [False, False]
         [warning] = capsys.readouterr().err.splitlines()  # once
-        assert warning.startswith("warning: this run cannot report to its trial 0 of the "
-                                  f"study {record['study_name']} in {record['storage']}: ")
+        assert warning.startswith(
+            "warning: this run cannot report to its trial 0 of the "
+            f"study {record['study_name']} in {record['storage']}: "
+        )
         assert why in warning and "trains on without pruning" in warning, warning
         assert run.metadata["sweep"]["trial"]["pruning_off"]["from_epoch"] == 1
     assert the_study({"search": record}).trials[0].intermediate_values == {0: 0.5}
@@ -415,13 +479,17 @@ def test_a_bad_search_is_refused_before_anything_is_logged(project, tmp_path):
         assert result.returncode == 2, (params, result.stderr)
         assert result.stderr.startswith("error: ") and named in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
-    combined = sweep_file(tmp_path, "seeds: [1, 2]\nsearch:\n  trials: 2\n  params:\n"
-                                    "    epochs: {low: 1, high: 2}\n")
+    combined = sweep_file(
+        tmp_path, "seeds: [1, 2]\nsearch:\n  trials: 2\n  params:\n    epochs: {low: 1, high: 2}\n"
+    )
     result = run_py(project, *QUICK, "--sweep", str(combined))
     assert result.returncode == 2 and "leave out seeds" in result.stderr, result.stderr
     assert not (project / "logs").exists()
-    unreachable = sweep_file(tmp_path, "search:\n  trials: 2\n  storage: not-a-database-url\n"
-                                       "  params:\n    epochs: {low: 1, high: 2}\n")
+    unreachable = sweep_file(
+        tmp_path,
+        "search:\n  trials: 2\n  storage: not-a-database-url\n"
+        "  params:\n    epochs: {low: 1, high: 2}\n",
+    )
     result = run_py(project, *QUICK, "--sweep", str(unreachable))
     assert result.returncode == 2, result.stderr
     assert "cannot open the study" in result.stderr and "not-a-database-url" in result.stderr
@@ -432,9 +500,11 @@ def test_a_bad_search_is_refused_before_anything_is_logged(project, tmp_path):
 def test_a_search_may_not_vary_the_selection_metric_or_mode(project, tmp_path):
     # Its study optimises one metric in one direction: trials selecting on others would
     # be compared with each other (a train/loss of 0.004 "beating" a distance of 1.5).
-    for key, spec in {"selection.metric": "{choices: [val/loss, train/loss]}",
-                      "selection.mode": "{choices: [min, max]}",
-                      "selection": "{choices: [null]}"}.items():
+    for key, spec in {
+        "selection.metric": "{choices: [val/loss, train/loss]}",
+        "selection.mode": "{choices: [min, max]}",
+        "selection": "{choices: [null]}",
+    }.items():
         text = f"search:\n  trials: 2\n  params:\n    {key}: {spec}\n"
         result = run_py(project, *QUICK, "--sweep", str(sweep_file(tmp_path, text)))
         assert result.returncode == 2, (key, result.stderr)
@@ -444,15 +514,16 @@ def test_a_search_may_not_vary_the_selection_metric_or_mode(project, tmp_path):
     assert not (project / "logs").exists()
     # Patience only says when a trial stops: the study's objective stays the same.
     text = "search:\n  trials: 2\n  params:\n    selection.patience: {low: 1, high: 3}\n"
-    result = run_py(project, *QUICK, "--sweep", str(sweep_file(tmp_path, text)),
-                    "--print-config")
+    result = run_py(project, *QUICK, "--sweep", str(sweep_file(tmp_path, text)), "--print-config")
     assert result.returncode == 0, result.stderr
 
 
 def test_a_study_belongs_to_one_search_and_others_are_refused(project, tmp_path):
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    shared = (f"search:\n  trials: 1\n  storage: {storage}\n  study_name: shared\n"
-              "  pruner: none\n  params:\n")
+    shared = (
+        f"search:\n  trials: 1\n  storage: {storage}\n  study_name: shared\n"
+        "  pruner: none\n  params:\n"
+    )
     rate = "    model_parameters.learning_rate: {low: 0.001, high: 0.01}\n"
     first = run_py(project, *QUICK, "--sweep", str(sweep_file(tmp_path, shared + rate)))
     assert first.returncode == 0, first.stderr
@@ -475,8 +546,9 @@ def test_a_study_belongs_to_one_search_and_others_are_refused(project, tmp_path)
     assert second.returncode == 0, second.stderr
     trials = optuna.load_study(study_name="shared", storage=storage).trials
     assert [trial.state.name for trial in trials] == ["COMPLETE", "COMPLETE"]
-    records = [sweep_record(directory)
-               for directory in sorted((project / "logs" / "sweeps").iterdir())]
+    records = [
+        sweep_record(directory) for directory in sorted((project / "logs" / "sweeps").iterdir())
+    ]
     assert [[point["trial"] for point in record["points"]] for record in records] == [[0], [1]]
 
 
@@ -485,17 +557,25 @@ def test_a_search_without_optuna_is_refused_with_the_install_hint(project, tmp_p
     missing = tmp_path / "no_optuna"
     (missing / "optuna").mkdir(parents=True)
     (missing / "optuna" / "__init__.py").write_text(
-        "raise ImportError(\"No module named 'optuna'\")\n")
+        "raise ImportError(\"No module named 'optuna'\")\n"
+    )
     env = environment(project)
     env["PYTHONPATH"] = f"{missing}:{env['PYTHONPATH']}"
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "run.py", *args], cwd=project, env=env,
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=600)
+        return subprocess.run(
+            [sys.executable, "run.py", *args],
+            cwd=project,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
 
-    search = sweep_file(tmp_path, "search:\n  trials: 2\n  params:\n"
-                                  "    epochs: {low: 1, high: 2}\n")
+    search = sweep_file(
+        tmp_path, "search:\n  trials: 2\n  params:\n    epochs: {low: 1, high: 2}\n"
+    )
     result = run(*QUICK, "--sweep", str(search))
     assert result.returncode == 2, result.stderr
     assert "needs Optuna" in result.stderr and "pip install -e '.[search]'" in result.stderr
@@ -503,17 +583,19 @@ def test_a_search_without_optuna_is_refused_with_the_install_hint(project, tmp_p
     # A grid sweep and a single run never import it.
     grid = tmp_path / "grid.yaml"
     grid.write_text("seeds: [1, 2]\n")
-    for arguments in [(*QUICK, "--sweep", str(grid), "--print-config"),
-                      (*QUICK, "--print-config")]:
+    for arguments in [(*QUICK, "--sweep", str(grid), "--print-config"), (*QUICK, "--print-config")]:
         result = run(*arguments)
         assert result.returncode == 0, result.stderr
 
 
 def test_the_sample_search_is_valid_as_committed(project):
-    result = run_py(project, "sample_runconfig.yaml", "--sweep", "sample_search.yaml",
-                    "--print-config")
+    result = run_py(
+        project, "sample_runconfig.yaml", "--sweep", "sample_search.yaml", "--print-config"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("# every trial of the search: this config")
-    assert yaml.safe_load(result.stdout)["model_type"] == read_yaml(
-        project / "sample_runconfig.yaml")["model_type"]
+    assert (
+        yaml.safe_load(result.stdout)["model_type"]
+        == read_yaml(project / "sample_runconfig.yaml")["model_type"]
+    )
     assert not (project / "logs").exists()

@@ -16,8 +16,17 @@ pytestmark = pytest.mark.machinery  # pytest -m machinery
 # One short epoch per point: what is tested is the sweep, not the training.
 QUICK = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "1")
 # Many small steps and no timed checkpoints, so that a signal lands mid-training.
-LONG = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "batch_size", "2",
-        "--modify", "checkpoint_interval", "null")
+LONG = (
+    "sample_runconfig.yaml",
+    "--mini",
+    "--cpu",
+    "--modify",
+    "batch_size",
+    "2",
+    "--modify",
+    "checkpoint_interval",
+    "null",
+)
 
 
 def sweep_file(directory, text: str):
@@ -38,14 +47,16 @@ def the_sweep(project):
 
 def final_weights(run) -> dict:
     epochs = read_yaml(run / "metadata.yaml")["progress"]["epochs_completed"]
-    return torch.load(run / f"model_epoch_{epochs - 1}.pth", weights_only=True)[
-        "model_state_dict"]
+    return torch.load(run / f"model_epoch_{epochs - 1}.pth", weights_only=True)["model_state_dict"]
 
 
 def test_a_grid_with_seeds_runs_one_logged_run_per_point(project, tmp_path):
-    sweep = sweep_file(tmp_path, "description: two rates, two seeds\n"
-                                 "grid: {model_parameters.learning_rate: [0.001, 0.002]}\n"
-                                 "seeds: [3, 4]\n")
+    sweep = sweep_file(
+        tmp_path,
+        "description: two rates, two seeds\n"
+        "grid: {model_parameters.learning_rate: [0.001, 0.002]}\n"
+        "seeds: [3, 4]\n",
+    )
     result = run_py(project, *QUICK, "--sweep", str(sweep))
     assert result.returncode == 0, result.stderr
     directory, record = the_sweep(project)
@@ -54,16 +65,21 @@ def test_a_grid_with_seeds_runs_one_logged_run_per_point(project, tmp_path):
     assert record["edits"]["modify"] == ["epochs", "1"]
     assert record["flags"] == {"cpu": True, "mini": True}
     expected = [(0.001, 3), (0.001, 4), (0.002, 3), (0.002, 4)]
-    assert [(point["values"]["model_parameters.learning_rate"], point["values"]["seed"])
-            for point in record["points"]] == expected
+    assert [
+        (point["values"]["model_parameters.learning_rate"], point["values"]["seed"])
+        for point in record["points"]
+    ] == expected
     assert sorted(project / point["run"] for point in record["points"]) == run_directories(project)
     for number, point in enumerate(record["points"]):
         assert point["status"] == "finished"
         metadata = read_yaml(project / point["run"] / "metadata.yaml")
         assert metadata["status"] == "finished"
         assert metadata["git"]["commit"] == record["git"]["commit"]
-        assert metadata["sweep"] == {"id": directory.name, "point": number,
-                                     "values": point["values"]}
+        assert metadata["sweep"] == {
+            "id": directory.name,
+            "point": number,
+            "values": point["values"],
+        }
         learning_rate, seed = expected[number]
         assert metadata["config"]["model_parameters"]["learning_rate"] == learning_rate
         assert metadata["config"]["seed"] == seed
@@ -82,35 +98,43 @@ def test_a_grid_with_seeds_runs_one_logged_run_per_point(project, tmp_path):
 
 
 def test_print_config_shows_every_point_of_the_sample_sweep(project):
-    result = run_py(project, "sample_runconfig.yaml", "--sweep", "sample_sweep.yaml",
-                    "--print-config")
+    result = run_py(
+        project, "sample_runconfig.yaml", "--sweep", "sample_sweep.yaml", "--print-config"
+    )
     assert result.returncode == 0, result.stderr
     configs = [config for config in yaml.safe_load_all(result.stdout) if config]
     sample = read_yaml(project / "sample_sweep.yaml")
     rates = sample["grid"]["model_parameters.learning_rate"]
-    assert [(config["model_parameters"]["learning_rate"], config["seed"])
-            for config in configs] == [(rate, seed) for rate in rates
-                                       for seed in sample["seeds"]]
+    assert [
+        (config["model_parameters"]["learning_rate"], config["seed"]) for config in configs
+    ] == [(rate, seed) for rate in rates for seed in sample["seeds"]]
     assert not (project / "logs").exists()
 
 
 def test_a_grid_combines_with_every_variant(project, tmp_path):
-    sweep = sweep_file(tmp_path, "grid: {model_parameters.learning_rate: [0.001, 0.002]}\n"
-                                 "variants: [{epochs: 2}, {epochs: 3, batch_size: 8}]\n")
+    sweep = sweep_file(
+        tmp_path,
+        "grid: {model_parameters.learning_rate: [0.001, 0.002]}\n"
+        "variants: [{epochs: 2}, {epochs: 3, batch_size: 8}]\n",
+    )
     result = run_py(project, *QUICK, "--sweep", str(sweep), "--print-config")
     assert result.returncode == 0, result.stderr
     configs = [config for config in yaml.safe_load_all(result.stdout) if config]
-    assert [(config["model_parameters"]["learning_rate"], config["epochs"],
-             config["batch_size"]) for config in configs] == [
-        (0.001, 2, configs[0]["batch_size"]), (0.001, 3, 8),
-        (0.002, 2, configs[0]["batch_size"]), (0.002, 3, 8)]
+    assert [
+        (config["model_parameters"]["learning_rate"], config["epochs"], config["batch_size"])
+        for config in configs
+    ] == [
+        (0.001, 2, configs[0]["batch_size"]),
+        (0.001, 3, 8),
+        (0.002, 2, configs[0]["batch_size"]),
+        (0.002, 3, 8),
+    ]
 
 
 def test_a_bad_point_stops_the_sweep_before_anything_is_logged(project, tmp_path):
     mistakes = {
         "grid: {model_parameters.learning_rate: [0.001, 0.01]}\n"
-        "variants: [{epochs: 1}, {epochs: 0}]\n":
-            "(epochs=0)",
+        "variants: [{epochs: 1}, {epochs: 0}]\n": "(epochs=0)",
         "grid: {model_parameters.learning_rat: [0.001]}\n": "learning_rat",
         "grid: {epoch: [1, 2]}\n": "a config has no key 'epoch'",
         "gird: {epochs: [1, 2]}\n": "unknown key 'gird'",
@@ -128,11 +152,12 @@ def test_a_bad_point_stops_the_sweep_before_anything_is_logged(project, tmp_path
 
 def test_a_sweep_is_logged_runs_from_a_config(project, tmp_path):
     sweep = str(sweep_file(tmp_path, "seeds: [1, 2]\n"))
-    for arguments, named in [((*QUICK, "--sweep", sweep, "--no-logging"), "no_logging"),
-                             ((*QUICK, "--sweep", sweep, "--allow-dirty-repo"),
-                              "allow_dirty_repo"),
-                             (("--sweep", sweep), "needs the config"),
-                             (("--resume-sweep", "logs", "--mini"), "leave out: mini")]:
+    for arguments, named in [
+        ((*QUICK, "--sweep", sweep, "--no-logging"), "no_logging"),
+        ((*QUICK, "--sweep", sweep, "--allow-dirty-repo"), "allow_dirty_repo"),
+        (("--sweep", sweep), "needs the config"),
+        (("--resume-sweep", "logs", "--mini"), "leave out: mini"),
+    ]:
         result = run_py(project, *arguments)
         assert result.returncode == 2 and named in result.stderr, (arguments, result.stderr)
     assert not (project / "logs").exists()
@@ -148,8 +173,11 @@ def test_a_sweep_from_a_dirty_tree_is_refused(project, tmp_path):
 
 def test_a_failing_point_is_recorded_and_the_others_go_on(project, tmp_path):
     # A learning rate of 1e30 makes the loss infinite at once: that run fails.
-    sweep = sweep_file(tmp_path, "variants:\n  - {model_parameters.learning_rate: 1e30}\n"
-                                 "  - {model_parameters.learning_rate: 0.001}\n")
+    sweep = sweep_file(
+        tmp_path,
+        "variants:\n  - {model_parameters.learning_rate: 1e30}\n"
+        "  - {model_parameters.learning_rate: 0.001}\n",
+    )
     result = run_py(project, *QUICK, "--sweep", str(sweep))
     assert result.returncode == 1, result.stderr
     _, record = the_sweep(project)
@@ -170,9 +198,15 @@ def test_a_failing_point_is_recorded_and_the_others_go_on(project, tmp_path):
 
 def start(project, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "run.py", *args], cwd=project, env=environment(project),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        errors="replace")
+        [sys.executable, "run.py", *args],
+        cwd=project,
+        env=environment(project),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+    )
 
 
 def wait_for(started: subprocess.Popen, project, pattern: str, folders: int = 1) -> None:
@@ -246,16 +280,29 @@ def test_a_stopped_sweep_resumes_to_the_weights_of_an_uninterrupted_one(project,
 
 
 def test_jobs_run_points_side_by_side_each_with_its_share_of_the_threads(project, tmp_path):
-    sweep = sweep_file(tmp_path, "grid: {model_parameters.learning_rate: [0.001, 0.002]}\n"
-                                 "seeds: [3, 4]\n")
+    sweep = sweep_file(
+        tmp_path, "grid: {model_parameters.learning_rate: [0.001, 0.002]}\nseeds: [3, 4]\n"
+    )
     # Two threads for a run here (one on a one-core machine), split between two jobs.
     env = {**environment(project), "OMP_NUM_THREADS": "2"}
-    run_threads = int(subprocess.run(
-        [sys.executable, "-c", "import torch; print(torch.get_num_threads())"], env=env,
-        capture_output=True, text=True, check=True).stdout)
+    run_threads = int(
+        subprocess.run(
+            [sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     result = subprocess.run(
-        [sys.executable, "run.py", *QUICK, "--sweep", str(sweep), "--jobs", "2"], cwd=project,
-        env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+        [sys.executable, "run.py", *QUICK, "--sweep", str(sweep), "--jobs", "2"],
+        cwd=project,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     assert "4 points, up to 2 at once" in result.stdout
     directory, record = the_sweep(project)
@@ -269,9 +316,11 @@ def test_jobs_run_points_side_by_side_each_with_its_share_of_the_threads(project
     assert [run["environment"]["threads"] for run in runs] == [share] * 4
     # Run times (to the second) that overlap: two points ran at once.
     times = [(run["started"], run["ended"]) for run in runs]
-    assert any(start < other_end and other_start < end
-               for index, (start, end) in enumerate(times)
-               for other_start, other_end in times[index + 1:]), times
+    assert any(
+        start < other_end and other_start < end
+        for index, (start, end) in enumerate(times)
+        for other_start, other_end in times[index + 1 :]
+    ), times
     # Side by side, each point's output goes to a file of its own, not the terminal.
     for number in range(4):
         assert "epoch 0: train loss" in (directory / "points" / f"{number}.log").read_text()
@@ -293,11 +342,13 @@ def test_a_failing_point_among_jobs_is_recorded_with_its_output(project, tmp_pat
 
 def test_a_bad_jobs_flag_is_refused_with_nothing_logged(project, tmp_path):
     sweep = str(sweep_file(tmp_path, "seeds: [1, 2]\n"))
-    for arguments, named in [((*QUICK, "--sweep", sweep, "--jobs", "0"), "a whole number"),
-                             ((*QUICK, "--sweep", sweep, "--jobs", "-1"), "a whole number"),
-                             ((*QUICK, "--sweep", sweep, "--jobs", "two"), "a whole number"),
-                             ((*QUICK, "--jobs", "2"), "--jobs goes with --sweep"),
-                             (("--list", "--jobs", "2"), "--jobs goes with --sweep")]:
+    for arguments, named in [
+        ((*QUICK, "--sweep", sweep, "--jobs", "0"), "a whole number"),
+        ((*QUICK, "--sweep", sweep, "--jobs", "-1"), "a whole number"),
+        ((*QUICK, "--sweep", sweep, "--jobs", "two"), "a whole number"),
+        ((*QUICK, "--jobs", "2"), "--jobs goes with --sweep"),
+        (("--list", "--jobs", "2"), "--jobs goes with --sweep"),
+    ]:
         result = run_py(project, *arguments)
         assert result.returncode == 2, (arguments, result.stderr)
         assert named in result.stderr and "Traceback" not in result.stderr, result.stderr
@@ -354,15 +405,14 @@ def test_stopped_jobs_resume_to_the_weights_of_an_uninterrupted_sweep(project, t
 
 
 def test_each_point_describes_itself_by_its_values(project, tmp_path):
-    sweep = sweep_file(tmp_path, "grid: {model_parameters.learning_rate: [0.01]}\n"
-                                 "seeds: [1, 2]\n")
+    sweep = sweep_file(tmp_path, "grid: {model_parameters.learning_rate: [0.01]}\nseeds: [1, 2]\n")
     result = run_py(project, *QUICK, "--sweep", str(sweep))
     assert result.returncode == 0, result.stderr
     base = read_yaml(project / "sample_runconfig.yaml")["description"]
     directory, record = the_sweep(project)
     for number, point in enumerate(record["points"], start=1):
         expected = f"{base} [model_parameters.learning_rate=0.01, seed={number}]"
-        assert read_yaml(project / point["run"] / "metadata.yaml")["config"][
-            "description"] == expected
-        assert read_yaml(directory / "points" / f"{point['point']}.yaml")[
-            "description"] == expected
+        assert (
+            read_yaml(project / point["run"] / "metadata.yaml")["config"]["description"] == expected
+        )
+        assert read_yaml(directory / "points" / f"{point['point']}.yaml")["description"] == expected

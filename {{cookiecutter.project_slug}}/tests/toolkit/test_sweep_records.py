@@ -18,8 +18,17 @@ pytestmark = pytest.mark.machinery  # pytest -m machinery
 # One short epoch per point: what is tested is the record, not the training.
 QUICK = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs", "1")
 # Many small steps and no timed checkpoints, so that a signal lands mid-training.
-LONG = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "batch_size", "2",
-        "--modify", "checkpoint_interval", "null")
+LONG = (
+    "sample_runconfig.yaml",
+    "--mini",
+    "--cpu",
+    "--modify",
+    "batch_size",
+    "2",
+    "--modify",
+    "checkpoint_interval",
+    "null",
+)
 RATE = "model_parameters.learning_rate"
 
 
@@ -41,9 +50,15 @@ def read_yaml(path) -> dict:
 
 def start(project, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "run.py", *args], cwd=project, env=environment(project),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        errors="replace")
+        [sys.executable, "run.py", *args],
+        cwd=project,
+        env=environment(project),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+    )
 
 
 def wait_until(started: subprocess.Popen | None, ready, what: str) -> None:
@@ -62,8 +77,15 @@ def commit_a_note(project, text: str) -> None:
 
 def rerun_point(project, directory, number: int) -> subprocess.CompletedProcess:
     """Point `number`'s run.py, started as its sweep starts it."""
-    return run_py(project, str(directory / "points" / f"{number}.yaml"), "--mini", "--cpu",
-                  "--sweep-point", str(directory), str(number))
+    return run_py(
+        project,
+        str(directory / "points" / f"{number}.yaml"),
+        "--mini",
+        "--cpu",
+        "--sweep-point",
+        str(directory),
+        str(number),
+    )
 
 
 def test_a_sweep_of_thousands_of_points_is_recorded_listed_and_resumed(project, tmp_path):
@@ -109,7 +131,8 @@ def test_a_point_runs_the_sweeps_commit_and_recorded_config_or_is_refused(projec
     # A hand edit of a point that has not started: the sweep writes the point's config
     # from its record as the point starts, so the edit is not what runs.
     (directory / "points" / "1.yaml").write_text(
-        (directory / "points" / "0.yaml").read_text().replace("0.001", "0.5"))
+        (directory / "points" / "0.yaml").read_text().replace("0.001", "0.5")
+    )
     _, stderr = started.communicate(timeout=120)
     assert started.returncode == 0, stderr[-3000:]
     _, record = the_sweep(project)
@@ -119,13 +142,16 @@ def test_a_point_runs_the_sweeps_commit_and_recorded_config_or_is_refused(projec
 
     # The point's own run.py, as the sweep starts it, refuses a config edited since.
     (directory / "points" / "1.yaml").write_text(
-        (directory / "points" / "1.yaml").read_text().replace("0.002", "0.5"))
+        (directory / "points" / "1.yaml").read_text().replace("0.002", "0.5")
+    )
     before = run_directories(project)
     edited = rerun_point(project, directory, 1)
     assert edited.returncode == 2, edited.stderr
     assert f"{directory / 'points' / '1.yaml'} is not the config sweep" in edited.stderr
-    assert "model_parameters.learning_rate: 0.002 in the sweep's record, 0.5 in the file" \
+    assert (
+        "model_parameters.learning_rate: 0.002 in the sweep's record, 0.5 in the file"
         in edited.stderr
+    )
     # ... and, at another commit than the sweep's (one made as the point started, after
     # the sweep looked at HEAD), refuses to train rather than record that commit.
     commit_a_note(project, "a commit while the sweep runs")
@@ -146,12 +172,17 @@ def test_a_killed_sweep_stops_its_point_at_a_checkpoint_and_resumes_it(project, 
     directory, record = the_sweep(project)
     [run] = run_directories(project)
     # Its point was told (PR_SET_PDEATHSIG): it stops at a checkpoint, not an orphan.
-    wait_until(None, lambda: read_yaml(run / "metadata.yaml")["status"] == "interrupted",
-               "the point to stop")
+    wait_until(
+        None,
+        lambda: read_yaml(run / "metadata.yaml")["status"] == "interrupted",
+        "the point to stop",
+    )
     assert list(run.glob("model_ckpt_ep_*_pct_*.pth")), "no checkpoint"
     listed = run_py(project, "--list", "--sweep", directory.name)
-    assert ", interrupted (its process is gone; python run.py --resume-sweep continues it)" \
+    assert (
+        ", interrupted (its process is gone; python run.py --resume-sweep continues it)"
         in listed.stdout.splitlines()[0]
+    )
 
     resumed = run_py(project, "--resume-sweep", str(directory))
     assert resumed.returncode == 0, resumed.stderr
@@ -172,8 +203,7 @@ def test_resume_waits_for_a_points_run_that_another_process_holds(project, tmp_p
     # tell a point its sweep died: the point's run held by a process of its own.
     write_point(directory, {**point, "status": "running"})
     sweep_yaml = directory / "sweep.yaml"
-    sweep_yaml.write_text(sweep_yaml.read_text().replace("status: finished",
-                                                         "status: running"))
+    sweep_yaml.write_text(sweep_yaml.read_text().replace("status: finished", "status: running"))
     lock = open(project / point["run"] / ".lock", "a+b")  # noqa: SIM115 -- closed below
     fcntl.flock(lock, fcntl.LOCK_EX)
     resumed = start(project, "--resume-sweep", str(directory))
@@ -189,8 +219,9 @@ def test_resume_waits_for_a_points_run_that_another_process_holds(project, tmp_p
 
 
 def test_resume_retries_the_failed_points_whose_failure_would_not_repeat(project, tmp_path):
-    sweep = sweep_file(tmp_path, dict(variants=[{RATE: rate}
-                                                for rate in (1e30, 0.001, 0.002, 0.003)]))
+    sweep = sweep_file(
+        tmp_path, dict(variants=[{RATE: rate} for rate in (1e30, 0.001, 0.002, 0.003)])
+    )
     ran = run_py(project, *QUICK, "--sweep", str(sweep))
     assert ran.returncode == 1, ran.stderr  # point 0's loss is infinite: it fails
     directory, record = the_sweep(project)
@@ -202,19 +233,26 @@ def test_resume_retries_the_failed_points_whose_failure_would_not_repeat(project
     (directory / "points" / "2.run").unlink()
     write_point(directory, {**refused, "status": "failed", "run": None, "exit_code": 2})
     metadata = project / stopped["run"] / "metadata.yaml"
-    metadata.write_text(metadata.read_text().replace("status: finished",
-                                                     "status: interrupted"))
+    metadata.write_text(metadata.read_text().replace("status: finished", "status: interrupted"))
     write_point(directory, {**stopped, "status": "failed", "exit_code": 1})
 
     resumed = run_py(project, "--resume-sweep", str(directory))
     assert resumed.returncode == 1, resumed.stderr  # point 0 fails as it did, not again
-    assert "sweep point 2 failed before, and is retried: it was refused before its run " \
-           "began" in resumed.stdout
-    assert f"sweep point 3 failed before, and is resumed: its run {stopped['run']} stopped " \
-           "before its end" in resumed.stdout
+    assert (
+        "sweep point 2 failed before, and is retried: it was refused before its run "
+        "began" in resumed.stdout
+    )
+    assert (
+        f"sweep point 3 failed before, and is resumed: its run {stopped['run']} stopped "
+        "before its end" in resumed.stdout
+    )
     assert "sweep point 0 (" not in resumed.stdout  # its training failed: not retried
     _, record = the_sweep(project)
     assert [point["status"] for point in record["points"]] == [
-        "failed", "finished", "finished", "finished"]
+        "failed",
+        "finished",
+        "finished",
+        "finished",
+    ]
     assert record["points"][3]["run"] == stopped["run"]
     assert os.path.exists(project / record["points"][2]["run"] / "metadata.yaml")

@@ -28,10 +28,22 @@ def swept(tmp_path_factory, dataset):
     two short epochs a point. Returns the project and the sweep's directory."""
     project = committed_copy(tmp_path_factory.mktemp("swept"), dataset)
     sweep = tmp_path_factory.mktemp("sweep_file") / "sweep.yaml"
-    sweep.write_text(yaml.safe_dump({"grid": {"model_parameters.learning_rate": list(RATES)},
-                                     "seeds": list(SEEDS)}))
-    result = run_py(project, "sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs",
-                    "2", "--sweep", str(sweep))
+    sweep.write_text(
+        yaml.safe_dump(
+            {"grid": {"model_parameters.learning_rate": list(RATES)}, "seeds": list(SEEDS)}
+        )
+    )
+    result = run_py(
+        project,
+        "sample_runconfig.yaml",
+        "--mini",
+        "--cpu",
+        "--modify",
+        "epochs",
+        "2",
+        "--sweep",
+        str(sweep),
+    )
     assert result.returncode == 0, result.stderr
     [directory] = (project / "logs" / "sweeps").iterdir()
     return project, directory
@@ -40,8 +52,12 @@ def swept(tmp_path_factory, dataset):
 def best_values(project, directory) -> dict[tuple, dict]:
     """Each point's `best` from its run's metadata.yaml, by (learning rate, seed)."""
     points = sweep_record(directory)["points"]
-    return {(point["values"]["model_parameters.learning_rate"], point["values"]["seed"]):
-            read_yaml(project / point["run"] / "metadata.yaml")["best"] for point in points}
+    return {
+        (point["values"]["model_parameters.learning_rate"], point["values"]["seed"]): read_yaml(
+            project / point["run"] / "metadata.yaml"
+        )["best"]
+        for point in points
+    }
 
 
 def test_list_sweep_shows_each_point_and_mean_and_std_over_seeds(swept):
@@ -64,7 +80,7 @@ def test_list_sweep_shows_each_point_and_mean_and_std_over_seeds(swept):
     # The settings: a row per learning rate, mean ± std over its two seeds.
     start = lines.index("mean ± std over seeds (n: the finished ones)")
     assert lines[start + 1].split()[:2] == ["model_parameters.learning_rate", "n"]
-    for row, rate in zip(lines[start + 2:start + 4], RATES, strict=True):
+    for row, rate in zip(lines[start + 2 : start + 4], RATES, strict=True):
         values = [best[(rate, seed)]["value"] for seed in SEEDS]
         mean, std = statistics.mean(values), statistics.stdev(values)
         assert row.split()[:2] == [str(rate), "2"]
@@ -82,25 +98,34 @@ def test_list_sweep_as_json_and_csv_holds_the_same_numbers(swept):
     as_json = run_py(project, "--list", "--sweep", directory.name, "--format", "json")
     assert as_json.returncode == 0, as_json.stderr
     records = json.loads(as_json.stdout)
-    assert [(point["config.model_parameters.learning_rate"], point["config.seed"])
-            for point in records["points"]] == [(rate, seed) for rate in RATES for seed in SEEDS]
+    assert [
+        (point["config.model_parameters.learning_rate"], point["config.seed"])
+        for point in records["points"]
+    ] == [(rate, seed) for rate in RATES for seed in SEEDS]
     for point in records["points"]:
         key = (point["config.model_parameters.learning_rate"], point["config.seed"])
         assert point["status"] == "finished"
-        assert (point["best_value"], point["best_epoch"]) == (best[key]["value"],
-                                                             best[key]["epoch"])
+        assert (point["best_value"], point["best_epoch"]) == (
+            best[key]["value"],
+            best[key]["epoch"],
+        )
         assert point["best_metric"] == best[key]["metric"]
-    assert [setting["config.model_parameters.learning_rate"]
-            for setting in records["settings"]] == list(RATES)
+    assert [
+        setting["config.model_parameters.learning_rate"] for setting in records["settings"]
+    ] == list(RATES)
     for setting, rate in zip(records["settings"], RATES, strict=True):
         values = [best[(rate, seed)]["value"] for seed in SEEDS]
         assert "config.seed" not in setting
-        assert setting["n"] == 2 and setting["points"] == [point for point in range(4)
-                                                           if point // 2 == RATES.index(rate)]
+        assert setting["n"] == 2 and setting["points"] == [
+            point for point in range(4) if point // 2 == RATES.index(rate)
+        ]
         assert setting["best_value_mean"] == statistics.mean(values)
         assert setting["best_value_std"] == statistics.stdev(values)
-        test_losses = [point["test/loss"] for point in records["points"]
-                       if point["config.model_parameters.learning_rate"] == rate]
+        test_losses = [
+            point["test/loss"]
+            for point in records["points"]
+            if point["config.model_parameters.learning_rate"] == rate
+        ]
         assert setting["test/loss_mean"] == statistics.mean(test_losses)
 
     as_csv = run_py(project, "--list", "--sweep", directory.name, "--format", "csv")
@@ -108,8 +133,10 @@ def test_list_sweep_as_json_and_csv_holds_the_same_numbers(swept):
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     assert len(rows) == 4
     for row, point in zip(rows, records["points"], strict=True):
-        assert float(row["config.model_parameters.learning_rate"]) == point[
-            "config.model_parameters.learning_rate"]
+        assert (
+            float(row["config.model_parameters.learning_rate"])
+            == point["config.model_parameters.learning_rate"]
+        )
         assert int(row["config.seed"]) == point["config.seed"]
         assert float(row["best_value"]) == point["best_value"]
         assert float(row["test/loss"]) == point["test/loss"]
@@ -124,8 +151,7 @@ def test_the_sweep_draws_its_picture_and_list_redraws_it(swept):
     assert width >= 600 and height >= 300  # two panels: the learning rate, the curves
 
     picture.unlink()
-    redrawn = run_py(project, "--list", "--sweep", directory.name, "--format", "json",
-                     "--picture")
+    redrawn = run_py(project, "--list", "--sweep", directory.name, "--format", "json", "--picture")
     assert redrawn.returncode == 0, redrawn.stderr
     assert f"drew logs/sweeps/{directory.name}/sweep.png" in redrawn.stderr
     json.loads(redrawn.stdout)  # what stdout holds stays JSON
@@ -156,8 +182,7 @@ def test_a_point_that_did_not_finish_is_left_out_of_mean_and_std(swept, tmp_path
     assert result.returncode == 0, result.stderr
     records = json.loads(result.stdout)
     points, settings = records["points"], records["settings"]
-    assert [point["status"] for point in points] == ["finished", "failed", "finished",
-                                                     "finished"]
+    assert [point["status"] for point in points] == ["finished", "failed", "finished", "finished"]
     assert settings[0]["n"] == 1 and settings[0]["points"] == [0, 1]
     assert settings[0]["best_value_mean"] == points[0]["best_value"]
     assert settings[0]["best_value_std"] is None
@@ -170,10 +195,21 @@ def test_a_point_that_did_not_finish_is_left_out_of_mean_and_std(swept, tmp_path
 def test_a_failed_point_and_a_picture_that_cannot_be_drawn(project, tmp_path):
     # A learning rate of 1e30 makes the loss infinite at once: that run fails.
     sweep = tmp_path / "sweep.yaml"
-    sweep.write_text("variants: [{model_parameters.learning_rate: 1.0e+30}, "
-                     "{model_parameters.learning_rate: 0.001}]\n")
-    result = run_py(project, "sample_runconfig.yaml", "--mini", "--cpu", "--modify", "epochs",
-                    "1", "--sweep", str(sweep))
+    sweep.write_text(
+        "variants: [{model_parameters.learning_rate: 1.0e+30}, "
+        "{model_parameters.learning_rate: 0.001}]\n"
+    )
+    result = run_py(
+        project,
+        "sample_runconfig.yaml",
+        "--mini",
+        "--cpu",
+        "--modify",
+        "epochs",
+        "1",
+        "--sweep",
+        str(sweep),
+    )
     assert result.returncode == 1, result.stderr
     [directory] = (project / "logs" / "sweeps").iterdir()
     listing = run_py(project, "--list", "--sweep", directory.name)
@@ -191,8 +227,9 @@ def test_a_failed_point_and_a_picture_that_cannot_be_drawn(project, tmp_path):
     resumed = run_py(project, "--resume-sweep", str(directory))
     assert resumed.returncode == 1, resumed.stderr  # for its failed point, as before
     warnings = [line for line in resumed.stderr.splitlines() if "picture" in line]
-    assert len(warnings) == 1 and warnings[0].startswith("warning: the sweep's picture was "
-                                                         "not drawn (IsADirectoryError")
+    assert len(warnings) == 1 and warnings[0].startswith(
+        "warning: the sweep's picture was not drawn (IsADirectoryError"
+    )
     assert "Traceback" not in resumed.stderr
     record = read_yaml(directory / "sweep.yaml")
     assert record["status"] == "failed" and record["picture"].startswith("not drawn: ")

@@ -19,8 +19,20 @@ pytestmark = pytest.mark.machinery  # pytest -m machinery
 RATE = "model_parameters.learning_rate"
 RATES = (0.001, 0.002, 0.003)
 # Short points of many small steps, so that a signal lands in any phase of one.
-CONFIG = ("sample_runconfig.yaml", "--mini", "--cpu", "--modify", "batch_size", "4",
-          "--modify", "epochs", "2", "--modify", "checkpoint_interval", "null")
+CONFIG = (
+    "sample_runconfig.yaml",
+    "--mini",
+    "--cpu",
+    "--modify",
+    "batch_size",
+    "4",
+    "--modify",
+    "epochs",
+    "2",
+    "--modify",
+    "checkpoint_interval",
+    "null",
+)
 EVENTS = ("stop", "kill", "commit", "edit")
 DELAYS = (0.2, 1.0, 2.5, 4.0)  # seconds after a command starts that the event comes
 
@@ -29,8 +41,13 @@ def run_sweep(project, arguments: list[str], event: str, delay: float) -> int:
     """run.py with `arguments` (a sweep started or resumed), with `event` coming `delay`
     seconds in; its exit code, once it and the points it started have ended."""
     process = subprocess.Popen(
-        [sys.executable, "run.py", *arguments], cwd=project, env=environment(project),
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [sys.executable, "run.py", *arguments],
+        cwd=project,
+        env=environment(project),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         process.wait(timeout=delay)
     except subprocess.TimeoutExpired:
@@ -54,15 +71,18 @@ def run_sweep(project, arguments: list[str], event: str, delay: float) -> int:
 
 
 def head(project) -> str:
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True,
-                          text=True, check=True).stdout.strip()
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def wait_for_points_to_end(project) -> None:
     """A killed sweep's points stop on their own, at a checkpoint: wait for them."""
     deadline = time.monotonic() + 120
-    while any(read(run / "metadata.yaml").get("status") == "running"
-              for run in project.glob("logs/ToyPolicy/*")):
+    while any(
+        read(run / "metadata.yaml").get("status") == "running"
+        for run in project.glob("logs/ToyPolicy/*")
+    ):
         assert time.monotonic() < deadline, "a point of a killed sweep went on running"
         time.sleep(0.1)
 
@@ -84,8 +104,9 @@ def check_record_agrees_with_runs(project, killed: bool) -> dict:
     # `running` in its record until --resume-sweep settles them from their runs.
     unsettled = ("running",) if killed else ()
     for point in record["points"]:
-        assert point["status"] in ("pending", "interrupted", "finished", "failed",
-                                   *unsettled), point
+        assert point["status"] in ("pending", "interrupted", "finished", "failed", *unsettled), (
+            point
+        )
         if point["run"] is None:
             assert point["status"] in ("pending", "interrupted", "failed", *unsettled), point
             continue
@@ -99,12 +120,21 @@ def check_record_agrees_with_runs(project, killed: bool) -> dict:
     return record
 
 
-@settings(max_examples=3, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(events=st.lists(st.tuples(st.sampled_from(EVENTS), st.sampled_from(DELAYS)),
-                       min_size=1, max_size=3))
+@settings(
+    max_examples=3,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    events=st.lists(
+        st.tuples(st.sampled_from(EVENTS), st.sampled_from(DELAYS)), min_size=1, max_size=3
+    )
+)
 def test_a_sweeps_record_agrees_with_its_runs_whatever_happens_to_it(
-        events, tmp_path_factory, dataset):
+    events, tmp_path_factory, dataset
+):
     project = committed_copy(tmp_path_factory.mktemp("sequence"), dataset)
     sweep = project.parent / "sweep.yaml"  # outside the project: its tree stays clean
     sweep.write_text(yaml.safe_dump(dict(grid={RATE: list(RATES)})))
@@ -118,9 +148,15 @@ def test_a_sweeps_record_agrees_with_its_runs_whatever_happens_to_it(
             break  # the event came too late to change anything
         arguments = ["--resume-sweep", str(next(sweeps.iterdir()))]
     else:
-        finished = subprocess.run([sys.executable, "run.py", *arguments], cwd=project,
-                                  env=environment(project), stdin=subprocess.DEVNULL,
-                                  capture_output=True, text=True, timeout=300)
+        finished = subprocess.run(
+            [sys.executable, "run.py", *arguments],
+            cwd=project,
+            env=environment(project),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
     record = check_record_agrees_with_runs(project, killed=False)
     assert record["status"] == "finished"
@@ -131,5 +167,6 @@ def test_a_sweeps_record_agrees_with_its_runs_whatever_happens_to_it(
         metadata = read(run / "metadata.yaml")
         if metadata.get("status") == "finished":
             finished_runs.setdefault(metadata["sweep"]["point"], []).append(
-                str(run.relative_to(project)))
+                str(run.relative_to(project))
+            )
     assert finished_runs == {point["point"]: [point["run"]] for point in record["points"]}

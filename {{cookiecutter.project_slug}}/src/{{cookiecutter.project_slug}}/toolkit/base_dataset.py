@@ -125,11 +125,18 @@ class FishboticsDataset(Dataset):
 
     fields: dict[str, Field] = {}
 
-    def __init__(self, data_directory: str | Path, split: str, mini: bool = False,
-                 mini_size: int = 100, preload: bool = False):
+    def __init__(
+        self,
+        data_directory: str | Path,
+        split: str,
+        mini: bool = False,
+        mini_size: int = 100,
+        preload: bool = False,
+    ):
         if mini_size < 1:
-            raise UserError(f"data_loader_parameters: mini_size must be at least 1, got "
-                            f"{mini_size}")
+            raise UserError(
+                f"data_loader_parameters: mini_size must be at least 1, got {mini_size}"
+            )
         directory = Path(data_directory) / split
         self.shard_paths = sorted(directory.glob("*.h5"))
         if not self.shard_paths:
@@ -138,16 +145,21 @@ class FishboticsDataset(Dataset):
                 "`python scripts/make_dataset.py`, or point data_directory at it."
             )
         if not self.fields:
-            raise UserError(f"{type(self).__name__}.fields is empty: in data_loader.py, map "
-                            "each batch key to the HDF5 dataset in the shards that holds it.")
+            raise UserError(
+                f"{type(self).__name__}.fields is empty: in data_loader.py, map "
+                "each batch key to the HDF5 dataset in the shards that holds it."
+            )
         if not all(isinstance(field, Field) for field in self.fields.values()):
-            raise UserError(f"{type(self).__name__}.fields in data_loader.py must map each "
-                            "batch key to a Field(path, dtype, row_shape, ...), which says "
-                            "where its values are and what format they have.")
+            raise UserError(
+                f"{type(self).__name__}.fields in data_loader.py must map each "
+                "batch key to a Field(path, dtype, row_shape, ...), which says "
+                "where its values are and what format they have."
+            )
         # Per field with a minimum or maximum: each shard's smallest and largest value,
         # for the model's check_dataset (the number of classes, say).
         self.extremes: dict[str, list[tuple[Path, float, float]]] = {
-            key: [] for key, field in self.fields.items() if field.has_range()}
+            key: [] for key, field in self.fields.items() if field.has_range()
+        }
         rows = [self._checked_shard(path) for path in self.shard_paths]
         self.offsets = np.cumsum([0, *rows])
         self.length = int(self.offsets[-1])
@@ -175,29 +187,35 @@ class FishboticsDataset(Dataset):
                 self._check_field(path, key, field, file[field.path])
             counts = {len(file[field.path]) for field in self.fields.values()}
         if len(counts) != 1:
-            raise UserError(f"{path}: the fields {sorted(f.path for f in self.fields.values())} "
-                            "have different numbers of rows")
+            raise UserError(
+                f"{path}: the fields {sorted(f.path for f in self.fields.values())} "
+                "have different numbers of rows"
+            )
         return counts.pop()
 
     def _check_field(self, path: Path, key: str, field: Field, values: h5py.Dataset) -> None:
         def refuse(found: str) -> None:
-            raise UserError(f"{path}: field {field.path!r} holds {found}, but "
-                            f"{type(self).__name__} reads {key!r} from it as "
-                            f"{field.expected()}. Write the shards in that format, or "
-                            f"change {type(self).__name__}.fields in data_loader.py.")
+            raise UserError(
+                f"{path}: field {field.path!r} holds {found}, but "
+                f"{type(self).__name__} reads {key!r} from it as "
+                f"{field.expected()}. Write the shards in that format, or "
+                f"change {type(self).__name__}.fields in data_loader.py."
+            )
 
         if values.dtype != np.dtype(field.dtype):
             refuse(f"{values.dtype} values")
         row_shape = values.shape[1:]
         if len(row_shape) != len(field.row_shape) or any(
-                size is not None and size != actual
-                for size, actual in zip(field.row_shape, row_shape, strict=True)):
+            size is not None and size != actual
+            for size, actual in zip(field.row_shape, row_shape, strict=True)
+        ):
             refuse(f"rows of shape {row_shape}")
         if field.has_range() and len(values):
             every_value = values[()]  # declared for small fields only: read whole
             low, high = every_value.min().item(), every_value.max().item()
-            if ((field.minimum is not None and low < field.minimum)
-                    or (field.maximum is not None and high > field.maximum)):
+            if (field.minimum is not None and low < field.minimum) or (
+                field.maximum is not None and high > field.maximum
+            ):
                 refuse(f"values from {low} to {high}")
             self.extremes[key].append((path, low, high))
 
@@ -249,15 +267,26 @@ class FishboticsDataset(Dataset):
             rows = wanted[shard_of == shard] - self.offsets[shard]
             for key, field, row_bytes in self._shard(int(shard)):
                 parts[key].append(read_rows(field, rows, row_bytes))
-        return {key: torch.from_numpy(np.concatenate(chunks)[order])
-                for key, chunks in parts.items()}
+        return {
+            key: torch.from_numpy(np.concatenate(chunks)[order]) for key, chunks in parts.items()
+        }
 
     @classmethod
-    def get_dataloader(cls, data_directory: str | Path, split: str, batch_size: int, *,
-                       shuffle: bool, mini: bool = False, max_samples: int | None = None,
-                       num_workers: int = 0, seed: int = 0, pin_memory: bool = False,
-                       share: Share | None = None,
-                       **parameters) -> DataLoader:
+    def get_dataloader(
+        cls,
+        data_directory: str | Path,
+        split: str,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        mini: bool = False,
+        max_samples: int | None = None,
+        num_workers: int = 0,
+        seed: int = 0,
+        pin_memory: bool = False,
+        share: Share | None = None,
+        **parameters,
+    ) -> DataLoader:
         """A DataLoader over this dataset; `parameters` go to the constructor.
 
         With `max_samples`, each pass draws a fresh random subset of that size.
@@ -274,10 +303,17 @@ class FishboticsDataset(Dataset):
         if share is not None:
             sampler = share(dataset, sampler, shuffle, seed)
         sampler = ResumableSampler(sampler)
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler,
-                          collate_fn=keep_batch, num_workers=num_workers,
-                          pin_memory=pin_memory, persistent_workers=num_workers > 0,
-                          worker_init_fn=seed_worker, generator=generator)
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            collate_fn=keep_batch,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            persistent_workers=num_workers > 0,
+            worker_init_fn=seed_worker,
+            generator=generator,
+        )
 
 
 def read_rows(field: h5py.Dataset, rows: np.ndarray, row_bytes: int) -> np.ndarray:
@@ -285,5 +321,5 @@ def read_rows(field: h5py.Dataset, rows: np.ndarray, row_bytes: int) -> np.ndarr
     first, last = int(rows[0]), int(rows[-1])
     if (last - first + 1) * row_bytes <= SPAN_BYTES_PER_ROW * len(rows):
         # Close enough together: one contiguous read, then pick, beats a scattered read.
-        return field[first:last + 1][rows - first]
+        return field[first : last + 1][rows - first]
     return field[rows]

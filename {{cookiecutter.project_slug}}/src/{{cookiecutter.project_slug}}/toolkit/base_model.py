@@ -50,8 +50,9 @@ class FishboticsModel(nn.Module):
     def transform(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return batch
 
-    def metrics(self, prediction: torch.Tensor,
-                batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def metrics(
+        self, prediction: torch.Tensor, batch: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
         return {}
 
     def check_dataset(self, dataset: FishboticsDataset) -> None:
@@ -62,12 +63,15 @@ class FishboticsModel(nn.Module):
         """The rollout phase's prediction: the expensive evaluation (a closed-loop
         rollout of a policy, say), which the loss compares with `batch["supervision"]`
         too."""
-        raise NotImplementedError(f"{type(self).__name__} has no rollout(batch) method for "
-                                  "the rollout phase; write one in model.py, or set "
-                                  "rollout_data_loader_type: null")
+        raise NotImplementedError(
+            f"{type(self).__name__} has no rollout(batch) method for "
+            "the rollout phase; write one in model.py, or set "
+            "rollout_data_loader_type: null"
+        )
 
-    def rollout_metrics(self, prediction: torch.Tensor,
-                        batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def rollout_metrics(
+        self, prediction: torch.Tensor, batch: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
         """The numbers logged next to the rollout phase's loss (default: `metrics`)."""
         return self.metrics(prediction, batch)
 {% endif %}
@@ -83,8 +87,13 @@ class WarmupCosine(LRScheduler):
     in every checkpoint) holds: a resumed run goes on with the very same rates.
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int,
-                 final_learning_rate: float):
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        warmup_steps: int,
+        total_steps: int,
+        final_learning_rate: float,
+    ):
         self.warmup_steps = warmup_steps
         self.total_steps = total_steps
         self.final_learning_rate = final_learning_rate
@@ -123,8 +132,10 @@ def shape_mistake(prediction: torch.Tensor, supervision: torch.Tensor) -> str | 
         common = torch.broadcast_shapes(prediction.shape, supervision.shape)
     except RuntimeError:
         common = None
-    shapes = (f"the prediction's shape {tuple(prediction.shape)} differs from the "
-              f"supervision's {tuple(supervision.shape)}")
+    shapes = (
+        f"the prediction's shape {tuple(prediction.shape)} differs from the "
+        f"supervision's {tuple(supervision.shape)}"
+    )
     if common is not None and common != prediction.shape:
         return f"{shapes}: the loss would broadcast them to {tuple(common)}"
     if supervision.is_floating_point() and supervision.numel() != prediction.numel():

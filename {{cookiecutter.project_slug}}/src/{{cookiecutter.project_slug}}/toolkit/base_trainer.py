@@ -45,10 +45,18 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
 class TrainerBase(Bookkeeping):
     """The loop; train.py's Trainer adds the steps."""
 
-    def __init__(self, config: dict, model: FishboticsModel, loss_function,
-                 loaders: dict[str, DataLoader | None], *, device: torch.device,
-                 run: RunDirectory | None = None, stop_signals: StopSignals | None = None,
-                 processes: SingleProcess | None = None):
+    def __init__(
+        self,
+        config: dict,
+        model: FishboticsModel,
+        loss_function,
+        loaders: dict[str, DataLoader | None],
+        *,
+        device: torch.device,
+        run: RunDirectory | None = None,
+        stop_signals: StopSignals | None = None,
+        processes: SingleProcess | None = None,
+    ):
         """`config`: the run's whole config (a field you add to schema.py is read here,
         as self.config[...]); `loaders`: by phase, "train" and the held-out phases, a
         phase whose loader is None or absent skipped (no "train": evaluation only)."""
@@ -71,8 +79,11 @@ class TrainerBase(Bookkeeping):
         self.train_batches = len(self.train_loader) if self.train_loader is not None else 0
         # By phase: "val"{% if cookiecutter.include_rollout_phase %} and "val_rollout"{% endif %} every epoch, "test"{% if cookiecutter.include_rollout_phase %} and "test_rollout"{% endif %} once at
         # the end; a phase whose data loader the config leaves out is not there.
-        self.held_out_loaders = {phase: loader for phase, loader in loaders.items()
-                                 if phase != "train" and loader is not None}
+        self.held_out_loaders = {
+            phase: loader
+            for phase, loader in loaders.items()
+            if phase != "train" and loader is not None
+        }
         # An epoch's last optimizer step takes the batches left over, however few.
         self.steps_per_epoch = math.ceil(self.train_batches / self.gradient_accumulation_steps)
         self.scheduler_per_step, self.scheduler = self.learning_rate_scheduler()
@@ -81,8 +92,11 @@ class TrainerBase(Bookkeeping):
         network = self.processes.wrap(self.model)
         self.network = torch.compile(network) if config["compile_model"] else network
         # bfloat16 has float32's range, so unlike float16 it needs no gradient scaling.
-        self.autocast = (partial(torch.autocast, device.type, dtype=torch.bfloat16)
-                         if config["mixed_precision"] == "bf16" else nullcontext)
+        self.autocast = (
+            partial(torch.autocast, device.type, dtype=torch.bfloat16)
+            if config["mixed_precision"] == "bf16"
+            else nullcontext
+        )
         # The steps call `loss_function`. Each pass's first call goes through
         # `first_batch_loss`, which checks the shapes and hands the rest of the pass to
         # the loss function itself: the check costs nothing after the first batch.
@@ -97,8 +111,11 @@ class TrainerBase(Bookkeeping):
         schedule = self.config["learning_rate_schedule"] or {"type": "exponential"}
         if schedule["type"] == "warmup_cosine":
             return True, WarmupCosine(
-                self.optimizer, schedule["warmup_steps"], self.epochs * self.steps_per_epoch,
-                schedule["final_learning_rate"])
+                self.optimizer,
+                schedule["warmup_steps"],
+                self.epochs * self.steps_per_epoch,
+                schedule["final_learning_rate"],
+            )
         return False, self.model.scheduler(self.optimizer)
 
     # ----------------------------------------------------------------------------------
@@ -191,8 +208,9 @@ class TrainerBase(Bookkeeping):
         self.checkpoint_or_stop(epoch, done)  # only between optimizer steps
 
     @torch.no_grad()
-    def evaluate(self, phase: str, epoch: int | None = None,
-                 resume_position: int = 0) -> dict[str, float]:
+    def evaluate(
+        self, phase: str, epoch: int | None = None, resume_position: int = 0
+    ) -> dict[str, float]:
         """Sample-weighted means of the loss and the model's metrics over the held-out
         phase's data, of which `resume_position` batches were done before the run was
         resumed. `epoch` is None outside training (the final test, run.py --evaluate)."""
@@ -226,12 +244,17 @@ class TrainerBase(Bookkeeping):
         self.record_final_test(results)
         return results
 
-    def progress_bar(self, loader: DataLoader, epoch: int | None, phase: str,
-                     done: int) -> tqdm:
+    def progress_bar(self, loader: DataLoader, epoch: int | None, phase: str, done: int) -> tqdm:
         """`loader` with a progress bar, `done` of its batches already behind it."""
         description = phase if epoch is None else f"epoch {epoch} {phase}"
-        return tqdm(loader, desc=description, leave=False, total=len(loader), initial=done,
-                    disable=not self.processes.is_main)
+        return tqdm(
+            loader,
+            desc=description,
+            leave=False,
+            total=len(loader),
+            initial=done,
+            disable=not self.processes.is_main,
+        )
 
     # ----------------------------------------------------------------------------------
     # Epochs
@@ -241,14 +264,18 @@ class TrainerBase(Bookkeeping):
         for epoch in range(self.first_epoch, self.epochs):
             if self.selection.out_of_patience():
                 if self.processes.is_main:
-                    tqdm.write(f"stopping early: no better {self.selection.metric} for "
-                               f"{self.selection.patience} epochs after epoch "
-                               f"{self.selection.best_epoch}")
+                    tqdm.write(
+                        f"stopping early: no better {self.selection.metric} for "
+                        f"{self.selection.patience} epochs after epoch "
+                        f"{self.selection.best_epoch}"
+                    )
                 return
             if self.pruned:
                 if self.processes.is_main:
-                    tqdm.write(f"stopping early: the search's pruner stopped this trial "
-                               f"after epoch {epoch - 1}")
+                    tqdm.write(
+                        f"stopping early: the search's pruner stopped this trial "
+                        f"after epoch {epoch - 1}"
+                    )
                 return
             yield epoch
 
@@ -261,12 +288,15 @@ class TrainerBase(Bookkeeping):
         scalars = tagged(results)
         improved = self.selection.add_epoch(epoch, scalars)
         if improved and self.run is None and self.processes.is_main:
-            self.best_weights = {name: tensor.detach().to("cpu", copy=True)
-                                 for name, tensor in self.model.state_dict().items()}
+            self.best_weights = {
+                name: tensor.detach().to("cpu", copy=True)
+                for name, tensor in self.model.state_dict().items()
+            }
         # Once per epoch, and only in a trial: every process takes the main one's word.
         self.pruned = self.processes.main_decides(
             self.trial is not None
-            and self.trial.should_prune(epoch, scalars[self.selection.metric]))
+            and self.trial.should_prune(epoch, scalars[self.selection.metric])
+        )
         state = self.state(epoch, position=None)
         self.epoch_results = {}
         if self.run is not None:
@@ -296,10 +326,13 @@ class TrainerBase(Bookkeeping):
         if not results:
             return
         if self.processes.is_main:
-            tqdm.write(f"final test, with the weights of epoch {self.selection.best_epoch} "
-                       f"(the best by {self.selection.describe()}): {phase_summary(results)}")
+            tqdm.write(
+                f"final test, with the weights of epoch {self.selection.best_epoch} "
+                f"(the best by {self.selection.describe()}): {phase_summary(results)}"
+            )
         if self.run is not None:
             self.run.record_final_test(self.step, self.selection.best_epoch, results)
+
 
 def epoch_summary(epoch: int, results: dict[str, dict[str, float]]) -> str:
     return f"epoch {epoch}: " + phase_summary(results)
@@ -318,4 +351,5 @@ def check_finite(epoch: int, results: dict[str, dict[str, float]]) -> None:
         if not math.isfinite(values["loss"]):
             raise TrainingDiverged(
                 f"the {phase} loss of epoch {epoch} is {values['loss']} (NaN or infinite); "
-                "the run stopped there and saved nothing of that epoch.")
+                "the run stopped there and saved nothing of that epoch."
+            )

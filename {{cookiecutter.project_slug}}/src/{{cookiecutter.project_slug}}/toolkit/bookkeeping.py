@@ -58,8 +58,9 @@ class Bookkeeping:
         self.epoch_loss, self.epoch_samples = 0.0, 0
         self.epoch_metrics: dict[str, torch.Tensor] = {}  # the model's metrics, summed likewise
         # The training order is drawn at an epoch's start; a resumed epoch draws it again.
-        self.train_order_state = (self.train_loader.generator.get_state()
-                                  if self.train_loader is not None else None)
+        self.train_order_state = (
+            self.train_loader.generator.get_state() if self.train_loader is not None else None
+        )
         # The held-out phase in progress: its order's generator state at its start, and
         # its loss and metric sums so far (this process's), kept on the device.
         self.held_out_order_state: torch.Tensor | None = None
@@ -87,13 +88,14 @@ class Bookkeeping:
         self.checked_phase = phase
         self.loss_function = self.first_batch_loss
 
-    def first_batch_loss(self, prediction: torch.Tensor,
-                         supervision: torch.Tensor) -> torch.Tensor:
+    def first_batch_loss(self, prediction: torch.Tensor, supervision: torch.Tensor) -> torch.Tensor:
         self.loss_function = self.unchecked_loss_function  # the pass's other batches
         mistake = shape_mistake(prediction, supervision)
         if mistake:
-            raise TrainingFailed(f"{mistake} (the first batch of {self.checked_phase}). "
-                                 "Make the model's forward return the supervision's shape.")
+            raise TrainingFailed(
+                f"{mistake} (the first batch of {self.checked_phase}). "
+                "Make the model's forward return the supervision's shape."
+            )
         return self.loss_function(prediction, supervision)
 
     def resumed_position(self, phase: str) -> int:
@@ -114,8 +116,9 @@ class Bookkeeping:
         orders = {name: loader.generator.get_state() for name, loader in self.loaders().items()}
         if position is not None:
             # The phase in progress draws its order again, from the state at its start.
-            orders[phase] = (self.train_order_state if phase == "train"
-                             else self.held_out_order_state)
+            orders[phase] = (
+                self.train_order_state if phase == "train" else self.held_out_order_state
+            )
         return {
             "model_state_dict": self.model.state_dict(),
             "optimizer_state_dict": self.optimizer.state_dict(),
@@ -133,13 +136,16 @@ class Bookkeeping:
 
     def process_state(self) -> dict:
         """This process's own random numbers and loss sums."""
-        return {"random": random_state.capture(), "window_loss": self.window_loss.cpu(),
-                "window_samples": self.window_samples, "epoch_loss": self.epoch_loss,
-                "epoch_samples": self.epoch_samples,
-                "epoch_metrics": {name: total.cpu() for name, total in self.epoch_metrics.items()},
-                "held_out_totals": {name: total.cpu()
-                                    for name, total in self.held_out_totals.items()},
-                "held_out_samples": self.held_out_samples}
+        return {
+            "random": random_state.capture(),
+            "window_loss": self.window_loss.cpu(),
+            "window_samples": self.window_samples,
+            "epoch_loss": self.epoch_loss,
+            "epoch_samples": self.epoch_samples,
+            "epoch_metrics": {name: total.cpu() for name, total in self.epoch_metrics.items()},
+            "held_out_totals": {name: total.cpu() for name, total in self.held_out_totals.items()},
+            "held_out_samples": self.held_out_samples,
+        }
 
     def restore(self, checkpoint: dict) -> None:
         """Continue from `checkpoint` (from `state`): call just before `fit`."""
@@ -166,10 +172,12 @@ class Bookkeeping:
         self.window_loss = own["window_loss"].to(self.device)
         self.window_samples = own["window_samples"]
         self.epoch_loss, self.epoch_samples = own["epoch_loss"], own["epoch_samples"]
-        self.epoch_metrics = {name: total.to(self.device)
-                              for name, total in own["epoch_metrics"].items()}
-        self.held_out_totals = {name: total.to(self.device)
-                                for name, total in own["held_out_totals"].items()}
+        self.epoch_metrics = {
+            name: total.to(self.device) for name, total in own["epoch_metrics"].items()
+        }
+        self.held_out_totals = {
+            name: total.to(self.device) for name, total in own["held_out_totals"].items()
+        }
         self.held_out_samples = own["held_out_samples"]
         random_state.restore(own["random"])  # last: nothing may draw from them after this
 
@@ -209,8 +217,13 @@ class Bookkeeping:
         step_samples = min(last * batch_size, samples_per_epoch) - first * batch_size
         return size / step_samples
 
-    def add_step(self, loss: torch.Tensor, prediction: torch.Tensor,
-                 batch: dict[str, torch.Tensor], before_step: bool = True) -> None:
+    def add_step(
+        self,
+        loss: torch.Tensor,
+        prediction: torch.Tensor,
+        batch: dict[str, torch.Tensor],
+        before_step: bool = True,
+    ) -> None:
         """Add a training batch's loss and metrics to the sums, on the device: nothing
         here makes the CPU wait for the step to finish. `before_step`: the optimizer
         steps after this batch."""
@@ -250,14 +263,20 @@ class Bookkeeping:
         self.stops_checked += 1
         if done != self.pass_resumed_at + self.batches_added:
             if not self.batches_added:
-                self.refuse("train_loop never called add_step before checkpoint_or_stop: "
-                            "call it after each batch's backward pass")
-            self.refuse(f"train_loop called checkpoint_or_stop(epoch, {done}) after add_step "
-                        f"of batch {self.pass_resumed_at + self.batches_added}: call it after "
-                        "the optimizer step, once the step's batches are added")
+                self.refuse(
+                    "train_loop never called add_step before checkpoint_or_stop: "
+                    "call it after each batch's backward pass"
+                )
+            self.refuse(
+                f"train_loop called checkpoint_or_stop(epoch, {done}) after add_step "
+                f"of batch {self.pass_resumed_at + self.batches_added}: call it after "
+                "the optimizer step, once the step's batches are added"
+            )
         if done % self.gradient_accumulation_steps and not epoch_end:
-            self.refuse(f"train_loop called checkpoint_or_stop(epoch, {done}) between two "
-                        "optimizer steps: call it only after an optimizer step")
+            self.refuse(
+                f"train_loop called checkpoint_or_stop(epoch, {done}) between two "
+                "optimizer steps: call it only after an optimizer step"
+            )
         if self.processes.stop_requested(self.stop_signals, steps, self.log_interval, epoch_end):
             self.save_mid_epoch_checkpoint(epoch, done)
             raise TrainingStopped(self.processes.stop_signal(self.stop_signals))
@@ -266,8 +285,10 @@ class Bookkeeping:
 
     def training_results(self, epoch: int) -> dict[str, float]:
         """The epoch's sample-weighted means of the training loss and metrics."""
-        sums = {"loss": self.epoch_loss + self.window_loss.item(),
-                **{name: total.item() for name, total in self.epoch_metrics.items()}}
+        sums = {
+            "loss": self.epoch_loss + self.window_loss.item(),
+            **{name: total.item() for name, total in self.epoch_metrics.items()},
+        }
         sums, samples = self.processes.add_up(sums, self.epoch_samples + self.window_samples)
         if not math.isfinite(sums["loss"]):
             self.diverged(epoch)
@@ -279,12 +300,13 @@ class Bookkeeping:
         raise TrainingDiverged(
             f"the training loss became NaN or infinite at optimizer step {finite_steps + 1} "
             f"(epoch {epoch}); the run stopped there and saved nothing after it. A lower "
-            "learning rate usually helps; so may a look at that step's batch.")
+            "learning rate usually helps; so may a look at that step's batch."
+        )
 
     def finite_steps(self) -> int:
         """The optimizer steps before the first after which the window's sum was NaN or
         infinite: all of them if none was. The windows before this one were finite."""
-        trace = self.window_trace[:self.traced_steps]
+        trace = self.window_trace[: self.traced_steps]
         [bad] = (~trace.isfinite()).nonzero(as_tuple=True)
         return self.step - self.traced_steps + (int(bad[0]) if len(bad) else self.traced_steps)
 
@@ -326,11 +348,15 @@ class Bookkeeping:
         self.stops_checked += 1
         if done != self.pass_resumed_at + self.batches_added:
             if not self.batches_added:
-                self.refuse("evaluate never called add_held_out before stop_if_requested: "
-                            "call it after each batch")
-            self.refuse(f"evaluate called stop_if_requested(epoch, {phase!r}, {done}) after "
-                        f"add_held_out of batch {self.pass_resumed_at + self.batches_added}: "
-                        "call it after each batch's add_held_out")
+                self.refuse(
+                    "evaluate never called add_held_out before stop_if_requested: "
+                    "call it after each batch"
+                )
+            self.refuse(
+                f"evaluate called stop_if_requested(epoch, {phase!r}, {done}) after "
+                f"add_held_out of batch {self.pass_resumed_at + self.batches_added}: "
+                "call it after each batch's add_held_out"
+            )
         if self.processes.held_out_stop_requested(self.stop_signals, done):
             if epoch is not None:
                 state = self.state(epoch, done, phase)  # every process takes part
@@ -359,27 +385,53 @@ class Bookkeeping:
         batches = self.train_batches - resume_position
         steps = self.steps_per_epoch - self.optimizer_steps_done(resume_position)
         if self.pass_started != "train":
-            self.refuse("train_loop never called start_training_pass(epoch, resume_position) "
-                        "before its first batch")
-        self.check_count("train_loop", "add_step", self.batches_added, batches,
-                         "batches: once after each batch's backward pass")
-        self.check_count("train_loop", "checkpoint_or_stop", self.stops_checked, steps,
-                         "optimizer steps: once after each")
+            self.refuse(
+                "train_loop never called start_training_pass(epoch, resume_position) "
+                "before its first batch"
+            )
+        self.check_count(
+            "train_loop",
+            "add_step",
+            self.batches_added,
+            batches,
+            "batches: once after each batch's backward pass",
+        )
+        self.check_count(
+            "train_loop",
+            "checkpoint_or_stop",
+            self.stops_checked,
+            steps,
+            "optimizer steps: once after each",
+        )
         if steps >= self.log_interval and not self.windows_closed:
-            self.refuse(f"train_loop never called close_log_window in {steps} optimizer steps "
-                        f"(log_interval {self.log_interval}): call it every log_interval steps")
+            self.refuse(
+                f"train_loop never called close_log_window in {steps} optimizer steps "
+                f"(log_interval {self.log_interval}): call it every log_interval steps"
+            )
         self.pass_started = None
 
     def check_held_out_pass(self, phase: str, resume_position: int) -> None:
         """Refuse a held-out pass (evaluate) that left out a call."""
         batches = len(self.held_out_loaders[phase]) - resume_position
         if self.pass_started != phase:
-            self.refuse(f"evaluate never called start_held_out_pass(loader, {phase!r}, "
-                        "resume_position) before its first batch")
-        self.check_count("evaluate", "add_held_out", self.batches_added, batches,
-                         f"batches of {phase}: once after each batch")
-        self.check_count("evaluate", "stop_if_requested", self.stops_checked, batches,
-                         f"batches of {phase}: once after each batch's add_held_out")
+            self.refuse(
+                f"evaluate never called start_held_out_pass(loader, {phase!r}, "
+                "resume_position) before its first batch"
+            )
+        self.check_count(
+            "evaluate",
+            "add_held_out",
+            self.batches_added,
+            batches,
+            f"batches of {phase}: once after each batch",
+        )
+        self.check_count(
+            "evaluate",
+            "stop_if_requested",
+            self.stops_checked,
+            batches,
+            f"batches of {phase}: once after each batch's add_held_out",
+        )
         self.pass_started = None
 
     def check_count(self, loop: str, call: str, calls: int, expected: int, what: str) -> None:
@@ -390,5 +442,7 @@ class Bookkeeping:
         self.refuse(f"{loop} called {call} {calls} times, for {expected} {what}")
 
     def refuse(self, mistake: str) -> NoReturn:
-        raise TrainingFailed(f"{mistake}. The loop in toolkit/base_trainer.py shows each "
-                             "call in its place; a loop of your own must keep them all.")
+        raise TrainingFailed(
+            f"{mistake}. The loop in toolkit/base_trainer.py shows each "
+            "call in its place; a loop of your own must keep them all."
+        )

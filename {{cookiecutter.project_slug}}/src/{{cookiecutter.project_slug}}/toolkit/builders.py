@@ -22,22 +22,30 @@ def held_out_phases(config: dict, name: str, split: str) -> dict[str, tuple[str,
     `name` reads the test kind, and each further held-out kind that schema.py adds
     (`<kind>_data_loader_type`) a phase `<name>_<kind>` after it."""
     kinds = [key.removesuffix(DATASET_KEY) for key in config if key.endswith(DATASET_KEY)]
-    return {name: ("test", split),
-            **{f"{name}_{kind}": (kind, split) for kind in kinds if kind not in ("train", "test")}}
+    return {
+        name: ("test", split),
+        **{f"{name}_{kind}": (kind, split) for kind in kinds if kind not in ("train", "test")},
+    }
 
 
 def training_phases(config: dict) -> dict[str, tuple[str, str]]:
     """A training run's phases: training, the per-epoch held-out phases on `val_split`,
     and the final test on test/, which is read once, by the selected checkpoint."""
-    return {"train": ("train", "train"), **held_out_phases(config, "val", config["val_split"]),
-            **held_out_phases(config, "test", "test")}
+    return {
+        "train": ("train", "train"),
+        **held_out_phases(config, "val", config["val_split"]),
+        **held_out_phases(config, "test", "test"),
+    }
 
 
 def splits_read(config: dict, phases: dict[str, tuple[str, str]] | None = None) -> set[str]:
     """The split folders that `phases` (default: training's) read, leaving out the
     phases whose kind of dataset the config leaves out."""
-    return {split for kind, split in (phases or training_phases(config)).values()
-            if config[f"{kind}_data_loader_type"] is not None}
+    return {
+        split
+        for kind, split in (phases or training_phases(config)).values()
+        if config[f"{kind}_data_loader_type"] is not None
+    }
 
 
 def build_model(config: dict, project: Project, bootstrap: bool = True) -> torch.nn.Module:
@@ -47,17 +55,23 @@ def build_model(config: dict, project: Project, bootstrap: bool = True) -> torch
         network = model_class(**config["model_parameters"])
     except (TypeError, ValueError, RuntimeError) as error:
         # The names were checked against the signature; this is a value it refused.
-        raise UserError(f"{model_class.__name__} could not be built from "
-                        f"model_parameters {shown(config['model_parameters'])}: {error}"
-                        ) from None
+        raise UserError(
+            f"{model_class.__name__} could not be built from "
+            f"model_parameters {shown(config['model_parameters'])}: {error}"
+        ) from None
     if bootstrap and config["bootstrap_model_file"]:
         load_model_weights(network, resolve_path(config["bootstrap_model_file"], project.root))
     return network
 
 
-def build_loaders(config: dict, mini: bool, device: torch.device, project: Project,
-                  phases: dict[str, tuple[str, str]] | None = None,
-                  share: Share | None = None) -> dict:
+def build_loaders(
+    config: dict,
+    mini: bool,
+    device: torch.device,
+    project: Project,
+    phases: dict[str, tuple[str, str]] | None = None,
+    share: Share | None = None,
+) -> dict:
     """One DataLoader per phase of `phases` (default: training's), or None for a phase
     whose kind of dataset the config leaves out; with `share`, each serves this
     process's share of the data (base_dataset.py)."""
@@ -70,7 +84,9 @@ def build_loaders(config: dict, mini: bool, device: torch.device, project: Proje
             loaders[phase] = None
             continue
         loaders[phase] = getattr(project.datasets, name).get_dataloader(
-            directory, split, config["batch_size"],
+            directory,
+            split,
+            config["batch_size"],
             shuffle=phase == "train",
             mini=mini,
             max_samples=config.get(f"{kind}_max_samples"),  # a fresh subset each pass

@@ -41,8 +41,11 @@ def checkpoint_order(path: Path) -> tuple[int, int] | None:
 
 def checkpoint_paths(run_path: Path) -> list[Path]:
     """A run directory's checkpoint files, newest first."""
-    return sorted((path for path in run_path.glob("*.pth") if checkpoint_order(path)),
-                  key=checkpoint_order, reverse=True)
+    return sorted(
+        (path for path in run_path.glob("*.pth") if checkpoint_order(path)),
+        key=checkpoint_order,
+        reverse=True,
+    )
 
 
 def newest_checkpoint(run_path: Path, run_id: str) -> tuple[Path, dict] | None:
@@ -55,14 +58,17 @@ def newest_checkpoint(run_path: Path, run_id: str) -> tuple[Path, dict] | None:
         try:
             checkpoint = read_checkpoint(path)
         except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
-            print(f"warning: {path.name} is damaged ({type(error).__name__}: {error}); "
-                  "trying the checkpoint before it", file=sys.stderr)
+            print(
+                f"warning: {path.name} is damaged ({type(error).__name__}: {error}); "
+                "trying the checkpoint before it",
+                file=sys.stderr,
+            )
             continue
         if not {"position", "policy", "record"} <= checkpoint.keys():
             print(f"warning: {path.name} holds no training state; skipping it", file=sys.stderr)
             continue
         check_belongs_to_run(path, checkpoint.get("run_id"), run_id)
-        for older in paths[index + 1:]:
+        for older in paths[index + 1 :]:
             check_belongs_to_run(older, checkpoint_run_id(older, default=run_id), run_id)
         return path, checkpoint
     return None
@@ -83,19 +89,30 @@ def check_belongs_to_run(path: Path, checkpoint_id: str | None, run_id: str) -> 
         raise UserError(
             f"{path} belongs to another run (run id {checkpoint_id}; this run's "
             f"is {run_id}, in {METADATA_FILE}). Resuming from it, or past it, would mix the "
-            "two runs' records: move it out of the run directory and resume again.")
+            "two runs' records: move it out of the run directory and resume again."
+        )
 
 
-def config_differences(recorded: object, truth: object, prefix: str = "",
-                       names: tuple[str, str] = (METADATA_FILE, "the checkpoint")) -> list[str]:
+def config_differences(
+    recorded: object,
+    truth: object,
+    prefix: str = "",
+    names: tuple[str, str] = (METADATA_FILE, "the checkpoint"),
+) -> list[str]:
     """The dotted keys whose values differ between a config as a record holds it and as
     what ran holds it (by default metadata.yaml and a checkpoint, as `names` say), each
     with both values."""
     if isinstance(recorded, dict) and isinstance(truth, dict):
-        return [difference for key in dict.fromkeys([*recorded, *truth])
-                for difference in config_differences(recorded.get(key, "(missing)"),
-                                                     truth.get(key, "(missing)"),
-                                                     f"{prefix}{key}.", names)]
+        return [
+            difference
+            for key in dict.fromkeys([*recorded, *truth])
+            for difference in config_differences(
+                recorded.get(key, "(missing)"),
+                truth.get(key, "(missing)"),
+                f"{prefix}{key}.",
+                names,
+            )
+        ]
     if recorded == truth and type(recorded) is type(truth):
         return []
     return [f"{prefix[:-1]}: {recorded!r} in {names[0]}, {truth!r} in {names[1]}"]
@@ -117,23 +134,33 @@ def load_model_weights(model: torch.nn.Module, path: Path) -> None:
     except Exception as error:
         # torch.load of a file that is no checkpoint raises whatever its parser trips on
         # (IndexError for a text file, KeyError, UnpicklingError...).
-        raise UserError(f"bootstrap_model_file {path} is not a readable PyTorch checkpoint "
-                        f"({type(error).__name__}: {str(error)[:200]})") from None
+        raise UserError(
+            f"bootstrap_model_file {path} is not a readable PyTorch checkpoint "
+            f"({type(error).__name__}: {str(error)[:200]})"
+        ) from None
     state = checkpoint.get("model_state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not is_state_dict(state):
-        raise UserError(f"bootstrap_model_file {path} holds no model weights (a mapping of "
-                        "parameter names to tensors)")
+        raise UserError(
+            f"bootstrap_model_file {path} holds no model weights (a mapping of "
+            "parameter names to tensors)"
+        )
     try:
         model.load_state_dict(state)
     except RuntimeError as error:
-        raise UserError(f"bootstrap_model_file {path} does not fit {type(model).__name__}:\n"
-                        f"{error}") from None
+        raise UserError(
+            f"bootstrap_model_file {path} does not fit {type(model).__name__}:\n{error}"
+        ) from None
 
 
 def is_state_dict(state: object) -> bool:
-    return (isinstance(state, dict) and bool(state)
-            and all(isinstance(name, str) and isinstance(value, torch.Tensor)
-                    for name, value in state.items()))
+    return (
+        isinstance(state, dict)
+        and bool(state)
+        and all(
+            isinstance(name, str) and isinstance(value, torch.Tensor)
+            for name, value in state.items()
+        )
+    )
 
 
 def write_checkpoint(state: dict, file: BinaryIO) -> None:

@@ -39,9 +39,13 @@ def check_loaded_code(project_root: Path, commit: str) -> None:
     inside, outside = loaded_files(root)
     blobs = commit_blobs(root, commit)
     missing = [path for path in inside if relative(path, root) not in blobs]
-    differing = [path for path in inside if relative(path, root) in blobs
-                 and not same_content(path, blobs[relative(path, root)])
-                 and not same_content_to_git(path, blobs[relative(path, root)])]
+    differing = [
+        path
+        for path in inside
+        if relative(path, root) in blobs
+        and not same_content(path, blobs[relative(path, root)])
+        and not same_content_to_git(path, blobs[relative(path, root)])
+    ]
     if outside or missing or differing:
         raise UserError(refusal(root, commit, outside, missing, differing))
 
@@ -51,8 +55,11 @@ def loaded_files(root: Path) -> tuple[list[Path], list[Path]]:
     and those of the package that were loaded from elsewhere."""
     # Strings, and one realpath per directory: over a thousand modules are loaded.
     in_root = os.path.join(root, "")
-    installed = tuple(os.path.join(os.path.realpath(path), "") for name in INSTALLED_PATHS
-                      if (path := sysconfig.get_path(name)))
+    installed = tuple(
+        os.path.join(os.path.realpath(path), "")
+        for name in INSTALLED_PATHS
+        if (path := sysconfig.get_path(name))
+    )
     real_directory = functools.cache(os.path.realpath)
     inside, outside = set(), set()
     for name, module in list(sys.modules.items()):
@@ -111,30 +118,43 @@ def relative(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def refusal(root: Path, commit: str, outside: list[Path], missing: list[Path],
-            differing: list[Path]) -> str:
+def refusal(
+    root: Path, commit: str, outside: list[Path], missing: list[Path], differing: list[Path]
+) -> str:
     """One screen: which files, and how to make the code the commit's."""
-    lines = [f"the code this process loaded is not commit {commit[:12]}, so the run's "
-             "record would not say what ran:"]
+    lines = [
+        f"the code this process loaded is not commit {commit[:12]}, so the run's "
+        "record would not say what ran:"
+    ]
     if outside:
-        lines += [f"  {PACKAGE} was imported from another copy than this checkout's ({root}):",
-                  *listed([f"{directory}{os.sep} ({count} of its files)" for directory, count
-                           in Counter(path.parent for path in outside).items()]),
-                  "  A virtual environment shared with another checkout (`pip install -e .` "
-                  "done there), or a non-editable install? Run `pip install -e .` in this "
-                  "checkout, or put its src first: `PYTHONPATH=src python run.py ...`."]
+        lines += [
+            f"  {PACKAGE} was imported from another copy than this checkout's ({root}):",
+            *listed(
+                [
+                    f"{directory}{os.sep} ({count} of its files)"
+                    for directory, count in Counter(path.parent for path in outside).items()
+                ]
+            ),
+            "  A virtual environment shared with another checkout (`pip install -e .` "
+            "done there), or a non-editable install? Run `pip install -e .` in this "
+            "checkout, or put its src first: `PYTHONPATH=src python run.py ...`.",
+        ]
     if missing:
-        lines += ["  not in the commit (ignored by git?):",
-                  *listed([relative(path, root) for path in missing]),
-                  "  Commit these files, or stop importing them."]
+        lines += [
+            "  not in the commit (ignored by git?):",
+            *listed([relative(path, root) for path in missing]),
+            "  Commit these files, or stop importing them.",
+        ]
     if differing:
         names = [relative(path, root) for path in differing]
-        lines += ["  different from the commit, though `git status` may not show it:",
-                  *listed(names),
-                  "  A file marked --skip-worktree or --assume-unchanged, a submodule with "
-                  "`ignore = all`, or an edit made after the run started? Show them to git "
-                  f"again (`git update-index --no-skip-worktree --no-assume-unchanged "
-                  f"{names[0]}`), then commit the change or undo it (`git checkout -- FILE`)."]
+        lines += [
+            "  different from the commit, though `git status` may not show it:",
+            *listed(names),
+            "  A file marked --skip-worktree or --assume-unchanged, a submodule with "
+            "`ignore = all`, or an edit made after the run started? Show them to git "
+            f"again (`git update-index --no-skip-worktree --no-assume-unchanged "
+            f"{names[0]}`), then commit the change or undo it (`git checkout -- FILE`).",
+        ]
     return "\n".join(lines)
 
 
@@ -147,11 +167,14 @@ def listed(items: list) -> list[str]:
 
 def git(directory: Path, *args: str) -> str:
     try:
-        result = subprocess.run(["git", *args], cwd=directory, env=git_environment(),
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            ["git", *args], cwd=directory, env=git_environment(), capture_output=True, text=True
+        )
     except FileNotFoundError:
-        raise UserError("git is not installed, and a logged run checks its code against "
-                        "its commit. Install git, or pass --no-logging.") from None
+        raise UserError(
+            "git is not installed, and a logged run checks its code against "
+            "its commit. Install git, or pass --no-logging."
+        ) from None
     if result.returncode != 0:
         raise UserError(f"git {args[0]} failed in {directory}: {result.stderr.strip()}")
     return result.stdout

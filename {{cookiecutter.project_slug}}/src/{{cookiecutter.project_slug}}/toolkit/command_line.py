@@ -33,8 +33,10 @@ LIST = "reads logged runs and does nothing else"
 # command line edited from a run's still works.
 IGNORED_BY_READERS = (*RUN_FLAGS, "no_logging", "allow_dirty_repo", "allow_changed_data")
 {% if cookiecutter.slurm %}
-SUBMIT = ("--submit starts a logged run, or a sweep's, from a config file: "
-          "python run.py CONFIG [--sweep SWEEP_FILE] --submit")
+SUBMIT = (
+    "--submit starts a logged run, or a sweep's, from a config file: "
+    "python run.py CONFIG [--sweep SWEEP_FILE] --submit"
+)
 {% endif %}
 
 # The first command whose flags are all given is the command line's.
@@ -42,38 +44,68 @@ COMMANDS = [
 {% if cookiecutter.slurm %}
     # A job is a logged run (a sweep: one per point), started from a config file; its
     # code is its commit.
-    Command(("submit", "sweep"), ("config", *RUN_FLAGS, "jobs", "cluster"), SUBMIT,
-            needs_config=SUBMIT),
+    Command(
+        ("submit", "sweep"), ("config", *RUN_FLAGS, "jobs", "cluster"), SUBMIT, needs_config=SUBMIT
+    ),
     Command(("submit",), ("config", *RUN_FLAGS, "cluster"), SUBMIT, needs_config=SUBMIT),
 {% endif %}
-    Command(("resume_sweep",), ("jobs",),
-            "--resume-sweep uses the config and flags the sweep started with",
-            defaults={"jobs": 1}),
-    Command(("list", "sweep"), ("format", "picture", *IGNORED_BY_READERS), f"--list {LIST}",
-            defaults={"format": "table"}),
+    Command(
+        ("resume_sweep",),
+        ("jobs",),
+        "--resume-sweep uses the config and flags the sweep started with",
+        defaults={"jobs": 1},
+    ),
+    Command(
+        ("list", "sweep"),
+        ("format", "picture", *IGNORED_BY_READERS),
+        f"--list {LIST}",
+        defaults={"format": "table"},
+    ),
     # A sweep is logged runs, each checked and recorded as a single run is.
-    Command(("sweep",), ("config", *RUN_FLAGS, "print_config", "jobs"),
-            "--sweep starts logged runs from a config file",
-            needs_config="--sweep needs the config its points start from: "
-                         "python run.py CONFIG --sweep SWEEP_FILE"),
-    Command(("list",), ("columns", "format", *IGNORED_BY_READERS), f"--list {LIST}",
-            defaults={"format": "table"}),
-    Command(("compare",), ("format", *IGNORED_BY_READERS), f"--compare {LIST}",
-            defaults={"format": "table"}),
-    Command(("resume",), ("allow_changed_data", "print_config"),
-            "--resume uses the config and flags the run started with"),
-    Command(("rerun",), ("allow_changed_data", "print_config"),
-            "--rerun uses the config and flags the run started with"),
-    Command(("evaluate",), ("checkpoint", "split", "allow_changed_data", "cpu", "mini",
-                            "delete", "modify"),
-            "--evaluate uses the run's config (edited by --modify and --delete) and records "
-            "its results", defaults={"checkpoint": "best", "split": "test"}),
+    Command(
+        ("sweep",),
+        ("config", *RUN_FLAGS, "print_config", "jobs"),
+        "--sweep starts logged runs from a config file",
+        needs_config="--sweep needs the config its points start from: "
+        "python run.py CONFIG --sweep SWEEP_FILE",
+    ),
+    Command(
+        ("list",),
+        ("columns", "format", *IGNORED_BY_READERS),
+        f"--list {LIST}",
+        defaults={"format": "table"},
+    ),
+    Command(
+        ("compare",),
+        ("format", *IGNORED_BY_READERS),
+        f"--compare {LIST}",
+        defaults={"format": "table"},
+    ),
+    Command(
+        ("resume",),
+        ("allow_changed_data", "print_config"),
+        "--resume uses the config and flags the run started with",
+    ),
+    Command(
+        ("rerun",),
+        ("allow_changed_data", "print_config"),
+        "--rerun uses the config and flags the run started with",
+    ),
+    Command(
+        ("evaluate",),
+        ("checkpoint", "split", "allow_changed_data", "cpu", "mini", "delete", "modify"),
+        "--evaluate uses the run's config (edited by --modify and --delete) and records "
+        "its results",
+        defaults={"checkpoint": "best", "split": "test"},
+    ),
     # The default; --sweep-point is given by a sweep to each point's run.py.
-    Command((), ("config", *RUN_FLAGS, "no_logging", "allow_dirty_repo", "print_config",
-                 "sweep_point"),
-            "python run.py CONFIG starts a run",
-            needs_config="give a config file, --resume, --rerun or --evaluate RUN_DIRECTORY, "
-                         "--resume-sweep SWEEP_DIRECTORY, --list or --compare"),
+    Command(
+        (),
+        ("config", *RUN_FLAGS, "no_logging", "allow_dirty_repo", "print_config", "sweep_point"),
+        "python run.py CONFIG starts a run",
+        needs_config="give a config file, --resume, --rerun or --evaluate RUN_DIRECTORY, "
+        "--resume-sweep SWEEP_DIRECTORY, --list or --compare",
+    ),
 ]
 
 # Flags that only some commands take, and what to say when one comes with another.
@@ -81,13 +113,12 @@ GOES_WITH = {
 {% if cookiecutter.slurm %}
     "cluster": "--cluster goes with --submit",
 {% endif %}
-    "jobs": "--jobs goes with --sweep or --resume-sweep: how many of a sweep's points run "
-            "at once",
+    "jobs": "--jobs goes with --sweep or --resume-sweep: how many of a sweep's points run at once",
     "format": "--format goes with --list or --compare",
     "allow_changed_data": "--allow-changed-data goes with --resume, --rerun or --evaluate: "
-                          "a new run records the data as they are",
+    "a new run records the data as they are",
     "columns": "--columns goes with --list, the table of runs (python run.py --list --columns "
-               "test/accuracy,test/loss); --format csv|json holds every final-test number",
+    "test/accuracy,test/loss); --format csv|json holds every final-test number",
     "checkpoint": "--checkpoint and --split go with --evaluate RUN_DIRECTORY",
     "split": "--checkpoint and --split go with --evaluate RUN_DIRECTORY",
     "picture": "--picture goes with --list --sweep ID",
@@ -107,8 +138,9 @@ def check_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     refuses a mistake (parser.error); then fill in the defaults of the command's flags."""
     given = [flag for flag, value in vars(args).items() if value]
     command = next(command for command in COMMANDS if set(command.picked_by) <= set(given))
-    refused = [flag for flag in given
-               if flag not in (*command.picked_by, *command.takes, *EVERY_COMMAND)]
+    refused = [
+        flag for flag in given if flag not in (*command.picked_by, *command.takes, *EVERY_COMMAND)
+    ]
     for flag, message in GOES_WITH.items():  # a flag of other commands: say which
         if flag in refused:
             parser.error(message)
@@ -125,8 +157,9 @@ def check_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 def job_count(text: str) -> int:
     """--jobs: a whole number of points at once, 1 or more."""
     if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give the number of points to run at "
-                                         "once, a whole number from 1 (--jobs 2)")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give the number of points to run at once, a whole number from 1 (--jobs 2)"
+        )
     return int(text)
 
 
@@ -134,93 +167,178 @@ def column_names(text: str) -> list[str]:
     """--columns: final-test numbers, comma-separated (test/accuracy,test/loss)."""
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
-        raise argparse.ArgumentTypeError(f"{text!r}: give the final test's numbers to show, "
-                                         "comma-separated (--columns test/accuracy,test/loss)")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give the final test's numbers to show, "
+            "comma-separated (--columns test/accuracy,test/loss)"
+        )
     return names
 
 
 def argument_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("config", nargs="?", help="the run config (YAML)")
-    parser.add_argument("--resume", metavar="RUN_DIRECTORY",
-                        help="continue a logged run from its newest checkpoint, in its own "
-                             "directory, with its own config and flags")
-    parser.add_argument("--rerun", metavar="RUN_DIRECTORY",
-                        help="run a logged experiment again at its recorded commit (in a "
-                             "temporary git worktree) and compare the results")
-    parser.add_argument("--evaluate", metavar="RUN_DIRECTORY",
-                        help="run the held-out phases with a logged run's checkpoint, at the "
-                             "run's commit, and record the results in its evaluations/")
-    parser.add_argument("--checkpoint", metavar="best|last|PATH",
-                        help="with --evaluate: the checkpoint to evaluate (default: best, "
-                             "the selected epoch's; a relative PATH is in the run directory)")
-    parser.add_argument("--split", metavar="FOLDER",
-                        help="with --evaluate: the data folder to evaluate on (default: test)")
-    parser.add_argument("--allow-changed-data", action="store_true",
-                        help="with --resume, --rerun or --evaluate: go on although the data "
-                             "differ from the fingerprint the run recorded (the record says so)")
-    parser.add_argument("--cpu", action="store_true",
-                        help="train on the CPU even when a GPU is available")
-    parser.add_argument("--mini", action="store_true",
-                        help="use mini datasets (mini_size elements, default 100) "
-                             "to check the pipeline quickly")
-    parser.add_argument("--no-logging", action="store_true",
-                        help="save nothing: no run directory, TensorBoard or checkpoints")
-    parser.add_argument("--allow-dirty-repo", action="store_true",
-                        help="run from uncommitted code; asks first, and logs nothing")
-    parser.add_argument("--y", action="store_true",
-                        help="answer yes to the --allow-dirty-repo question")
-    parser.add_argument("--find-replace", nargs="+", action="extend", default=[], metavar="TEXT",
-                        help="pairs FIND REPLACE: replace text in the config file "
-                             "before it is read (use with care)")
-    parser.add_argument("--delete", nargs="+", action="extend", default=[], metavar="KEY",
-                        help="config keys to remove; dotted for nested keys "
-                             "(model_parameters.hidden_size)")
-    parser.add_argument("--modify", nargs="+", action="extend", default=[], metavar="KEY_OR_VALUE",
-                        help="pairs KEY VALUE: set a config key (dotted for nested keys) "
-                             "to a YAML value, e.g. --modify epochs 5; repeatable")
-    parser.add_argument("--print-config", action="store_true",
-                        help="print the config as it would run (defaults filled in, after "
-                             "every edit flag) as YAML and exit; with --resume or --rerun, "
-                             "the config the run recorded; with --sweep, every point's")
-    parser.add_argument("--list", action="store_true",
-                        help="print a table of the runs in logs/, newest first, and exit; "
-                             "with --sweep ID, the points of that sweep")
-    parser.add_argument("--columns", type=column_names, metavar="TAG,TAG",
-                        help="with --list: a column for each of these final-test numbers "
-                             "(test/accuracy,test/loss); --format csv|json holds them all")
-    parser.add_argument("--sweep", metavar="SWEEP_FILE",
-                        help="one logged run per point of the sweep file (a grid, variants, "
-                             "seeds, or an Optuna search's trials), one after another or --jobs "
-                             "N at once; the edit flags, --cpu and --mini apply to every point. "
-                             "Recorded in logs/sweeps/<id>/. With --list: a sweep's id (or "
-                             "directory), whose points to show, with mean ± std over seeds")
-    parser.add_argument("--picture", action="store_true",
-                        help="with --list --sweep ID: draw the sweep's picture "
-                             "(logs/sweeps/<id>/sweep.png) again first")
-    parser.add_argument("--resume-sweep", metavar="SWEEP_DIRECTORY",
-                        help="continue a sweep (logs/sweeps/<id>): run its pending points and "
-                             "resume its interrupted ones")
-    parser.add_argument("--jobs", type=job_count, metavar="N",
-                        help="with --sweep or --resume-sweep: run up to N points at once "
-                             "(default 1), each with 1/N of the CPU threads and of the GPUs")
+    parser.add_argument(
+        "--resume",
+        metavar="RUN_DIRECTORY",
+        help="continue a logged run from its newest checkpoint, in its own "
+        "directory, with its own config and flags",
+    )
+    parser.add_argument(
+        "--rerun",
+        metavar="RUN_DIRECTORY",
+        help="run a logged experiment again at its recorded commit (in a "
+        "temporary git worktree) and compare the results",
+    )
+    parser.add_argument(
+        "--evaluate",
+        metavar="RUN_DIRECTORY",
+        help="run the held-out phases with a logged run's checkpoint, at the "
+        "run's commit, and record the results in its evaluations/",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        metavar="best|last|PATH",
+        help="with --evaluate: the checkpoint to evaluate (default: best, "
+        "the selected epoch's; a relative PATH is in the run directory)",
+    )
+    parser.add_argument(
+        "--split",
+        metavar="FOLDER",
+        help="with --evaluate: the data folder to evaluate on (default: test)",
+    )
+    parser.add_argument(
+        "--allow-changed-data",
+        action="store_true",
+        help="with --resume, --rerun or --evaluate: go on although the data "
+        "differ from the fingerprint the run recorded (the record says so)",
+    )
+    parser.add_argument(
+        "--cpu", action="store_true", help="train on the CPU even when a GPU is available"
+    )
+    parser.add_argument(
+        "--mini",
+        action="store_true",
+        help="use mini datasets (mini_size elements, default 100) to check the pipeline quickly",
+    )
+    parser.add_argument(
+        "--no-logging",
+        action="store_true",
+        help="save nothing: no run directory, TensorBoard or checkpoints",
+    )
+    parser.add_argument(
+        "--allow-dirty-repo",
+        action="store_true",
+        help="run from uncommitted code; asks first, and logs nothing",
+    )
+    parser.add_argument(
+        "--y", action="store_true", help="answer yes to the --allow-dirty-repo question"
+    )
+    parser.add_argument(
+        "--find-replace",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="TEXT",
+        help="pairs FIND REPLACE: replace text in the config file "
+        "before it is read (use with care)",
+    )
+    parser.add_argument(
+        "--delete",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY",
+        help="config keys to remove; dotted for nested keys (model_parameters.hidden_size)",
+    )
+    parser.add_argument(
+        "--modify",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY_OR_VALUE",
+        help="pairs KEY VALUE: set a config key (dotted for nested keys) "
+        "to a YAML value, e.g. --modify epochs 5; repeatable",
+    )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the config as it would run (defaults filled in, after "
+        "every edit flag) as YAML and exit; with --resume or --rerun, "
+        "the config the run recorded; with --sweep, every point's",
+    )
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="print a table of the runs in logs/, newest first, and exit; "
+        "with --sweep ID, the points of that sweep",
+    )
+    parser.add_argument(
+        "--columns",
+        type=column_names,
+        metavar="TAG,TAG",
+        help="with --list: a column for each of these final-test numbers "
+        "(test/accuracy,test/loss); --format csv|json holds them all",
+    )
+    parser.add_argument(
+        "--sweep",
+        metavar="SWEEP_FILE",
+        help="one logged run per point of the sweep file (a grid, variants, "
+        "seeds, or an Optuna search's trials), one after another or --jobs "
+        "N at once; the edit flags, --cpu and --mini apply to every point. "
+        "Recorded in logs/sweeps/<id>/. With --list: a sweep's id (or "
+        "directory), whose points to show, with mean ± std over seeds",
+    )
+    parser.add_argument(
+        "--picture",
+        action="store_true",
+        help="with --list --sweep ID: draw the sweep's picture "
+        "(logs/sweeps/<id>/sweep.png) again first",
+    )
+    parser.add_argument(
+        "--resume-sweep",
+        metavar="SWEEP_DIRECTORY",
+        help="continue a sweep (logs/sweeps/<id>): run its pending points and "
+        "resume its interrupted ones",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=job_count,
+        metavar="N",
+        help="with --sweep or --resume-sweep: run up to N points at once "
+        "(default 1), each with 1/N of the CPU threads and of the GPUs",
+    )
     # Given by a sweep to each point's run.py: the sweep's directory and the point's number.
-    parser.add_argument("--sweep-point", nargs=2, metavar=("SWEEP_DIRECTORY", "POINT"),
-                        help=argparse.SUPPRESS)
-    parser.add_argument("--compare", nargs="+", metavar="RUN_DIRECTORY",
-                        help="print two or more logged runs side by side (the config keys "
-                             "that differ, then the results) and exit")
-    parser.add_argument("--format", choices=FORMATS,
-                        help="with --list or --compare: a table (the default), or every "
-                             "field as CSV or JSON, for a spreadsheet or pandas")
+    parser.add_argument(
+        "--sweep-point", nargs=2, metavar=("SWEEP_DIRECTORY", "POINT"), help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="RUN_DIRECTORY",
+        help="print two or more logged runs side by side (the config keys "
+        "that differ, then the results) and exit",
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="with --list or --compare: a table (the default), or every "
+        "field as CSV or JSON, for a spreadsheet or pandas",
+    )
 {% if cookiecutter.slurm %}
-    parser.add_argument("--submit", action="store_true",
-                        help="check and record the run here, then train it as a SLURM job "
-                             "(resources from cluster.yaml), requeued after preemption; with "
-                             "--sweep, the points as one job array, --jobs N of them at once "
-                             "(default: as many as SLURM will run)")
-    parser.add_argument("--cluster", metavar="FILE",
-                        help="with --submit: the cluster file to use instead of cluster.yaml")
+    parser.add_argument(
+        "--submit",
+        action="store_true",
+        help="check and record the run here, then train it as a SLURM job "
+        "(resources from cluster.yaml), requeued after preemption; with "
+        "--sweep, the points as one job array, --jobs N of them at once "
+        "(default: as many as SLURM will run)",
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="FILE",
+        help="with --submit: the cluster file to use instead of cluster.yaml",
+    )
 {% endif %}
     return parser

@@ -38,8 +38,19 @@ from {{ cookiecutter.project_slug }}.toolkit.runs import (
 FORMATS = ("table", "csv", "json")
 # The fields every record starts with, in this order; then the final test's numbers
 # ("test/loss"), then the config's keys.
-FIELDS = ("run_directory", "started", "status", "reason", "commit", "description", "sweep",
-          "evaluations", "best_metric", "best_value", "best_epoch")
+FIELDS = (
+    "run_directory",
+    "started",
+    "status",
+    "reason",
+    "commit",
+    "description",
+    "sweep",
+    "evaluations",
+    "best_metric",
+    "best_value",
+    "best_epoch",
+)
 CONFIG = "config."
 ABSENT = "-"  # in the --compare table: a key or a result the run does not have
 
@@ -56,33 +67,40 @@ def print_output(text: str) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def listing(logs_root: Path, project_root: Path, output_format: str,
-            columns: list[str] | None = None) -> str:
+def listing(
+    logs_root: Path, project_root: Path, output_format: str, columns: list[str] | None = None
+) -> str:
     """`python run.py --list` in `output_format`: every run under `logs_root`; the table
     with a column for each final-test number in `columns`."""
     if output_format == "table":
         return run_index(logs_root, project_root, columns)
-    return formatted([record(run, project_root) for run in logged_runs(logs_root)],
-                     output_format)
+    return formatted([record(run, project_root) for run in logged_runs(logs_root)], output_format)
 
 
 def comparison(arguments: list[str], project_root: Path, output_format: str) -> str:
     """`python run.py --compare RUN RUN ...` in `output_format`: the runs at the paths
     `arguments`, with the config keys that differ between them."""
     if len(arguments) < 2:
-        raise UserError(f"--compare needs two or more run directories; it was given one: "
-                        f"{arguments[0]}")
+        raise UserError(
+            f"--compare needs two or more run directories; it was given one: {arguments[0]}"
+        )
     runs = [comparable(argument) for argument in arguments]
     records = [record(run, project_root) for run in runs]
-    config_keys = [key for key in dict.fromkeys(key for run in records for key in run)
-                   if key.startswith(CONFIG)]
+    config_keys = [
+        key
+        for key in dict.fromkeys(key for run in records for key in run)
+        if key.startswith(CONFIG)
+    ]
     differing = [key for key in config_keys if differs(key, records)]
-    shown = [{key: value for key, value in run.items()
-              if not key.startswith(CONFIG) or key in differing} for run in records]
+    shown = [
+        {key: value for key, value in run.items() if not key.startswith(CONFIG) or key in differing}
+        for run in records
+    ]
     if output_format != "table":
         return formatted(shown, output_format)
-    return side_by_side(column_names(arguments, runs), shown, differing,
-                        same=len(config_keys) - len(differing))
+    return side_by_side(
+        column_names(arguments, runs), shown, differing, same=len(config_keys) - len(differing)
+    )
 
 
 def comparable(argument: str) -> Run:
@@ -100,8 +118,10 @@ def comparable(argument: str) -> Run:
     if metadata is None:
         raise UserError(f"cannot compare {path / METADATA_FILE}: {reason}")
     if not isinstance(metadata.get("config"), dict):
-        raise UserError(f"cannot compare {path / METADATA_FILE}: it records no config "
-                        "(a mapping under `config`)")
+        raise UserError(
+            f"cannot compare {path / METADATA_FILE}: it records no config "
+            "(a mapping under `config`)"
+        )
     return run
 
 
@@ -112,8 +132,9 @@ def record(run: Run, project_root: Path) -> dict:
     fields = dict.fromkeys(FIELDS)
     # As --list shows it: relative to the project for a run in it, else absolute.
     where = path.resolve()
-    fields["run_directory"] = str(where.relative_to(project_root)
-                                  if where.is_relative_to(project_root) else where)
+    fields["run_directory"] = str(
+        where.relative_to(project_root) if where.is_relative_to(project_root) else where
+    )
     fields["evaluations"] = evaluation_count(path)
     if metadata is None:
         return {**fields, "status": "unreadable", "reason": reason}
@@ -128,8 +149,9 @@ def record(run: Run, project_root: Path) -> dict:
         best_value=of_type(field(metadata, "best", "value"), int, float),
         best_epoch=of_type(field(metadata, "best", "epoch"), int),
     )
-    fields.update({tag: of_type(value, int, float)
-                   for tag, value in sorted(final_numbers(metadata).items())})
+    fields.update(
+        {tag: of_type(value, int, float) for tag, value in sorted(final_numbers(metadata).items())}
+    )
     config = field(metadata, "config")
     if isinstance(config, dict):
         fields.update({f"{CONFIG}{key}": value for key, value in flat_config(config).items()})
@@ -144,8 +166,15 @@ def of_type(value: object, *types: type) -> object:
 def differs(key: str, records: list[dict]) -> bool:
     """Whether the runs' values of `key` differ: a missing key differs from any value,
     1 from 1.0, and true from 1."""
-    return len({json.dumps(run[key], sort_keys=True, default=str) if key in run else None
-                for run in records}) > 1
+    return (
+        len(
+            {
+                json.dumps(run[key], sort_keys=True, default=str) if key in run else None
+                for run in records
+            }
+        )
+        > 1
+    )
 
 
 def is_result(key: str) -> bool:
@@ -158,8 +187,11 @@ def formatted(records: list[dict], output_format: str) -> str:
     """`records` as CSV or JSON, each with every record's keys: FIELDS, the final test's
     numbers by name, then the config's keys in the order they first appear."""
     seen = list(dict.fromkeys(key for run in records for key in run))
-    keys = [*FIELDS, *sorted(filter(is_result, seen)),
-            *(key for key in seen if key.startswith(CONFIG))]
+    keys = [
+        *FIELDS,
+        *sorted(filter(is_result, seen)),
+        *(key for key in seen if key.startswith(CONFIG)),
+    ]
     records = [{key: run.get(key) for key in keys} for run in records]
     return as_json(records) if output_format == "json" else as_csv(records, keys)
 
@@ -193,12 +225,13 @@ def column_names(arguments: list[str], runs: list[Run]) -> list[str]:
     return names if len(set(names)) == len(names) else list(arguments)
 
 
-def side_by_side(names: list[str], records: list[dict], differing: list[str],
-                 same: int) -> str:
+def side_by_side(names: list[str], records: list[dict], differing: list[str], same: int) -> str:
     """The --compare table: the differing config keys, then the results."""
     rows = [("", *names)]
-    rows += [(key.removeprefix(CONFIG), *(config_value(run, key) for run in records))
-             for key in differing]
+    rows += [
+        (key.removeprefix(CONFIG), *(config_value(run, key) for run in records))
+        for key in differing
+    ]
     if differing:
         rows.append(("",) * len(rows[0]))
     rows += result_rows(records)
@@ -206,8 +239,10 @@ def side_by_side(names: list[str], records: list[dict], differing: list[str],
     if not differing:
         lines.append(f"the configs are the same: all {same} keys")
     else:
-        lines.append(f"{same} config {'key is' if same == 1 else 'keys are'} the same in "
-                     f"every run (not shown)")
+        lines.append(
+            f"{same} config {'key is' if same == 1 else 'keys are'} the same in "
+            f"every run (not shown)"
+        )
     return "\n".join(lines)
 
 
@@ -226,13 +261,21 @@ def result_rows(records: list[dict]) -> list[tuple[str, ...]]:
     final-test number, then each run's status and commit."""
     rows = []
     for metric in dict.fromkeys(run["best_metric"] for run in records if run["best_metric"]):
-        rows.append((f"best {metric}", *(
-            f"{run['best_value']:.4g} (epoch {run['best_epoch']})"
-            if run["best_metric"] == metric and run["best_value"] is not None else ABSENT
-            for run in records)))
+        rows.append(
+            (
+                f"best {metric}",
+                *(
+                    f"{run['best_value']:.4g} (epoch {run['best_epoch']})"
+                    if run["best_metric"] == metric and run["best_value"] is not None
+                    else ABSENT
+                    for run in records
+                ),
+            )
+        )
     for key in sorted({key for run in records for key in run if is_result(key)}):
-        rows.append((key, *(f"{run[key]:.4g}" if run.get(key) is not None else ABSENT
-                            for run in records)))
+        rows.append(
+            (key, *(f"{run[key]:.4g}" if run.get(key) is not None else ABSENT for run in records))
+        )
     rows.append(("status", *(run["status"] or "?" for run in records)))
     rows.append(("commit", *(run["commit"][:12] if run["commit"] else "?" for run in records)))
     return rows
@@ -240,5 +283,7 @@ def result_rows(records: list[dict]) -> list[tuple[str, ...]]:
 
 def aligned(rows: list[tuple[str, ...]]) -> list[str]:
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-            for row in rows]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]

@@ -36,8 +36,13 @@ DATASET_ARGUMENTS = ("data_directory", "split", "mini")
 PROBLEM_WIDTH = 300
 
 
-def load_config(path: str | Path, project: Project, find_replace: Sequence[str] = (),
-                delete: Sequence[str] = (), modify: Sequence[str] = ()) -> dict:
+def load_config(
+    path: str | Path,
+    project: Project,
+    find_replace: Sequence[str] = (),
+    delete: Sequence[str] = (),
+    modify: Sequence[str] = (),
+) -> dict:
     """The validated config of `path` after the edits, with every default filled in;
     `project`'s schema says what a config holds, its modules what its names name."""
     path = Path(path)
@@ -64,9 +69,12 @@ def validate(config: dict, source: Path | str, project: Project) -> dict:
     try:
         config = project.schema.RUN_CONFIG(config)
     except MultipleInvalid as error:
-        raise UserError(problem_list(source, [
-            f"{'.'.join(map(str, problem.path))}: {problem.msg}" for problem in error.errors
-        ])) from None
+        raise UserError(
+            problem_list(
+                source,
+                [f"{'.'.join(map(str, problem.path))}: {problem.msg}" for problem in error.errors],
+            )
+        ) from None
     problems = name_problems(config, project)
     if problems:
         raise UserError(problem_list(source, problems))
@@ -86,8 +94,10 @@ def path_inside(value: str, field: str, directory: str, nested: bool = True) -> 
     path = Path(os.path.normpath(value))  # lexical: a symlink inside is the user's own
     plain = len(path.parts) == 1 or nested
     if path.is_absolute() or not path.parts or path.parts[0] == os.pardir or not plain:
-        raise UserError(f"{field} {value!r}: give {'a path' if nested else 'the name of a folder'} "
-                        f"inside {directory}.")
+        raise UserError(
+            f"{field} {value!r}: give {'a path' if nested else 'the name of a folder'} "
+            f"inside {directory}."
+        )
     return path
 
 
@@ -109,13 +119,16 @@ def key_path(dotted: str, flag: str, schema: ModuleType) -> list[str]:
     keys = dotted.split(".")
     if not all(keys) or not schema.knows_key(keys):
         # The keys on a line of their own: with a long key shown, one line would not fit.
-        raise UserError(f"{flag}: a config has no key {shown(dotted)}.\n"
-                        f"Top-level keys: {', '.join(schema.TOP_LEVEL_KEYS)}")
+        raise UserError(
+            f"{flag}: a config has no key {shown(dotted)}.\n"
+            f"Top-level keys: {', '.join(schema.TOP_LEVEL_KEYS)}"
+        )
     return keys
 
 
-def apply_deletions(config: dict, dotted_keys: Sequence[str], path: Path,
-                    schema: ModuleType) -> None:
+def apply_deletions(
+    config: dict, dotted_keys: Sequence[str], path: Path, schema: ModuleType
+) -> None:
     for dotted in dotted_keys:
         *parents, last = key_path(dotted, "--delete", schema)
         level = config
@@ -136,8 +149,9 @@ def apply_modifications(config: dict, pairs: Sequence[str], schema: ModuleType) 
             value = parse_config(text)
         except yaml.YAMLError as error:
             reason = getattr(error, "problem", None) or error
-            raise UserError(f"--modify {dotted}: cannot read {shown(text)} as a YAML value: "
-                            f"{reason}") from None
+            raise UserError(
+                f"--modify {dotted}: cannot read {shown(text)} as a YAML value: {reason}"
+            ) from None
         set_key(config, dotted, value, "--modify", schema)
 
 
@@ -178,28 +192,41 @@ def name_problems(config: dict, project: Project) -> list[str]:
     checked_name(config, "loss_function", project.losses, None, problems)
     sections = config["data_loader_parameters"]
     for phase in project.schema.DATA_LOADERS:
-        dataset_class = checked_name(config, f"{phase}_data_loader_type", project.datasets,
-                                     FishboticsDataset, problems)
+        dataset_class = checked_name(
+            config, f"{phase}_data_loader_type", project.datasets, FishboticsDataset, problems
+        )
         if dataset_class:
             given = {**sections.get("all", {}), **sections.get(phase, {})}
-            problems += argument_problems(f"data_loader_parameters ({phase})", dataset_class,
-                                          given, reserved=DATASET_ARGUMENTS, check_types=False)
+            problems += argument_problems(
+                f"data_loader_parameters ({phase})",
+                dataset_class,
+                given,
+                reserved=DATASET_ARGUMENTS,
+                check_types=False,
+            )
             for section in ("all", phase):
-                problems += type_problems(f"data_loader_parameters.{section}", dataset_class,
-                                          sections.get(section, {}))
+                problems += type_problems(
+                    f"data_loader_parameters.{section}", dataset_class, sections.get(section, {})
+                )
     return list(dict.fromkeys(problems))  # a problem in `all` is found once per phase
 
 
-def checked_name(config: dict, key: str, module: ModuleType, base: type | None,
-                 problems: list[str]) -> object:
+def checked_name(
+    config: dict, key: str, module: ModuleType, base: type | None, problems: list[str]
+) -> object:
     name = config[key]
     if name is None:
         return None
-    valid = [candidate for candidate, value in vars(module).items()
-             if is_offered(value, module, base) and not candidate.startswith("_")]
+    valid = [
+        candidate
+        for candidate, value in vars(module).items()
+        if is_offered(value, module, base) and not candidate.startswith("_")
+    ]
     if name not in valid:
-        problems.append(f"{key}: unknown name {shown(name)}; valid names in "
-                        f"{module.__name__.rsplit('.', 1)[-1]}.py: {', '.join(sorted(valid))}")
+        problems.append(
+            f"{key}: unknown name {shown(name)}; valid names in "
+            f"{module.__name__.rsplit('.', 1)[-1]}.py: {', '.join(sorted(valid))}"
+        )
         return None
     return getattr(module, name)
 
@@ -210,20 +237,24 @@ def is_offered(value: object, module: ModuleType, base: type | None) -> bool:
     return inspect.isclass(value) and issubclass(value, base) and value is not base
 
 
-def argument_problems(key: str, target: type, given: dict, reserved: tuple = (),
-                      check_types: bool = True) -> list[str]:
+def argument_problems(
+    key: str, target: type, given: dict, reserved: tuple = (), check_types: bool = True
+) -> list[str]:
     signature = inspect.signature(target).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.values())
-    parameters = {name: p for name, p in signature.items()
-                  if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    parameters = {
+        name: p for name, p in signature.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
     accepted = [name for name in parameters if name not in reserved]
     problems = []
     for name in given:
         if name in reserved:
             problems.append(f"{key}: {shown(name)} is set by the trainer, not by the config")
         elif name not in parameters and not takes_any:
-            problems.append(f"{key}: {target.__name__} has no parameter {shown(name)}; "
-                            f"it accepts: {', '.join(accepted) or 'none'}")
+            problems.append(
+                f"{key}: {target.__name__} has no parameter {shown(name)}; "
+                f"it accepts: {', '.join(accepted) or 'none'}"
+            )
     for name in accepted:
         if parameters[name].default is inspect.Parameter.empty and name not in given:
             problems.append(f"{key}: {target.__name__} needs a value for {name!r}")
@@ -240,9 +271,11 @@ def type_problems(key: str, target: type, given: dict) -> list[str]:
     """Values in `given` that do not have the type `target`'s constructor annotates
     their parameter with: `hidden_size: int` refuses "64", 64.0 and true alike."""
     annotations = constructor_annotations(target)
-    return [f"{key}.{name}: expected {type_name(annotations[name])}, got {shown(value)}"
-            for name, value in given.items()
-            if name in annotations and not conforms(value, annotations[name])]
+    return [
+        f"{key}.{name}: expected {type_name(annotations[name])}, got {shown(value)}"
+        for name, value in given.items()
+        if name in annotations and not conforms(value, annotations[name])
+    ]
 
 
 def constructor_annotations(target: type) -> dict[str, object]:
@@ -279,8 +312,7 @@ def is_sequence_of(value: object, kind: type, arguments: tuple) -> bool:
     if not isinstance(value, list):
         return False
     if kind is tuple and arguments and arguments[-1] is not Ellipsis:
-        return (len(value) == len(arguments)
-                and all(map(conforms, value, arguments)))
+        return len(value) == len(arguments) and all(map(conforms, value, arguments))
     return not arguments or all(conforms(item, arguments[0]) for item in value)
 
 
@@ -302,7 +334,7 @@ def problem_list(path: Path | str, problems: list[str]) -> str:
 
 
 def shorten(problem: str) -> str:
-    return problem if len(problem) <= PROBLEM_WIDTH else problem[:PROBLEM_WIDTH - 3] + "..."
+    return problem if len(problem) <= PROBLEM_WIDTH else problem[: PROBLEM_WIDTH - 3] + "..."
 
 
 def warn(message: str) -> None:

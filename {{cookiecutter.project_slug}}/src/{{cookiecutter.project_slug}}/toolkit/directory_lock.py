@@ -38,7 +38,8 @@ def lock_run_directory(path: Path) -> None:
         raise UserError(
             f"{path} is in use by {owner}: a run (or sweep) directory belongs to one process "
             "at a time, and its process is still running. Let it end (or stop it: it writes "
-            "a checkpoint on SIGTERM) and resume it then.") from None
+            "a checkpoint on SIGTERM) and resume it then."
+        ) from None
     file.truncate(0)
     file.write(f"process {os.getpid()} on {socket.gethostname()}\n".encode())
     file.flush()

@@ -22,7 +22,11 @@ from pathlib import Path
 import torch
 
 from {{ cookiecutter.project_slug }}.toolkit.base_trainer import phase_summary
-from {{ cookiecutter.project_slug }}.toolkit.builders import build_loaders, build_model, held_out_phases
+from {{ cookiecutter.project_slug }}.toolkit.builders import (
+    build_loaders,
+    build_model,
+    held_out_phases,
+)
 from {{ cookiecutter.project_slug }}.toolkit.code_check import check_loaded_code
 from {{ cookiecutter.project_slug }}.toolkit.config import (
     apply_deletions,
@@ -52,7 +56,11 @@ from {{ cookiecutter.project_slug }}.toolkit.loading import (
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.random_state import seed_everything
 from {{ cookiecutter.project_slug }}.toolkit.repo import repo_state
-from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE, cannot_write, now
+from {{ cookiecutter.project_slug }}.toolkit.run_directory import (
+    METADATA_FILE,
+    cannot_write,
+    now,
+)
 from {{ cookiecutter.project_slug }}.toolkit.stopping import ForwardedSignals, StopSignals
 from {{ cookiecutter.project_slug }}.toolkit.worktree import checked_out, run_at_commit
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import atomic_write, dump
@@ -80,8 +88,10 @@ class Evaluation:
         return held_out_phases(config, self.split, self.split)
 
     def describe(self) -> str:
-        return (f"evaluating {self.run_path} with {self.checkpoint.name} (epoch "
-                f"{self.record['checkpoint_epoch']}) on {self.split}/")
+        return (
+            f"evaluating {self.run_path} with {self.checkpoint.name} (epoch "
+            f"{self.record['checkpoint_epoch']}) on {self.split}/"
+        )
 
     def save(self, results: dict[str, dict[str, float]]) -> Path:
         """Write the record with `results`, whole or not at all; its path."""
@@ -116,10 +126,14 @@ def evaluate_at_run_commit(args: argparse.Namespace, project_root: Path) -> int:
             raise UserError(
                 f"the run's commit {commit[:12]} has no run.py --evaluate (it came in "
                 "version 0.4). Load its model with PROJECT.load_run and evaluate it in "
-                "a script, or re-run the experiment with --rerun.")
+                "a script, or re-run the experiment with --rerun."
+            )
         # Flushed now: the evaluation writes to the same output.
-        print(f"this checkout is not at the run's commit {commit[:12]}: evaluating "
-              f"with that commit's code, in {worktree}", flush=True)
+        print(
+            f"this checkout is not at the run's commit {commit[:12]}: evaluating "
+            f"with that commit's code, in {worktree}",
+            flush=True,
+        )
         return run_at_commit(worktree, worktree_arguments(args, run_path), signals)
 
 
@@ -129,8 +143,11 @@ def worktree_arguments(args: argparse.Namespace, run_path: Path) -> list[str]:
     if checkpoint not in ("best", "last"):
         checkpoint = str(run_path / Path(checkpoint).expanduser())  # relative: in the run
     arguments = ["--evaluate", str(run_path), "--checkpoint", checkpoint, "--split", args.split]
-    arguments += [f"--{flag.replace('_', '-')}" for flag in ("cpu", "mini", "allow_changed_data")
-                  if getattr(args, flag)]
+    arguments += [
+        f"--{flag.replace('_', '-')}"
+        for flag in ("cpu", "mini", "allow_changed_data")
+        if getattr(args, flag)
+    ]
     if args.modify:
         arguments += ["--modify", *args.modify]
     if args.delete:
@@ -138,8 +155,9 @@ def worktree_arguments(args: argparse.Namespace, run_path: Path) -> list[str]:
     return arguments
 
 
-def prepare_evaluation(args: argparse.Namespace, project: Project,
-                       hooks: JobHooks = NO_HOOKS) -> Job:
+def prepare_evaluation(
+    args: argparse.Namespace, project: Project, hooks: JobHooks = NO_HOOKS
+) -> Job:
     """Check the run, the tree, the config's edits, the checkpoint and the data of
     run.py --evaluate, as for training: a mistake is found before anything runs."""
     started = now()
@@ -152,7 +170,8 @@ def prepare_evaluation(args: argparse.Namespace, project: Project,
         raise UserError(
             f"the run was made at commit {commit[:12]}, but HEAD is {repo.commit[:12]}; "
             f"check out the run's commit (`git checkout {commit[:12]}`, or `git worktree add "
-            "DIR` it) and evaluate from there.")
+            "DIR` it) and evaluate from there."
+        )
     config, changes = evaluated_config(metadata, args, run_path / METADATA_FILE, project)
     launch = hooks.launch_record(config, args.cpu)
     device = choose_device(args.cpu)
@@ -166,8 +185,10 @@ def prepare_evaluation(args: argparse.Namespace, project: Project,
     evaluation = Evaluation(run_path, checkpoint, args.split, contents["model_state_dict"])
     loaders = build_loaders(config, args.mini, device, project, phases=evaluation.phases(config))
     if not any(loaders.values()):
-        raise UserError("the run's config reads no held-out data (test_data_loader_type is "
-                        "null), so there is nothing to evaluate; set it with --modify.")
+        raise UserError(
+            "the run's config reads no held-out data (test_data_loader_type is "
+            "null), so there is nothing to evaluate; set it with --modify."
+        )
     data, data_changed = checked_split(metadata, config, args, project)
     check_loaded_code(project.root, commit)  # what git status cannot see
     try:
@@ -192,8 +213,9 @@ def prepare_evaluation(args: argparse.Namespace, project: Project,
     return Job(config, args.mini, args.cpu, device, None, evaluation=evaluation)
 
 
-def evaluated_config(metadata: dict, args: argparse.Namespace, source: Path,
-                     project: Project) -> tuple[dict, dict]:
+def evaluated_config(
+    metadata: dict, args: argparse.Namespace, source: Path, project: Project
+) -> tuple[dict, dict]:
     """The run's config with the evaluation's edits, and what they changed; an edit of
     the model is refused."""
     recorded = validate(metadata["config"], source, project)
@@ -201,25 +223,38 @@ def evaluated_config(metadata: dict, args: argparse.Namespace, source: Path,
     changes = config_changes(recorded, config)
     changed_model = [key for key in changes if key.split(".")[0] in MODEL_KEYS]
     if changed_model:
-        raise UserError(f"{', '.join(changed_model)}: the model is the run's, as its "
-                        "checkpoints hold it; an evaluation cannot change it. Leave out "
-                        "that edit, or train a run with it.")
+        raise UserError(
+            f"{', '.join(changed_model)}: the model is the run's, as its "
+            "checkpoints hold it; an evaluation cannot change it. Leave out "
+            "that edit, or train a run with it."
+        )
     return config, changes
 
 
-def checked_split(metadata: dict, config: dict, args: argparse.Namespace,
-                  project: Project) -> tuple[dict, list[str]]:
+def checked_split(
+    metadata: dict, config: dict, args: argparse.Namespace, project: Project
+) -> tuple[dict, list[str]]:
     """The evaluated split's fingerprint, checked against the run's: only the split
     evaluated must be as the run read it."""
     recorded = metadata.get("data")
     if recorded is not None:
         recorded = {split: recorded[split] for split in recorded if split == args.split}
-    return check_data(recorded, resolve_path(config["data_directory"], project.root),
-                      [args.split], args.allow_changed_data, "evaluate")
+    return check_data(
+        recorded,
+        resolve_path(config["data_directory"], project.root),
+        [args.split],
+        args.allow_changed_data,
+        "evaluate",
+    )
 
 
-def evaluate(job: Job, project: Project, device: torch.device, stop_signals: StopSignals,
-             process: OneProcess | None = None) -> None:
+def evaluate(
+    job: Job,
+    project: Project,
+    device: torch.device,
+    stop_signals: StopSignals,
+    process: OneProcess | None = None,
+) -> None:
     """Run the evaluation's held-out phases with its checkpoint's weights; the main
     process prints and records the results. Every process of a job of several
     evaluates its share of the data, and the sums are the job's."""
@@ -232,8 +267,12 @@ def evaluate(job: Job, project: Project, device: torch.device, stop_signals: Sto
     config = job.config
     # A Trainer without training data: its evaluate() is the one the final test runs.
     trainer = project.trainer(
-        config, network, getattr(project.losses, config["loss_function"]), loaders,
-        device=device, stop_signals=stop_signals,
+        config,
+        network,
+        getattr(project.losses, config["loss_function"]),
+        loaders,
+        device=device,
+        stop_signals=stop_signals,
         processes=process.trainer_processes(device),
     )
     results = {phase: trainer.evaluate(phase) for phase in trainer.held_out_loaders}
@@ -250,8 +289,7 @@ def normalise_split(args: argparse.Namespace) -> None:
     args.split = str(path_inside(args.split, "--split", "data_directory", nested=False))
 
 
-def edited_config(recorded: dict, args: argparse.Namespace, source: Path,
-                  project: Project) -> dict:
+def edited_config(recorded: dict, args: argparse.Namespace, source: Path, project: Project) -> dict:
     """The run's config after --delete and --modify, validated."""
     config = copy.deepcopy(recorded)
     apply_deletions(config, args.delete, source, project.schema)
@@ -263,6 +301,8 @@ def config_changes(before: dict, after: dict) -> dict[str, list]:
     """The dotted keys whose values differ, each with [before, after] (None: absent).
     A value of another type differs too: 1 is not 1.0 to a schema."""
     before, after = flat_config(before), flat_config(after)
-    return {key: [before.get(key), after.get(key)] for key in dict.fromkeys([*before, *after])
-            if before.get(key) != after.get(key)
-            or type(before.get(key)) is not type(after.get(key))}
+    return {
+        key: [before.get(key), after.get(key)]
+        for key in dict.fromkeys([*before, *after])
+        if before.get(key) != after.get(key) or type(before.get(key)) is not type(after.get(key))
+    }

@@ -45,8 +45,9 @@ def fingerprint(data_directory: Path, splits: Iterable[str]) -> dict:
     """The fingerprint of each split folder in `data_directory` (train/, test/, ...)."""
     cache_path = cache_file()
     cache = read_cache(cache_path)
-    fingerprints = {split: split_fingerprint(data_directory / split, cache)
-                    for split in sorted(set(splits))}
+    fingerprints = {
+        split: split_fingerprint(data_directory / split, cache) for split in sorted(set(splits))
+    }
     write_cache(cache_path, cache)
     return fingerprints
 
@@ -58,13 +59,18 @@ def split_fingerprint(folder: Path, cache: dict) -> dict:
         try:
             shards[path.name] = {"bytes": path.stat().st_size, "hash": file_hash(path, cache)}
         except OSError as error:
-            raise UserError(f"cannot read {path} to fingerprint the data: "
-                            f"{error.strerror}") from None
+            raise UserError(
+                f"cannot read {path} to fingerprint the data: {error.strerror}"
+            ) from None
     combined = hashlib.new(ALGORITHM)
     for name, shard in shards.items():
         combined.update(f"{name}\0{shard['bytes']}\0{shard['hash']}\n".encode())
-    return {"hash": combined.hexdigest(), "files": len(shards),
-            "bytes": sum(shard["bytes"] for shard in shards.values()), "shards": shards}
+    return {
+        "hash": combined.hexdigest(),
+        "files": len(shards),
+        "bytes": sum(shard["bytes"] for shard in shards.values()),
+        "shards": shards,
+    }
 
 
 def file_hash(path: Path, cache: dict) -> str:
@@ -74,8 +80,11 @@ def file_hash(path: Path, cache: dict) -> str:
     # start compares, so a hash of half-written content is not trusted for long.
     key = file_key(resolved)
     cached = cache.get(resolved)
-    if (isinstance(cached, dict) and cached.get("key") == key
-            and isinstance(cached.get("hash"), str)):
+    if (
+        isinstance(cached, dict)
+        and cached.get("key") == key
+        and isinstance(cached.get("hash"), str)
+    ):
         return cached["hash"]
     with open(resolved, "rb") as file:
         digest = hashlib.file_digest(file, ALGORITHM).hexdigest()  # read in large blocks
@@ -98,8 +107,7 @@ def file_key(path: str) -> list[int]:
     the file is only hashed again.
     """
     status = os.stat(path)
-    return [status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns,
-            status.st_ctime_ns]
+    return [status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns]
 
 
 def read_cache(path: Path) -> dict:
@@ -135,16 +143,26 @@ def differences(recorded: dict, current: dict) -> list[str]:
         if now["hash"] == then.get("hash"):
             continue
         before, after = then.get("shards") or {}, now["shards"]
-        changes = ([f"added {name}" for name in after if name not in before]
-                   + [f"removed {name}" for name in before if name not in after]
-                   + [f"changed {name}" for name in before
-                      if name in after and before[name] != after[name]])
+        changes = (
+            [f"added {name}" for name in after if name not in before]
+            + [f"removed {name}" for name in before if name not in after]
+            + [
+                f"changed {name}"
+                for name in before
+                if name in after and before[name] != after[name]
+            ]
+        )
         lines.append(f"{split}/: " + (", ".join(changes) or "its shards differ"))
     return lines
 
 
-def check_data(recorded: dict | None, data_directory: Path, splits: Iterable[str],
-               allow_changed: bool, what: str = "resume") -> tuple[dict, list[str]]:
+def check_data(
+    recorded: dict | None,
+    data_directory: Path,
+    splits: Iterable[str],
+    allow_changed: bool,
+    what: str = "resume",
+) -> tuple[dict, list[str]]:
     """Compare the data in `data_directory` with the fingerprint a run `recorded`.
 
     Returns the data's fingerprint now, over the recorded splits and `splits`, and the
@@ -155,17 +173,25 @@ def check_data(recorded: dict | None, data_directory: Path, splits: Iterable[str
     """
     current = fingerprint(data_directory, {*splits, *(recorded or {})})
     if recorded is None:
-        print(f"note: the run was recorded before version 0.4, without a fingerprint of "
-              f"its data, so they cannot be checked; the {what} goes on", file=sys.stderr)
+        print(
+            f"note: the run was recorded before version 0.4, without a fingerprint of "
+            f"its data, so they cannot be checked; the {what} goes on",
+            file=sys.stderr,
+        )
         return current, []
     changed = differences(recorded, current)
     if changed and not allow_changed:
         raise UserError(
             f"the data in {data_directory} differ from what the run read ({METADATA_FILE}, "
-            "under `data`):\n  " + "\n  ".join(changed)
+            "under `data`):\n  "
+            + "\n  ".join(changed)
             + f"\nPut the run's data back, or pass --allow-changed-data to {what} with the "
-            "data as they are now (the record will say so).")
+            "data as they are now (the record will say so)."
+        )
     if changed:
-        print("warning: the data differ from what the run read; going on, as "
-              "--allow-changed-data says:\n  " + "\n  ".join(changed), file=sys.stderr)
+        print(
+            "warning: the data differ from what the run read; going on, as "
+            "--allow-changed-data says:\n  " + "\n  ".join(changed),
+            file=sys.stderr,
+        )
     return current, changed

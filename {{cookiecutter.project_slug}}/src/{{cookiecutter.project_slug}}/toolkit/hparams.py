@@ -22,9 +22,12 @@ def flat_hparams(config: dict) -> dict:
     numbers and strings: other values (lists, null, an empty mapping) become their
     JSON text, and so do booleans, which torch's hparams() would turn into 0 and 1.
     Anything else YAML can hold in model_parameters (a date) goes in as str()."""
-    return {name: value if isinstance(value, (int, float, str)) and not isinstance(value, bool)
-            else json.dumps(value, default=str)
-            for name, value in flat_config(config).items()}
+    return {
+        name: value
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool)
+        else json.dumps(value, default=str)
+        for name, value in flat_config(config).items()
+    }
 
 
 def flat_config(config: dict, prefix: str = "") -> dict:

@@ -19,7 +19,11 @@ import yaml
 from voluptuous import ALLOW_EXTRA, MultipleInvalid, Optional, Required, Schema
 
 from {{ cookiecutter.project_slug }}.toolkit.base_model import shape_mistake
-from {{ cookiecutter.project_slug }}.toolkit.builders import build_loaders, build_model, splits_read
+from {{ cookiecutter.project_slug }}.toolkit.builders import (
+    build_loaders,
+    build_model,
+    splits_read,
+)
 from {{ cookiecutter.project_slug }}.toolkit.checkpoints import (
     config_differences,
     newest_checkpoint,
@@ -37,19 +41,25 @@ from {{ cookiecutter.project_slug }}.toolkit.yaml_files import located, parse_re
 LISTED_DIRTY_FILES = 20
 # The fields of metadata.yaml that --resume and --rerun rely on, checked when it is read:
 # the file is the researcher's to edit, and may have been damaged by hand.
-RECORD = Schema({
-    Required("status"): str,
-    Required("config"): dict,
-    Required("flags"): Schema({Required("cpu"): bool, Required("mini"): bool}, extra=ALLOW_EXTRA),
-    Required("git"): Schema({Required("commit"): str}, extra=ALLOW_EXTRA),
-    Required("environment"): Schema({Required("threads"): int}, extra=ALLOW_EXTRA),
-    # Absent from runs recorded before 0.4: they resume without a check of their data.
-    Optional("data"): Schema({str: Schema({Required("hash"): str, Required("shards"): dict},
-                                          extra=ALLOW_EXTRA)}),
+RECORD = Schema(
+    {
+        Required("status"): str,
+        Required("config"): dict,
+        Required("flags"): Schema(
+            {Required("cpu"): bool, Required("mini"): bool}, extra=ALLOW_EXTRA
+        ),
+        Required("git"): Schema({Required("commit"): str}, extra=ALLOW_EXTRA),
+        Required("environment"): Schema({Required("threads"): int}, extra=ALLOW_EXTRA),
+        # Absent from runs recorded before 0.4: they resume without a check of their data.
+        Optional("data"): Schema(
+            {str: Schema({Required("hash"): str, Required("shards"): dict}, extra=ALLOW_EXTRA)}
+        ),
 {% if cookiecutter.multi_gpu %}
-    Required("distributed"): Schema({Required("world_size"): int}, extra=ALLOW_EXTRA),
+        Required("distributed"): Schema({Required("world_size"): int}, extra=ALLOW_EXTRA),
 {% endif %}
-}, extra=ALLOW_EXTRA)
+    },
+    extra=ALLOW_EXTRA,
+)
 
 
 # A caller's own check of a new run, with its config and the git state it will record.
@@ -98,9 +108,12 @@ class Job:
         return self.evaluation.commit if self.evaluation else None
 
 
-def prepare(args: argparse.Namespace, project: Project,
-            check_before_logging: BeforeLogging | None = None,
-            hooks: JobHooks = NO_HOOKS) -> Job:
+def prepare(
+    args: argparse.Namespace,
+    project: Project,
+    check_before_logging: BeforeLogging | None = None,
+    hooks: JobHooks = NO_HOOKS,
+) -> Job:
     """Check the config, the tree, the model and the data, then create the run
     directory (or reopen it, with --resume). `check_before_logging(config, repo)`, if
     given, may refuse the run (a UserError) before anything is written."""
@@ -108,9 +121,11 @@ def prepare(args: argparse.Namespace, project: Project,
         return prepare_resume(Path(args.resume), project, args.allow_changed_data, hooks)
     config = load_config(args.config, project, args.find_replace, args.delete, args.modify)
     if config["val_split"] == "test":
-        print("warning: val_split is test, so the best checkpoint is chosen on the test split "
-              "and the final test's numbers are no unbiased estimate; the record shows it",
-              file=sys.stderr)
+        print(
+            "warning: val_split is test, so the best checkpoint is chosen on the test split "
+            "and the final test's numbers are no unbiased estimate; the record shows it",
+            file=sys.stderr,
+        )
     launch = hooks.launch_record(config, args.cpu)
     repo = repo_to_record(args, project.root)
     device = choose_device(args.cpu)
@@ -119,18 +134,19 @@ def prepare(args: argparse.Namespace, project: Project,
     if repo is not None:
         check_loaded_code(project.root, repo.commit)  # what git status cannot see
         # Hashed once, by the process that prepares the job, before training starts.
-        data = fingerprint(resolve_path(config["data_directory"], project.root),
-                           splits_read(config))
+        data = fingerprint(
+            resolve_path(config["data_directory"], project.root), splits_read(config)
+        )
         if check_before_logging is not None:
             check_before_logging(config, repo)
         # Created last, so that a mistake found above leaves no half-made directory.
-        run = RunDirectory.create(project.logs, config, vars(args), repo, device,
-                                  data, launch)
+        run = RunDirectory.create(project.logs, config, vars(args), repo, device, data, launch)
     return Job(config, args.mini, args.cpu, device, run)
 
 
-def prepare_resume(run_path: Path, project: Project, allow_changed_data: bool = False,
-                   hooks: JobHooks = NO_HOOKS) -> Job:
+def prepare_resume(
+    run_path: Path, project: Project, allow_changed_data: bool = False, hooks: JobHooks = NO_HOOKS
+) -> Job:
     """Reopen a logged run at its newest readable checkpoint, if the code is the same
     (and the data, unless `allow_changed_data`)."""
     read_metadata(run_path)  # a run directory, before a lock file is made in it
@@ -141,8 +157,9 @@ def prepare_resume(run_path: Path, project: Project, allow_changed_data: bool = 
     hooks.take_over(metadata, run_path)
     config = validate(metadata["config"], run_path / METADATA_FILE, project)
     flags = metadata["flags"]
-    repo = repo_to_record(argparse.Namespace(no_logging=False, allow_dirty_repo=False),
-                          project.root)
+    repo = repo_to_record(
+        argparse.Namespace(no_logging=False, allow_dirty_repo=False), project.root
+    )
     recorded = metadata["git"]["commit"]
     if repo.commit != recorded:
         raise UserError(
@@ -153,41 +170,53 @@ def prepare_resume(run_path: Path, project: Project, allow_changed_data: bool = 
         )
     hooks.check_resumed(metadata, config, flags["cpu"])
     if torch.get_num_threads() != metadata["environment"]["threads"]:
-        print(f"warning: the run used {metadata['environment']['threads']} CPU threads and "
-              f"resumes with {torch.get_num_threads()}; floating-point results will differ "
-              "slightly from an uninterrupted run", file=sys.stderr)
+        print(
+            f"warning: the run used {metadata['environment']['threads']} CPU threads and "
+            f"resumes with {torch.get_num_threads()}; floating-point results will differ "
+            "slightly from an uninterrupted run",
+            file=sys.stderr,
+        )
     # From here on the record holds the data as they are now: a run recorded before 0.4
     # gets its fingerprint, and a change allowed now is not refused at the next resume.
     metadata["data"], data_changed = check_data(
-        metadata.get("data"), resolve_path(config["data_directory"], project.root),
-        splits_read(config), allow_changed_data)
+        metadata.get("data"),
+        resolve_path(config["data_directory"], project.root),
+        splits_read(config),
+        allow_changed_data,
+    )
     device = choose_device(flags["cpu"])
     check_model_and_data(config, flags["mini"], device, project)
     check_loaded_code(project.root, recorded)  # what git status cannot see
     found = newest_checkpoint(run_path, metadata.get("run_id"))
     checkpoint_path, checkpoint = found if found else (None, None)
     if checkpoint_path is None:
-        print("note: the run has no checkpoint yet; it starts again from the beginning",
-              file=sys.stderr)
+        print(
+            "note: the run has no checkpoint yet; it starts again from the beginning",
+            file=sys.stderr,
+        )
     else:
         check_record_matches(run_path, metadata, checkpoint_path, checkpoint)
     run = RunDirectory.resume(run_path, metadata, checkpoint_path, checkpoint, data_changed)
     return Job(config, flags["mini"], flags["cpu"], device, run, checkpoint_path)
 
 
-def check_record_matches(run_path: Path, metadata: dict, checkpoint_path: Path,
-                         checkpoint: dict) -> None:
+def check_record_matches(
+    run_path: Path, metadata: dict, checkpoint_path: Path, checkpoint: dict
+) -> None:
     """The checkpoint holds the config and commit the weights were trained with: a
     metadata.yaml edited since would resume one config and record another."""
     differences = config_differences(
         {"config": metadata["config"], "git": {"commit": metadata["git"]["commit"]}},
-        {"config": checkpoint["config"], "git": {"commit": checkpoint["commit"]}})
+        {"config": checkpoint["config"], "git": {"commit": checkpoint["commit"]}},
+    )
     if differences:
         raise UserError(
             f"{run_path / METADATA_FILE} no longer says what its checkpoint "
-            f"{checkpoint_path.name} was trained with:\n  " + "\n  ".join(differences)
+            f"{checkpoint_path.name} was trained with:\n  "
+            + "\n  ".join(differences)
             + f"\nThe checkpoint is what ran: put those values back in {METADATA_FILE} to "
-            "resume, or start a new run with the changed config (--modify KEY VALUE).")
+            "resume, or start a new run with the changed config (--modify KEY VALUE)."
+        )
 
 
 def config_to_print(args: argparse.Namespace, project: Project) -> dict:
@@ -214,11 +243,13 @@ def read_metadata(run_path: Path) -> dict:
     try:
         return RECORD(metadata)
     except MultipleInvalid as error:
-        problems = "\n".join(f"  - {'.'.join(map(str, problem.path))}: {problem.msg}"
-                             for problem in error.errors)
-        raise UserError(f"{path} is damaged; --resume and --rerun need these fields:\n"
-                        f"{problems}\nRestore them, e.g. from a copy of the run directory."
-                        ) from None
+        problems = "\n".join(
+            f"  - {'.'.join(map(str, problem.path))}: {problem.msg}" for problem in error.errors
+        )
+        raise UserError(
+            f"{path} is damaged; --resume and --rerun need these fields:\n"
+            f"{problems}\nRestore them, e.g. from a copy of the run directory."
+        ) from None
 
 
 # --------------------------------------------------------------------------------------
@@ -250,11 +281,12 @@ def confirm_unlogged_run(assume_yes: bool) -> None:
     if assume_yes:
         return
     if not sys.stdin.isatty():
-        raise UserError("--allow-dirty-repo asks before it runs, and there is no terminal "
-                        "to answer; add --y to say yes.")
+        raise UserError(
+            "--allow-dirty-repo asks before it runs, and there is no terminal "
+            "to answer; add --y to say yes."
+        )
     try:
-        answer = input("--allow-dirty-repo: nothing from this run will be saved. "
-                       "Continue? [y/n] ")
+        answer = input("--allow-dirty-repo: nothing from this run will be saved. Continue? [y/n] ")
     except EOFError:
         answer = ""
     if answer.strip().lower() not in ("y", "yes"):
@@ -270,8 +302,7 @@ def choose_device(cpu: bool) -> torch.device:
     return torch.device("cpu")
 
 
-def check_model_and_data(config: dict, mini: bool, device: torch.device,
-                         project: Project) -> None:
+def check_model_and_data(config: dict, mini: bool, device: torch.device, project: Project) -> None:
     # Built only to be checked: training builds its own, freshly seeded.
     network = build_model(config, project)
     loaders = build_loaders(config, mini, device, project)
@@ -282,8 +313,11 @@ def check_model_and_data(config: dict, mini: bool, device: torch.device,
     logged = []
     with torch.no_grad():
         # The phases of every epoch: the test split is the final test's, read once, later.
-        for phase in [name for name, loader in loaders.items()
-                      if loader is not None and not name.startswith("test")]:
+        for phase in [
+            name
+            for name, loader in loaders.items()
+            if loader is not None and not name.startswith("test")
+        ]:
             # Two rows, read as the loader reads a batch: a (B, 1) prediction broadcasts
             # against (B,) supervision only where B > 1.
             dataset = loaders[phase].dataset
@@ -297,8 +331,10 @@ def check_model_and_data(config: dict, mini: bool, device: torch.device,
             prediction = network(batch)
             mistake = shape_mistake(prediction, batch["supervision"])
             if mistake:
-                raise UserError(f"{mistake} ({phase}'s data through {type(network).__name__})"
-                                ". Make the model's forward return the supervision's shape.")
+                raise UserError(
+                    f"{mistake} ({phase}'s data through {type(network).__name__})"
+                    ". Make the model's forward return the supervision's shape."
+                )
             metrics = network.metrics(prediction, batch)
             logged += [f"{phase}/{name}" for name in ("loss", *metrics)]
     check_selection(config["selection"], logged)
@@ -312,18 +348,26 @@ def check_selection(selection: dict, logged: list[str]) -> None:
         raise UserError(
             f"selection.metric is {selection['metric']}, which this config does not log; "
             f"it logs {', '.join(logged)} every epoch. Set selection.metric to one of them "
-            "(and selection.mode to max where higher is better).")
+            "(and selection.mode to max where higher is better)."
+        )
 
 
 def check_device_supports(config: dict, device: torch.device) -> None:
     """Refuse options this machine cannot run now, rather than at the first step."""
-    if (config["mixed_precision"] == "bf16" and device.type == "cuda"
-            and not torch.cuda.is_bf16_supported()):
-        raise UserError("mixed_precision: bf16 needs a GPU with bfloat16 support (Ampere or "
-                        "newer); set mixed_precision: null on this one.")
+    if (
+        config["mixed_precision"] == "bf16"
+        and device.type == "cuda"
+        and not torch.cuda.is_bf16_supported()
+    ):
+        raise UserError(
+            "mixed_precision: bf16 needs a GPU with bfloat16 support (Ampere or "
+            "newer); set mixed_precision: null on this one."
+        )
     # What torch.compile's CPU code generator looks for.
     compilers = [name for name in (os.environ.get("CXX"), "g++", "clang++") if name]
     if config["compile_model"] and device.type == "cpu" and not any(map(shutil.which, compilers)):
-        raise UserError("compile_model: torch.compile needs a C++ compiler on the CPU and "
-                        "found none (g++, clang++ or $CXX); install one or set "
-                        "compile_model: false.")
+        raise UserError(
+            "compile_model: torch.compile needs a C++ compiler on the CPU and "
+            "found none (g++, clang++ or $CXX); install one or set "
+            "compile_model: false."
+        )

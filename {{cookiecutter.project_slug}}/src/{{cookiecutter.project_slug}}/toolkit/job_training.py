@@ -30,8 +30,14 @@ class OneProcess:
         that left while another still works could make that one abort."""
 
 
-def train(job: Job, project: Project, device: torch.device, stop_signals: StopSignals,
-          process: OneProcess | None = None, trial=None) -> None:
+def train(
+    job: Job,
+    project: Project,
+    device: torch.device,
+    stop_signals: StopSignals,
+    process: OneProcess | None = None,
+    trial=None,
+) -> None:
     """Train the job; `trial`: its run's trial of a search (trial_pruning.py's
     TrialPruning), which reports every epoch to its study, or None."""
     process = process or OneProcess()
@@ -40,8 +46,13 @@ def train(job: Job, project: Project, device: torch.device, stop_signals: StopSi
     loaders = build_loaders(job.config, job.mini, device, project, share=process.share)
     config = job.config
     trainer = project.trainer(
-        config, network, getattr(project.losses, config["loss_function"]), loaders,
-        device=device, run=job.run, stop_signals=stop_signals,
+        config,
+        network,
+        getattr(project.losses, config["loss_function"]),
+        loaders,
+        device=device,
+        run=job.run,
+        stop_signals=stop_signals,
         processes=process.trainer_processes(device),
     )
     trainer.trial = trial

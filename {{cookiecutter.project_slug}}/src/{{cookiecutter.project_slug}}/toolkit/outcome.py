@@ -39,9 +39,11 @@ def announce(job: Job) -> None:
         print(f"logging to {job.run.path}")
 
 
-def supervise(run: RunDirectory | None, training: Callable[[], None],
-              ended_otherwise: Callable[[RunDirectory | None, BaseException], int | None]
-              | None = None) -> int:
+def supervise(
+    run: RunDirectory | None,
+    training: Callable[[], None],
+    ended_otherwise: Callable[[RunDirectory | None, BaseException], int | None] | None = None,
+) -> int:
     """Run `training` and record how it ended in the run directory. `ended_otherwise`,
     if given, records an end that the caller knows of, from the error training raised
     (its exit code; None: an error like any other)."""
@@ -84,8 +86,11 @@ def failed(run: RunDirectory | None, reason: str | None) -> int:
 def refused_by_storage(error: BaseException, run: RunDirectory) -> bool:
     """Whether the file system refused a write into the run directory. torch.save writes
     through a file object, so its errors carry no file name."""
-    return (isinstance(error, OSError) and error.errno in STORAGE_ERRORS
-            and (error.filename is None or Path(error.filename).is_relative_to(run.path)))
+    return (
+        isinstance(error, OSError)
+        and error.errno in STORAGE_ERRORS
+        and (error.filename is None or Path(error.filename).is_relative_to(run.path))
+    )
 
 
 def storage_failed(run: RunDirectory, error: OSError) -> int:
@@ -95,18 +100,25 @@ def storage_failed(run: RunDirectory, error: OSError) -> int:
     try:
         run.finish("failed", error=f"{error.strerror}: {error.filename or run.path}")
     except OSError:
-        message += (f"\nIts {METADATA_FILE} could not record the failure either and still "
-                    "says running (`run.py --list` shows it as died).")
-    print(f"error: {message}\nContinue it later with: python run.py --resume {run.path}",
-          file=sys.stderr)
+        message += (
+            f"\nIts {METADATA_FILE} could not record the failure either and still "
+            "says running (`run.py --list` shows it as died)."
+        )
+    print(
+        f"error: {message}\nContinue it later with: python run.py --resume {run.path}",
+        file=sys.stderr,
+    )
     return 2
 
 
 def stopped(run: RunDirectory | None, signal_name: str) -> int:
     if run:
         run.finish("interrupted", error=f"stopped by {signal_name}")
-        print(f"stopped by {signal_name} after writing a checkpoint. Continue with:\n"
-              f"  python run.py --resume {run.path}", file=sys.stderr)
+        print(
+            f"stopped by {signal_name} after writing a checkpoint. Continue with:\n"
+            f"  python run.py --resume {run.path}",
+            file=sys.stderr,
+        )
     else:
         print(f"stopped by {signal_name}", file=sys.stderr)
     return signal_exit_code(signal_name)

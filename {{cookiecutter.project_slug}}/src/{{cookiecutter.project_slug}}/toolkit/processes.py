@@ -35,8 +35,9 @@ class SingleProcess:
         optimizer steps after it (else its gradients only add up)."""
         return nullcontext()
 
-    def stop_requested(self, stop_signals: StopSignals | None, done: int,
-                       log_interval: int, epoch_end: bool) -> bool:
+    def stop_requested(
+        self, stop_signals: StopSignals | None, done: int, log_interval: int, epoch_end: bool
+    ) -> bool:
         """Whether to stop after `done` optimizer steps of the epoch (`epoch_end`: the
         epoch's last)."""
         return stop_signals is not None and stop_signals.received is not None

@@ -27,17 +27,20 @@ class Project:
         """Where the run directories go: logs/<model_type>/<timestamp>/."""
         return self.root / "logs"
 
-
     def __reduce__(self):
         # Modules cannot be pickled: another process handed the project (a spawned
         # training process) imports them again, by name, as run.py did (the code check
         # then covers them in that process too).
         names = (self.models, self.datasets, self.losses, self.schema)
-        return imported_project, (type(self), self.root,
-                                  *(module.__name__ for module in names), self.trainer)
+        return imported_project, (
+            type(self),
+            self.root,
+            *(module.__name__ for module in names),
+            self.trainer,
+        )
 
 
-def imported_project(kind: type, root: Path, models: str, datasets: str, losses: str,
-                     schema: str, trainer: type) -> Project:
-    return kind(root, *map(importlib.import_module, (models, datasets, losses, schema)),
-                trainer)
+def imported_project(
+    kind: type, root: Path, models: str, datasets: str, losses: str, schema: str, trainer: type
+) -> Project:
+    return kind(root, *map(importlib.import_module, (models, datasets, losses, schema)), trainer)

@@ -21,8 +21,7 @@ GIT_LOCATION_VARIABLES = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJ
 
 def git_environment() -> dict[str, str]:
     """This process's environment for a git command about the project itself."""
-    return {key: value for key, value in os.environ.items()
-            if key not in GIT_LOCATION_VARIABLES}
+    return {key: value for key, value in os.environ.items() if key not in GIT_LOCATION_VARIABLES}
 
 
 @dataclass(frozen=True)
@@ -43,17 +42,23 @@ def repo_state(path: Path) -> RepoState:
         # GitPython refuses to import when no git executable can be found.
         import git
     except ImportError:
-        raise UserError("git is not installed, and logged runs record their commit. "
-                        "Install git, or pass --no-logging for a run that saves nothing.") from None
+        raise UserError(
+            "git is not installed, and logged runs record their commit. "
+            "Install git, or pass --no-logging for a run that saves nothing."
+        ) from None
     try:
         repo = git.Repo(path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise UserError(f"{path} is not inside a git repository, and logged runs record "
-                        "their commit. Run `git init && git add --all && git commit`, or pass "
-                        "--no-logging for a run that saves nothing.") from None
+        raise UserError(
+            f"{path} is not inside a git repository, and logged runs record "
+            "their commit. Run `git init && git add --all && git commit`, or pass "
+            "--no-logging for a run that saves nothing."
+        ) from None
     if not repo.head.is_valid():
-        raise UserError(f"the repository at {repo.working_tree_dir} has no commit yet. "
-                        "Commit your code first: `git add --all && git commit`.")
+        raise UserError(
+            f"the repository at {repo.working_tree_dir} has no commit yet. "
+            "Commit your code first: `git add --all && git commit`."
+        )
     status = repo.git.status("--porcelain", "--untracked-files=all", "--ignore-submodules=none")
     return RepoState(
         root=Path(repo.working_tree_dir),

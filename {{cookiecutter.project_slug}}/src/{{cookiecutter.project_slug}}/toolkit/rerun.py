@@ -20,15 +20,25 @@ from {{ cookiecutter.project_slug }}.toolkit.fingerprint import check_data
 from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE
 from {{ cookiecutter.project_slug }}.toolkit.stopping import ForwardedSignals
 from {{ cookiecutter.project_slug }}.toolkit.worktree import checked_out, run_at_commit
-from {{ cookiecutter.project_slug }}.toolkit.yaml_files import atomic_write, dump, parse_record, read_text
+from {{ cookiecutter.project_slug }}.toolkit.yaml_files import (
+    atomic_write,
+    dump,
+    parse_record,
+    read_text,
+)
 
 # Off the CPU (or with another thread count) results differ in the last bits.
 TOLERANCE = 1e-4  # relative
 REPLAYED_FLAGS = ("cpu", "mini")  # the rest only concern logging, which a re-run needs
 
 
-def rerun(run_path: Path, metadata: dict, project_root: Path, logs_root: Path,
-          allow_changed_data: bool = False) -> int:
+def rerun(
+    run_path: Path,
+    metadata: dict,
+    project_root: Path,
+    logs_root: Path,
+    allow_changed_data: bool = False,
+) -> int:
     """Re-run the run at `run_path`; returns run.py's exit code.
 
     Data that differ from the run's are refused unless `allow_changed_data`: then the
@@ -42,14 +52,20 @@ def rerun(run_path: Path, metadata: dict, project_root: Path, logs_root: Path,
 {% if cookiecutter.multi_gpu %}
     launcher = (metadata.get("distributed") or {}).get("launcher")
     if launcher not in (None, "single process", "spawn"):  # not started by run.py itself
-        raise UserError(f"{run_path} was launched by {launcher}. Re-run it the same way: "
-                        f"check out {commit[:12]} and start the recorded command with "
-                        f"{launcher}.")
+        raise UserError(
+            f"{run_path} was launched by {launcher}. Re-run it the same way: "
+            f"check out {commit[:12]} and start the recorded command with "
+            f"{launcher}."
+        )
 {% endif %}
     # The re-run records its own fingerprint; this says what differs from the original's.
     _, data_changed = check_data(
-        metadata.get("data"), resolve_path(metadata["config"]["data_directory"], project_root),
-        (), allow_changed_data, "re-run")
+        metadata.get("data"),
+        resolve_path(metadata["config"]["data_directory"], project_root),
+        (),
+        allow_changed_data,
+        "re-run",
+    )
     signals = ForwardedSignals().install()
     with checked_out(project_root, commit, metadata["config"], "rerun") as worktree:
         config_file = worktree.parent / "config.yaml"  # outside the worktree: it stays clean
@@ -60,8 +76,12 @@ def rerun(run_path: Path, metadata: dict, project_root: Path, logs_root: Path,
         exit_code = run_at_commit(worktree, [str(config_file), *flags], signals)
         new_runs = sorted((worktree / "logs").glob(f"*/*/{METADATA_FILE}"))
         if not new_runs:
-            print(f"stopped by {signals.received} before the re-run began" if signals.received
-                  else "error: the re-run left no run directory", file=sys.stderr)
+            print(
+                f"stopped by {signals.received} before the re-run began"
+                if signals.received
+                else "error: the re-run left no run directory",
+                file=sys.stderr,
+            )
             return exit_code or 1
         destination = move_run(new_runs[-1].parent, logs_root)
     record_origin(destination, run_path, data_changed)
@@ -71,19 +91,23 @@ def rerun(run_path: Path, metadata: dict, project_root: Path, logs_root: Path,
     elif status == "interrupted" and any(destination.glob("*.pth")):
         explain_resume(destination, commit)
     else:
-        print(f"the re-run did not finish ({status}); its record is in {destination}",
-              file=sys.stderr)
+        print(
+            f"the re-run did not finish ({status}); its record is in {destination}", file=sys.stderr
+        )
     return exit_code
 
 
 def explain_resume(run_path: Path, commit: str) -> None:
     """How to continue an interrupted re-run: in this checkout, at the re-run's commit."""
-    print(f"The re-run stopped with a checkpoint; its run directory is now\n  {run_path}\n"
-          "(the one in the worktree, printed above, is gone). It resumes with the code of\n"
-          f"commit {commit[:12]}: check that out, resume, then switch back:\n"
-          f"  git checkout {commit[:12]}\n"
-          f"  python run.py --resume {run_path}\n"
-          "  git switch -", file=sys.stderr)
+    print(
+        f"The re-run stopped with a checkpoint; its run directory is now\n  {run_path}\n"
+        "(the one in the worktree, printed above, is gone). It resumes with the code of\n"
+        f"commit {commit[:12]}: check that out, resume, then switch back:\n"
+        f"  git checkout {commit[:12]}\n"
+        f"  python run.py --resume {run_path}\n"
+        "  git switch -",
+        file=sys.stderr,
+    )
 
 
 def move_run(path: Path, logs_root: Path) -> Path:
@@ -118,6 +142,11 @@ def report(original: dict, run_path: Path) -> None:
             exact &= new == value
             close &= new is not None and math.isclose(new, value, rel_tol=TOLERANCE)
             lines.append(f"  {phase}/{name}: recorded {value!r}, re-run {new!r}")
-    verdict = ("match bit for bit" if exact else
-               f"match within a relative {TOLERANCE:g}" if close else "DIFFER")
+    verdict = (
+        "match bit for bit"
+        if exact
+        else f"match within a relative {TOLERANCE:g}"
+        if close
+        else "DIFFER"
+    )
     print(f"re-run in {run_path}\nfinal results {verdict}:\n" + "\n".join(lines))

@@ -97,8 +97,16 @@ class RunDirectory:
         self._best_of_group: dict[int, tuple[float, int]] = {}  # group -> (metric, epoch)
 
     @classmethod
-    def create(cls, logs_root: Path, config: dict, flags: dict, repo: RepoState,
-               device: torch.device, data: dict, launch: dict | None = None) -> "RunDirectory":
+    def create(
+        cls,
+        logs_root: Path,
+        config: dict,
+        flags: dict,
+        repo: RepoState,
+        device: torch.device,
+        data: dict,
+        launch: dict | None = None,
+    ) -> "RunDirectory":
         """A new, uniquely named run directory, with its metadata already written;
         `launch`: the fields that say how the job's processes start (job.py's JobHooks)."""
         path = new_timestamped_directory(logs_root / config["model_type"])
@@ -134,9 +142,14 @@ class RunDirectory:
         return run
 
     @classmethod
-    def resume(cls, path: Path, metadata: dict, checkpoint_path: Path | None,
-               checkpoint: dict | None, data_changed: list[str] | None = None
-               ) -> "RunDirectory":
+    def resume(
+        cls,
+        path: Path,
+        metadata: dict,
+        checkpoint_path: Path | None,
+        checkpoint: dict | None,
+        data_changed: list[str] | None = None,
+    ) -> "RunDirectory":
         """The run directory at `path`, whose `metadata` was read and checked after
         lock_run_directory, set back to `checkpoint` (None: to the start). The
         `data_changed` since the run's last start, if it goes on with them, are noted.
@@ -149,8 +162,9 @@ class RunDirectory:
         if checkpoint:
             policy = checkpoint["policy"]
             run._saved_epochs = set(policy["saved_epochs"])
-            run._best_of_group = {group: (value, epoch)
-                                  for group, value, epoch in policy["best_of_group"]}
+            run._best_of_group = {
+                group: (value, epoch) for group, value, epoch in policy["best_of_group"]
+            }
             if checkpoint["position"] is not None:
                 run._mid_epoch_checkpoint = checkpoint_path
             metadata.update(checkpoint["record"])
@@ -221,11 +235,13 @@ class RunDirectory:
         kept = path.with_name(f"{METADATA_FILE}.unreadable-{datetime.now():%Y-%m-%d_%H-%M-%S}")
         atomic_write(kept, lambda file: file.write(held))
         summary = summary_as_typed(held.decode(errors="replace"))
-        print(f"warning: {path} was edited into text that is not YAML, so it is rewritten; "
-              f"what it held is kept in {kept.name}"
-              + (f", and the summary is kept as typed: {summary!r}" if summary else "")
-              + ". Quote a summary that holds a colon (summary: \"lr: too high\").",
-              file=sys.stderr)
+        print(
+            f"warning: {path} was edited into text that is not YAML, so it is rewritten; "
+            f"what it held is kept in {kept.name}"
+            + (f", and the summary is kept as typed: {summary!r}" if summary else "")
+            + '. Quote a summary that holds a colon (summary: "lr: too high").',
+            file=sys.stderr,
+        )
         return summary
 
     def log_scalars(self, step: int, scalars: dict[str, float]) -> None:
@@ -278,16 +294,25 @@ class RunDirectory:
 
     def checkpoint_due(self) -> bool:
         """Whether `checkpoint_interval` seconds have passed since the last checkpoint."""
-        return (self.checkpoint_interval is not None
-                and time.monotonic() - self._last_checkpoint_time >= self.checkpoint_interval)
+        return (
+            self.checkpoint_interval is not None
+            and time.monotonic() - self._last_checkpoint_time >= self.checkpoint_interval
+        )
 
     def save_mid_epoch_checkpoint(self, epoch: int, percent: int, state: dict) -> None:
         path = self.path / f"model_ckpt_ep_{epoch}_pct_{percent}.pth"
         self._save(path, state)
         self._replace_mid_epoch_checkpoint(path)
 
-    def end_epoch(self, epoch: int, step: int, results: dict[str, dict[str, float]],
-                  selection: Selection, state: dict, pruned: bool = False) -> None:
+    def end_epoch(
+        self,
+        epoch: int,
+        step: int,
+        results: dict[str, dict[str, float]],
+        selection: Selection,
+        state: dict,
+        pruned: bool = False,
+    ) -> None:
         """Log an epoch's results, save its checkpoint and apply the checkpoint policy.
 
         Every curve shares the x axis of optimizer steps: the epoch's results are logged
@@ -301,8 +326,9 @@ class RunDirectory:
         if selection.better(value, self._best_of_group.get(group, (None,))[0]):
             self._best_of_group[group] = (value, epoch)
         # The best so far as a curve too: its last point is the run's best in HParams.
-        self.log_scalars(step, {"epoch": epoch, **scalars,
-                                f"best/{selection.metric}": selection.best_value})
+        self.log_scalars(
+            step, {"epoch": epoch, **scalars, f"best/{selection.metric}": selection.best_value}
+        )
         self.write_scalars()
         self._writer.flush()
 
@@ -314,25 +340,34 @@ class RunDirectory:
         if selection.out_of_patience():
             self.metadata["progress"]["stopped_early"] = (
                 f"no better {selection.metric} for {selection.patience} epochs after "
-                f"epoch {selection.best_epoch}")
+                f"epoch {selection.best_epoch}"
+            )
         if pruned:  # the run ends as `pruned` (finish), a search's trial stopped early
             self.metadata["progress"]["pruned"] = f"by the search's pruner after epoch {epoch}"
-        self.metadata["best"] = {"metric": selection.metric, "mode": selection.mode,
-                                 "value": selection.best_value, "epoch": selection.best_epoch,
-                                 "checkpoint": self.epoch_checkpoint(selection.best_epoch).name}
+        self.metadata["best"] = {
+            "metric": selection.metric,
+            "mode": selection.mode,
+            "value": selection.best_value,
+            "epoch": selection.best_epoch,
+            "checkpoint": self.epoch_checkpoint(selection.best_epoch).name,
+        }
         self._save(self.epoch_checkpoint(epoch), {**state, "results": results})
         self._replace_mid_epoch_checkpoint(None)
         for old in dropped:
             self.epoch_checkpoint(old).unlink(missing_ok=True)
         self.write_metadata()
 
-    def record_final_test(self, step: int, epoch: int, results: dict[str, dict[str, float]]
-                          ) -> None:
+    def record_final_test(
+        self, step: int, epoch: int, results: dict[str, dict[str, float]]
+    ) -> None:
         """The final test's results, of epoch `epoch`'s checkpoint on the test split:
         in metadata.yaml, and in TensorBoard at `step`, the run's last."""
-        self.metadata["final_test"] = {"split": "test", "epoch": epoch,
-                                       "checkpoint": self.epoch_checkpoint(epoch).name,
-                                       "results": results}
+        self.metadata["final_test"] = {
+            "split": "test",
+            "epoch": epoch,
+            "checkpoint": self.epoch_checkpoint(epoch).name,
+            "results": results,
+        }
         self.log_scalars(step, tagged(results))
         self.write_scalars()
         self.write_metadata()
@@ -353,29 +388,43 @@ class RunDirectory:
         if self._writer is not None:
             self._writer.flush()
         # A lone .pth still says where it came from, and what a resume must keep.
-        policy = {"saved_epochs": sorted(self._saved_epochs),
-                  "best_of_group": [[group, value, epoch] for group, (value, epoch)
-                                    in sorted(self._best_of_group.items())]}
+        policy = {
+            "saved_epochs": sorted(self._saved_epochs),
+            "best_of_group": [
+                [group, value, epoch]
+                for group, (value, epoch) in sorted(self._best_of_group.items())
+            ],
+        }
         record = {"progress": self.metadata["progress"], "best": self.metadata["best"]}
-        state = {**state, "run_id": self.metadata["run_id"],
-                 "commit": self.metadata["git"]["commit"], "config": self.metadata["config"],
-                 "policy": policy, "record": record}
+        state = {
+            **state,
+            "run_id": self.metadata["run_id"],
+            "commit": self.metadata["git"]["commit"],
+            "config": self.metadata["config"],
+            "policy": policy,
+            "record": record,
+        }
         atomic_write(path, lambda file: write_checkpoint(state, file))
         self._last_checkpoint_time = time.monotonic()
 
 
 def tagged(results: dict[str, dict[str, float]]) -> dict[str, float]:
     """Results by phase as TensorBoard's tags ("val/loss"), the names selection uses."""
-    return {f"{phase}/{name}": value
-            for phase, values in results.items() for name, value in values.items()}
+    return {
+        f"{phase}/{name}": value
+        for phase, values in results.items()
+        for name, value in values.items()
+    }
 
 
 def cannot_write(error: OSError, where: Path) -> str:
     """What to tell the user when the file system refuses a file of the run directory
     `where`: full, read-only, or not theirs."""
-    return (f"cannot write {error.filename or where}: {error.strerror}. "
-            "A logged run writes into logs/: free some space or make it writable, or "
-            "pass --no-logging for a run that saves nothing.")
+    return (
+        f"cannot write {error.filename or where}: {error.strerror}. "
+        "A logged run writes into logs/: free some space or make it writable, or "
+        "pass --no-logging for a run that saves nothing."
+    )
 
 
 def summary_as_typed(text: str) -> str | None:
@@ -385,7 +434,11 @@ def summary_as_typed(text: str) -> str | None:
     for index, line in enumerate(lines):
         if line.startswith("summary:"):
             typed = [line.removeprefix("summary:").strip()]
-            typed += [more.strip() for more in itertools.takewhile(
-                lambda more: more.startswith((" ", "\t")), lines[index + 1:])]
+            typed += [
+                more.strip()
+                for more in itertools.takewhile(
+                    lambda more: more.startswith((" ", "\t")), lines[index + 1 :]
+                )
+            ]
             return "\n".join(filter(None, typed)) or None
     return None

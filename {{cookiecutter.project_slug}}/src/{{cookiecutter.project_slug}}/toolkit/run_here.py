@@ -41,8 +41,11 @@ def run_here(args: argparse.Namespace, project: Project) -> int:
     if distributed.started_by_torchrun():
         if args.sweep or args.resume_sweep:
             # Each point's run.py is started by the sweep, and spawns its own processes.
-            print("error: run a sweep with python, not torchrun; a point's config asks for "
-                  "GPUs with multigpu_parameters", file=sys.stderr)
+            print(
+                "error: run a sweep with python, not torchrun; a point's config asks for "
+                "GPUs with multigpu_parameters",
+                file=sys.stderr,
+            )
             return 2
         # Every process of a torchrun job runs this file: rank 0 prepares, every rank trains.
         distributed.leave(launch.main_under_torchrun(args, project))
@@ -64,8 +67,11 @@ def run_here(args: argparse.Namespace, project: Project) -> int:
 {% else %}
         hooks = JobHooks()
 {% endif %}
-        job = (prepare_evaluation(args, project, hooks) if args.evaluate else
-               prepare(args, project, sweep_point_check(args, project), hooks))
+        job = (
+            prepare_evaluation(args, project, hooks)
+            if args.evaluate
+            else prepare(args, project, sweep_point_check(args, project), hooks)
+        )
         if args.sweep_point:
             join_sweep(job.run, *args.sweep_point, project.root)
     except UserError as error:
@@ -81,11 +87,9 @@ def run_here(args: argparse.Namespace, project: Project) -> int:
 {% endif %}
     stop_signals = StopSignals().install()
     if job.evaluation:
-        return supervise(job.run, lambda: evaluate(job, project, job.device, stop_signals,
-                                                   process))
+        return supervise(job.run, lambda: evaluate(job, project, job.device, stop_signals, process))
     trial = TrialPruning.of(job.run)  # a search's trial reports every epoch to its study
-    return supervise(job.run, lambda: train(job, project, job.device, stop_signals, process,
-                                            trial))
+    return supervise(job.run, lambda: train(job, project, job.device, stop_signals, process, trial))
 
 
 def sweep_point_check(args: argparse.Namespace, project: Project):

@@ -20,10 +20,22 @@ from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE
 from {{ cookiecutter.project_slug }}.toolkit.slurm_queue import status_now
 {% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.sweep_record import SWEEPS_FOLDER
-from {{ cookiecutter.project_slug }}.toolkit.yaml_files import YAMLRefused, parse_record, read_text
+from {{ cookiecutter.project_slug }}.toolkit.yaml_files import (
+    YAMLRefused,
+    parse_record,
+    read_text,
+)
 
-HEADER = ("run directory", "started", "status", "commit", "description", "best", "final test",
-          "evals")
+HEADER = (
+    "run directory",
+    "started",
+    "status",
+    "commit",
+    "description",
+    "best",
+    "final test",
+    "evals",
+)
 # Then, where a listed run is a sweep's point, its sweep and point ("<sweep id>#3"); and
 # the final test's numbers that --columns asks for ("test/accuracy").
 SWEEP = "sweep"
@@ -36,10 +48,10 @@ STATUS = HEADER.index("status")
 # Under the table, for a status that needs one: what it means and what to do.
 STATUS_NOTES = {
     "died": "its process is gone without recording how the run ended; continue it with: "
-            "python run.py --resume <run directory>",
+    "python run.py --resume <run directory>",
 {% if cookiecutter.slurm %}
     "cancelled": "its SLURM job left the queue before the run ended (scancel, or the "
-                 "cluster); continue it here with: python run.py --resume <run directory>",
+    "cluster); continue it here with: python run.py --resume <run directory>",
 {% endif %}
 }
 DESCRIPTION = HEADER.index("description")
@@ -57,10 +69,18 @@ def run_index(logs_root: Path, project_root: Path, columns: list[str] | None = N
     sweeps = any(sweep_point(metadata) for _, metadata, _ in runs)
     header = (*HEADER, *([SWEEP] if sweeps else []), *(columns or []))
     rows = [header] + [
-        tuple(map(printable, (*row(path, metadata, reason, project_root),
-                              *([sweep_point(metadata) or "-"] if sweeps else []),
-                              *(final_number(metadata, column) for column in columns or []))))
-        for path, metadata, reason in runs]
+        tuple(
+            map(
+                printable,
+                (
+                    *row(path, metadata, reason, project_root),
+                    *([sweep_point(metadata) or "-"] if sweeps else []),
+                    *(final_number(metadata, column) for column in columns or []),
+                ),
+            )
+        )
+        for path, metadata, reason in runs
+    ]
     lines = table(rows)
     shown = {cells[STATUS].split(" (")[0] for cells in rows}
     lines += [f"{value}: {note}" for value, note in STATUS_NOTES.items() if value in shown]
@@ -70,8 +90,11 @@ def run_index(logs_root: Path, project_root: Path, columns: list[str] | None = N
 def logged_runs(logs_root: Path) -> list[tuple[Path, dict | None, str | None]]:
     """Every run directory under `logs_root`, read, newest first (logs/sweeps/ holds
     the sweeps' records, not runs)."""
-    directories = [path for path in logs_root.glob("*/*")
-                   if path.is_dir() and path.parent.name != SWEEPS_FOLDER]
+    directories = [
+        path
+        for path in logs_root.glob("*/*")
+        if path.is_dir() and path.parent.name != SWEEPS_FOLDER
+    ]
     return sorted((read(path) for path in directories), key=start_order, reverse=True)
 
 
@@ -101,12 +124,21 @@ def start_order(run: tuple[Path, dict | None, str | None]) -> tuple[float, str]:
     return started.timestamp() if started else directory_time(path), path.name
 
 
-def row(path: Path, metadata: dict | None, reason: str | None,
-        project_root: Path) -> tuple[str, ...]:
+def row(
+    path: Path, metadata: dict | None, reason: str | None, project_root: Path
+) -> tuple[str, ...]:
     directory = str(path.relative_to(project_root))
     if metadata is None:
-        return (directory, UNKNOWN, "unreadable", UNKNOWN, reason, UNKNOWN, UNKNOWN,
-                evaluations(path))
+        return (
+            directory,
+            UNKNOWN,
+            "unreadable",
+            UNKNOWN,
+            reason,
+            UNKNOWN,
+            UNKNOWN,
+            evaluations(path),
+        )
     started = start_time(metadata)
     commit = field(metadata, "git", "commit")
     description = field(metadata, "description")
@@ -190,8 +222,11 @@ def best(metadata: dict) -> str:
     if value is None:
         return "-"
     metric, number, epoch = (field(value, key) for key in ("metric", "value", "epoch"))
-    if (not isinstance(metric, str) or isinstance(number, bool)
-            or not isinstance(number, (int, float))):
+    if (
+        not isinstance(metric, str)
+        or isinstance(number, bool)
+        or not isinstance(number, (int, float))
+    ):
         return UNKNOWN
     return f"{metric} {number:.4g} (epoch {epoch})"
 
@@ -203,8 +238,11 @@ def final_test(metadata: dict) -> str:
     if field(metadata, "final_test") is None:
         return "-"
     metric = field(metadata, "best", "metric")
-    tag = (metric.replace("val", "test", 1)
-           if isinstance(metric, str) and metric.startswith("val") else "test/loss")
+    tag = (
+        metric.replace("val", "test", 1)
+        if isinstance(metric, str) and metric.startswith("val")
+        else "test/loss"
+    )
     number = field(metadata, "final_test", "results", *tag.split("/", 1))
     if isinstance(number, bool) or not isinstance(number, (int, float)):
         return UNKNOWN
@@ -214,9 +252,11 @@ def final_test(metadata: dict) -> str:
 def final_numbers(metadata: dict | None) -> dict[str, object]:
     """The final test's numbers by tag ("test/loss"); none before the final test."""
     results = field(metadata, "final_test", "results")
-    return {f"{phase}/{name}": value
-            for phase, values in (results.items() if isinstance(results, dict) else ())
-            for name, value in (values.items() if isinstance(values, dict) else ())}
+    return {
+        f"{phase}/{name}": value
+        for phase, values in (results.items() if isinstance(results, dict) else ())
+        for name, value in (values.items() if isinstance(values, dict) else ())
+    }
 
 
 def final_number(metadata: dict | None, tag: str) -> str:
@@ -237,8 +277,10 @@ def check_columns(columns: list[str], records: list[dict | None]) -> None:
     reported = sorted({tag for metadata in records for tag in final_numbers(metadata)})
     unknown = [column for column in columns if column not in reported]
     if unknown:
-        raise UserError(f"--columns: no run's final test reports {', '.join(unknown)}; "
-                        f"they report {', '.join(reported) or 'nothing yet'}")
+        raise UserError(
+            f"--columns: no run's final test reports {', '.join(unknown)}; "
+            f"they report {', '.join(reported) or 'nothing yet'}"
+        )
 
 
 def sweep_point(metadata: dict | None) -> str | None:
@@ -282,4 +324,4 @@ def printable(text: str) -> str:
 
 
 def shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -39,30 +39,61 @@ from voluptuous import All, Any, Length, Optional, Range, Required, Schema
 from {{ cookiecutter.project_slug }}.toolkit.config import set_key, validate
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
-from {{ cookiecutter.project_slug }}.toolkit.search_study import STUDY_FILE, SweepStudy, trial_state
+from {{ cookiecutter.project_slug }}.toolkit.search_study import (
+    STUDY_FILE,
+    SweepStudy,
+    trial_state,
+)
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import shown
 
 NUMBER = Any(int, float)
-RANGE = Schema({Required("low"): NUMBER, Required("high"): NUMBER,
-                Optional("log", default=False): bool, Optional("step"): NUMBER})
-CHOICES = Schema({Required("choices"): All([Any(None, bool, int, float, str)],
-                                           Length(min=1, msg="expected at least one entry"))})
-PRUNER = Schema({Required("type"): Any("median", "none"),
-                 # Trials that run to the end before any is pruned: the median needs some.
-                 Optional("startup_trials", default=5): All(int, Range(min=0)),
-                 # Epochs of every trial that are never pruned (0: from the first epoch on).
-                 Optional("warmup_epochs", default=0): All(int, Range(min=0))})
-SEARCH = Schema({
-    Required("trials"): All(int, Range(min=1)),
-    Required("params"): All({str: Any(CHOICES, RANGE, msg=(
-        "expected a range {low: ..., high: ..., log: true|false, step: ...} or "
-        "{choices: [...]} of plain values"))}, Length(min=1, msg="expected at least one entry")),
-    Optional("sampler", default="tpe"): Any("tpe", "random"),
-    Optional("seed", default=0): int,  # the sampler's: the same seed asks the same trials
-    Optional("pruner", default="median"): Any("median", "none", PRUNER),
-    Optional("storage"): str,
-    Optional("study_name"): str,
-})
+RANGE = Schema(
+    {
+        Required("low"): NUMBER,
+        Required("high"): NUMBER,
+        Optional("log", default=False): bool,
+        Optional("step"): NUMBER,
+    }
+)
+CHOICES = Schema(
+    {
+        Required("choices"): All(
+            [Any(None, bool, int, float, str)], Length(min=1, msg="expected at least one entry")
+        )
+    }
+)
+PRUNER = Schema(
+    {
+        Required("type"): Any("median", "none"),
+        # Trials that run to the end before any is pruned: the median needs some.
+        Optional("startup_trials", default=5): All(int, Range(min=0)),
+        # Epochs of every trial that are never pruned (0: from the first epoch on).
+        Optional("warmup_epochs", default=0): All(int, Range(min=0)),
+    }
+)
+SEARCH = Schema(
+    {
+        Required("trials"): All(int, Range(min=1)),
+        Required("params"): All(
+            {
+                str: Any(
+                    CHOICES,
+                    RANGE,
+                    msg=(
+                        "expected a range {low: ..., high: ..., log: true|false, step: ...} or "
+                        "{choices: [...]} of plain values"
+                    ),
+                )
+            },
+            Length(min=1, msg="expected at least one entry"),
+        ),
+        Optional("sampler", default="tpe"): Any("tpe", "random"),
+        Optional("seed", default=0): int,  # the sampler's: the same seed asks the same trials
+        Optional("pruner", default="median"): Any("median", "none", PRUNER),
+        Optional("storage"): str,
+        Optional("study_name"): str,
+    }
+)
 INSTALL_HINT = "pip install -e '.[search]'"
 # What the study optimises, the same for every trial (selection.patience may vary: it
 # says when a trial stops, not which metric orders the trials).
@@ -74,8 +105,10 @@ def require_optuna(sweep_file: Path) -> None:
     try:
         import optuna  # noqa: F401
     except ImportError as error:
-        raise UserError(f"{sweep_file} asks for a search, which needs Optuna ({error}). "
-                        f"Install it with: {INSTALL_HINT}") from None
+        raise UserError(
+            f"{sweep_file} asks for a search, which needs Optuna ({error}). "
+            f"Install it with: {INSTALL_HINT}"
+        ) from None
 
 
 def checked_params(params: dict, base: dict, sweep_file: Path, project: Project) -> dict:
@@ -89,10 +122,12 @@ def checked_params(params: dict, base: dict, sweep_file: Path, project: Project)
     for key, spec in params.items():
         where = f"{sweep_file}: search.params.{key}"
         if key in SELECTION_KEYS:
-            raise UserError(f"{where}: a search cannot vary the selection metric or mode: its "
-                            "study optimises one metric in one direction, and would compare "
-                            "trials that select on others with each other. Run a search for "
-                            "each, or a grid sweep, to compare selection metrics.")
+            raise UserError(
+                f"{where}: a search cannot vary the selection metric or mode: its "
+                "study optimises one metric in one direction, and would compare "
+                "trials that select on others with each other. Run a search for "
+                "each, or a grid sweep, to compare selection metrics."
+            )
         if "choices" in spec:
             # A copy: the sweep file as given is recorded too, and YAML would alias the two.
             checked[key] = {"kind": "choice", "choices": list(spec["choices"])}
@@ -111,20 +146,23 @@ def checked_params(params: dict, base: dict, sweep_file: Path, project: Project)
             low, high = float(low), float(high)
         for which, value in (("low", low), ("high", high)):
             validated_with(base, key, value, f"{where}, {which} {shown(value)}", project)
-        checked[key] = {"kind": kind, "low": low, "high": high, "log": spec["log"],
-                        "step": step}
+        checked[key] = {"kind": kind, "low": low, "high": high, "log": spec["log"], "step": step}
     return checked
 
 
 def number_kind(key: str, spec: dict, base: object, where: str) -> str:
     given = [spec["low"], spec["high"], *([spec["step"]] if "step" in spec else [])]
     if isinstance(base, bool) or not isinstance(base, int | float | None):
-        raise UserError(f"{where}: the config's {key} is {shown(base)}, not a number: "
-                        "give it {choices: [...]} instead of a range")
+        raise UserError(
+            f"{where}: the config's {key} is {shown(base)}, not a number: "
+            "give it {choices: [...]} instead of a range"
+        )
     ints = all(isinstance(value, int) for value in given)
     if isinstance(base, int) and not ints:
-        raise UserError(f"{where}: {key} is an integer in the config, so low, high and "
-                        f"step must be integers too")
+        raise UserError(
+            f"{where}: {key} is an integer in the config, so low, high and "
+            f"step must be integers too"
+        )
     return "int" if isinstance(base, int) or (base is None and ints) else "float"
 
 
@@ -168,8 +206,9 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def open_study(study: dict, directory: Path, trials: Callable[[], list[dict]],
-               asked: int = 0) -> "SweepStudy":
+def open_study(
+    study: dict, directory: Path, trials: Callable[[], list[dict]], asked: int = 0
+) -> "SweepStudy":
     """The sweep's Optuna study, created on first use; a shared database's study is
     joined (load_if_exists): that is how several machines search together, each with
     the same config and params. `trials`: the sweep's trials as its points record them
@@ -180,6 +219,7 @@ def open_study(study: dict, directory: Path, trials: Callable[[], list[dict]],
 
 def ask(study: SweepStudy, params: dict) -> tuple[int, dict]:
     """A new trial: its number, and its value for each param."""
+
     def asked(study) -> tuple[int, dict]:
         trial = study.ask()
         values = {}
@@ -189,11 +229,17 @@ def ask(study: SweepStudy, params: dict) -> tuple[int, dict]:
             if spec["kind"] == "choice":
                 values[key] = trial.suggest_categorical(key, spec["choices"])
             elif spec["kind"] == "int":
-                values[key] = int(trial.suggest_int(key, spec["low"], spec["high"],
-                                                    step=spec["step"] or 1, log=spec["log"]))
+                values[key] = int(
+                    trial.suggest_int(
+                        key, spec["low"], spec["high"], step=spec["step"] or 1, log=spec["log"]
+                    )
+                )
             else:
-                values[key] = float(trial.suggest_float(key, spec["low"], spec["high"],
-                                                        step=spec["step"], log=spec["log"]))
+                values[key] = float(
+                    trial.suggest_float(
+                        key, spec["low"], spec["high"], step=spec["step"], log=spec["log"]
+                    )
+                )
         return trial.number, values
 
     return study.use(asked)
@@ -210,6 +256,7 @@ def tell(study: SweepStudy, number: int, status: str, value: float | None) -> No
 
 def best_trial(study: SweepStudy) -> dict | None:
     """The study's best trial so far (with a shared storage: any machine's)."""
+
     def best(study) -> dict | None:
         try:
             trial = study.best_trial

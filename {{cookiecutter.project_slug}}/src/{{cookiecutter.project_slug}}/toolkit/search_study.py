@@ -30,16 +30,22 @@ def differences(theirs: dict | None, ours: dict) -> str | None:
     """What differs between the search a study belongs to and this one; None if nothing."""
     if not isinstance(theirs, dict):
         return "it records no search (another tool made it)"
-    said = [f"its {name} is {theirs.get(key)}, this search's {ours[key]}"
-            for key, name in (("metric", "selection metric"), ("direction", "direction"))
-            if theirs.get(key) != ours[key]]
+    said = [
+        f"its {name} is {theirs.get(key)}, this search's {ours[key]}"
+        for key, name in (("metric", "selection metric"), ("direction", "direction"))
+        if theirs.get(key) != ours[key]
+    ]
     hashes = str(theirs.get("base_config_sha256")), ours["base_config_sha256"]
     if hashes[0] != hashes[1]:
-        said.append(f"its base config differs (sha256 {hashes[0][:12]}, this search's "
-                    f"{hashes[1][:12]})")
+        said.append(
+            f"its base config differs (sha256 {hashes[0][:12]}, this search's {hashes[1][:12]})"
+        )
     params = theirs.get("params") if isinstance(theirs.get("params"), dict) else {}
-    keys = sorted(key for key in params.keys() | ours["params"].keys()
-                  if params.get(key) != ours["params"].get(key))
+    keys = sorted(
+        key
+        for key in params.keys() | ours["params"].keys()
+        if params.get(key) != ours["params"].get(key)
+    )
     if keys:
         said.append(f"its params differ in {', '.join(keys)}")
     return "; ".join(said) or None
@@ -56,8 +62,7 @@ class SweepStudy:
     values, status (a point's: finished, pruned, failed, or pending, running,
     interrupted), and value (its run's best, for a finished one)."""
 
-    def __init__(self, record: dict, directory: Path, trials: Callable[[], list[dict]],
-                 asked: int):
+    def __init__(self, record: dict, directory: Path, trials: Callable[[], list[dict]], asked: int):
         self.record = record  # sweep.yaml's search
         self.directory = directory
         self.trials = trials
@@ -78,8 +83,9 @@ class SweepStudy:
         try:
             return action(self.optuna)
         except study_errors() as error:
-            raise UserError(f"{self.named} fails again, opened anew: {reason(error)}. "
-                            f"{self.resume_hint()}") from None
+            raise UserError(
+                f"{self.named} fails again, opened anew: {reason(error)}. {self.resume_hint()}"
+            ) from None
 
     def opened(self, asked: int):
         """The Optuna study, this search's and holding every trial the sweep's points
@@ -87,8 +93,10 @@ class SweepStudy:
         trials = self.trials()
         if self.own_file is not None and not self.own_file.exists():
             if trials:  # else it is made now, as on the sweep's first use
-                say(f"{self.own_file} is missing: the study is rebuilt from "
-                    f"{points_records(trials)}")
+                say(
+                    f"{self.own_file} is missing: the study is rebuilt from "
+                    f"{points_records(trials)}"
+                )
             return self.rebuilt(trials, asked)
         try:
             # Loaded, not made, once the sweep has trials: an empty study would not hold them.
@@ -97,18 +105,28 @@ class SweepStudy:
         except study_errors() as error:
             if self.own_file is None or not damaged(error):
                 # A locked or unwritable file is not damaged: the sweep stops, and resumes.
-                raise UserError(f"cannot open {self.named}: {reason(error)}. "
-                                f"{self.resume_hint() if trials else ''}".rstrip()) from None
+                raise UserError(
+                    f"cannot open {self.named}: {reason(error)}. "
+                    f"{self.resume_hint() if trials else ''}".rstrip()
+                ) from None
             problem = f"is damaged ({reason(error)})"
         if problem is None:
             return study
         if self.own_file is None:
-            raise UserError(f"{self.named} {problem}. " + (self.resume_hint() if trials else
-                            "A study holds the trials of one search: give this search a "
-                            "study_name of its own."))
+            raise UserError(
+                f"{self.named} {problem}. "
+                + (
+                    self.resume_hint()
+                    if trials
+                    else "A study holds the trials of one search: give this search a "
+                    "study_name of its own."
+                )
+            )
         aside = moved_aside(self.own_file)
-        say(f"{self.own_file} {problem}: moved to {aside}, and the study rebuilt from "
-            f"{points_records(trials)}")
+        say(
+            f"{self.own_file} {problem}: moved to {aside}, and the study rebuilt from "
+            f"{points_records(trials)}"
+        )
         return self.rebuilt(trials, asked)
 
     def connected(self, asked: int, create: bool):
@@ -120,17 +138,22 @@ class SweepStudy:
         path = sqlite_file(record["storage"])
         if not create and path is not None and not path.exists():
             # Opening it would make an empty file, which would hide that it was lost.
-            raise UserError(f"cannot open {self.named}: its file is missing. "
-                            f"{self.resume_hint()}")
+            raise UserError(f"cannot open {self.named}: its file is missing. {self.resume_hint()}")
         seed = record["seed"] + asked
-        sampler = (optuna.samplers.TPESampler(seed=seed) if record["sampler"] == "tpe"
-                   else optuna.samplers.RandomSampler(seed=seed))
-        options = {"study_name": record["study_name"], "storage": record["storage"],
-                   "sampler": sampler, "pruner": pruner(record["pruner"])}
+        sampler = (
+            optuna.samplers.TPESampler(seed=seed)
+            if record["sampler"] == "tpe"
+            else optuna.samplers.RandomSampler(seed=seed)
+        )
+        options = {
+            "study_name": record["study_name"],
+            "storage": record["storage"],
+            "sampler": sampler,
+            "pruner": pruner(record["pruner"]),
+        }
         if not create:
             return optuna.load_study(**options)
-        study = optuna.create_study(**options, direction=record["direction"],
-                                    load_if_exists=True)
+        study = optuna.create_study(**options, direction=record["direction"], load_if_exists=True)
         if "search" not in study.user_attrs and not study.get_trials(deepcopy=False):
             study.set_user_attr("search", search_attrs(record))  # new: this search's from now
         return study
@@ -142,8 +165,9 @@ class SweepStudy:
         if differs:
             return f"belongs to another search: {differs}"
         held = {trial.number: trial.params for trial in study.get_trials(deepcopy=False)}
-        missing = [str(trial["number"]) for trial in trials
-                   if held.get(trial["number"]) != trial["values"]]
+        missing = [
+            str(trial["number"]) for trial in trials if held.get(trial["number"]) != trial["values"]
+        ]
         if missing:
             return f"does not hold the sweep's trial(s) {', '.join(missing)} with their values"
         return None
@@ -165,17 +189,24 @@ class SweepStudy:
                 continue
             trial = by_number[number]
             state, value = trial_state(trial["status"], trial.get("value"))
-            study.add_trial(create_trial(state=state, value=value, params=trial["values"],
-                                         distributions=distributions))
+            study.add_trial(
+                create_trial(
+                    state=state, value=value, params=trial["values"], distributions=distributions
+                )
+            )
         return study
 
     def resume_hint(self) -> str:
         if self.own_file is None:
-            return (f"It is not the sweep's own {STUDY_FILE}, so it is not rebuilt from the "
-                    "points' records: restore it, then continue the sweep: python run.py "
-                    f"--resume-sweep {self.directory}")
-        return ("Once it can be used, continue the sweep: python run.py --resume-sweep "
-                f"{self.directory}")
+            return (
+                f"It is not the sweep's own {STUDY_FILE}, so it is not rebuilt from the "
+                "points' records: restore it, then continue the sweep: python run.py "
+                f"--resume-sweep {self.directory}"
+            )
+        return (
+            "Once it can be used, continue the sweep: python run.py --resume-sweep "
+            f"{self.directory}"
+        )
 
 
 def points_records(trials: list[dict]) -> str:
@@ -206,11 +237,13 @@ def param_distributions(params: dict) -> dict:
         if spec["kind"] == "choice":
             distributions[key] = CategoricalDistribution(spec["choices"])
         elif spec["kind"] == "int":
-            distributions[key] = IntDistribution(spec["low"], spec["high"], log=spec["log"],
-                                                 step=spec["step"] or 1)
+            distributions[key] = IntDistribution(
+                spec["low"], spec["high"], log=spec["log"], step=spec["step"] or 1
+            )
         else:
-            distributions[key] = FloatDistribution(spec["low"], spec["high"], log=spec["log"],
-                                                   step=spec["step"])
+            distributions[key] = FloatDistribution(
+                spec["low"], spec["high"], log=spec["log"], step=spec["step"]
+            )
     return distributions
 
 
@@ -219,8 +252,9 @@ def pruner(spec: dict):
 
     if spec["type"] == "none":
         return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=spec["startup_trials"],
-                                       n_warmup_steps=spec["warmup_epochs"])
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=spec["startup_trials"], n_warmup_steps=spec["warmup_epochs"]
+    )
 
 
 def study_errors() -> tuple[type[Exception], ...]:
@@ -231,8 +265,14 @@ def study_errors() -> tuple[type[Exception], ...]:
     import optuna
     from sqlalchemy.exc import SQLAlchemyError  # Optuna's database layer
 
-    return (KeyError, ValueError, RuntimeError, ImportError,
-            optuna.exceptions.OptunaError, SQLAlchemyError)
+    return (
+        KeyError,
+        ValueError,
+        RuntimeError,
+        ImportError,
+        optuna.exceptions.OptunaError,
+        SQLAlchemyError,
+    )
 
 
 def reason(error: Exception) -> str:
@@ -255,8 +295,9 @@ def damaged(error: Exception) -> bool:
 
     if isinstance(error, optuna.exceptions.StorageInternalError) and error.__cause__:
         error = error.__cause__
-    return isinstance(error, KeyError) or (isinstance(error, DatabaseError)
-                                           and not isinstance(error, OperationalError))
+    return isinstance(error, KeyError) or (
+        isinstance(error, DatabaseError) and not isinstance(error, OperationalError)
+    )
 
 
 def sqlite_file(storage: str) -> Path | None:

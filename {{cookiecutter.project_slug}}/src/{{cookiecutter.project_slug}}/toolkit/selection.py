@@ -12,8 +12,7 @@ import math
 class Selection:
     """The best epoch so far by `metric`, lowest (mode "min") or highest ("max")."""
 
-    def __init__(self, metric: str = "val/loss", mode: str = "min",
-                 patience: int | None = None):
+    def __init__(self, metric: str = "val/loss", mode: str = "min", patience: int | None = None):
         self.metric, self.mode, self.patience = metric, mode, patience
         self.best_value: float | None = None
         self.best_epoch: int | None = None
@@ -37,15 +36,21 @@ class Selection:
 
     def out_of_patience(self) -> bool:
         """Whether `patience` epochs have passed without a new best."""
-        return (self.patience is not None and self.best_epoch is not None
-                and self.last_epoch - self.best_epoch >= self.patience)
+        return (
+            self.patience is not None
+            and self.best_epoch is not None
+            and self.last_epoch - self.best_epoch >= self.patience
+        )
 
     def describe(self) -> str:
         return f"{self.metric} ({'lowest' if self.mode == 'min' else 'highest'})"
 
     def state(self) -> dict:
-        return {"best_value": self.best_value, "best_epoch": self.best_epoch,
-                "last_epoch": self.last_epoch}
+        return {
+            "best_value": self.best_value,
+            "best_epoch": self.best_epoch,
+            "last_epoch": self.last_epoch,
+        }
 
     def restore(self, state: dict) -> None:
         self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]

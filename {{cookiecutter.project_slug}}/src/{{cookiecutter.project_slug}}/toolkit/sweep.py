@@ -89,13 +89,20 @@ def start_sweep(args: argparse.Namespace, project: Project) -> int:
     else:
         points = sweep_points(sweep, sweep_file, project)
     if args.print_config and params is not None:
-        print(f"# every trial of the search: this config, with the values the study "
-              f"samples for {', '.join(params)}\n{dump(base)}", end="")
+        print(
+            f"# every trial of the search: this config, with the values the study "
+            f"samples for {', '.join(params)}\n{dump(base)}",
+            end="",
+        )
         return 0
     if args.print_config:
-        print("\n".join(f"# point {number}: {describe(values)}\n"
-                        f"{dump(point_config(base, values, number, sweep_file, project))}---"
-                        for number, values in enumerate(points)))
+        print(
+            "\n".join(
+                f"# point {number}: {describe(values)}\n"
+                f"{dump(point_config(base, values, number, sweep_file, project))}---"
+                for number, values in enumerate(points)
+            )
+        )
         return 0
     if params is None:
         check_values(sweep, base, sweep_file, project)
@@ -103,9 +110,15 @@ def start_sweep(args: argparse.Namespace, project: Project) -> int:
     return run_points(directory, record, project, args.jobs or 1, study)
 
 
-def create_sweep(args: argparse.Namespace, project: Project, sweep: dict, points: list[dict],
-                 base: dict, params: dict | None = None, configs: list[dict] | None = None
-                 ) -> tuple[Path, dict, object]:
+def create_sweep(
+    args: argparse.Namespace,
+    project: Project,
+    sweep: dict,
+    points: list[dict],
+    base: dict,
+    params: dict | None = None,
+    configs: list[dict] | None = None,
+) -> tuple[Path, dict, object]:
     """Record a checked sweep: its directory (locked by this process), sweep.yaml, the
     base config and the points' values (every point pending), and the points' `configs`
     where they are given (a job array's, submitted at once); and for a search (the
@@ -134,11 +147,14 @@ def create_sweep(args: argparse.Namespace, project: Project, sweep: dict, points
     record["points"] = [new_point(number, values) for number, values in enumerate(points)]
     study = None
     if params is not None:
-        record["search"] = {**search.study_record(sweep["search"], directory, base),
-                            "params": params}
+        record["search"] = {
+            **search.study_record(sweep["search"], directory, base),
+            "params": params,
+        }
         try:
-            study = search.open_study(record["search"], directory,
-                                      lambda: search_trials(record, project.root))
+            study = search.open_study(
+                record["search"], directory, lambda: search_trials(record, project.root)
+            )
         except UserError:
             # A storage that cannot be reached, or another search's study: nothing logged.
             shutil.rmtree(directory)
@@ -168,13 +184,16 @@ def resume_sweep(directory: Path, project: Project, jobs: int) -> int:
     if record["status"] == "submitted":
         take_sweep_from_slurm(directory, record, project.root)
 {% endif %}
-    repo = repo_to_record(argparse.Namespace(no_logging=False, allow_dirty_repo=False),
-                          project.root)
+    repo = repo_to_record(
+        argparse.Namespace(no_logging=False, allow_dirty_repo=False), project.root
+    )
     commit = record["git"]["commit"]
     if repo.commit != commit:
-        raise UserError(f"the sweep was made at commit {commit[:12]}, but HEAD is "
-                        f"{repo.commit[:12]}; its points must all run the same code. "
-                        f"`git checkout {commit[:12]}` and resume the sweep again.")
+        raise UserError(
+            f"the sweep was made at commit {commit[:12]}, but HEAD is "
+            f"{repo.commit[:12]}; its points must all run the same code. "
+            f"`git checkout {commit[:12]}` and resume the sweep again."
+        )
     for point in record["points"]:
         if point["status"] == "running":  # the sweep's process was killed while it ran
             settle(point, directory, project.root)
@@ -188,9 +207,12 @@ def resume_sweep(directory: Path, project: Project, jobs: int) -> int:
     study = None
     if "search" in record:
         search.require_optuna(directory / SWEEP_RECORD)
-        study = search.open_study(record["search"], directory,
-                                  lambda: search_trials(record, project.root),
-                                  asked=len(record["points"]))
+        study = search.open_study(
+            record["search"],
+            directory,
+            lambda: search_trials(record, project.root),
+            asked=len(record["points"]),
+        )
     record.update(status="running", ended=None)
     write_sweep(directory, record)
     return run_points(directory, record, project, jobs, study)
@@ -239,20 +261,25 @@ def wait_for_run(run: Path, number: int) -> None:
     training it, and the run's own record says how it ended once it lets go."""
     if not in_use(run):
         return
-    print(f"sweep point {number}: its run {run} is still held by its process (a point "
-          "stops at a checkpoint when its sweep dies); waiting for it to end", flush=True)
+    print(
+        f"sweep point {number}: its run {run} is still held by its process (a point "
+        "stops at a checkpoint when its sweep dies); waiting for it to end",
+        flush=True,
+    )
     try:
         while in_use(run):
             time.sleep(0.5)
     except KeyboardInterrupt:
-        raise UserError("stopped waiting; the sweep is as it was. Resume it again once "
-                        f"{run} is no longer in use.") from None
+        raise UserError(
+            "stopped waiting; the sweep is as it was. Resume it again once "
+            f"{run} is no longer in use."
+        ) from None
 
 
-def point_check(directory: str, number: str, project: Project
-                ) -> Callable[[dict, RepoState], None]:
+def point_check(directory: str, number: str, project: Project) -> Callable[[dict, RepoState], None]:
     """In a point's own run.py (--sweep-point), called before its run directory is made:
     refuses a point whose commit or config is not the one its sweep recorded."""
+
     def check(config: dict, repo: RepoState) -> None:
         sweep_directory, point_number = Path(directory), int(number)
         record = read_sweep(sweep_directory)
@@ -263,18 +290,25 @@ def point_check(directory: str, number: str, project: Project
                 f"{commit[:12]}, but HEAD is now {repo.commit[:12]}: refused before "
                 "training, and the sweep starts no further point. Put the checkout back "
                 f"(git checkout {commit[:12]}) and continue: python run.py --resume-sweep "
-                f"{sweep_directory}")
+                f"{sweep_directory}"
+            )
         point = read_point(sweep_directory, point_number)
-        expected = point_config(sweep_base(sweep_directory, record), point["values"],
-                                point_number, Path(record["sweep_file"]), project)
-        differences = config_differences(expected, config, names=("the sweep's record",
-                                                                  "the file"))
+        expected = point_config(
+            sweep_base(sweep_directory, record),
+            point["values"],
+            point_number,
+            Path(record["sweep_file"]),
+            project,
+        )
+        differences = config_differences(expected, config, names=("the sweep's record", "the file"))
         if differences:
             listed = "\n  ".join(differences)
             raise UserError(
                 f"{point_file(sweep_directory, point_number)} is not the config sweep "
                 f"{record['id']} recorded for point {point_number}:\n  {listed}\nA point "
-                "runs its sweep's values; to run others, start another sweep.")
+                "runs its sweep's values; to run others, start another sweep."
+            )
+
     return check
 
 
@@ -288,8 +322,11 @@ def join_sweep(run: RunDirectory, directory: str, number: str, project_root: Pat
     if "search" in record:  # where the run reports to its trial, which may prune it
         study = record["search"]
         run.metadata["sweep"]["trial"] = {
-            "number": point["trial"], "study_name": study["study_name"],
-            "storage": study["storage"], "pruner": study["pruner"],
-            "search": search_study.search_attrs(study)}  # its study's attrs, as TrialPruning checks
+            "number": point["trial"],
+            "study_name": study["study_name"],
+            "storage": study["storage"],
+            "pruner": study["pruner"],
+            "search": search_study.search_attrs(study),
+        }  # its study's attrs, as TrialPruning checks
     run.write_metadata()
     write_text(directory / "points" / f"{number}.run", str(run.path.relative_to(project_root)))

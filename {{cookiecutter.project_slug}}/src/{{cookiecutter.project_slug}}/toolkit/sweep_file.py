@@ -18,17 +18,24 @@ from {{ cookiecutter.project_slug }}.toolkit import search
 from {{ cookiecutter.project_slug }}.toolkit.config import key_path, set_key, validate
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
-from {{ cookiecutter.project_slug }}.toolkit.yaml_files import located, parse_config, read_text, shown
+from {{ cookiecutter.project_slug }}.toolkit.yaml_files import (
+    located,
+    parse_config,
+    read_text,
+    shown,
+)
 
 SWEEP_KEYS = ("description", "grid", "variants", "seeds", "search")
 NON_EMPTY = Length(min=1, msg="expected at least one entry")
-SWEEP_FILE = Schema({
-    Optional("description"): str,
-    Optional("grid"): All({str: All(list, NON_EMPTY)}, NON_EMPTY),
-    Optional("variants"): All([All({str: object}, NON_EMPTY)], NON_EMPTY),
-    Optional("seeds"): All([int], NON_EMPTY),
-    Optional("search"): search.SEARCH,  # Optuna's trials (search.py)
-})
+SWEEP_FILE = Schema(
+    {
+        Optional("description"): str,
+        Optional("grid"): All({str: All(list, NON_EMPTY)}, NON_EMPTY),
+        Optional("variants"): All([All({str: object}, NON_EMPTY)], NON_EMPTY),
+        Optional("seeds"): All([int], NON_EMPTY),
+        Optional("search"): search.SEARCH,  # Optuna's trials (search.py)
+    }
+)
 PROGRESS_EVERY = 2.0  # seconds between two lines of a long check's progress
 
 
@@ -43,20 +50,24 @@ def read_sweep_file(path: Path) -> dict:
         raise UserError(f"{path} must hold a mapping with keys {', '.join(SWEEP_KEYS)}")
     unknown = [key for key in sweep if key not in SWEEP_KEYS]
     if unknown:
-        raise UserError(f"{path}: unknown key {shown(unknown[0])}; a sweep file holds "
-                        f"{', '.join(SWEEP_KEYS)}")
+        raise UserError(
+            f"{path}: unknown key {shown(unknown[0])}; a sweep file holds {', '.join(SWEEP_KEYS)}"
+        )
     try:
         sweep = SWEEP_FILE(sweep)
     except MultipleInvalid as error:
-        problems = "\n".join(f"  - {'.'.join(map(str, problem.path))}: {problem.msg}"
-                             for problem in error.errors)
+        problems = "\n".join(
+            f"  - {'.'.join(map(str, problem.path))}: {problem.msg}" for problem in error.errors
+        )
         raise UserError(f"{path} has {len(error.errors)} problem(s):\n{problems}") from None
     if not ({"grid", "variants", "seeds", "search"} & sweep.keys()):
         raise UserError(f"{path} holds no points: give a grid, variants, seeds or a search")
     combined = [key for key in ("grid", "variants", "seeds") if key in sweep]
     if "search" in sweep and combined:
-        raise UserError(f"{path}: a search samples its own points; leave out {combined[0]} "
-                        "(each trial runs the config's seed unless the search varies seed)")
+        raise UserError(
+            f"{path}: a search samples its own points; leave out {combined[0]} "
+            "(each trial runs the config's seed unless the search varies seed)"
+        )
     return sweep
 
 
@@ -66,20 +77,29 @@ def sweep_points(sweep: dict, path: Path, project: Project) -> list[dict]:
     grid = sweep.get("grid", {})
     variants = sweep.get("variants", [{}])
     seeds = [{"seed": seed} for seed in sweep.get("seeds", [])] or [{}]
-    for where, keys in [("grid", grid), *((f"variants[{index}]", variant)
-                                          for index, variant in enumerate(variants))]:
+    for where, keys in [
+        ("grid", grid),
+        *((f"variants[{index}]", variant) for index, variant in enumerate(variants)),
+    ]:
         for dotted in keys:
             key_path(dotted, f"{path}: {where}:", project.schema)  # one a config can hold
             if where != "grid" and dotted in grid:
-                raise UserError(f"{path}: {dotted} is in both the grid and {where}; "
-                                "a key varies in one of them")
+                raise UserError(
+                    f"{path}: {dotted} is in both the grid and {where}; a key varies in one of them"
+                )
             if dotted == "seed" and seeds != [{}]:
-                raise UserError(f"{path}: seed is in {where} and seeds is given; "
-                                "set the seeds in one of them")
-    combinations = [dict(zip(grid, values, strict=True))
-                    for values in itertools.product(*grid.values())]
-    return [{**combination, **variant, **seed} for combination in combinations
-            for variant in variants for seed in seeds]
+                raise UserError(
+                    f"{path}: seed is in {where} and seeds is given; set the seeds in one of them"
+                )
+    combinations = [
+        dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())
+    ]
+    return [
+        {**combination, **variant, **seed}
+        for combination in combinations
+        for variant in variants
+        for seed in seeds
+    ]
 
 
 def check_values(sweep: dict, base: dict, sweep_file: Path, project: Project) -> None:
@@ -93,15 +113,20 @@ def check_values(sweep: dict, base: dict, sweep_file: Path, project: Project) ->
         point_config(base, values, None, sweep_file, project)
         if time.monotonic() - shown > PROGRESS_EVERY:  # tens of thousands take seconds
             shown = time.monotonic()
-            print(f"checking the sweep's values on the config: {checked} of {len(alone)}",
-                  flush=True)
-    print(f"checked the sweep's {len(alone)} value{'s' if len(alone) != 1 else ''} on the "
-          f"config in {time.monotonic() - started:.1f} s; each point's whole config is "
-          "checked as it starts", flush=True)
+            print(
+                f"checking the sweep's values on the config: {checked} of {len(alone)}", flush=True
+            )
+    print(
+        f"checked the sweep's {len(alone)} value{'s' if len(alone) != 1 else ''} on the "
+        f"config in {time.monotonic() - started:.1f} s; each point's whole config is "
+        "checked as it starts",
+        flush=True,
+    )
 
 
-def point_config(base: dict, values: dict, number: int | None, sweep_file: Path,
-                 project: Project) -> dict:
+def point_config(
+    base: dict, values: dict, number: int | None, sweep_file: Path, project: Project
+) -> dict:
     """The base config with the point's values set, validated as a single run's is.
     Its description names the values (unless a point sets one itself): the base config's
     alone would say the same of every point, and be wrong where a value changes it."""

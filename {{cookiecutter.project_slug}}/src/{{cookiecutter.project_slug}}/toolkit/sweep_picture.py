@@ -52,9 +52,13 @@ def draw_picture(directory: Path, record: dict, project_root: Path) -> str:
         draw(directory / PICTURE, record, project_root)
     except Exception as error:  # anything at all: the sweep goes on without it
         why = f"{type(error).__name__}: {error}".splitlines()[0]
-        print(f"warning: the sweep's picture was not drawn ({why}); the points' results "
-              f"stand. Draw it again with: python run.py --list --sweep {record['id']} "
-              "--picture", file=sys.stderr, flush=True)
+        print(
+            f"warning: the sweep's picture was not drawn ({why}); the points' results "
+            f"stand. Draw it again with: python run.py --list --sweep {record['id']} "
+            "--picture",
+            file=sys.stderr,
+            flush=True,
+        )
         return f"not drawn: {why}"
     return PICTURE
 
@@ -71,8 +75,9 @@ def draw(path: Path, record: dict, project_root: Path) -> None:
     panels = len(keys) + 1
     columns = min(panels, MOST_COLUMNS)
     rows = math.ceil(panels / columns)
-    figure = Figure(figsize=(PANEL_INCHES[0] * columns, PANEL_INCHES[1] * rows),
-                    layout="constrained")
+    figure = Figure(
+        figsize=(PANEL_INCHES[0] * columns, PANEL_INCHES[1] * rows), layout="constrained"
+    )
     FigureCanvasAgg(figure)  # the Agg backend draws it: no display involved
     axes = figure.subplots(rows, columns, squeeze=False).flatten()
     groups = settings(shown)
@@ -128,14 +133,21 @@ def draw_key(axis, key: str, groups: list[Setting], metric: str | None) -> None:
     for name, members in lines.items():
         members.sort(key=position)
         spreads = [setting.best() for setting in members]
-        drawn = axis.errorbar([position(setting) for setting in members],
-                              [spread.mean for spread in spreads],
-                              yerr=[spread.std or 0.0 for spread in spreads],
-                              marker="o", capsize=3, label=name or None)
-        seeds = [(position(setting), point.best_value) for setting in members
-                 for point in setting.finished if point.best_value is not None]
-        axis.scatter(*zip(*seeds, strict=True), s=12, alpha=0.35,
-                     color=drawn.lines[0].get_color())
+        drawn = axis.errorbar(
+            [position(setting) for setting in members],
+            [spread.mean for spread in spreads],
+            yerr=[spread.std or 0.0 for spread in spreads],
+            marker="o",
+            capsize=3,
+            label=name or None,
+        )
+        seeds = [
+            (position(setting), point.best_value)
+            for setting in members
+            for point in setting.finished
+            if point.best_value is not None
+        ]
+        axis.scatter(*zip(*seeds, strict=True), s=12, alpha=0.35, color=drawn.lines[0].get_color())
         seed_values += [value for _, value in seeds]
     if spans_decades(seed_values):
         axis.set_yscale("log")
@@ -143,19 +155,24 @@ def draw_key(axis, key: str, groups: list[Setting], metric: str | None) -> None:
         axis.legend(fontsize="small")
 
 
-def draw_curves(axis, points: list[PointResult], metric: str | None,
-                project_root: Path) -> None:
+def draw_curves(axis, points: list[PointResult], metric: str | None, project_root: Path) -> None:
     """The metric at each epoch of each point's run, a line per point."""
     axis.set_title(f"{metric or 'the selected metric'} per epoch")
     axis.set_xlabel("epoch")
     axis.set_ylabel(metric or "")
     drawn = []
     for point in points:
-        epochs, values = (epoch_curve(project_root / point.run, metric)
-                          if point.run and metric else ([], []))
+        epochs, values = (
+            epoch_curve(project_root / point.run, metric) if point.run and metric else ([], [])
+        )
         if epochs:
-            axis.plot(epochs, values, marker=".", linestyle="-" if point.finished else "--",
-                      label=f"{point.number}: {label(point.values)}")
+            axis.plot(
+                epochs,
+                values,
+                marker=".",
+                linestyle="-" if point.finished else "--",
+                label=f"{point.number}: {label(point.values)}",
+            )
             drawn += values
     if not drawn:
         nothing_yet(axis)
@@ -181,8 +198,11 @@ def epoch_curve(run: Path, metric: str) -> tuple[list[int], list[float]]:
     if not {metric, EPOCH_TAG} <= set(events.Tags()[SCALARS]):
         return [], []
     epoch_at = {event.step: int(event.value) for event in events.Scalars(EPOCH_TAG)}
-    by_epoch = {epoch_at[event.step]: event.value for event in events.Scalars(metric)
-                if event.step in epoch_at}
+    by_epoch = {
+        epoch_at[event.step]: event.value
+        for event in events.Scalars(metric)
+        if event.step in epoch_at
+    }
     epochs = sorted(by_epoch)
     return epochs, [by_epoch[epoch] for epoch in epochs]
 
@@ -190,8 +210,7 @@ def epoch_curve(run: Path, metric: str) -> tuple[list[int], list[float]]:
 def spans_decades(values: list[float]) -> bool:
     """Whether positive numbers span LOG_SCALE_DECADES powers of ten or more."""
     values = [value for value in values if value is not None]
-    return (bool(values) and min(values) > 0
-            and max(values) / min(values) >= 10 ** LOG_SCALE_DECADES)
+    return bool(values) and min(values) > 0 and max(values) / min(values) >= 10**LOG_SCALE_DECADES
 
 
 def label(values: dict) -> str:
@@ -204,5 +223,12 @@ def text(value: object) -> str:
 
 
 def nothing_yet(axis) -> None:
-    axis.text(0.5, 0.5, "no finished point yet", transform=axis.transAxes, ha="center",
-              va="center", color="gray")
+    axis.text(
+        0.5,
+        0.5,
+        "no finished point yet",
+        transform=axis.transAxes,
+        ha="center",
+        va="center",
+        color="gray",
+    )

@@ -46,8 +46,7 @@ SUMMARY_POINTS = 20  # the unfinished points a sweep's last message names
 
 
 def new_point(number: int, values: dict) -> dict:
-    return {"point": number, "values": values, "status": "pending", "run": None,
-            "exit_code": None}
+    return {"point": number, "values": values, "status": "pending", "run": None, "exit_code": None}
 
 
 def point_file(directory: Path, number: int) -> Path:
@@ -73,8 +72,10 @@ def point_state_file(directory: Path, number: int) -> Path:
 
 def write_sweep(directory: Path, record: dict) -> None:
     """sweep.yaml: the record but its points, which have files of their own."""
-    write_text(directory / SWEEP_RECORD,
-               dump({key: value for key, value in record.items() if key != "points"}))
+    write_text(
+        directory / SWEEP_RECORD,
+        dump({key: value for key, value in record.items() if key != "points"}),
+    )
 
 
 def write_point(directory: Path, point: dict) -> None:
@@ -102,10 +103,13 @@ def read_record(directory: Path) -> dict:
     count = max(len(index), max(states, default=-1) + 1)
     missing = [number for number in range(len(index), count) if number not in states]
     if missing:
-        raise UserError(f"the record of the sweep in {directory} is damaged: "
-                        f"{point_state_file(directory, missing[0])} is missing")
-    record["points"] = [states.get(number) or new_point(number, index[number])
-                        for number in range(count)]
+        raise UserError(
+            f"the record of the sweep in {directory} is damaged: "
+            f"{point_state_file(directory, missing[0])} is missing"
+        )
+    record["points"] = [
+        states.get(number) or new_point(number, index[number]) for number in range(count)
+    ]
     return record
 
 
@@ -115,8 +119,7 @@ def read_sweep(directory: Path) -> dict:
     try:
         record = parse_record(read_text(path))
     except FileNotFoundError:
-        raise UserError(f"{directory} is not a sweep directory: it has no {SWEEP_RECORD}"
-                        ) from None
+        raise UserError(f"{directory} is not a sweep directory: it has no {SWEEP_RECORD}") from None
     except (OSError, yaml.YAMLError) as error:
         raise UserError(f"cannot read {path}: {error}") from None
     if not isinstance(record, dict) or not {"id", "status", "git"} <= record.keys():
@@ -153,9 +156,11 @@ def sweep_base(directory: Path, record: dict) -> dict:
         raise UserError(f"cannot read {path}: {error.strerror}") from None
     recorded = record.get("base_config_sha256")
     if recorded is not None and hashlib.sha256(text.encode()).hexdigest() != recorded:
-        raise UserError(f"{path} has changed since sweep {record['id']} recorded it, so "
-                        "its points would not run the config it was started with. Put it "
-                        "back as it was, or start a new sweep.")
+        raise UserError(
+            f"{path} has changed since sweep {record['id']} recorded it, so "
+            "its points would not run the config it was started with. Put it "
+            "back as it was, or start a new sweep."
+        )
     return parse_config(text)
 
 
@@ -183,15 +188,21 @@ def summary(directory: Path, record: dict) -> str:
     counts = {}
     for point in record["points"]:
         counts[point["status"]] = counts.get(point["status"], 0) + 1
-    lines = [f"sweep {record['id']} {record['status']}: "
-             + ", ".join(f"{count} {status}" for status, count in counts.items())]
+    lines = [
+        f"sweep {record['id']} {record['status']}: "
+        + ", ".join(f"{count} {status}" for status, count in counts.items())
+    ]
     unfinished = [point for point in record["points"] if point["status"] != "finished"]
     for point in unfinished[:SUMMARY_POINTS]:
-        lines.append(f"  point {point['point']} ({describe(point['values'])}): "
-                     f"{point['status']}, run directory {point['run'] or 'none'}")
+        lines.append(
+            f"  point {point['point']} ({describe(point['values'])}): "
+            f"{point['status']}, run directory {point['run'] or 'none'}"
+        )
     if len(unfinished) > SUMMARY_POINTS:
-        lines.append(f"  ... and {len(unfinished) - SUMMARY_POINTS} more: python run.py "
-                     f"--list --sweep {record['id']}")
+        lines.append(
+            f"  ... and {len(unfinished) - SUMMARY_POINTS} more: python run.py "
+            f"--list --sweep {record['id']}"
+        )
     if record["status"] == "interrupted":
         lines.append(f"continue it with: python run.py --resume-sweep {directory}")
     return "\n".join(lines)

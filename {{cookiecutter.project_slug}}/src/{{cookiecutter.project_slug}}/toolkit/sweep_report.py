@@ -49,8 +49,9 @@ from {{ cookiecutter.project_slug }}.toolkit.sweep_results import (
 )
 
 
-def show_sweep(argument: str, logs_root: Path, project_root: Path, output_format: str,
-               redraw: bool) -> int:
+def show_sweep(
+    argument: str, logs_root: Path, project_root: Path, output_format: str, redraw: bool
+) -> int:
     """Print the sweep's tables (or records) in `output_format`, after drawing its
     picture again if `redraw`; run.py's exit code (1: the picture could not be drawn)."""
     directory = sweep_directory(argument, logs_root, project_root)
@@ -73,14 +74,17 @@ def sweep_directory(argument: str, logs_root: Path, project_root: Path) -> Path:
     known = sorted(path.parent.name for path in folder.glob(f"*/{SWEEP_RECORD}"))
     where = shown_path(folder, project_root)
     if not known:
-        raise UserError(f"no sweep {argument}: {where}/ holds none yet (python run.py CONFIG "
-                        "--sweep SWEEP_FILE starts one)")
-    raise UserError(f"no sweep {argument}; give the id of one of the sweeps in {where}/ "
-                    "(or its directory):\n" + "\n".join(f"  {name}" for name in known))
+        raise UserError(
+            f"no sweep {argument}: {where}/ holds none yet (python run.py CONFIG "
+            "--sweep SWEEP_FILE starts one)"
+        )
+    raise UserError(
+        f"no sweep {argument}; give the id of one of the sweeps in {where}/ "
+        "(or its directory):\n" + "\n".join(f"  {name}" for name in known)
+    )
 
 
-def sweep_listing(directory: Path, record: dict, project_root: Path,
-                  output_format: str) -> str:
+def sweep_listing(directory: Path, record: dict, project_root: Path, output_format: str) -> str:
     points = point_results(record, project_root)
     groups = settings(points)
     keys, tags = swept_keys(points), final_test_tags(points)
@@ -89,9 +93,14 @@ def sweep_listing(directory: Path, record: dict, project_root: Path,
     records = [point_record(point, keys, tags) for point in points]
     if output_format == "csv":
         return as_csv(records, list(records[0]))
-    return as_json({"status": status_now(directory, record), "commit": record["git"]["commit"],
-                    "points": records,
-                    "settings": [setting_record(setting, keys, tags) for setting in groups]})
+    return as_json(
+        {
+            "status": status_now(directory, record),
+            "commit": record["git"]["commit"],
+            "points": records,
+            "settings": [setting_record(setting, keys, tags) for setting in groups],
+        }
+    )
 
 
 def point_record(point: PointResult, keys: list[str], tags: list[str]) -> dict:
@@ -114,37 +123,66 @@ def setting_record(setting: Setting, keys: list[str], tags: list[str]) -> dict:
         "points": [point.number for point in setting.points],
         "n": len(setting.finished),
         "best_metric": setting.best_metric,
-        **{f"{name}_{statistic}": getattr(spread, statistic) if spread else None
-           for name, spread in numbers.items() for statistic in ("mean", "std")},
+        **{
+            f"{name}_{statistic}": getattr(spread, statistic) if spread else None
+            for name, spread in numbers.items()
+            for statistic in ("mean", "std")
+        },
     }
 
 
-def tables(directory: Path, record: dict, points: list[PointResult], groups: list[Setting],
-           project_root: Path) -> str:
+def tables(
+    directory: Path,
+    record: dict,
+    points: list[PointResult],
+    groups: list[Setting],
+    project_root: Path,
+) -> str:
     keys, tags = swept_keys(points), final_test_tags(points)
     # A column per selection metric: a sweep may vary it.
     metrics = list(dict.fromkeys(point.best_metric for point in points if point.best_metric))
-    heading = (f"sweep {record['id']}, {status_now(directory, record)}, "
-               f"commit {record['git']['commit'][:12]}")
+    heading = (
+        f"sweep {record['id']}, {status_now(directory, record)}, "
+        f"commit {record['git']['commit'][:12]}"
+    )
     lines = [heading + (f": {record['description']}" if record.get("description") else "")]
-    rows = [("point", *keys, "status", "run directory", *(f"best {metric}" for metric in metrics),
-             *tags)]
-    rows += [(str(point.number), *(value_cell(point.values, key) for key in keys),
-              point.status, point.run or ABSENT,
-              *(best_cell(point) if point.best_metric == metric else ABSENT
-                for metric in metrics),
-              *(number_cell(point.final_test.get(tag)) for tag in tags))
-             for point in points]
+    rows = [
+        (
+            "point",
+            *keys,
+            "status",
+            "run directory",
+            *(f"best {metric}" for metric in metrics),
+            *tags,
+        )
+    ]
+    rows += [
+        (
+            str(point.number),
+            *(value_cell(point.values, key) for key in keys),
+            point.status,
+            point.run or ABSENT,
+            *(best_cell(point) if point.best_metric == metric else ABSENT for metric in metrics),
+            *(number_cell(point.final_test.get(tag)) for tag in tags),
+        )
+        for point in points
+    ]
     lines += aligned([tuple(map(printable, row)) for row in rows])
     if has_seeds(groups):
         setting_keys = [key for key in keys if key != SEED]
         rows = [(*setting_keys, "n", *(f"best {metric}" for metric in metrics), *tags)]
-        rows += [(*(value_cell(setting.values, key) for key in setting_keys),
-                  finished_count(setting),
-                  *(spread_cell(setting.best()) if setting.best_metric == metric else ABSENT
-                    for metric in metrics),
-                  *(spread_cell(setting.final_test(tag)) for tag in tags))
-                 for setting in groups]
+        rows += [
+            (
+                *(value_cell(setting.values, key) for key in setting_keys),
+                finished_count(setting),
+                *(
+                    spread_cell(setting.best()) if setting.best_metric == metric else ABSENT
+                    for metric in metrics
+                ),
+                *(spread_cell(setting.final_test(tag)) for tag in tags),
+            )
+            for setting in groups
+        ]
         lines += ["", "mean ± std over seeds (n: the finished ones)"]
         lines += aligned([tuple(map(printable, row)) for row in rows])
     lines.append(picture_line(directory, record, project_root))
@@ -172,7 +210,7 @@ def spread_cell(spread: Spread | None) -> str:
 
 
 def finished_count(setting: Setting) -> str:
-    """"2", or "1 of 2" when some of its points have not finished."""
+    """ "2", or "1 of 2" when some of its points have not finished."""
     finished, total = len(setting.finished), len(setting.points)
     return str(finished) if finished == total else f"{finished} of {total}"
 

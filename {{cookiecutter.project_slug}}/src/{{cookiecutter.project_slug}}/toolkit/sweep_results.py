@@ -47,6 +47,7 @@ class PointResult:
 @dataclass
 class Spread:
     """A number over a setting's finished points."""
+
     mean: float
     std: float | None  # None for a single point
 
@@ -77,8 +78,12 @@ def point_results(record: dict, project_root: Path) -> list[PointResult]:
 
 
 def point_result(point: dict, project_root: Path) -> PointResult:
-    result = PointResult(number=point["point"], values=point.get("values") or {},
-                         status=str(point.get("status")), run=point.get("run"))
+    result = PointResult(
+        number=point["point"],
+        values=point.get("values") or {},
+        status=str(point.get("status")),
+        run=point.get("run"),
+    )
     metadata = run_metadata(project_root / result.run) if result.run else None
 {% if cookiecutter.slurm %}
     if result.status == "queued" and metadata:
@@ -98,10 +103,12 @@ def point_result(point: dict, project_root: Path) -> PointResult:
     final_test = metadata.get("final_test") if metadata else None
     results = final_test.get("results") if isinstance(final_test, dict) else None
     if isinstance(results, dict):
-        result.final_test = {f"{phase}/{name}": number(value)
-                             for phase, values in sorted(results.items())
-                             if isinstance(values, dict)
-                             for name, value in sorted(values.items())}
+        result.final_test = {
+            f"{phase}/{name}": number(value)
+            for phase, values in sorted(results.items())
+            if isinstance(values, dict)
+            for name, value in sorted(values.items())
+        }
     return result
 
 
@@ -153,5 +160,4 @@ def spread(numbers: list[float | None]) -> Spread | None:
     numbers = [value for value in numbers if value is not None]
     if not numbers:
         return None
-    return Spread(statistics.mean(numbers),
-                  statistics.stdev(numbers) if len(numbers) > 1 else None)
+    return Spread(statistics.mean(numbers), statistics.stdev(numbers) if len(numbers) > 1 else None)

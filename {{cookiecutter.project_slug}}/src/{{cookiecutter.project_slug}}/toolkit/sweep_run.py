@@ -18,7 +18,11 @@ from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.repo import repo_state
 from {{ cookiecutter.project_slug }}.toolkit.run_directory import now
-from {{ cookiecutter.project_slug }}.toolkit.stopping import SIGNALS, ForwardedSignals, signal_exit_code
+from {{ cookiecutter.project_slug }}.toolkit.stopping import (
+    SIGNALS,
+    ForwardedSignals,
+    signal_exit_code,
+)
 from {{ cookiecutter.project_slug }}.toolkit.sweep_file import describe, point_config
 from {{ cookiecutter.project_slug }}.toolkit.sweep_picture import draw_picture
 from {{ cookiecutter.project_slug }}.toolkit.sweep_record import (
@@ -46,8 +50,7 @@ UNFINISHED = ("pending", "running", "interrupted")  # what --resume-sweep runs a
 ENDED = ("finished", "pruned", "failed")  # a point's run that will not run again
 
 
-def run_points(directory: Path, record: dict, project: Project, jobs: int,
-               study=None) -> int:
+def run_points(directory: Path, record: dict, project: Project, jobs: int, study=None) -> int:
     """Run the unfinished points, up to `jobs` at once, each a child run.py; for a search
     (`study`, an Optuna study), ask it for new trials until `trials` have been asked. A
     stop signal goes to every running point, and no further point starts. The record
@@ -61,8 +64,9 @@ def run_points(directory: Path, record: dict, project: Project, jobs: int,
         raise
 
 
-def run_points_until_done(directory: Path, record: dict, project: Project, jobs: int,
-                          study=None) -> int:
+def run_points_until_done(
+    directory: Path, record: dict, project: Project, jobs: int, study=None
+) -> int:
     signals = ForwardedSignals().install()
     points = record["points"]
     announce(directory, record, jobs, searching=study is not None)
@@ -121,16 +125,23 @@ def run_points_until_done(directory: Path, record: dict, project: Project, jobs:
 
 def announce(directory: Path, record: dict, jobs: int, searching: bool) -> None:
     points = len(record["points"])
-    print(f"sweep {record['id']}: " + (
-        f"a search of {record['search']['trials']} trials (its study: "
-        f"{record['search']['storage']})" if searching
-        else f"{points} point{'s' if points != 1 else ''}")
+    print(
+        f"sweep {record['id']}: "
+        + (
+            f"a search of {record['search']['trials']} trials (its study: "
+            f"{record['search']['storage']})"
+            if searching
+            else f"{points} point{'s' if points != 1 else ''}"
+        )
         + (f", up to {jobs} at once" if jobs > 1 else "")
-        + f", recorded in {directory}", flush=True)
+        + f", recorded in {directory}",
+        flush=True,
+    )
 
 
-def end_sweep(directory: Path, record: dict, project: Project, stopped_by: str | None,
-              change: str | None) -> int:
+def end_sweep(
+    directory: Path, record: dict, project: Project, stopped_by: str | None, change: str | None
+) -> int:
     """Record how the sweep ended, once no point runs: interrupted by a stop signal
     (`stopped_by`) or a `change` that let no further point start, failed if a point
     failed, else finished; run.py's exit code."""
@@ -141,7 +152,7 @@ def end_sweep(directory: Path, record: dict, project: Project, stopped_by: str |
         raise UserError(change)
     points = record["points"]
     failed = [point["point"] for point in points if point["status"] == "failed"]
-    record["status"] = ("interrupted" if stopped_by else "failed" if failed else "finished")
+    record["status"] = "interrupted" if stopped_by else "failed" if failed else "finished"
     record["ended"] = now()
     record["picture"] = draw_picture(directory, record, project.root)  # or why not
     write_sweep(directory, record)
@@ -160,21 +171,26 @@ def ask_trial(study, directory: Path, record: dict) -> dict:
     return point
 
 
-def config_written(point: dict, base: dict, directory: Path, record: dict,
-                   project: Project) -> bool:
+def config_written(
+    point: dict, base: dict, directory: Path, record: dict, project: Project
+) -> bool:
     """Before a point starts afresh: its config (the base config with its values),
     validated and written for its run.py to read. False, with the point failed, where
     the schema rejects that combination of values."""
     if point["status"] == "interrupted" and point["run"]:
         return True  # resumed from its run, which holds its config
     try:
-        config = point_config(base, point["values"], point["point"],
-                              Path(record["sweep_file"]), project)
+        config = point_config(
+            base, point["values"], point["point"], Path(record["sweep_file"]), project
+        )
     except UserError as error:
         point.update(status="failed", error=str(error))
         write_point(directory, point)
-        print(f"sweep point {point['point']} failed: its values are not a valid config: "
-              f"{error}", file=sys.stderr, flush=True)
+        print(
+            f"sweep point {point['point']} failed: its values are not a valid config: {error}",
+            file=sys.stderr,
+            flush=True,
+        )
         return False
     write_text(point_file(directory, point["point"]), dump(config))
     return True
@@ -191,25 +207,41 @@ def tell(study, point: dict, record: dict, directory: Path, project_root: Path) 
 def search_trials(record: dict, project_root: Path) -> list[dict]:
     """The search's trials as its points record them, from which search_study.py rebuilds a
     lost study: each one's number, values, status and (finished) its run's best value."""
-    return [{"number": point["trial"], "values": point["values"], "status": point["status"],
-             "value": (run_record(project_root, point["run"]).get("best") or {}).get("value")}
-            for point in record["points"]]
+    return [
+        {
+            "number": point["trial"],
+            "values": point["values"],
+            "status": point["status"],
+            "value": (run_record(project_root, point["run"]).get("best") or {}).get("value"),
+        }
+        for point in record["points"]
+    ]
 
 
-def start_point(directory: Path, record: dict, point: dict, slot: "Slot",
-                project_root: Path, signals: ForwardedSignals) -> subprocess.Popen:
+def start_point(
+    directory: Path,
+    record: dict,
+    point: dict,
+    slot: "Slot",
+    project_root: Path,
+    signals: ForwardedSignals,
+) -> subprocess.Popen:
     """Record the point running and start its run.py at the sweep's commit, in `slot`;
     `end_point` settles it when it ends. A point interrupted before resumes in its own
     run directory with the CPU threads it had (threads change floating-point results)."""
     number = point["point"]
     if point["status"] == "interrupted" and point["run"]:
         arguments = ["--resume", point["run"]]
-        threads = (point["threads"] if "threads" in point
-                   else point_threads(directory, number, slot))
+        threads = point["threads"] if "threads" in point else point_threads(directory, number, slot)
     else:
         flags = [f"--{flag}" for flag, given in record["flags"].items() if given]
-        arguments = [str(point_file(directory, number)), *flags,
-                     "--sweep-point", str(directory), str(number)]
+        arguments = [
+            str(point_file(directory, number)),
+            *flags,
+            "--sweep-point",
+            str(directory),
+            str(number),
+        ]
         threads = point_threads(directory, number, slot)
     variables = {"OMP_NUM_THREADS": str(threads)} if threads is not None else {}
     if slot.gpus is not None:
@@ -217,21 +249,28 @@ def start_point(directory: Path, record: dict, point: dict, slot: "Slot",
     point.update(status="running", threads=threads, gpus=slot.gpus)
     write_point(directory, point)
     total = record["search"]["trials"] if "search" in record else len(record["points"])
-    described = (f"sweep point {number} ({number + 1} of {total}): "
-                 f"{describe(point['values'])}")
+    described = f"sweep point {number} ({number + 1} of {total}): {describe(point['values'])}"
     if not slot.own_log:
         print(described, flush=True)  # flushed now: the point's run.py writes after it
         return start_at_commit(project_root, arguments, signals, variables)
     log = point_log(directory, number)
-    given = (f"{threads} CPU thread{'s' if threads != 1 else ''}" if threads is not None
-             else "a plain run's CPU threads") + (f", GPU {slot.gpus}" if slot.gpus else "")
+    given = (
+        f"{threads} CPU thread{'s' if threads != 1 else ''}"
+        if threads is not None
+        else "a plain run's CPU threads"
+    ) + (f", GPU {slot.gpus}" if slot.gpus else "")
     print(f"{described}; {given}; its output goes to {log}", flush=True)
     with open(log, "ab") as output:  # appended to: a resumed point adds to its log
         return start_at_commit(project_root, arguments, signals, variables, output)
 
 
-def end_point(directory: Path, point: dict, child: subprocess.Popen,
-              signals: ForwardedSignals, project_root: Path) -> None:
+def end_point(
+    directory: Path,
+    point: dict,
+    child: subprocess.Popen,
+    signals: ForwardedSignals,
+    project_root: Path,
+) -> None:
     """Settle in the sweep's record a point whose run.py (`child`) has ended: finished,
     pruned (a search's trial), interrupted or failed."""
     signals.forget(child.pid)
@@ -239,23 +278,31 @@ def end_point(directory: Path, point: dict, child: subprocess.Popen,
     exit_code = shell_exit_code(child.returncode)
     point["run"] = point["run"] or point_run(directory, number)
     point["exit_code"] = exit_code
-    point["status"] = ("finished" if exit_code == 0 else
-                       "interrupted" if exit_code in STOPPED_CODES else "failed")
+    point["status"] = (
+        "finished" if exit_code == 0 else "interrupted" if exit_code in STOPPED_CODES else "failed"
+    )
     if exit_code == 0 and run_record(project_root, point["run"]).get("status") == "pruned":
         point["status"] = "pruned"  # its trial's pruner stopped it early
     write_point(directory, point)
-    print(f"sweep point {number} {point['status']} (exit code {exit_code}), run directory "
-          f"{point['run'] or 'none'}", flush=True)
+    print(
+        f"sweep point {number} {point['status']} (exit code {exit_code}), run directory "
+        f"{point['run'] or 'none'}",
+        flush=True,
+    )
     log = point_log(directory, number)
     if point["status"] == "failed" and log.exists():
-        print(f"the end of point {number}'s output ({log}):\n{log_tail(log)}",
-              file=sys.stderr, flush=True)
+        print(
+            f"the end of point {number}'s output ({log}):\n{log_tail(log)}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def wait_in_background(child: subprocess.Popen, ended: queue.SimpleQueue) -> None:
     """Wait for `child` in a thread of its own, which puts it on `ended` when it ends: the
     sweep's main thread settles whichever point ends first, and forwards signals while
     it waits."""
+
     def wait() -> None:
         child.wait()
         ended.put(child)
@@ -272,13 +319,18 @@ def code_changed(project_root: Path, record: dict, directory: Path) -> str | Non
     commit = record["git"]["commit"]
     if state.commit == commit and not state.dirty_files:
         return None
-    change = (f"HEAD moved from {commit[:12]} to {state.commit[:12]}" if state.commit != commit
-              else f"the tree has uncommitted changes ({state.dirty_files[0].strip()}...)")
-    return (f"{change} while the sweep ran, so its next point would not run the sweep's "
-            f"code; no further point started (those running went on to their end). "
-            f"Put the checkout back to {commit[:12]}, clean, and continue: python run.py "
-            f"--resume-sweep {directory}. (Work on the code in another clone while a sweep "
-            "runs.)")
+    change = (
+        f"HEAD moved from {commit[:12]} to {state.commit[:12]}"
+        if state.commit != commit
+        else f"the tree has uncommitted changes ({state.dirty_files[0].strip()}...)"
+    )
+    return (
+        f"{change} while the sweep ran, so its next point would not run the sweep's "
+        f"code; no further point started (those running went on to their end). "
+        f"Put the checkout back to {commit[:12]}, clean, and continue: python run.py "
+        f"--resume-sweep {directory}. (Work on the code in another clone while a sweep "
+        "runs.)"
+    )
 
 
 @dataclass(frozen=True)
@@ -314,7 +366,7 @@ def gpu_shares(jobs: int) -> list[str | None]:
     if count < jobs:
         return [ids[slot % count] for slot in range(jobs)]
     share = count // jobs
-    return [",".join(ids[slot * share:(slot + 1) * share]) for slot in range(jobs)]
+    return [",".join(ids[slot * share : (slot + 1) * share]) for slot in range(jobs)]
 
 
 def point_threads(directory: Path, number: int, slot: Slot) -> int | None:

@@ -56,9 +56,11 @@ class TrialPruning:
             why = f"it cannot be reached: {reason(error)}"
         # Written with the epoch's record, which follows.
         self.record["pruning_off"] = {"from_epoch": epoch, "reason": why}
-        say(f"this run cannot report to its trial {self.record['number']} of the study "
+        say(
+            f"this run cannot report to its trial {self.record['number']} of the study "
             f"{self.record['study_name']} in {self.record['storage']}: {why}. It trains on "
-            f"without pruning (metadata.yaml: sweep.trial.pruning_off)")
+            f"without pruning (metadata.yaml: sweep.trial.pruning_off)"
+        )
         return False
 
     def load_trial(self):
@@ -73,10 +75,12 @@ class TrialPruning:
         storage = optuna.storages.RDBStorage(record["storage"])
         name, number = record["study_name"], record["number"]
         try:
-            study = optuna.load_study(study_name=name, storage=storage,
-                                      pruner=pruner(record["pruner"]))
+            study = optuna.load_study(
+                study_name=name, storage=storage, pruner=pruner(record["pruner"])
+            )
             trial_id = storage.get_trial_id_from_study_id_trial_number(
-                storage.get_study_id_from_name(name), number)
+                storage.get_study_id_from_name(name), number
+            )
         except KeyError:
             raise TrialLost(f"it holds no such study, or no trial {number}") from None
         if "search" in record:  # what the sweep's record held when the run started

@@ -24,8 +24,9 @@ from {{ cookiecutter.project_slug }}.toolkit.stopping import (
 
 
 @contextmanager
-def checked_out(project_root: Path, commit: str, config: dict, purpose: str,
-                parent: Path | None = None) -> Iterator[Path]:
+def checked_out(
+    project_root: Path, commit: str, config: dict, purpose: str, parent: Path | None = None
+) -> Iterator[Path]:
     """A git worktree of `commit` in a new folder named after `purpose` (in `parent`, or
     the system's temporary folder), with the data folder `config` reads linked in;
     removed with its folder at the end. That folder is the caller's scratch space too."""
@@ -39,9 +40,13 @@ def checked_out(project_root: Path, commit: str, config: dict, purpose: str,
             git(project_root, "worktree", "remove", "--force", str(worktree))
 
 
-def run_at_commit(worktree: Path, arguments: list[str], signals: ForwardedSignals,
-                  variables: dict[str, str] | None = None,
-                  launcher: Sequence[str] = ()) -> int:
+def run_at_commit(
+    worktree: Path,
+    arguments: list[str],
+    signals: ForwardedSignals,
+    variables: dict[str, str] | None = None,
+    launcher: Sequence[str] = (),
+) -> int:
     """run.py of the worktree, with `arguments`, to its end; its exit code (128 + N for
     signal N). See start_at_commit for `variables` and `launcher`."""
     if signals.received:
@@ -54,10 +59,14 @@ def run_at_commit(worktree: Path, arguments: list[str], signals: ForwardedSignal
     return shell_exit_code(returncode)
 
 
-def start_at_commit(worktree: Path, arguments: list[str], signals: ForwardedSignals,
-                    variables: dict[str, str] | None = None,
-                    output: BinaryIO | None = None,
-                    launcher: Sequence[str] = ()) -> subprocess.Popen:
+def start_at_commit(
+    worktree: Path,
+    arguments: list[str],
+    signals: ForwardedSignals,
+    variables: dict[str, str] | None = None,
+    output: BinaryIO | None = None,
+    launcher: Sequence[str] = (),
+) -> subprocess.Popen:
     """run.py of the worktree, with `arguments`, started and left running, with these
     environment `variables` set and its output into `output` (None: this process's).
     `launcher`, if given, is the command that starts it (run.py's command line follows
@@ -71,8 +80,12 @@ def start_at_commit(worktree: Path, arguments: list[str], signals: ForwardedSign
     if not launcher:
         variables[PARENT_VARIABLE] = str(os.getpid())  # for stop_with_parent
     child = subprocess.Popen(
-        [*launcher, sys.executable, "run.py", *arguments], cwd=worktree, start_new_session=True,
-        env={**git_environment(), **variables}, stdout=output, stderr=output,
+        [*launcher, sys.executable, "run.py", *arguments],
+        cwd=worktree,
+        start_new_session=True,
+        env={**git_environment(), **variables},
+        stdout=output,
+        stderr=output,
     )
     signals.watch(child.pid)
     return child
@@ -85,8 +98,9 @@ def shell_exit_code(returncode: int) -> int:
 
 
 def git(root: Path, *args: str) -> None:
-    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
-                            env=git_environment())
+    result = subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, env=git_environment()
+    )
     if result.returncode != 0:
         raise UserError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
 
@@ -95,8 +109,9 @@ def commit_is_gone(root: Path, commit: str) -> bool:
     """Whether git says the repository at `root` no longer holds `commit`: amended or
     rebased away, then garbage-collected. (Other trouble, such as no repository at all,
     is left to the git command that needs the commit to report.)"""
-    result = subprocess.run(["git", "cat-file", "-e", commit], cwd=root, capture_output=True,
-                            env=git_environment())
+    result = subprocess.run(
+        ["git", "cat-file", "-e", commit], cwd=root, capture_output=True, env=git_environment()
+    )
     return result.returncode == 1  # 0: it is there; 128: git could not look
 
 
@@ -107,8 +122,10 @@ def link_data(config: dict, project_root: Path, worktree: Path) -> None:
         return
     source = (project_root / relative).resolve()
     if not source.exists():
-        raise UserError(f"the run read its data from {source}, which does not exist. "
-                        "Write it again (scripts/make_dataset.py) before re-running.")
+        raise UserError(
+            f"the run read its data from {source}, which does not exist. "
+            "Write it again (scripts/make_dataset.py) before re-running."
+        )
     # A real folder of links: `.gitignore` patterns such as `data/` match folders only.
     target = worktree / relative
     target.mkdir(parents=True, exist_ok=True)

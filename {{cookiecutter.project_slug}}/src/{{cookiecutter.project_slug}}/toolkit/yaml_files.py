@@ -31,14 +31,17 @@ MAX_DEPTH = 100
 FLOAT_TAG = "tag:yaml.org,2002:float"
 # YAML 1.2's floats (an exponent without a dot: 1e-4, 1E+6, .5e3), and YAML 1.1's
 # base-60 floats, which PyYAML also reads.
-FLOAT = re.compile(r"""^(?:
+FLOAT = re.compile(
+    r"""^(?:
     [-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
   | [-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
   | [-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
   | [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
   | [-+]?\.(?:inf|Inf|INF)
   | \.(?:nan|NaN|NAN)
-)$""", re.VERBOSE)
+)$""",
+    re.VERBOSE,
+)
 # libyaml's parser where PyYAML has it: about 7x faster, which shows on a long logs/.
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # How values appear in error messages: a few items of a list, the ends of a long text.
@@ -62,11 +65,12 @@ class Loader(SafeLoader):
                 seen.add(key)
             except TypeError:  # a list or a mapping as a key
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"a {type(key).__name__} cannot be a key",
-                    key_node.start_mark) from None
+                    None, None, f"a {type(key).__name__} cannot be a key", key_node.start_mark
+                ) from None
             if duplicate:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {shown(key)}", key_node.start_mark)
+                    None, None, f"duplicate key {shown(key)}", key_node.start_mark
+                )
         return super().construct_mapping(node, deep)
 
 
@@ -123,8 +127,9 @@ def construct(loader: Loader, node: yaml.Node) -> object:
     except Exception as error:
         # PyYAML's constructors raise whatever a bad value trips them on: ValueError for
         # 2024-13-45, KeyError for `!!bool maybe`, AttributeError for `!!timestamp x`.
-        raise YAMLRefused(f"a value YAML cannot read ({type(error).__name__}: "
-                          f"{str(error)[:100]})") from None
+        raise YAMLRefused(
+            f"a value YAML cannot read ({type(error).__name__}: {str(error)[:100]})"
+        ) from None
 
 
 def check_shape(root: yaml.Node, aliases: bool) -> None:
@@ -143,19 +148,24 @@ def check_shape(root: yaml.Node, aliases: bool) -> None:
             sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
             # The values the aliases add so far: those expanded, less those written.
             if sizes[id(node)] - len(sizes) > MAX_NODES:
-                raise YAMLRefused(f"aliases expand to more than {MAX_NODES} values "
-                                  f"(line {node.start_mark.line + 1})")
+                raise YAMLRefused(
+                    f"aliases expand to more than {MAX_NODES} values "
+                    f"(line {node.start_mark.line + 1})"
+                )
             continue
         if id(node) in sizes:
             if not aliases:
-                raise YAMLRefused("YAML aliases (*name), which runs never write "
-                                  f"(the value of line {node.start_mark.line + 1} appears twice)")
+                raise YAMLRefused(
+                    "YAML aliases (*name), which runs never write "
+                    f"(the value of line {node.start_mark.line + 1} appears twice)"
+                )
             continue
         if id(node) in ancestors:
             raise YAMLRefused(f"a value that contains itself (line {node.start_mark.line + 1})")
         if len(ancestors) >= MAX_DEPTH:
-            raise YAMLRefused(f"nested more than {MAX_DEPTH} levels deep "
-                              f"(line {node.start_mark.line + 1})")
+            raise YAMLRefused(
+                f"nested more than {MAX_DEPTH} levels deep (line {node.start_mark.line + 1})"
+            )
         ancestors.add(id(node))
         stack.append((node, True))
         stack.extend((child, False) for child in children)
@@ -184,8 +194,9 @@ def read_text(path: Path) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         encoding = "UTF-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "not UTF-8"
-        raise OSError(None, f"it is {encoding} text (byte {error.start}); save it as UTF-8",
-                      str(path)) from None
+        raise OSError(
+            None, f"it is {encoding} text (byte {error.start}); save it as UTF-8", str(path)
+        ) from None
 
 
 def located(error: yaml.YAMLError, path: Path) -> str:

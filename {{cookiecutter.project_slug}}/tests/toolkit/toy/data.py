@@ -20,8 +20,15 @@ def expert_paths(count: int, steps: int, rng: np.random.Generator) -> tuple[np.n
     return start, goal, np.stack(positions, axis=1)
 
 
-def write_toy_data(directory: Path, train: int = 40, val: int = 12, test: int = 10,
-                   steps: int = 10, shards: int = 3, seed: int = 0) -> Path:
+def write_toy_data(
+    directory: Path,
+    train: int = 40,
+    val: int = 12,
+    test: int = 10,
+    steps: int = 10,
+    shards: int = 3,
+    seed: int = 0,
+) -> Path:
     """`directory` with `train`, `val` and `test` paths of `steps` steps in each split,
     in `shards` files each; the same arguments write the same bytes."""
     for stream, (split, count) in enumerate(zip(SPLITS, (train, val, test), strict=True)):
