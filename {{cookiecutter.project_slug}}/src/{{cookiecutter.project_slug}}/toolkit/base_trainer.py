@@ -2,7 +2,8 @@
 
 train.py's Trainer extends TrainerBase and writes the steps: `training_step`, a
 batch's loss and prediction; `held_out_step`, a batch's loss and metrics in a
-held-out phase{% if cookiecutter.include_rollout_phase %}; and `rollout_step`, the same for a rollout phase{% endif %}. TrainerBase runs them:
+held-out phase; and `<kind>_step`, the same for the phase of a further kind of
+dataset that schema.py's DATA_LOADERS names (`<name>_<kind>`). TrainerBase runs them:
 
   fit            every epoch left: a training pass, then the epoch's held-out phases,
                  then the epoch's end (results, selection, checkpoint); then the
@@ -30,10 +31,15 @@ from tqdm import tqdm
 
 from {{ cookiecutter.project_slug }}.toolkit.base_model import FishboticsModel, WarmupCosine
 from {{ cookiecutter.project_slug }}.toolkit.bookkeeping import Bookkeeping
+from {{ cookiecutter.project_slug }}.toolkit.builders import DATASET_KEY
 from {{ cookiecutter.project_slug }}.toolkit.checkpoints import read_checkpoint
 from {{ cookiecutter.project_slug }}.toolkit.processes import SingleProcess
 from {{ cookiecutter.project_slug }}.toolkit.run_directory import RunDirectory, tagged
-from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals, TrainingDiverged
+from {{ cookiecutter.project_slug }}.toolkit.stopping import (
+    StopSignals,
+    TrainingDiverged,
+    TrainingFailed,
+)
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -77,8 +83,9 @@ class TrainerBase(Bookkeeping):
         self.train_loader = loaders.get("train")
         # The training pass's length, asked once: a DataLoader's len() is six Python calls.
         self.train_batches = len(self.train_loader) if self.train_loader is not None else 0
-        # By phase: "val"{% if cookiecutter.include_rollout_phase %} and "val_rollout"{% endif %} every epoch, "test"{% if cookiecutter.include_rollout_phase %} and "test_rollout"{% endif %} once at
-        # the end; a phase whose data loader the config leaves out is not there.
+        # By phase: "val" every epoch and "test" once at the end, each followed by the
+        # phases of any further kind of dataset; a phase whose data loader the config
+        # leaves out is not there.
         self.held_out_loaders = {
             phase: loader
             for phase, loader in loaders.items()
@@ -128,12 +135,6 @@ class TrainerBase(Bookkeeping):
     def held_out_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """A held-out batch's mean loss and metrics, by name."""
         raise NotImplementedError("train.py's Trainer writes held_out_step")
-{% if cookiecutter.include_rollout_phase %}
-
-    def rollout_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """A rollout phase's batch: its mean loss and metrics, by name."""
-        raise NotImplementedError("train.py's Trainer writes rollout_step")
-{% endif %}
 
     # ----------------------------------------------------------------------------------
     # The loop
@@ -216,11 +217,7 @@ class TrainerBase(Bookkeeping):
         resumed. `epoch` is None outside training (the final test, run.py --evaluate)."""
         loader = self.held_out_loaders[phase]
         self.model.eval()
-{% if cookiecutter.include_rollout_phase %}
-        step = self.rollout_step if phase.endswith("_rollout") else self.held_out_step
-{% else %}
-        step = self.held_out_step
-{% endif %}
+        step = self.step_of(phase)
         self.start_held_out_pass(loader, phase, resume_position)
         progress = self.progress_bar(loader, epoch, phase, resume_position)
         for position, batch in enumerate(progress, start=resume_position):
@@ -232,6 +229,28 @@ class TrainerBase(Bookkeeping):
             self.add_held_out(values, size=len(batch["supervision"]))
             self.stop_if_requested(epoch, phase, done=position + 1)
         return self.held_out_results()
+
+    def step_of(self, phase: str):
+        """The step a held-out phase runs: `held_out_step`, or for the phase of a further
+        kind of dataset, `<name>_<kind>`, the Trainer's `<kind>_step`."""
+        kinds = [key.removesuffix(DATASET_KEY) for key in self.config if key.endswith(DATASET_KEY)]
+        kind = next(
+            (
+                kind
+                for kind in kinds
+                if kind not in ("train", "test") and phase.endswith(f"_{kind}")
+            ),
+            None,
+        )
+        if kind is None:
+            return self.held_out_step
+        if not hasattr(self, f"{kind}_step"):
+            raise TrainingFailed(
+                f"the config reads a {kind} dataset ({kind}{DATASET_KEY}), but train.py's "
+                f"Trainer has no {kind}_step for its {phase} phase: write one, or set "
+                f"{kind}{DATASET_KEY}: null."
+            )
+        return getattr(self, f"{kind}_step")
 
     def final_test(self) -> dict[str, dict[str, float]]:
         """The test phases, read once, with the weights of the epoch the selection chose."""
