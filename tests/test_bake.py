@@ -549,9 +549,12 @@ def test_rollout_phase_is_there_only_when_asked_for(baked):
     if answers["include_rollout_phase"]:
         assert {
             "sample_runconfig.yaml",
+            "docs/rollout.md",
             *modules(project, "train", "model", "schema"),
-            *toolkit_modules(project, "builders"),
         } <= mentions
+        # The loop and the loaders run a further kind of dataset's phase as they run any:
+        # the rollout plugs in through schema.py and train.py's rollout_step.
+        assert not mentions & toolkit_modules(project, "builders", "base_trainer")
     else:
         assert mentions == set()
 
