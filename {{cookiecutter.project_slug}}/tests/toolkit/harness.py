@@ -146,6 +146,24 @@ def with_the_toy_task(copy: Path) -> None:
     (copy / "sample_runconfig.yaml").write_text(TOY_CONFIG_TEXT)
 
 
+def sweep_file(directory: Path, sweep: str | dict, name: str = "sweep.yaml") -> Path:
+    """A sweep file outside the project, so that its tree stays clean: `sweep` as
+    written, or a dict as YAML."""
+    path = directory / name
+    path.write_text(sweep if isinstance(sweep, str) else yaml.safe_dump(sweep))
+    return path
+
+
+def the_sweep(project: Path) -> tuple[Path, dict]:
+    """The project's one sweep directory, and its record."""
+    [directory] = (project / "logs" / "sweeps").iterdir()
+    return directory, sweep_record(directory)
+
+
+def read_yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
 def sweep_record(directory: Path) -> dict:
     """A sweep's record as run.py reads it: sweep.yaml, with its points from their files."""
     return records.read_record(directory)
@@ -155,22 +173,27 @@ def sweep_record(directory: Path) -> dict:
 # Runs in the background, stopped and resumed
 
 
+def start(project, *args: str) -> subprocess.Popen:
+    """`python run.py ARGS` in `project`, in the background, its output piped."""
+    return subprocess.Popen(
+        [sys.executable, "run.py", *args],
+        cwd=project,
+        env=environment(project),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+    )
+
+
 class Started:
     """A run.py started in the background, and its run directory once it has one."""
 
     def __init__(self, project, *args: str):
         self.project = project
         self.earlier_runs = set(run_directories(project))
-        self.process = subprocess.Popen(
-            [sys.executable, "run.py", *args],
-            cwd=project,
-            env=environment(project),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            errors="replace",
-        )
+        self.process = start(project, *args)
         self.stderr = ""  # what wait_for_output has read so far
 
     @property

@@ -14,7 +14,16 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from harness import environment, run_directories, run_py, sweep_record
+from harness import (
+    environment,
+    read_yaml,
+    run_directories,
+    run_py,
+    start,
+    sweep_file,
+    sweep_record,
+    the_sweep,
+)
 
 from {{ cookiecutter.project_slug }}.toolkit import search, search_study
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
@@ -43,38 +52,9 @@ LONG = (
 )
 
 
-def sweep_file(directory, text: str):
-    """A sweep file outside the project, so that its tree stays clean."""
-    path = directory / "search.yaml"
-    path.write_text(text)
-    return path
-
-
-def read_yaml(path) -> dict:
-    return yaml.safe_load(path.read_text())
-
-
-def the_sweep(project):
-    [directory] = (project / "logs" / "sweeps").iterdir()
-    return directory, sweep_record(directory)
-
-
 def the_study(record: dict) -> optuna.Study:
     return optuna.load_study(
         study_name=record["search"]["study_name"], storage=record["search"]["storage"]
-    )
-
-
-def start(project, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "run.py", *args],
-        cwd=project,
-        env=environment(project),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        errors="replace",
     )
 
 
@@ -509,7 +489,7 @@ def test_a_search_may_not_vary_the_selection_metric_or_mode(project, tmp_path):
         result = run_py(project, *QUICK, "--sweep", str(sweep_file(tmp_path, text)))
         assert result.returncode == 2, (key, result.stderr)
         [line] = result.stderr.splitlines()
-        assert line.startswith(f"error: {tmp_path / 'search.yaml'}: search.params.{key}: ")
+        assert line.startswith(f"error: {tmp_path / 'sweep.yaml'}: search.params.{key}: ")
         assert "one metric in one direction" in line and "grid sweep" in line, line
     assert not (project / "logs").exists()
     # Patience only says when a trial stops: the study's objective stays the same.

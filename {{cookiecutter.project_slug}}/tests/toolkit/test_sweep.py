@@ -9,7 +9,17 @@ import time
 import pytest
 import torch
 import yaml
-from harness import environment, git, run_directories, run_py, sweep_record, write_point
+from harness import (
+    environment,
+    git,
+    read_yaml,
+    run_directories,
+    run_py,
+    start,
+    sweep_file,
+    the_sweep,
+    write_point,
+)
 
 pytestmark = pytest.mark.machinery  # pytest -m machinery
 
@@ -27,22 +37,6 @@ LONG = (
     "checkpoint_interval",
     "null",
 )
-
-
-def sweep_file(directory, text: str):
-    """A sweep file outside the project, so that its tree stays clean."""
-    path = directory / "sweep.yaml"
-    path.write_text(text)
-    return path
-
-
-def read_yaml(path) -> dict:
-    return yaml.safe_load(path.read_text())
-
-
-def the_sweep(project):
-    [directory] = (project / "logs" / "sweeps").iterdir()
-    return directory, sweep_record(directory)
 
 
 def final_weights(run) -> dict:
@@ -194,19 +188,6 @@ def test_a_failing_point_is_recorded_and_the_others_go_on(project, tmp_path):
     git(project, "-c", "commit.gpgsign=false", "commit", "--quiet", "-m", "notes")
     resumed = run_py(project, "--resume-sweep", str(the_sweep(project)[0]))
     assert resumed.returncode == 2 and "HEAD is" in resumed.stderr, resumed.stderr
-
-
-def start(project, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "run.py", *args],
-        cwd=project,
-        env=environment(project),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        errors="replace",
-    )
 
 
 def wait_for(started: subprocess.Popen, project, pattern: str, folders: int = 1) -> None:

@@ -6,12 +6,19 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
-import yaml
-from harness import environment, git, run_directories, run_py, sweep_record, write_point
+from harness import (
+    git,
+    read_yaml,
+    run_directories,
+    run_py,
+    start,
+    sweep_file,
+    the_sweep,
+    write_point,
+)
 
 pytestmark = pytest.mark.machinery  # pytest -m machinery
 
@@ -30,35 +37,6 @@ LONG = (
     "null",
 )
 RATE = "model_parameters.learning_rate"
-
-
-def sweep_file(directory, sweep: dict):
-    """A sweep file outside the project, so that its tree stays clean."""
-    path = directory / "sweep.yaml"
-    path.write_text(yaml.safe_dump(sweep))
-    return path
-
-
-def the_sweep(project):
-    [directory] = (project / "logs" / "sweeps").iterdir()
-    return directory, sweep_record(directory)
-
-
-def read_yaml(path) -> dict:
-    return yaml.safe_load(path.read_text())
-
-
-def start(project, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "run.py", *args],
-        cwd=project,
-        env=environment(project),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        errors="replace",
-    )
 
 
 def wait_until(started: subprocess.Popen | None, ready, what: str) -> None:
@@ -207,12 +185,19 @@ def test_resume_waits_for_a_points_run_that_another_process_holds(project, tmp_p
     lock = open(project / point["run"] / ".lock", "a+b")  # noqa: SIM115 -- closed below
     fcntl.flock(lock, fcntl.LOCK_EX)
     resumed = start(project, "--resume-sweep", str(directory))
-    time.sleep(3)
-    assert resumed.poll() is None  # waiting for the run, not failing its point
+    # The lock is let go once the resume says it waits (however long it takes to get
+    # there on a busy machine): until then it must wait, not fail the point.
+    said = ""
+    while "waiting for it to end" not in said:
+        line = resumed.stdout.readline()
+        assert line, f"the resume ended without waiting:\n{said}{resumed.stderr.read()}"
+        said += line
+    time.sleep(1)
+    assert resumed.poll() is None  # still waiting for the run
     lock.close()
     stdout, stderr = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, stderr
-    assert "still held by its process" in stdout and "waiting for it to end" in stdout
+    assert "still held by its process" in said
     _, record = the_sweep(project)
     assert record["status"] == "finished" and record["points"][0]["status"] == "finished"
     assert len(run_directories(project)) == 1  # found finished: not run again

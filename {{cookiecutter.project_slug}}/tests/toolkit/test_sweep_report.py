@@ -10,16 +10,12 @@ import statistics
 import matplotlib.image
 import pytest
 import yaml
-from harness import committed_copy, run_py, sweep_record, write_point
+from harness import committed_copy, read_yaml, run_py, sweep_record, write_point
 
 pytestmark = pytest.mark.machinery  # pytest -m machinery
 
 RATES, SEEDS = (0.001, 0.003), (3, 4)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def read_yaml(path) -> dict:
-    return yaml.safe_load(path.read_text())
 
 
 @pytest.fixture(scope="module")
