@@ -66,6 +66,7 @@ TOOLKIT_MODULES = {
     "job",
     "job_training",
     "loading",
+    "loop_protocol",
     "outcome",
     "processes",
     "project",

@@ -30,7 +30,7 @@ LAYERS = {
         "worktree",
     },
     "data and model": {"base_dataset", "base_model", "config", "project", "builders"},
-    "training": {"processes", "bookkeeping", "base_trainer"},
+    "training": {"processes", "loop_protocol", "bookkeeping", "base_trainer"},
     "jobs": {"job", "job_training", "evaluation", "loading", "outcome", "rerun"},
 }
 
