@@ -186,9 +186,12 @@ def test_classification_with_other_images_and_classes(bake, tmp_path):
     )
     edit(
         script,
-        '    parser.add_argument("--image-size", type=int, default=32,\n'
-        '                        help="side of the square images in pixels '
-        '(default: %(default)s)")\n',
+        "    parser.add_argument(\n"
+        '        "--image-size",\n'
+        "        type=int,\n"
+        "        default=32,\n"
+        '        help="side of the square images in pixels (default: %(default)s)",\n'
+        "    )\n",
         '    parser.add_argument("--source", type=Path, default=Path("data_raw/images.npz"),\n'
         '                        help="our images, an .npz file (default: %(default)s)")\n',
     )
@@ -215,8 +218,9 @@ def test_classification_with_other_images_and_classes(bake, tmp_path):
     write_own_images(project / "tests" / "sample_images.npz", {"train": 300, "val": 90, "test": 90})
     edit(
         project / "tests" / "helpers.py",
-        'DATASET_ARGUMENTS = ("--train-images", "400", "--val-images", "120", '
-        '"--test-images", "100",\n                     "--image-size", "16", "--shards", "3")',
+        'DATASET_ARGUMENTS = (\n    "--train-images",\n    "400",\n    "--val-images",\n'
+        '    "120",\n    "--test-images",\n    "100",\n    "--image-size",\n    "16",\n'
+        '    "--shards",\n    "3",\n)',
         'DATASET_ARGUMENTS = ("--source", str(PROJECT_ROOT / "tests" / "sample_images.npz"),\n'
         '                     "--shards", "3")',
     )
@@ -271,14 +275,12 @@ def test_trajectory_with_another_horizon_and_arm(bake, tmp_path):
     data_loader = source / "data_loader.py"
     edit(
         data_loader,
-        '"float32", (2,),\n                               meaning="joint angles',
-        '"float32", (3,),\n                               meaning="joint angles',
+        '"float32", (2,), meaning="joint angles',
+        '"float32", (3,), meaning="joint angles',
         count=2,
     )
-    edit(
-        data_loader, 'Field("steps/delta", "float32", (2,)', 'Field("steps/delta", "float32", (3,)'
-    )
-    edit(data_loader, '"float32", (None, 2)', '"float32", (None, 3)')
+    edit(data_loader, '"steps/delta", "float32", (2,)', '"steps/delta", "float32", (3,)')
+    edit(data_loader, "(None, 2),", "(None, 3),")
     edit(
         source / "model.py",
         "width = 8  # joint angles, their sines and cosines, goal position",
@@ -292,12 +294,16 @@ def test_trajectory_with_another_horizon_and_arm(bake, tmp_path):
     # 4. Replace the sample task's tests: test_data.py's checks for our arm and
     # horizon; the tests' small dataset has horizon 7.
     assert "tests/test_data.py" in recipe and "DATASET_ARGUMENTS" in recipe
-    edit(project / "tests" / "helpers.py", '"--horizon", "10"', '"--horizon", "7"')
+    edit(project / "tests" / "helpers.py", '"--horizon",\n    "10",', '"--horizon",\n    "7",')
     test_data = project / "tests" / "test_data.py"
     edit(test_data, "assert len(steps) == 40 * 10", "assert len(steps) == 40 * 7")
     edit(test_data, "[[399, 0, 133]]", "[[279, 0, 133]]")
     edit(test_data, "__getitems__([399, 0, 133])", "__getitems__([279, 0, 133])")
-    edit(test_data, '["supervision"].shape == (4, 11, 2)', '["supervision"].shape == (4, 8, 3)')
+    edit(
+        project / "tests" / "test_rollout.py",
+        '["supervision"].shape == (4, 11, 2)',
+        '["supervision"].shape == (4, 8, 3)',
+    )
     commit(project, "Our three-joint arm, horizon 7")
 
     result = python(project, "scripts/make_dataset.py", "--train-trajectories", "500")
@@ -377,8 +383,8 @@ def test_blank_filled_in_for_data_already_in_a_file(bake, tmp_path):
     a_table(project / "tests" / sample, 200, seed=1)
     edit(
         project / "tests" / "helpers.py",
-        'DATASET_ARGUMENTS = ("--train-examples", "300", "--val-examples", "60", '
-        '"--test-examples",\n                     "60", "--shards", "3")',
+        'DATASET_ARGUMENTS = (\n    "--train-examples",\n    "300",\n    "--val-examples",\n'
+        '    "60",\n    "--test-examples",\n    "60",\n    "--shards",\n    "3",\n)',
         f"DATASET_ARGUMENTS = {arguments}",
     )
     commit(project, "Our table: y from three features")
