@@ -3,10 +3,10 @@
 import torch
 
 from {{ cookiecutter.project_slug }}.toolkit.base_dataset import Share
-from {{ cookiecutter.project_slug }}.toolkit.base_trainer import SingleProcess
 from {{ cookiecutter.project_slug }}.toolkit.builders import build_loaders, build_model
 from {{ cookiecutter.project_slug }}.toolkit.checkpoints import read_checkpoint
 from {{ cookiecutter.project_slug }}.toolkit.job import Job
+from {{ cookiecutter.project_slug }}.toolkit.processes import SingleProcess
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.random_state import seed_everything
 from {{ cookiecutter.project_slug }}.toolkit.stopping import StopSignals, TrainingStopped
