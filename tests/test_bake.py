@@ -88,6 +88,7 @@ TOOLKIT_MODULES = {
     "sweep_report",
     "sweep_results",
     "sweep_run",
+    "tensorboard_log",
     "testing",
     "trial_pruning",
     "worktree",

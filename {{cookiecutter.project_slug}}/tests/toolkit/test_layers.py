@@ -24,6 +24,7 @@ LAYERS = {
         "directory_lock",
         "repo",
         "checkpoints",
+        "tensorboard_log",
         "run_directory",
         "fingerprint",
         "code_check",

@@ -8,7 +8,7 @@ import yaml
 from harness import MODEL
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from {{ cookiecutter.project_slug }}.toolkit import hparams, run_directory
+from {{ cookiecutter.project_slug }}.toolkit import hparams, tensorboard_log
 from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState, strip_credentials
 from {{ cookiecutter.project_slug }}.toolkit.run_directory import RunDirectory
 from {{ cookiecutter.project_slug }}.toolkit.selection import Selection
@@ -98,7 +98,7 @@ def test_logged_points_reach_tensorboard_in_batches_stamped_when_logged(run, tmp
     ]
     assert all(point.wall_time <= logged for point in points)
 
-    monkeypatch.setattr(run_directory, "SCALARS_BATCH_SECONDS", 0)
+    monkeypatch.setattr(tensorboard_log, "SCALARS_BATCH_SECONDS", 0)
     later = RunDirectory.create(tmp_path / "later", CONFIG, {}, REPO, torch.device("cpu"), DATA)
     later.log_scalars(0, {"train_step/loss": 1.0})
     assert list(later.path.glob("events.out.tfevents.*"))  # handed over once due

@@ -11,11 +11,12 @@
         model_ckpt_ep_{E}_pct_{P}.pth    the newest mid-epoch checkpoint, P% into epoch E
 
 Checkpoints are read and loaded by checkpoints.py, the directory's lock is
-directory_lock.py's. Every file is written atomically (temporary file, fsync, rename),
-so a crash leaves the previous version of a file, never a truncated one. A run resumed
-from its directory (`RunDirectory.resume`) continues the record where its newest
-checkpoint left it: each checkpoint carries its run's id and the record (progress, best)
-as of itself, and is the truth where metadata.yaml says otherwise.
+directory_lock.py's, the TensorBoard log tensorboard_log.py's. Every file is written
+atomically (temporary file, fsync, rename), so a crash leaves the previous version of a
+file, never a truncated one. A run resumed from its directory (`RunDirectory.resume`)
+continues the record where its newest checkpoint left it: each checkpoint carries its
+run's id and the record (progress, best) as of itself, and is the truth where
+metadata.yaml says otherwise.
 """
 
 import itertools
@@ -39,24 +40,20 @@ from {{ cookiecutter.project_slug }}.toolkit.checkpoints import (
 )
 from {{ cookiecutter.project_slug }}.toolkit.directory_lock import lock_run_directory
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
-from {{ cookiecutter.project_slug }}.toolkit.hparams import hparams_summary
 from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState
 from {{ cookiecutter.project_slug }}.toolkit.run_environment import environment, this_process
 from {{ cookiecutter.project_slug }}.toolkit.selection import Selection
+from {{ cookiecutter.project_slug }}.toolkit.tensorboard_log import TensorBoardLog
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import (
     METADATA_FILE,
     atomic_write,
     dump,
     parse_record,
     read_text,
+    value_as_typed,
 )
 
 EPOCHS_PER_GROUP = 10  # the checkpoint policy keeps the best epoch of each group this size
-# TensorBoard's writer wakes a background thread for every point it is given, and that
-# thread's turns at the GIL cost the training loop ~0.5 ms per point; handed over in
-# batches, points cost a fraction of that. TensorBoard sees points only once the writer
-# flushes (every two minutes) anyway.
-SCALARS_BATCH_SECONDS = 10.0
 
 
 def now() -> str:
@@ -87,10 +84,7 @@ class RunDirectory:
         self.path = path
         self.metadata = metadata
         self.checkpoint_interval = checkpoint_interval
-        self._writer = None
-        self._purge_step: int | None = None  # TensorBoard hides steps from here on
-        self._scalars: list[tuple[int, dict[str, float], float]] = []  # (step, scalars, time)
-        self._scalars_handed_over = time.monotonic()
+        self.tensorboard = TensorBoardLog(path, metadata["config"])
         self._last_checkpoint_time = time.monotonic()
         self._mid_epoch_checkpoint: Path | None = None
         self._saved_epochs: set[int] = set()
@@ -158,7 +152,7 @@ class RunDirectory:
         checkpoint and the metadata left metadata.yaml one step behind its checkpoints.
         """
         run = cls(path, metadata, metadata["config"]["checkpoint_interval"])
-        run._purge_step = checkpoint["step"] + 1 if checkpoint else 0
+        run.tensorboard.purge_step = checkpoint["step"] + 1 if checkpoint else 0
         if checkpoint:
             policy = checkpoint["policy"]
             run._saved_epochs = set(policy["saved_epochs"])
@@ -234,7 +228,7 @@ class RunDirectory:
             return None
         kept = path.with_name(f"{METADATA_FILE}.unreadable-{datetime.now():%Y-%m-%d_%H-%M-%S}")
         atomic_write(kept, lambda file: file.write(held))
-        summary = summary_as_typed(held.decode(errors="replace"))
+        summary = value_as_typed(held.decode(errors="replace"), "summary")
         print(
             f"warning: {path} was edited into text that is not YAML, so it is rewritten; "
             f"what it held is kept in {kept.name}"
@@ -245,36 +239,12 @@ class RunDirectory:
         return summary
 
     def log_scalars(self, step: int, scalars: dict[str, float]) -> None:
-        """Points for TensorBoard, handed to it in batches (write_scalars)."""
-        self._scalars.append((step, scalars, time.time()))
-        if time.monotonic() - self._scalars_handed_over >= SCALARS_BATCH_SECONDS:
-            self.write_scalars()
-
-    def write_scalars(self) -> None:
-        """Hand the points logged so far to TensorBoard, stamped with when they were logged."""
-        if self._writer is None:
-            # Importing TensorBoard takes seconds: only runs that log pay for it.
-            from torch.utils.tensorboard import SummaryWriter
-
-            # After a resume, purge_step hides what the interrupted run logged after its
-            # checkpoint, so every step appears once.
-            self._writer = SummaryWriter(self.path, purge_step=self._purge_step)
-            # Written by every writer of the run: once resumed, TensorBoard keeps one.
-            self._writer.file_writer.add_summary(hparams_summary(self.metadata["config"]))
-        for step, scalars, walltime in self._scalars:
-            for tag, value in scalars.items():
-                self._writer.add_scalar(tag, value, step, walltime=walltime)
-        self._scalars.clear()
-        self._scalars_handed_over = time.monotonic()
+        self.tensorboard.log(step, scalars)
 
     def close(self) -> None:
         """Hand over the last points and close the TensorBoard log; the process that
         trained calls this."""
-        if self._scalars:
-            self.write_scalars()
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        self.tensorboard.close()
 
     def finish(self, status: str, error: str | None = None) -> None:
         """Record how the run ended: finished, failed or interrupted."""
@@ -329,8 +299,7 @@ class RunDirectory:
         self.log_scalars(
             step, {"epoch": epoch, **scalars, f"best/{selection.metric}": selection.best_value}
         )
-        self.write_scalars()
-        self._writer.flush()
+        self.tensorboard.flush()
 
         dropped = self._saved_epochs - {kept for _, kept in self._best_of_group.values()}
         self._saved_epochs = (self._saved_epochs - dropped) | {epoch}
@@ -369,7 +338,7 @@ class RunDirectory:
             "results": results,
         }
         self.log_scalars(step, tagged(results))
-        self.write_scalars()
+        self.tensorboard.flush()
         self.write_metadata()
 
     def epoch_checkpoint(self, epoch: int) -> Path:
@@ -383,10 +352,7 @@ class RunDirectory:
     def _save(self, path: Path, state: dict) -> None:
         # The event file must hold every point up to the checkpoint: a resume hides the
         # points after it and logs them again, but never those before it.
-        if self._scalars:
-            self.write_scalars()
-        if self._writer is not None:
-            self._writer.flush()
+        self.tensorboard.flush()
         # A lone .pth still says where it came from, and what a resume must keep.
         policy = {
             "saved_epochs": sorted(self._saved_epochs),
@@ -425,20 +391,3 @@ def cannot_write(error: OSError, where: Path) -> str:
         "A logged run writes into logs/: free some space or make it writable, or "
         "pass --no-logging for a run that saves nothing."
     )
-
-
-def summary_as_typed(text: str) -> str | None:
-    """The text after `summary:` in metadata.yaml's text, with its indented continuation
-    lines, when the file as a whole is no longer YAML."""
-    lines = text.splitlines()
-    for index, line in enumerate(lines):
-        if line.startswith("summary:"):
-            typed = [line.removeprefix("summary:").strip()]
-            typed += [
-                more.strip()
-                for more in itertools.takewhile(
-                    lambda more: more.startswith((" ", "\t")), lines[index + 1 :]
-                )
-            ]
-            return "\n".join(filter(None, typed)) or None
-    return None

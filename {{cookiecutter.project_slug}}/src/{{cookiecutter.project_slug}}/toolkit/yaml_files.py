@@ -15,6 +15,7 @@
   or without a byte-order mark.
 """
 
+import itertools
 import os
 import re
 import reprlib
@@ -227,3 +228,20 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def value_as_typed(text: str, key: str) -> str | None:
+    """The text after `key:` at the start of a line, with its indented continuation
+    lines: what was typed there, in a file that is no longer YAML."""
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith(f"{key}:"):
+            typed = [line.removeprefix(f"{key}:").strip()]
+            typed += [
+                more.strip()
+                for more in itertools.takewhile(
+                    lambda more: more.startswith((" ", "\t")), lines[index + 1 :]
+                )
+            ]
+            return "\n".join(filter(None, typed)) or None
+    return None
