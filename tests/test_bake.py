@@ -67,7 +67,9 @@ TOOLKIT_MODULES = {
     "job_training",
     "loading",
     "loop_protocol",
+    "options",
     "outcome",
+    "plug_in",
     "processes",
     "project",
     "random_state",
@@ -149,6 +151,12 @@ CORE_PLUGGED_INTO = (
     "run_directory",
     "outcome",
     "stopping",
+    # ... and the command layer, which calls them through plug_in.py's Option
+    "plug_in",
+    "command_line",
+    "run_here",
+    "rerun",
+    "sweep",
 )
 # ... nor in a project that declined SLURM.
 SLURM_WORDS = re.compile(
@@ -225,7 +233,13 @@ def test_the_exact_file_set_is_committed(baked):
         expected |= {
             "cluster.yaml",
             *toolkit_modules(
-                project, "slurm", "slurm_job", "slurm_queue", "slurm_sweep", "slurm_sweep_end"
+                project,
+                "slurm",
+                "slurm_commands",
+                "slurm_job",
+                "slurm_queue",
+                "slurm_sweep",
+                "slurm_sweep_end",
             ),
         }
         expected |= SLURM_TESTS | {"docs/slurm.md"}
@@ -574,12 +588,10 @@ def test_multi_gpu_code_is_there_only_when_asked_for(baked):
             "docs/multi-gpu.md",
             "sample_runconfig.yaml",
             *modules(project, "schema"),
-            *toolkit_modules(
-                project, "distributed", "distributed_training", "launch", "job", "run_here"
-            ),
+            *toolkit_modules(project, "distributed", "distributed_training", "launch", "job"),
         } <= mentions
-        # The core calls multi-GPU code only through what the command layer passes in.
-        assert not mentions & toolkit_modules(project, *CORE_PLUGGED_INTO)
+        # The core calls multi-GPU code only through the option that options.py lists.
+        assert not mentions & {"run.py", *toolkit_modules(project, *CORE_PLUGGED_INTO)}
         # The researcher's training loop is the same with multi-GPU or without: the
         # distributed behaviour of training is distributed_training.py's.
         assert not mentions & modules(project, "train")
@@ -596,12 +608,11 @@ def test_slurm_code_is_there_only_when_asked_for(baked):
         assert {
             "README.md",
             "docs/slurm.md",
-            "run.py",
             "pyproject.toml",
             "cluster.yaml",
-            *toolkit_modules(project, "slurm", "slurm_job", "slurm_sweep", "runs", "command_line"),
+            *toolkit_modules(project, "slurm", "slurm_job", "slurm_sweep", "slurm_commands"),
         } <= mentions
-        assert not mentions & toolkit_modules(project, *CORE_PLUGGED_INTO)
+        assert not mentions & {"run.py", *toolkit_modules(project, *CORE_PLUGGED_INTO)}
     else:
         assert mentions == set()
 

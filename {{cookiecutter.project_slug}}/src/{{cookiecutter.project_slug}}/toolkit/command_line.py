@@ -7,22 +7,9 @@ as argparse refuses an unknown flag: `error: ...` and exit code 2.
 """
 
 import argparse
-from dataclasses import dataclass, field
 
 from {{ cookiecutter.project_slug }}.toolkit.compare import FORMATS
-
-
-@dataclass(frozen=True)
-class Command:
-    """What run.py does for a command line: the flags that pick the command (all of them
-    given), the other flags it takes, and what it says when given one it does not take."""
-
-    picked_by: tuple[str, ...]
-    takes: tuple[str, ...]
-    refusal: str
-    needs_config: str | None = None  # the error when no config file is given
-    defaults: dict = field(default_factory=dict)  # of the flags it takes, when not given
-
+from {{ cookiecutter.project_slug }}.toolkit.plug_in import NO_OPTIONS, Command, Options
 
 # A new run's flags: how it trains (--cpu, --mini) and the edits to its config file.
 RUN_FLAGS = ("cpu", "mini", "find_replace", "delete", "modify")
@@ -32,23 +19,10 @@ LIST = "reads logged runs and does nothing else"
 # A run's flags, which --list and --compare take and ignore, as they always have: a
 # command line edited from a run's still works.
 IGNORED_BY_READERS = (*RUN_FLAGS, "no_logging", "allow_dirty_repo", "allow_changed_data")
-{% if cookiecutter.slurm %}
-SUBMIT = (
-    "--submit starts a logged run, or a sweep's, from a config file: "
-    "python run.py CONFIG [--sweep SWEEP_FILE] --submit"
-)
-{% endif %}
 
-# The first command whose flags are all given is the command line's.
+# The first command whose flags are all given is the command line's (the options'
+# commands are tried first).
 COMMANDS = [
-{% if cookiecutter.slurm %}
-    # A job is a logged run (a sweep: one per point), started from a config file; its
-    # code is its commit.
-    Command(
-        ("submit", "sweep"), ("config", *RUN_FLAGS, "jobs", "cluster"), SUBMIT, needs_config=SUBMIT
-    ),
-    Command(("submit",), ("config", *RUN_FLAGS, "cluster"), SUBMIT, needs_config=SUBMIT),
-{% endif %}
     Command(
         ("resume_sweep",),
         ("jobs",),
@@ -110,9 +84,6 @@ COMMANDS = [
 
 # Flags that only some commands take, and what to say when one comes with another.
 GOES_WITH = {
-{% if cookiecutter.slurm %}
-    "cluster": "--cluster goes with --submit",
-{% endif %}
     "jobs": "--jobs goes with --sweep or --resume-sweep: how many of a sweep's points run at once",
     "format": "--format goes with --list or --compare",
     "allow_changed_data": "--allow-changed-data goes with --resume, --rerun or --evaluate: "
@@ -125,23 +96,33 @@ GOES_WITH = {
 }
 
 
-def parse_args(argv: list[str] | None, description: str = "") -> argparse.Namespace:
-    """The command line, checked against COMMANDS; `description` heads --help."""
+def parse_args(
+    argv: list[str] | None, description: str = "", options: Options = NO_OPTIONS
+) -> argparse.Namespace:
+    """The command line, checked against the `options`' commands and COMMANDS;
+    `description` heads --help."""
     parser = argument_parser(description)
+    options.add_flags(parser)
     args = parser.parse_args(argv)
-    check_command(args, parser)
+    check_command(args, parser, options)
     return args
 
 
-def check_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+def check_command(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, options: Options
+) -> None:
     """Refuse a flag the command does not take, or a missing config file, as argparse
     refuses a mistake (parser.error); then fill in the defaults of the command's flags."""
     given = [flag for flag, value in vars(args).items() if value]
-    command = next(command for command in COMMANDS if set(command.picked_by) <= set(given))
+    command = next(
+        command
+        for command in (*options.commands, *COMMANDS)
+        if set(command.picked_by) <= set(given)
+    )
     refused = [
         flag for flag in given if flag not in (*command.picked_by, *command.takes, *EVERY_COMMAND)
     ]
-    for flag, message in GOES_WITH.items():  # a flag of other commands: say which
+    for flag, message in {**options.goes_with, **GOES_WITH}.items():  # say which take it
         if flag in refused:
             parser.error(message)
     if refused:
@@ -326,19 +307,4 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
         help="with --list or --compare: a table (the default), or every "
         "field as CSV or JSON, for a spreadsheet or pandas",
     )
-{% if cookiecutter.slurm %}
-    parser.add_argument(
-        "--submit",
-        action="store_true",
-        help="check and record the run here, then train it as a SLURM job "
-        "(resources from cluster.yaml), requeued after preemption; with "
-        "--sweep, the points as one job array, --jobs N of them at once "
-        "(default: as many as SLURM will run)",
-    )
-    parser.add_argument(
-        "--cluster",
-        metavar="FILE",
-        help="with --submit: the cluster file to use instead of cluster.yaml",
-    )
-{% endif %}
     return parser

@@ -13,9 +13,6 @@ import sys
 from pathlib import Path
 
 from {{ cookiecutter.project_slug }}.toolkit.config import resolve_path
-{% if cookiecutter.multi_gpu %}
-from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
-{% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.fingerprint import check_data
 from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE
 from {{ cookiecutter.project_slug }}.toolkit.stopping import ForwardedSignals
@@ -49,15 +46,6 @@ def rerun(
     can be resumed.
     """
     commit = metadata["git"]["commit"]
-{% if cookiecutter.multi_gpu %}
-    launcher = (metadata.get("distributed") or {}).get("launcher")
-    if launcher not in (None, "single process", "spawn"):  # not started by run.py itself
-        raise UserError(
-            f"{run_path} was launched by {launcher}. Re-run it the same way: "
-            f"check out {commit[:12]} and start the recorded command with "
-            f"{launcher}."
-        )
-{% endif %}
     # The re-run records its own fingerprint; this says what differs from the original's.
     _, data_changed = check_data(
         metadata.get("data"),
