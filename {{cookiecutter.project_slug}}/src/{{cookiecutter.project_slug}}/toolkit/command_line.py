@@ -160,63 +160,24 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("config", nargs="?", help="the run config (YAML)")
-    parser.add_argument(
-        "--resume",
-        metavar="RUN_DIRECTORY",
-        help="continue a logged run from its newest checkpoint, in its own "
-        "directory, with its own config and flags",
-    )
-    parser.add_argument(
-        "--rerun",
-        metavar="RUN_DIRECTORY",
-        help="run a logged experiment again at its recorded commit (in a "
-        "temporary git worktree) and compare the results",
-    )
-    parser.add_argument(
-        "--evaluate",
-        metavar="RUN_DIRECTORY",
-        help="run the held-out phases with a logged run's checkpoint, at the "
-        "run's commit, and record the results in its evaluations/",
-    )
-    parser.add_argument(
-        "--checkpoint",
-        metavar="best|last|PATH",
-        help="with --evaluate: the checkpoint to evaluate (default: best, "
-        "the selected epoch's; a relative PATH is in the run directory)",
-    )
-    parser.add_argument(
-        "--split",
-        metavar="FOLDER",
-        help="with --evaluate: the data folder to evaluate on (default: test)",
-    )
-    parser.add_argument(
-        "--allow-changed-data",
-        action="store_true",
-        help="with --resume, --rerun or --evaluate: go on although the data "
-        "differ from the fingerprint the run recorded (the record says so)",
-    )
-    parser.add_argument(
+    add_new_run_flags(parser)
+    add_logged_run_flags(parser)
+    add_sweep_flags(parser)
+    add_reader_flags(parser)
+    return parser
+
+
+def add_new_run_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("a new run, from a config file (each point of a sweep too)")
+    group.add_argument(
         "--cpu", action="store_true", help="train on the CPU even when a GPU is available"
     )
-    parser.add_argument(
+    group.add_argument(
         "--mini",
         action="store_true",
         help="use mini datasets (mini_size elements, default 100) to check the pipeline quickly",
     )
-    parser.add_argument(
-        "--no-logging",
-        action="store_true",
-        help="save nothing: no run directory, TensorBoard or checkpoints",
-    )
-    parser.add_argument(
-        "--allow-dirty-repo",
-        action="store_true",
-        help="run from uncommitted code; asks first, and logs nothing",
-    )
-    parser.add_argument(
-        "--y", action="store_true", help="answer yes to the --allow-dirty-repo question"
-    )
-    parser.add_argument(
+    group.add_argument(
         "--find-replace",
         nargs="+",
         action="extend",
@@ -225,7 +186,7 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
         help="pairs FIND REPLACE: replace text in the config file "
         "before it is read (use with care)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--delete",
         nargs="+",
         action="extend",
@@ -233,7 +194,7 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
         metavar="KEY",
         help="config keys to remove; dotted for nested keys (model_parameters.hidden_size)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--modify",
         nargs="+",
         action="extend",
@@ -242,27 +203,70 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
         help="pairs KEY VALUE: set a config key (dotted for nested keys) "
         "to a YAML value, e.g. --modify epochs 5; repeatable",
     )
-    parser.add_argument(
+    group.add_argument(
+        "--no-logging",
+        action="store_true",
+        help="save nothing: no run directory, TensorBoard or checkpoints",
+    )
+    group.add_argument(
+        "--allow-dirty-repo",
+        action="store_true",
+        help="run from uncommitted code; asks first, and logs nothing",
+    )
+    group.add_argument(
+        "--y", action="store_true", help="answer yes to the --allow-dirty-repo question"
+    )
+    group.add_argument(
         "--print-config",
         action="store_true",
         help="print the config as it would run (defaults filled in, after "
         "every edit flag) as YAML and exit; with --resume or --rerun, "
         "the config the run recorded; with --sweep, every point's",
     )
-    parser.add_argument(
-        "--list",
+
+
+def add_logged_run_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("a logged run: resume, re-run or evaluate it")
+    group.add_argument(
+        "--resume",
+        metavar="RUN_DIRECTORY",
+        help="continue a logged run from its newest checkpoint, in its own "
+        "directory, with its own config and flags",
+    )
+    group.add_argument(
+        "--rerun",
+        metavar="RUN_DIRECTORY",
+        help="run a logged experiment again at its recorded commit (in a "
+        "temporary git worktree) and compare the results",
+    )
+    group.add_argument(
+        "--evaluate",
+        metavar="RUN_DIRECTORY",
+        help="run the held-out phases with a logged run's checkpoint, at the "
+        "run's commit, and record the results in its evaluations/",
+    )
+    group.add_argument(
+        "--checkpoint",
+        metavar="best|last|PATH",
+        help="with --evaluate: the checkpoint to evaluate (default: best, "
+        "the selected epoch's; a relative PATH is in the run directory)",
+    )
+    group.add_argument(
+        "--split",
+        metavar="FOLDER",
+        help="with --evaluate: the data folder to evaluate on (default: test)",
+    )
+    group.add_argument(
+        "--allow-changed-data",
         action="store_true",
-        help="print a table of the runs in logs/, newest first, and exit; "
-        "with --sweep ID, the points of that sweep",
+        help="with --resume, --rerun or --evaluate: go on although the data "
+        "differ from the fingerprint the run recorded (the record says so)",
     )
-    parser.add_argument(
-        "--columns",
-        type=column_names,
-        metavar="TAG,TAG",
-        help="with --list: a column for each of these final-test numbers "
-        "(test/accuracy,test/loss); --format csv|json holds them all",
-    )
-    parser.add_argument(
+
+
+def add_sweep_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("sweeps: a logged run per point")
+    group.add_argument(
         "--sweep",
         metavar="SWEEP_FILE",
         help="one logged run per point of the sweep file (a grid, variants, "
@@ -271,19 +275,13 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
         "Recorded in logs/sweeps/<id>/. With --list: a sweep's id (or "
         "directory), whose points to show, with mean ± std over seeds",
     )
-    parser.add_argument(
-        "--picture",
-        action="store_true",
-        help="with --list --sweep ID: draw the sweep's picture "
-        "(logs/sweeps/<id>/sweep.png) again first",
-    )
-    parser.add_argument(
+    group.add_argument(
         "--resume-sweep",
         metavar="SWEEP_DIRECTORY",
         help="continue a sweep (logs/sweeps/<id>): run its pending points and "
         "resume its interrupted ones",
     )
-    parser.add_argument(
+    group.add_argument(
         "--jobs",
         type=job_count,
         metavar="N",
@@ -291,20 +289,44 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
         "(default 1), each with 1/N of the CPU threads and of the GPUs",
     )
     # Given by a sweep to each point's run.py: the sweep's directory and the point's number.
-    parser.add_argument(
+    group.add_argument(
         "--sweep-point", nargs=2, metavar=("SWEEP_DIRECTORY", "POINT"), help=argparse.SUPPRESS
     )
-    parser.add_argument(
+
+
+def add_reader_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "reading the logs: the runs, a sweep's points, runs side by side"
+    )
+    group.add_argument(
+        "--list",
+        action="store_true",
+        help="print a table of the runs in logs/, newest first, and exit; "
+        "with --sweep ID, the points of that sweep",
+    )
+    group.add_argument(
+        "--columns",
+        type=column_names,
+        metavar="TAG,TAG",
+        help="with --list: a column for each of these final-test numbers "
+        "(test/accuracy,test/loss); --format csv|json holds them all",
+    )
+    group.add_argument(
+        "--picture",
+        action="store_true",
+        help="with --list --sweep ID: draw the sweep's picture "
+        "(logs/sweeps/<id>/sweep.png) again first",
+    )
+    group.add_argument(
         "--compare",
         nargs="+",
         metavar="RUN_DIRECTORY",
         help="print two or more logged runs side by side (the config keys "
         "that differ, then the results) and exit",
     )
-    parser.add_argument(
+    group.add_argument(
         "--format",
         choices=FORMATS,
         help="with --list or --compare: a table (the default), or every "
         "field as CSV or JSON, for a spreadsheet or pandas",
     )
-    return parser

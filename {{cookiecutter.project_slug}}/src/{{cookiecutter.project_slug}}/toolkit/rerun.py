@@ -73,16 +73,21 @@ def rerun(
             return exit_code or 1
         destination = move_run(new_runs[-1].parent, logs_root)
     record_origin(destination, run_path, data_changed)
+    tell_how_it_went(metadata, destination)
+    return exit_code
+
+
+def tell_how_it_went(metadata: dict, destination: Path) -> None:
+    """The re-run's results beside the original's (`metadata`), or why there are none."""
     status = parse_record(read_text(destination / METADATA_FILE))["status"]
     if status == "finished":
         report(metadata, destination)
     elif status == "interrupted" and any(destination.glob("*.pth")):
-        explain_resume(destination, commit)
+        explain_resume(destination, metadata["git"]["commit"])
     else:
         print(
             f"the re-run did not finish ({status}); its record is in {destination}", file=sys.stderr
         )
-    return exit_code
 
 
 def explain_resume(run_path: Path, commit: str) -> None:
