@@ -56,13 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.list and args.sweep:
             return show_sweep(
-                args.sweep, PROJECT.logs, PROJECT.root, args.format, redraw=args.picture
+                args.sweep, PROJECT.logs, PROJECT.root, args.format, args.picture, OPTIONS
             )
         if args.list:
-            print_output(listing(PROJECT.logs, PROJECT.root, args.format, args.columns))
+            print_output(listing(PROJECT.logs, PROJECT.root, args.format, args.columns, OPTIONS))
             return 0
         if args.compare:
-            print_output(comparison(args.compare, PROJECT.root, args.format))
+            print_output(comparison(args.compare, PROJECT.root, args.format, OPTIONS))
             return 0
         exit_code = OPTIONS.run_command(args, PROJECT)  # one of an option's commands
         if exit_code is not None:

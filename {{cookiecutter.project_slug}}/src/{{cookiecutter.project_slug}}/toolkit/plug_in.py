@@ -52,6 +52,10 @@ def any_run_reruns(run_path: Path, metadata: dict) -> None:
     pass
 
 
+def nothing_more(metadata: dict) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Option:
     """An optional feature, as the command layer calls it."""
@@ -78,6 +82,12 @@ class Option:
     take_sweep_over: Callable[[Path, dict, Path], None] = no_sweep_to_take_over
     # As --rerun replays a run, with its record: may refuse it (a UserError).
     check_rerun: Callable[[Path, dict], None] = any_run_reruns
+    # What --list shows of a run, from its record, where the option knows more than the
+    # status it records (None: nothing more): its status now, a detail in parentheses
+    # after it, and a note under the table for each status it adds.
+    status_now: Callable[[dict], str | None] = nothing_more
+    status_detail: Callable[[dict], str | None] = nothing_more
+    status_notes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -138,10 +148,23 @@ class Options:
         for option in self.chosen:
             option.check_rerun(run_path, metadata)
 
+    def status_now(self, metadata: dict, recorded: str) -> str:
+        now = first_answer(option.status_now(metadata) for option in self.chosen)
+        return recorded if now is None else now
+
+    def status_detail(self, metadata: dict) -> str | None:
+        return first_answer(option.status_detail(metadata) for option in self.chosen)
+
+    @property
+    def status_notes(self) -> dict[str, str]:
+        return {
+            status: note for option in self.chosen for status, note in option.status_notes.items()
+        }
+
 
 NO_OPTIONS = Options()  # a project made without any
 
 
-def first_answer(answers) -> int | None:
-    """The first exit code that is not None: the option whose command it was."""
+def first_answer(answers):
+    """The first answer that is not None: that of the option the question was for."""
     return next((answer for answer in answers if answer is not None), None)
