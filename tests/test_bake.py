@@ -191,6 +191,9 @@ DATASET_TYPES = {
 FILE_TABLE_ROW = re.compile(r"^\| (`[^|]+) \| (?:yours|toolkit) \|", re.MULTILINE)
 # The generated README is for reading, and the docs/ pages it links for looking things up.
 MAX_README_LINES = 400
+# The toolkit's code, read in one sitting a module at a time (issue 27, item 6).
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
 MAX_GLOSSARY_TERMS = 10
 DOCS_LINK = re.compile(r"\]\((docs/[^)#]+)")
 # Jinja openers (`}}` is valid Python, `${{` a GitHub Actions expression) and template
@@ -658,3 +661,20 @@ def test_run_py_is_short_in_every_bake(baked):
     this process is toolkit/run_here.py's."""
     _, project = baked
     assert len((project / "run.py").read_text().splitlines()) <= MAX_RUN_PY_LINES
+
+
+def test_toolkit_modules_and_functions_are_short_in_every_bake(baked):
+    _, project = baked
+    paths = [project / "run.py", *sorted((project / "src" / project.name / "toolkit").glob("*.py"))]
+    long_modules, long_functions = [], []
+    for path in paths:
+        text = path.read_text()
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            long_modules.append(path.name)
+        long_functions += [
+            f"{path.name}: {node.name}"
+            for node in ast.walk(ast.parse(text))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno >= MAX_FUNCTION_LINES
+        ]
+    assert (long_modules, long_functions) == ([], [])
