@@ -10,6 +10,9 @@ import pytest
 import torch
 import yaml
 from harness import (
+    SWEPT_EPOCHS,
+    SWEPT_RATES,
+    SWEPT_SEEDS,
     environment,
     git,
     read_yaml,
@@ -17,6 +20,7 @@ from harness import (
     run_py,
     start,
     sweep_file,
+    sweep_record,
     the_sweep,
     write_point,
 )
@@ -44,21 +48,16 @@ def final_weights(run) -> dict:
     return torch.load(run / f"model_epoch_{epochs - 1}.pth", weights_only=True)["model_state_dict"]
 
 
-def test_a_grid_with_seeds_runs_one_logged_run_per_point(project, tmp_path):
-    sweep = sweep_file(
-        tmp_path,
-        "description: two rates, two seeds\n"
-        "grid: {model_parameters.learning_rate: [0.001, 0.002]}\n"
-        "seeds: [3, 4]\n",
-    )
-    result = run_py(project, *QUICK, "--sweep", str(sweep))
-    assert result.returncode == 0, result.stderr
-    directory, record = the_sweep(project)
+def test_a_grid_with_seeds_runs_one_logged_run_per_point(swept):
+    # conftest.py's sweep: a grid of SWEPT_RATES, SWEPT_SEEDS each, edited to
+    # SWEPT_EPOCHS epochs.
+    project, directory = swept
+    record = sweep_record(directory)
     assert record["status"] == "finished"
-    assert record["sweep"]["seeds"] == [3, 4]  # the sweep file as given
-    assert record["edits"]["modify"] == ["epochs", "1"]
+    assert record["sweep"]["seeds"] == list(SWEPT_SEEDS)  # the sweep file as given
+    assert record["edits"]["modify"] == ["epochs", str(SWEPT_EPOCHS)]
     assert record["flags"] == {"cpu": True, "mini": True}
-    expected = [(0.001, 3), (0.001, 4), (0.002, 3), (0.002, 4)]
+    expected = [(rate, seed) for rate in SWEPT_RATES for seed in SWEPT_SEEDS]
     assert [
         (point["values"]["model_parameters.learning_rate"], point["values"]["seed"])
         for point in record["points"]
@@ -77,7 +76,7 @@ def test_a_grid_with_seeds_runs_one_logged_run_per_point(project, tmp_path):
         learning_rate, seed = expected[number]
         assert metadata["config"]["model_parameters"]["learning_rate"] == learning_rate
         assert metadata["config"]["seed"] == seed
-        assert metadata["config"]["epochs"] == 1  # the edit flags apply to every point
+        assert metadata["config"]["epochs"] == SWEPT_EPOCHS  # the edits apply to every point
         assert metadata["flags"]["mini"] and metadata["flags"]["cpu"]
     # The sweep's record sits in logs/ beside the runs; --list lists the runs alone.
     listing = run_py(project, "--list")
@@ -385,14 +384,13 @@ def test_stopped_jobs_resume_to_the_weights_of_an_uninterrupted_sweep(project, t
         assert all(torch.equal(resumed_weights[name], weights[name]) for name in weights)
 
 
-def test_each_point_describes_itself_by_its_values(project, tmp_path):
-    sweep = sweep_file(tmp_path, "grid: {model_parameters.learning_rate: [0.01]}\nseeds: [1, 2]\n")
-    result = run_py(project, *QUICK, "--sweep", str(sweep))
-    assert result.returncode == 0, result.stderr
+def test_each_point_describes_itself_by_its_values(swept):
+    project, directory = swept
     base = read_yaml(project / "sample_runconfig.yaml")["description"]
-    directory, record = the_sweep(project)
-    for number, point in enumerate(record["points"], start=1):
-        expected = f"{base} [model_parameters.learning_rate=0.01, seed={number}]"
+    record = sweep_record(directory)
+    values = [(rate, seed) for rate in SWEPT_RATES for seed in SWEPT_SEEDS]
+    for point, (rate, seed) in zip(record["points"], values, strict=True):
+        expected = f"{base} [model_parameters.learning_rate={rate}, seed={seed}]"
         assert (
             read_yaml(project / point["run"] / "metadata.yaml")["config"]["description"] == expected
         )
