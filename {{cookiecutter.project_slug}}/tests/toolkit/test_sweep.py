@@ -1,6 +1,7 @@
 """Sweeps: `run.py CONFIG --sweep SWEEP_FILE` runs one logged run per point, refuses a
 bad point before anything runs, records failed and interrupted points, and resumes."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -221,17 +222,24 @@ def test_a_sweep_stops_before_a_point_when_the_tree_changed_while_it_ran(project
 
 
 def test_a_stopped_sweep_resumes_to_the_weights_of_an_uninterrupted_one(project, tmp_path):
-    # The first point trains for many seconds (the toy task's epoch takes about 0.1 s), so
-    # that the test's steps land within it, on a machine as busy as it may be.
-    sweep = sweep_file(tmp_path, "variants: [{epochs: 150}, {epochs: 1}]\nseeds: [5]\n")
+    # The first point's run.py is frozen (SIGSTOP) once it trains, until the sweep has
+    # been sent its stop: the test's steps land within the point's training however busy
+    # the machine, and the point trains for a few seconds only (the toy task's epoch
+    # takes about 0.1 s), here, on resuming and in the reference run.
+    sweep = sweep_file(tmp_path, "variants: [{epochs: 20}, {epochs: 1}]\nseeds: [5]\n")
     started = start(project, *LONG, "--sweep", str(sweep))
-    wait_for(started, project, "logs/sweeps/*/points/0.run")
-    [directory] = (project / "logs" / "sweeps").iterdir()
-    meanwhile = run_py(project, "--resume-sweep", str(directory))  # one process runs a sweep
-    assert meanwhile.returncode == 2, meanwhile.stderr
-    assert f"is in use by process {started.pid}" in meanwhile.stderr
     wait_for(started, project, "logs/*/*/model_epoch_*.pth")  # the first point is training
-    started.send_signal(signal.SIGTERM)
+    [training] = run_directories(project)
+    point_process = read_yaml(training / "metadata.yaml")["process"]["pid"]
+    os.kill(point_process, signal.SIGSTOP)
+    try:
+        [directory] = (project / "logs" / "sweeps").iterdir()
+        meanwhile = run_py(project, "--resume-sweep", str(directory))  # one process a sweep
+        assert meanwhile.returncode == 2, meanwhile.stderr
+        assert f"is in use by process {started.pid}" in meanwhile.stderr
+        started.send_signal(signal.SIGTERM)  # passed on to the point, taken once it wakes
+    finally:
+        os.kill(point_process, signal.SIGCONT)
     stdout, stderr = started.communicate(timeout=120)
     assert started.returncode == 128 + signal.SIGTERM, stderr[-3000:]
     directory, record = the_sweep(project)
