@@ -5,7 +5,16 @@ import os
 from pathlib import Path
 
 import pytest
-from harness import DATASET_SIZES, LARGE_VAL_SPLIT, committed_copy
+import yaml
+from harness import (
+    DATASET_SIZES,
+    LARGE_VAL_SPLIT,
+    SWEPT_EPOCHS,
+    SWEPT_RATES,
+    SWEPT_SEEDS,
+    committed_copy,
+    run_py,
+)
 from toy.data import write_toy_data
 
 
@@ -32,3 +41,35 @@ def project(tmp_path: Path, dataset: Path) -> Path:
 def large_val_split(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A dataset with LARGE_VAL_SPLIT's validation split, written once per test session."""
     return write_toy_data(tmp_path_factory.mktemp("large_val_split"), **LARGE_VAL_SPLIT)
+
+
+@pytest.fixture(scope="session")
+def swept(tmp_path_factory: pytest.TempPathFactory, dataset: Path) -> tuple[Path, Path]:
+    """A finished sweep, run once for the tests of test_sweep.py and test_sweep_report.py
+    that read one: SWEPT_RATES, SWEPT_SEEDS each (harness.py). Returns the project,
+    which holds the sweep's runs alone, and the sweep's directory; a test that changes
+    either works on a copy."""
+    project = committed_copy(tmp_path_factory.mktemp("swept"), dataset)
+    sweep = tmp_path_factory.mktemp("sweep_file") / "sweep.yaml"
+    sweep.write_text(
+        yaml.safe_dump(
+            {
+                "grid": {"model_parameters.learning_rate": list(SWEPT_RATES)},
+                "seeds": list(SWEPT_SEEDS),
+            }
+        )
+    )
+    result = run_py(
+        project,
+        "sample_runconfig.yaml",
+        "--mini",
+        "--cpu",
+        "--modify",
+        "epochs",
+        str(SWEPT_EPOCHS),
+        "--sweep",
+        str(sweep),
+    )
+    assert result.returncode == 0, result.stderr
+    [directory] = (project / "logs" / "sweeps").iterdir()
+    return project, directory

@@ -51,6 +51,9 @@ DATASET_SIZES = {"train": 40, "val": 12, "test": 10, "steps": 10, "shards": 3}
 # each per-epoch held-out phase reads.
 LARGE_VAL_SPLIT = {"train": 10, "val": 1000, "test": 10, "steps": 10, "shards": 1}
 HELD_OUT_SAMPLES = {"val": 3000}
+# The finished sweep the sweep tests share (conftest.py's swept): two learning rates, two
+# seeds each, SWEPT_EPOCHS short epochs a point.
+SWEPT_RATES, SWEPT_SEEDS, SWEPT_EPOCHS = (0.001, 0.003), (3, 4), 2
 
 # The toy task's values for the keys of your sample config that name your task or set
 # its size; the toolkit's tests rely on these.

@@ -10,7 +10,7 @@ from pathlib import Path
 import h5py
 import pytest
 import yaml
-from harness import run_directories, run_py
+from harness import committed_copy, run_directories, run_py
 
 from {{ cookiecutter.project_slug }}.toolkit.fingerprint import cache_file
 
@@ -37,14 +37,31 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def interrupted_run(project: Path) -> Path:
-    """A logged run, marked as stopped so that --resume takes it up."""
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory, dataset) -> Path:
+    """A committed copy holding one logged QUICK run, made once for the tests that start
+    from one; a test that changes it works on a copy (copied)."""
+    project = committed_copy(tmp_path_factory.mktemp("logged"), dataset)
     assert run_py(project, *QUICK).returncode == 0
+    return project
+
+
+def copied(logged: Path, directory: Path) -> tuple[Path, Path]:
+    """A copy of the `logged` project, and its run directory."""
+    project = directory / "project"
+    shutil.copytree(logged, project, symlinks=True)
     [run] = run_directories(project)
+    return project, run
+
+
+def interrupted_run(logged: Path, directory: Path) -> tuple[Path, Path]:
+    """A copy of the `logged` project, and its run marked as stopped so that --resume
+    takes it up."""
+    project, run = copied(logged, directory)
     metadata = metadata_of(run)
     metadata["status"] = "interrupted"
     (run / "metadata.yaml").write_text(yaml.safe_dump(metadata, sort_keys=False))
-    return run
+    return project, run
 
 
 def change_in_place(shard: Path) -> None:
@@ -54,8 +71,8 @@ def change_in_place(shard: Path) -> None:
         field[0] = field[0] + 0.01
 
 
-def test_a_logged_run_records_the_hash_of_every_shard(project):
-    assert run_py(project, *QUICK).returncode == 0
+def test_a_logged_run_records_the_hash_of_every_shard(logged):
+    project = logged
     [run] = run_directories(project)
     data = metadata_of(run)["data"]
     assert set(data) == {"train", "val", "test"}
@@ -69,8 +86,8 @@ def test_a_logged_run_records_the_hash_of_every_shard(project):
     assert data["train"]["hash"] != data["test"]["hash"]
 
 
-def test_resume_refuses_changed_data_naming_split_and_shards(project):
-    run = interrupted_run(project)
+def test_resume_refuses_changed_data_naming_split_and_shards(logged, tmp_path):
+    project, run = interrupted_run(logged, tmp_path)
     before = (run / "metadata.yaml").read_text()
     test_shard = sorted((project / "data" / "test").glob("*.h5"))[0]
     change_in_place(test_shard)
@@ -101,9 +118,8 @@ def test_resume_refuses_changed_data_naming_split_and_shards(project):
     }  # extra.h5, no last
 
 
-def test_rerun_refuses_changed_data_unless_allowed(project):
-    assert run_py(project, *QUICK).returncode == 0
-    [original] = run_directories(project)
+def test_rerun_refuses_changed_data_unless_allowed(logged, tmp_path):
+    project, original = copied(logged, tmp_path)
     shard = sorted((project / "data" / "train").glob("*.h5"))[0]
     change_in_place(shard)
 
@@ -120,8 +136,8 @@ def test_rerun_refuses_changed_data_unless_allowed(project):
     assert metadata["data"]["train"]["shards"][shard.name]["hash"] == sha256(shard)
 
 
-def test_a_run_recorded_before_0_4_resumes_with_a_note(project):
-    run = interrupted_run(project)
+def test_a_run_recorded_before_0_4_resumes_with_a_note(logged, tmp_path):
+    project, run = interrupted_run(logged, tmp_path)
     metadata = metadata_of(run)
     recorded = metadata.pop("data")
     (run / "metadata.yaml").write_text(yaml.safe_dump(metadata, sort_keys=False))

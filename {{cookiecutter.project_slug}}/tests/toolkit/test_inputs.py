@@ -351,7 +351,8 @@ def test_a_record_not_in_utf8_is_refused(project):
 
 
 # --------------------------------------------------------------------------------------
-# The file system and the network refuse
+# The file system and the network refuse: faults injected into a run (a file system
+# mounted to fail, a port taken), exhaustive checks of the machinery (pytest -m machinery)
 
 
 def mount_tmpfs(directory: Path, options: str) -> None:
@@ -367,6 +368,7 @@ def mount_tmpfs(directory: Path, options: str) -> None:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
 
 
+@pytest.mark.machinery
 def test_a_read_only_logs_directory_is_a_clear_error(project):
     logs = project / "logs"
     mount_tmpfs(logs, "ro,size=64k")
@@ -376,6 +378,7 @@ def test_a_read_only_logs_directory_is_a_clear_error(project):
         subprocess.run(["umount", str(logs)], check=True)
 
 
+@pytest.mark.machinery
 def test_a_full_disk_fails_the_run_and_keeps_its_checkpoints(project):
     # Room for the record (about 6 KB with its data fingerprint, and a temporary copy of
     # it for each rewrite) and the first epoch's checkpoint, not for the second's.
@@ -409,6 +412,7 @@ def test_a_full_disk_fails_the_run_and_keeps_its_checkpoints(project):
 {% if cookiecutter.multi_gpu %}
 
 
+@pytest.mark.machinery
 def test_a_meeting_port_in_use_is_refused_before_the_run_starts(project):
     import socket  # this test's alone, in a multi-GPU bake
 

@@ -104,9 +104,18 @@ HELD_OUT_TRAINING = (
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, dataset):
-    """The uninterrupted TRAINING run, made once for every test that compares with it."""
-    return uninterrupted(committed_copy(tmp_path_factory.mktemp("reference"), dataset), *TRAINING)
+def reference_project(tmp_path_factory, dataset):
+    """A committed copy holding the uninterrupted TRAINING run, made once for every test
+    that compares with it or needs another run's checkpoint; and that run's final
+    weights, metadata and step curve."""
+    project = committed_copy(tmp_path_factory.mktemp("reference"), dataset)
+    return project, uninterrupted(project, *TRAINING)
+
+
+@pytest.fixture(scope="module")
+def reference(reference_project):
+    """The uninterrupted TRAINING run's final weights, metadata and step curve."""
+    return reference_project[1]
 
 
 @pytest.fixture(scope="module")
@@ -436,9 +445,10 @@ def test_a_record_behind_its_checkpoints_is_rebuilt_from_them(project):
 
 # Named as if newer than the run's own checkpoints, or older (the policy would drop it).
 @pytest.mark.parametrize("name", ["model_epoch_2.pth", "model_ckpt_ep_0_pct_5.pth"])
-def test_another_runs_checkpoint_is_refused_and_nothing_is_deleted(project, reference, name):
-    assert run_py(project, *TRAINING).returncode == 0
-    [other] = run_directories(project)
+def test_another_runs_checkpoint_is_refused_and_nothing_is_deleted(
+    project, reference_project, name
+):
+    [other] = run_directories(reference_project[0])
     run = killed_run(project)
     intruder = run / name
     intruder.write_bytes((other / "model_epoch_2.pth").read_bytes())
@@ -452,7 +462,7 @@ def test_another_runs_checkpoint_is_refused_and_nothing_is_deleted(project, refe
     assert files_of(run) == before
 
     intruder.unlink()
-    assert_continues_exactly(project, run, reference)
+    assert_continues_exactly(project, run, reference_project[1])
 
 
 def test_a_config_edited_in_the_record_is_refused(project):

@@ -1,6 +1,7 @@
 """Sweeps: `run.py CONFIG --sweep SWEEP_FILE` runs one logged run per point, refuses a
 bad point before anything runs, records failed and interrupted points, and resumes."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -10,6 +11,9 @@ import pytest
 import torch
 import yaml
 from harness import (
+    SWEPT_EPOCHS,
+    SWEPT_RATES,
+    SWEPT_SEEDS,
     environment,
     git,
     read_yaml,
@@ -17,6 +21,7 @@ from harness import (
     run_py,
     start,
     sweep_file,
+    sweep_record,
     the_sweep,
     write_point,
 )
@@ -44,21 +49,16 @@ def final_weights(run) -> dict:
     return torch.load(run / f"model_epoch_{epochs - 1}.pth", weights_only=True)["model_state_dict"]
 
 
-def test_a_grid_with_seeds_runs_one_logged_run_per_point(project, tmp_path):
-    sweep = sweep_file(
-        tmp_path,
-        "description: two rates, two seeds\n"
-        "grid: {model_parameters.learning_rate: [0.001, 0.002]}\n"
-        "seeds: [3, 4]\n",
-    )
-    result = run_py(project, *QUICK, "--sweep", str(sweep))
-    assert result.returncode == 0, result.stderr
-    directory, record = the_sweep(project)
+def test_a_grid_with_seeds_runs_one_logged_run_per_point(swept):
+    # conftest.py's sweep: a grid of SWEPT_RATES, SWEPT_SEEDS each, edited to
+    # SWEPT_EPOCHS epochs.
+    project, directory = swept
+    record = sweep_record(directory)
     assert record["status"] == "finished"
-    assert record["sweep"]["seeds"] == [3, 4]  # the sweep file as given
-    assert record["edits"]["modify"] == ["epochs", "1"]
+    assert record["sweep"]["seeds"] == list(SWEPT_SEEDS)  # the sweep file as given
+    assert record["edits"]["modify"] == ["epochs", str(SWEPT_EPOCHS)]
     assert record["flags"] == {"cpu": True, "mini": True}
-    expected = [(0.001, 3), (0.001, 4), (0.002, 3), (0.002, 4)]
+    expected = [(rate, seed) for rate in SWEPT_RATES for seed in SWEPT_SEEDS]
     assert [
         (point["values"]["model_parameters.learning_rate"], point["values"]["seed"])
         for point in record["points"]
@@ -77,7 +77,7 @@ def test_a_grid_with_seeds_runs_one_logged_run_per_point(project, tmp_path):
         learning_rate, seed = expected[number]
         assert metadata["config"]["model_parameters"]["learning_rate"] == learning_rate
         assert metadata["config"]["seed"] == seed
-        assert metadata["config"]["epochs"] == 1  # the edit flags apply to every point
+        assert metadata["config"]["epochs"] == SWEPT_EPOCHS  # the edits apply to every point
         assert metadata["flags"]["mini"] and metadata["flags"]["cpu"]
     # The sweep's record sits in logs/ beside the runs; --list lists the runs alone.
     listing = run_py(project, "--list")
@@ -222,17 +222,24 @@ def test_a_sweep_stops_before_a_point_when_the_tree_changed_while_it_ran(project
 
 
 def test_a_stopped_sweep_resumes_to_the_weights_of_an_uninterrupted_one(project, tmp_path):
-    # The first point trains for many seconds (the toy task's epoch takes about 0.1 s), so
-    # that the test's steps land within it, on a machine as busy as it may be.
-    sweep = sweep_file(tmp_path, "variants: [{epochs: 150}, {epochs: 1}]\nseeds: [5]\n")
+    # The first point's run.py is frozen (SIGSTOP) once it trains, until the sweep has
+    # been sent its stop: the test's steps land within the point's training however busy
+    # the machine, and the point trains for a few seconds only (the toy task's epoch
+    # takes about 0.1 s), here, on resuming and in the reference run.
+    sweep = sweep_file(tmp_path, "variants: [{epochs: 20}, {epochs: 1}]\nseeds: [5]\n")
     started = start(project, *LONG, "--sweep", str(sweep))
-    wait_for(started, project, "logs/sweeps/*/points/0.run")
-    [directory] = (project / "logs" / "sweeps").iterdir()
-    meanwhile = run_py(project, "--resume-sweep", str(directory))  # one process runs a sweep
-    assert meanwhile.returncode == 2, meanwhile.stderr
-    assert f"is in use by process {started.pid}" in meanwhile.stderr
     wait_for(started, project, "logs/*/*/model_epoch_*.pth")  # the first point is training
-    started.send_signal(signal.SIGTERM)
+    [training] = run_directories(project)
+    point_process = read_yaml(training / "metadata.yaml")["process"]["pid"]
+    os.kill(point_process, signal.SIGSTOP)
+    try:
+        [directory] = (project / "logs" / "sweeps").iterdir()
+        meanwhile = run_py(project, "--resume-sweep", str(directory))  # one process a sweep
+        assert meanwhile.returncode == 2, meanwhile.stderr
+        assert f"is in use by process {started.pid}" in meanwhile.stderr
+        started.send_signal(signal.SIGTERM)  # passed on to the point, taken once it wakes
+    finally:
+        os.kill(point_process, signal.SIGCONT)
     stdout, stderr = started.communicate(timeout=120)
     assert started.returncode == 128 + signal.SIGTERM, stderr[-3000:]
     directory, record = the_sweep(project)
@@ -385,14 +392,13 @@ def test_stopped_jobs_resume_to_the_weights_of_an_uninterrupted_sweep(project, t
         assert all(torch.equal(resumed_weights[name], weights[name]) for name in weights)
 
 
-def test_each_point_describes_itself_by_its_values(project, tmp_path):
-    sweep = sweep_file(tmp_path, "grid: {model_parameters.learning_rate: [0.01]}\nseeds: [1, 2]\n")
-    result = run_py(project, *QUICK, "--sweep", str(sweep))
-    assert result.returncode == 0, result.stderr
+def test_each_point_describes_itself_by_its_values(swept):
+    project, directory = swept
     base = read_yaml(project / "sample_runconfig.yaml")["description"]
-    directory, record = the_sweep(project)
-    for number, point in enumerate(record["points"], start=1):
-        expected = f"{base} [model_parameters.learning_rate=0.01, seed={number}]"
+    record = sweep_record(directory)
+    values = [(rate, seed) for rate in SWEPT_RATES for seed in SWEPT_SEEDS]
+    for point, (rate, seed) in zip(record["points"], values, strict=True):
+        expected = f"{base} [model_parameters.learning_rate={rate}, seed={seed}]"
         assert (
             read_yaml(project / point["run"] / "metadata.yaml")["config"]["description"] == expected
         )

@@ -9,40 +9,12 @@ import statistics
 
 import matplotlib.image
 import pytest
-import yaml
-from harness import committed_copy, read_yaml, run_py, sweep_record, write_point
+from harness import SWEPT_RATES, SWEPT_SEEDS, read_yaml, run_py, sweep_record, write_point
 
 pytestmark = pytest.mark.machinery  # pytest -m machinery
 
-RATES, SEEDS = (0.001, 0.003), (3, 4)
+RATES, SEEDS = SWEPT_RATES, SWEPT_SEEDS  # conftest.py's swept, which these tests read
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def swept(tmp_path_factory, dataset):
-    """A finished sweep shared by this file's tests: two learning rates, two seeds each,
-    two short epochs a point. Returns the project and the sweep's directory."""
-    project = committed_copy(tmp_path_factory.mktemp("swept"), dataset)
-    sweep = tmp_path_factory.mktemp("sweep_file") / "sweep.yaml"
-    sweep.write_text(
-        yaml.safe_dump(
-            {"grid": {"model_parameters.learning_rate": list(RATES)}, "seeds": list(SEEDS)}
-        )
-    )
-    result = run_py(
-        project,
-        "sample_runconfig.yaml",
-        "--mini",
-        "--cpu",
-        "--modify",
-        "epochs",
-        "2",
-        "--sweep",
-        str(sweep),
-    )
-    assert result.returncode == 0, result.stderr
-    [directory] = (project / "logs" / "sweeps").iterdir()
-    return project, directory
 
 
 def best_values(project, directory) -> dict[tuple, dict]:
