@@ -153,7 +153,9 @@ class Options:
         return recorded if now is None else now
 
     def status_detail(self, metadata: dict) -> str | None:
-        return first_answer(option.status_detail(metadata) for option in self.chosen)
+        """Every option's detail, in the order of the options."""
+        details = [option.status_detail(metadata) for option in self.chosen]
+        return ", ".join(detail for detail in details if detail) or None
 
     @property
     def status_notes(self) -> dict[str, str]:
