@@ -86,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+{% if cookiecutter.tracker != 'none' %}
+    # Every logged run is mirrored to {{ {'mlflow': 'MLflow', 'wandb': 'W&B'}[cookiecutter.tracker] }} too (docs/tracker.md).
+    from {{ cookiecutter.project_slug }}.toolkit import tracker
+
+    tracker.mirror_logged_runs()
+{% endif %}
     # A sweep, a run or an evaluation, in this process: toolkit/run_here.py.
     return run_here(args, PROJECT)
 
