@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-{% if cookiecutter.tracker != 'none' %}
-    # Every logged run is mirrored to {{ {'mlflow': 'MLflow', 'wandb': 'W&B'}[cookiecutter.tracker] }} too (docs/tracker.md).
+{% if cookiecutter.tracker == 'mlflow' %}
+    # Every logged run is mirrored to MLflow too (docs/tracker.md).
     from {{ cookiecutter.project_slug }}.toolkit import tracker
 
     tracker.mirror_logged_runs()

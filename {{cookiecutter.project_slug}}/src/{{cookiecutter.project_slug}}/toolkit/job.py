@@ -142,7 +142,7 @@ def prepare(
             check_before_logging(config, repo)
         # Created last, so that a mistake found above leaves no half-made directory.
         run = RunDirectory.create(project.logs, config, vars(args), repo, device, data, launch)
-        run.mirrors = make_mirrors(project.root)  # an experiment tracker's, if any
+        run.mirrors = make_mirrors(project.root)  # copies kept elsewhere, if an option adds any
     return Job(config, args.mini, args.cpu, device, run)
 
 

@@ -1,5 +1,5 @@
-"""Copies of a logged run kept elsewhere than its run directory (an experiment tracker's
-web page): what the run directory tells them, and when.
+"""Copies of a logged run kept elsewhere than its run directory (a lab's web service
+for comparing runs): what the run directory tells them, and when.
 
 A mirror is an option's (its module adds a factory to MIRRORS, from run.py); the run
 directory calls every mirror it was given, and names none. It is told the points the
