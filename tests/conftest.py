@@ -29,17 +29,23 @@ def answer_pairs(answers: dict) -> set[frozenset]:
     return {frozenset(pair) for pair in itertools.combinations(answers.items(), 2)}
 
 
-def covering_combinations() -> list[dict]:
+def covering_combinations(**fixed) -> list[dict]:
     """Few combinations in which every pair of answers to two prompts occurs (picked
-    greedily: 6 of the 12 for 3 tasks and two yes/no prompts).
+    greedily: 6 of the 12 for 3 tasks and two yes/no prompts), among those with the
+    answers `fixed` (tracker="none", say), if given.
 
     A generated project's own suite takes minutes, so it runs on these: every task with
     and without each option, and every two options together, while the quick checks
     (file set, lint, residue) run on all combinations."""
-    uncovered = set().union(*map(answer_pairs, COMBINATIONS))
+    among = [
+        answers
+        for answers in COMBINATIONS
+        if all(answers[key] == value for key, value in fixed.items())
+    ]
+    uncovered = set().union(*map(answer_pairs, among))
     chosen = []
     while uncovered:
-        best = max(COMBINATIONS, key=lambda answers: len(answer_pairs(answers) & uncovered))
+        best = max(among, key=lambda answers: len(answer_pairs(answers) & uncovered))
         chosen.append(best)
         uncovered -= answer_pairs(best)
     return chosen
