@@ -1,6 +1,6 @@
 """What mirroring a logged run to MLflow costs the training loop, measured in one run.
 
-    python benchmarks/tracker_overhead.py           # the full measurement (~5 minutes)
+    python benchmarks/tracker_overhead.py           # the full measurement (~10 minutes)
     python benchmarks/tracker_overhead.py --quick   # one short turn each: checks it runs
 
 It bakes the default project twice, with `tracker=mlflow` and without a tracker, gives
@@ -32,8 +32,8 @@ from trainer_overhead import (
 
 TARGET = 0.98  # the tracker's steps/s over the other's, at least
 # Epochs of the preloaded training split at batch 32, no held-out phase, a checkpoint
-# at each epoch's end: FULL about 40 s a run here, four log windows and more.
-FULL_EPOCHS, QUICK_EPOCHS = 12, 1
+# at each epoch's end: FULL about a minute a run here, six log windows or so.
+FULL_EPOCHS, QUICK_EPOCHS = 6, 1
 FULL_TURNS, QUICK_TURNS = 3, 1
 
 
