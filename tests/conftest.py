@@ -1,7 +1,8 @@
 """Baking helpers shared by the template's tests.
 
 Every combination of the choice and boolean prompts in cookiecutter.json is baked
-once per session; a new prompt joins the matrix without touching the tests.
+once per session (a tracker, with fewer: see COMBINATIONS); a new prompt joins the
+matrix without touching the tests.
 """
 
 import itertools
@@ -22,6 +23,15 @@ OPTIONS = {
 }
 COMBINATIONS = [
     dict(zip(OPTIONS, values, strict=True)) for values in itertools.product(*OPTIONS.values())
+]
+# A tracker is whole files of its own that no other option's code touches: each one is
+# baked with every task and the yes/no options all on or all off (every pair of its
+# answer with another prompt's), not in the full product, which would double the bakes.
+COMBINATIONS = [
+    answers
+    for answers in COMBINATIONS
+    if answers["tracker"] == "none"
+    or len({value for value in answers.values() if isinstance(value, bool)}) == 1
 ]
 
 
