@@ -11,13 +11,10 @@
     python run.py sample_runconfig.yaml --sweep sample_sweep.yaml         # a run per point
     python run.py --resume-sweep logs/sweeps/2024-05-01_12-00-00          # finish a sweep
     python run.py --list --sweep 2024-05-01_12-00-00                      # its points
-{% if cookiecutter.slurm %}
-    python run.py sample_runconfig.yaml --submit                          # a SLURM job
-    python run.py sample_runconfig.yaml --sweep sample_sweep.yaml --submit  # a job array
-{% endif %}
 
 A logged run needs a clean git tree. It writes logs/<model_type>/<timestamp>/ with
-the config as it ran, the commit, TensorBoard logs and checkpoints.
+the config as it ran, the commit, TensorBoard logs and checkpoints. --help lists every
+flag, those of the project's options (toolkit/options.py) too.
 """
 
 import sys
@@ -29,11 +26,9 @@ from {{ cookiecutter.project_slug }}.toolkit.compare import comparison, listing,
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.job import config_to_print, read_metadata
 from {{ cookiecutter.project_slug }}.toolkit.loading import LoadableProject
+from {{ cookiecutter.project_slug }}.toolkit.options import project_options
 from {{ cookiecutter.project_slug }}.toolkit.rerun import rerun
 from {{ cookiecutter.project_slug }}.toolkit.run_here import run_here
-{% if cookiecutter.slurm %}
-from {{ cookiecutter.project_slug }}.toolkit.slurm_sweep import submit_command
-{% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.stopping import stop_with_parent
 from {{ cookiecutter.project_slug }}.toolkit.sweep_report import show_sweep
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import dump
@@ -48,37 +43,40 @@ PROJECT = LoadableProject(
     schema=schema,
     trainer=Trainer,
 )
+# The optional features the project was made with, as toolkit/options.py lists them.
+OPTIONS = project_options()
 
 
 def main(argv: list[str] | None = None) -> int:
     stop_with_parent()  # a sweep's point stops with its sweep, rather than train on alone
     # Which flags go with which command: toolkit/command_line.py (COMMANDS).
-    args = parse_args(argv, description=__doc__)
+    args = parse_args(argv, description=__doc__, options=OPTIONS)
     # The commands that read the logs, or hand the work elsewhere. A mistake found
     # before anything runs is a message: `error: ...` and exit code 2.
     try:
         if args.list and args.sweep:
             return show_sweep(
-                args.sweep, PROJECT.logs, PROJECT.root, args.format, redraw=args.picture
+                args.sweep, PROJECT.logs, PROJECT.root, args.format, args.picture, OPTIONS
             )
         if args.list:
-            print_output(listing(PROJECT.logs, PROJECT.root, args.format, args.columns))
+            print_output(listing(PROJECT.logs, PROJECT.root, args.format, args.columns, OPTIONS))
             return 0
         if args.compare:
-            print_output(comparison(args.compare, PROJECT.root, args.format))
+            print_output(comparison(args.compare, PROJECT.root, args.format, OPTIONS))
             return 0
-{% if cookiecutter.slurm %}
-        if args.submit:
-            return submit_command(args, PROJECT)
-{% endif %}
+        exit_code = OPTIONS.run_command(args, PROJECT)  # one of an option's commands
+        if exit_code is not None:
+            return exit_code
         if args.print_config and not args.sweep:  # a sweep prints every point's config
             print_output(dump(config_to_print(args, PROJECT)).rstrip("\n"))
             return 0
         if args.rerun:
             run_path = Path(args.rerun).resolve()
+            metadata = read_metadata(run_path)
+            OPTIONS.check_rerun(run_path, metadata)
             return rerun(
                 run_path,
-                read_metadata(run_path),
+                metadata,
                 PROJECT.root,
                 PROJECT.logs,
                 args.allow_changed_data,
@@ -86,14 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-{% if cookiecutter.tracker == 'mlflow' %}
-    # Every logged run is mirrored to MLflow too (docs/tracker.md).
-    from {{ cookiecutter.project_slug }}.toolkit import tracker
-
-    tracker.mirror_logged_runs()
-{% endif %}
     # A sweep, a run or an evaluation, in this process: toolkit/run_here.py.
-    return run_here(args, PROJECT)
+    return run_here(args, PROJECT, OPTIONS)
 
 
 if __name__ == "__main__":

@@ -7,22 +7,9 @@ as argparse refuses an unknown flag: `error: ...` and exit code 2.
 """
 
 import argparse
-from dataclasses import dataclass, field
 
 from {{ cookiecutter.project_slug }}.toolkit.compare import FORMATS
-
-
-@dataclass(frozen=True)
-class Command:
-    """What run.py does for a command line: the flags that pick the command (all of them
-    given), the other flags it takes, and what it says when given one it does not take."""
-
-    picked_by: tuple[str, ...]
-    takes: tuple[str, ...]
-    refusal: str
-    needs_config: str | None = None  # the error when no config file is given
-    defaults: dict = field(default_factory=dict)  # of the flags it takes, when not given
-
+from {{ cookiecutter.project_slug }}.toolkit.plug_in import NO_OPTIONS, Command, Options
 
 # A new run's flags: how it trains (--cpu, --mini) and the edits to its config file.
 RUN_FLAGS = ("cpu", "mini", "find_replace", "delete", "modify")
@@ -32,23 +19,10 @@ LIST = "reads logged runs and does nothing else"
 # A run's flags, which --list and --compare take and ignore, as they always have: a
 # command line edited from a run's still works.
 IGNORED_BY_READERS = (*RUN_FLAGS, "no_logging", "allow_dirty_repo", "allow_changed_data")
-{% if cookiecutter.slurm %}
-SUBMIT = (
-    "--submit starts a logged run, or a sweep's, from a config file: "
-    "python run.py CONFIG [--sweep SWEEP_FILE] --submit"
-)
-{% endif %}
 
-# The first command whose flags are all given is the command line's.
+# The first command whose flags are all given is the command line's (the options'
+# commands are tried first).
 COMMANDS = [
-{% if cookiecutter.slurm %}
-    # A job is a logged run (a sweep: one per point), started from a config file; its
-    # code is its commit.
-    Command(
-        ("submit", "sweep"), ("config", *RUN_FLAGS, "jobs", "cluster"), SUBMIT, needs_config=SUBMIT
-    ),
-    Command(("submit",), ("config", *RUN_FLAGS, "cluster"), SUBMIT, needs_config=SUBMIT),
-{% endif %}
     Command(
         ("resume_sweep",),
         ("jobs",),
@@ -110,9 +84,6 @@ COMMANDS = [
 
 # Flags that only some commands take, and what to say when one comes with another.
 GOES_WITH = {
-{% if cookiecutter.slurm %}
-    "cluster": "--cluster goes with --submit",
-{% endif %}
     "jobs": "--jobs goes with --sweep or --resume-sweep: how many of a sweep's points run at once",
     "format": "--format goes with --list or --compare",
     "allow_changed_data": "--allow-changed-data goes with --resume, --rerun or --evaluate: "
@@ -125,23 +96,33 @@ GOES_WITH = {
 }
 
 
-def parse_args(argv: list[str] | None, description: str = "") -> argparse.Namespace:
-    """The command line, checked against COMMANDS; `description` heads --help."""
+def parse_args(
+    argv: list[str] | None, description: str = "", options: Options = NO_OPTIONS
+) -> argparse.Namespace:
+    """The command line, checked against the `options`' commands and COMMANDS;
+    `description` heads --help."""
     parser = argument_parser(description)
+    options.add_flags(parser)
     args = parser.parse_args(argv)
-    check_command(args, parser)
+    check_command(args, parser, options)
     return args
 
 
-def check_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+def check_command(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, options: Options
+) -> None:
     """Refuse a flag the command does not take, or a missing config file, as argparse
     refuses a mistake (parser.error); then fill in the defaults of the command's flags."""
     given = [flag for flag, value in vars(args).items() if value]
-    command = next(command for command in COMMANDS if set(command.picked_by) <= set(given))
+    command = next(
+        command
+        for command in (*options.commands, *COMMANDS)
+        if set(command.picked_by) <= set(given)
+    )
     refused = [
         flag for flag in given if flag not in (*command.picked_by, *command.takes, *EVERY_COMMAND)
     ]
-    for flag, message in GOES_WITH.items():  # a flag of other commands: say which
+    for flag, message in {**options.goes_with, **GOES_WITH}.items():  # say which take it
         if flag in refused:
             parser.error(message)
     if refused:
@@ -179,63 +160,24 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("config", nargs="?", help="the run config (YAML)")
-    parser.add_argument(
-        "--resume",
-        metavar="RUN_DIRECTORY",
-        help="continue a logged run from its newest checkpoint, in its own "
-        "directory, with its own config and flags",
-    )
-    parser.add_argument(
-        "--rerun",
-        metavar="RUN_DIRECTORY",
-        help="run a logged experiment again at its recorded commit (in a "
-        "temporary git worktree) and compare the results",
-    )
-    parser.add_argument(
-        "--evaluate",
-        metavar="RUN_DIRECTORY",
-        help="run the held-out phases with a logged run's checkpoint, at the "
-        "run's commit, and record the results in its evaluations/",
-    )
-    parser.add_argument(
-        "--checkpoint",
-        metavar="best|last|PATH",
-        help="with --evaluate: the checkpoint to evaluate (default: best, "
-        "the selected epoch's; a relative PATH is in the run directory)",
-    )
-    parser.add_argument(
-        "--split",
-        metavar="FOLDER",
-        help="with --evaluate: the data folder to evaluate on (default: test)",
-    )
-    parser.add_argument(
-        "--allow-changed-data",
-        action="store_true",
-        help="with --resume, --rerun or --evaluate: go on although the data "
-        "differ from the fingerprint the run recorded (the record says so)",
-    )
-    parser.add_argument(
+    add_new_run_flags(parser)
+    add_logged_run_flags(parser)
+    add_sweep_flags(parser)
+    add_reader_flags(parser)
+    return parser
+
+
+def add_new_run_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("a new run, from a config file (each point of a sweep too)")
+    group.add_argument(
         "--cpu", action="store_true", help="train on the CPU even when a GPU is available"
     )
-    parser.add_argument(
+    group.add_argument(
         "--mini",
         action="store_true",
         help="use mini datasets (mini_size elements, default 100) to check the pipeline quickly",
     )
-    parser.add_argument(
-        "--no-logging",
-        action="store_true",
-        help="save nothing: no run directory, TensorBoard or checkpoints",
-    )
-    parser.add_argument(
-        "--allow-dirty-repo",
-        action="store_true",
-        help="run from uncommitted code; asks first, and logs nothing",
-    )
-    parser.add_argument(
-        "--y", action="store_true", help="answer yes to the --allow-dirty-repo question"
-    )
-    parser.add_argument(
+    group.add_argument(
         "--find-replace",
         nargs="+",
         action="extend",
@@ -244,7 +186,7 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
         help="pairs FIND REPLACE: replace text in the config file "
         "before it is read (use with care)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--delete",
         nargs="+",
         action="extend",
@@ -252,7 +194,7 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
         metavar="KEY",
         help="config keys to remove; dotted for nested keys (model_parameters.hidden_size)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--modify",
         nargs="+",
         action="extend",
@@ -261,27 +203,70 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
         help="pairs KEY VALUE: set a config key (dotted for nested keys) "
         "to a YAML value, e.g. --modify epochs 5; repeatable",
     )
-    parser.add_argument(
+    group.add_argument(
+        "--no-logging",
+        action="store_true",
+        help="save nothing: no run directory, TensorBoard or checkpoints",
+    )
+    group.add_argument(
+        "--allow-dirty-repo",
+        action="store_true",
+        help="run from uncommitted code; asks first, and logs nothing",
+    )
+    group.add_argument(
+        "--y", action="store_true", help="answer yes to the --allow-dirty-repo question"
+    )
+    group.add_argument(
         "--print-config",
         action="store_true",
         help="print the config as it would run (defaults filled in, after "
         "every edit flag) as YAML and exit; with --resume or --rerun, "
         "the config the run recorded; with --sweep, every point's",
     )
-    parser.add_argument(
-        "--list",
+
+
+def add_logged_run_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("a logged run: resume, re-run or evaluate it")
+    group.add_argument(
+        "--resume",
+        metavar="RUN_DIRECTORY",
+        help="continue a logged run from its newest checkpoint, in its own "
+        "directory, with its own config and flags",
+    )
+    group.add_argument(
+        "--rerun",
+        metavar="RUN_DIRECTORY",
+        help="run a logged experiment again at its recorded commit (in a "
+        "temporary git worktree) and compare the results",
+    )
+    group.add_argument(
+        "--evaluate",
+        metavar="RUN_DIRECTORY",
+        help="run the held-out phases with a logged run's checkpoint, at the "
+        "run's commit, and record the results in its evaluations/",
+    )
+    group.add_argument(
+        "--checkpoint",
+        metavar="best|last|PATH",
+        help="with --evaluate: the checkpoint to evaluate (default: best, "
+        "the selected epoch's; a relative PATH is in the run directory)",
+    )
+    group.add_argument(
+        "--split",
+        metavar="FOLDER",
+        help="with --evaluate: the data folder to evaluate on (default: test)",
+    )
+    group.add_argument(
+        "--allow-changed-data",
         action="store_true",
-        help="print a table of the runs in logs/, newest first, and exit; "
-        "with --sweep ID, the points of that sweep",
+        help="with --resume, --rerun or --evaluate: go on although the data "
+        "differ from the fingerprint the run recorded (the record says so)",
     )
-    parser.add_argument(
-        "--columns",
-        type=column_names,
-        metavar="TAG,TAG",
-        help="with --list: a column for each of these final-test numbers "
-        "(test/accuracy,test/loss); --format csv|json holds them all",
-    )
-    parser.add_argument(
+
+
+def add_sweep_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("sweeps: a logged run per point")
+    group.add_argument(
         "--sweep",
         metavar="SWEEP_FILE",
         help="one logged run per point of the sweep file (a grid, variants, "
@@ -290,19 +275,13 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
         "Recorded in logs/sweeps/<id>/. With --list: a sweep's id (or "
         "directory), whose points to show, with mean ± std over seeds",
     )
-    parser.add_argument(
-        "--picture",
-        action="store_true",
-        help="with --list --sweep ID: draw the sweep's picture "
-        "(logs/sweeps/<id>/sweep.png) again first",
-    )
-    parser.add_argument(
+    group.add_argument(
         "--resume-sweep",
         metavar="SWEEP_DIRECTORY",
         help="continue a sweep (logs/sweeps/<id>): run its pending points and "
         "resume its interrupted ones",
     )
-    parser.add_argument(
+    group.add_argument(
         "--jobs",
         type=job_count,
         metavar="N",
@@ -310,35 +289,44 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
         "(default 1), each with 1/N of the CPU threads and of the GPUs",
     )
     # Given by a sweep to each point's run.py: the sweep's directory and the point's number.
-    parser.add_argument(
+    group.add_argument(
         "--sweep-point", nargs=2, metavar=("SWEEP_DIRECTORY", "POINT"), help=argparse.SUPPRESS
     )
-    parser.add_argument(
+
+
+def add_reader_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "reading the logs: the runs, a sweep's points, runs side by side"
+    )
+    group.add_argument(
+        "--list",
+        action="store_true",
+        help="print a table of the runs in logs/, newest first, and exit; "
+        "with --sweep ID, the points of that sweep",
+    )
+    group.add_argument(
+        "--columns",
+        type=column_names,
+        metavar="TAG,TAG",
+        help="with --list: a column for each of these final-test numbers "
+        "(test/accuracy,test/loss); --format csv|json holds them all",
+    )
+    group.add_argument(
+        "--picture",
+        action="store_true",
+        help="with --list --sweep ID: draw the sweep's picture "
+        "(logs/sweeps/<id>/sweep.png) again first",
+    )
+    group.add_argument(
         "--compare",
         nargs="+",
         metavar="RUN_DIRECTORY",
         help="print two or more logged runs side by side (the config keys "
         "that differ, then the results) and exit",
     )
-    parser.add_argument(
+    group.add_argument(
         "--format",
         choices=FORMATS,
         help="with --list or --compare: a table (the default), or every "
         "field as CSV or JSON, for a spreadsheet or pandas",
     )
-{% if cookiecutter.slurm %}
-    parser.add_argument(
-        "--submit",
-        action="store_true",
-        help="check and record the run here, then train it as a SLURM job "
-        "(resources from cluster.yaml), requeued after preemption; with "
-        "--sweep, the points as one job array, --jobs N of them at once "
-        "(default: as many as SLURM will run)",
-    )
-    parser.add_argument(
-        "--cluster",
-        metavar="FILE",
-        help="with --submit: the cluster file to use instead of cluster.yaml",
-    )
-{% endif %}
-    return parser

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.hparams import flat_config
+from {{ cookiecutter.project_slug }}.toolkit.plug_in import NO_OPTIONS, Options
 from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE
 from {{ cookiecutter.project_slug }}.toolkit.runs import (
     evaluation_count,
@@ -68,16 +69,24 @@ def print_output(text: str) -> None:
 
 
 def listing(
-    logs_root: Path, project_root: Path, output_format: str, columns: list[str] | None = None
+    logs_root: Path,
+    project_root: Path,
+    output_format: str,
+    columns: list[str] | None = None,
+    options: Options = NO_OPTIONS,
 ) -> str:
     """`python run.py --list` in `output_format`: every run under `logs_root`; the table
-    with a column for each final-test number in `columns`."""
+    with a column for each final-test number in `columns`. The project's `options` may
+    know more of a run's status than its record."""
     if output_format == "table":
-        return run_index(logs_root, project_root, columns)
-    return formatted([record(run, project_root) for run in logged_runs(logs_root)], output_format)
+        return run_index(logs_root, project_root, columns, options)
+    runs = logged_runs(logs_root)
+    return formatted([record(run, project_root, options) for run in runs], output_format)
 
 
-def comparison(arguments: list[str], project_root: Path, output_format: str) -> str:
+def comparison(
+    arguments: list[str], project_root: Path, output_format: str, options: Options = NO_OPTIONS
+) -> str:
     """`python run.py --compare RUN RUN ...` in `output_format`: the runs at the paths
     `arguments`, with the config keys that differ between them."""
     if len(arguments) < 2:
@@ -85,7 +94,7 @@ def comparison(arguments: list[str], project_root: Path, output_format: str) -> 
             f"--compare needs two or more run directories; it was given one: {arguments[0]}"
         )
     runs = [comparable(argument) for argument in arguments]
-    records = [record(run, project_root) for run in runs]
+    records = [record(run, project_root, options) for run in runs]
     config_keys = [
         key
         for key in dict.fromkeys(key for run in records for key in run)
@@ -125,7 +134,7 @@ def comparable(argument: str) -> Run:
     return run
 
 
-def record(run: Run, project_root: Path) -> dict:
+def record(run: Run, project_root: Path, options: Options = NO_OPTIONS) -> dict:
     """A run's fields as plain values (numbers stay numbers); None where its record does
     not have one, or has one of the wrong type."""
     path, metadata, reason = run
@@ -141,7 +150,7 @@ def record(run: Run, project_root: Path) -> dict:
     started = start_time(metadata)
     fields.update(
         started=started.isoformat(timespec="seconds") if started else None,
-        status=status(metadata) if field(metadata, "status") is not None else None,
+        status=status(metadata, options) if field(metadata, "status") is not None else None,
         commit=of_type(field(metadata, "git", "commit"), str),
         description=of_type(field(metadata, "description"), str),
         sweep=sweep_point(metadata),  # "<sweep id>#<point>"

@@ -33,7 +33,6 @@ from {{ cookiecutter.project_slug }}.toolkit.config import load_config, resolve_
 from {{ cookiecutter.project_slug }}.toolkit.directory_lock import lock_run_directory
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.fingerprint import check_data, fingerprint
-from {{ cookiecutter.project_slug }}.toolkit.mirrors import make_mirrors
 from {{ cookiecutter.project_slug }}.toolkit.project import Project
 from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState, repo_state
 from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE, RunDirectory
@@ -81,6 +80,9 @@ class JobHooks:
     # As --resume reopens a run, with its record, its config and --cpu: may warn that
     # the run resumes in another way than it started.
     check_resumed: Callable[[dict, dict, bool], None] = lambda metadata, config, cpu: None
+    # As a logged run is created or resumed, with the project's root: the copies of the
+    # run kept elsewhere (mirrors.py's Mirror; an experiment tracker's), told what it logs.
+    mirrors: Callable[[Path], list] = lambda project_root: []
 
 
 NO_HOOKS = JobHooks()
@@ -142,7 +144,7 @@ def prepare(
             check_before_logging(config, repo)
         # Created last, so that a mistake found above leaves no half-made directory.
         run = RunDirectory.create(project.logs, config, vars(args), repo, device, data, launch)
-        run.mirrors = make_mirrors(project.root)  # copies kept elsewhere, if an option adds any
+        run.mirrors = hooks.mirrors(project.root)
     return Job(config, args.mini, args.cpu, device, run)
 
 
@@ -199,7 +201,7 @@ def prepare_resume(
     else:
         check_record_matches(run_path, metadata, checkpoint_path, checkpoint)
     run = RunDirectory.resume(run_path, metadata, checkpoint_path, checkpoint, data_changed)
-    run.mirrors = make_mirrors(project.root)  # continue the same copies elsewhere
+    run.mirrors = hooks.mirrors(project.root)  # continue the same copies elsewhere
     return Job(config, flags["mini"], flags["cpu"], device, run, checkpoint_path)
 
 

@@ -1,16 +1,14 @@
 """Copies of a logged run kept elsewhere than its run directory (a lab's web service
 for comparing runs): what the run directory tells them, and when.
 
-A mirror is an option's (its module adds a factory to MIRRORS, from run.py); the run
-directory calls every mirror it was given, and names none. It is told the points the
+A mirror is an option's (its JobHooks' `mirrors`, job.py); the run directory calls
+every mirror it was given, and names none. It is told the points the
 run's TensorBoard log is handed, in the same batches (every few seconds, at each
 epoch's end and checkpoint, at the end: never per step), and how the run ended. A
 mirror that fails must never fail the run: one that raises is dropped, with a warning.
 """
 
 import sys
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Protocol
 
 # A point of the run's log: (optimizer step, {tag: value}, when it was logged, in
@@ -26,15 +24,6 @@ class Mirror(Protocol):
 
     def finish(self, run: Any, status: str) -> None:
         """How the run ended: finished, pruned, failed or interrupted."""
-
-
-# Factories of the mirrors a logged run gets, each called with the project's root as a
-# run is created or resumed (job.py). Empty unless an option's module adds one.
-MIRRORS: list[Callable[[Path], Mirror]] = []
-
-
-def make_mirrors(project_root: Path) -> list[Mirror]:
-    return [make(project_root) for make in MIRRORS]
 
 
 def tell_mirrors(run: Any, event: str, *args) -> None:

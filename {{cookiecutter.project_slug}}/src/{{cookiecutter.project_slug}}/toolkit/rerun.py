@@ -13,9 +13,6 @@ import sys
 from pathlib import Path
 
 from {{ cookiecutter.project_slug }}.toolkit.config import resolve_path
-{% if cookiecutter.multi_gpu %}
-from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
-{% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.fingerprint import check_data
 from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE
 from {{ cookiecutter.project_slug }}.toolkit.stopping import ForwardedSignals
@@ -49,15 +46,6 @@ def rerun(
     can be resumed.
     """
     commit = metadata["git"]["commit"]
-{% if cookiecutter.multi_gpu %}
-    launcher = (metadata.get("distributed") or {}).get("launcher")
-    if launcher not in (None, "single process", "spawn"):  # not started by run.py itself
-        raise UserError(
-            f"{run_path} was launched by {launcher}. Re-run it the same way: "
-            f"check out {commit[:12]} and start the recorded command with "
-            f"{launcher}."
-        )
-{% endif %}
     # The re-run records its own fingerprint; this says what differs from the original's.
     _, data_changed = check_data(
         metadata.get("data"),
@@ -85,16 +73,21 @@ def rerun(
             return exit_code or 1
         destination = move_run(new_runs[-1].parent, logs_root)
     record_origin(destination, run_path, data_changed)
+    tell_how_it_went(metadata, destination)
+    return exit_code
+
+
+def tell_how_it_went(metadata: dict, destination: Path) -> None:
+    """The re-run's results beside the original's (`metadata`), or why there are none."""
     status = parse_record(read_text(destination / METADATA_FILE))["status"]
     if status == "finished":
         report(metadata, destination)
     elif status == "interrupted" and any(destination.glob("*.pth")):
-        explain_resume(destination, commit)
+        explain_resume(destination, metadata["git"]["commit"])
     else:
         print(
             f"the re-run did not finish ({status}); its record is in {destination}", file=sys.stderr
         )
-    return exit_code
 
 
 def explain_resume(run_path: Path, commit: str) -> None:

@@ -15,10 +15,8 @@ import yaml
 
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
 from {{ cookiecutter.project_slug }}.toolkit.evaluation import EVALUATIONS
+from {{ cookiecutter.project_slug }}.toolkit.plug_in import NO_OPTIONS, Options
 from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE
-{% if cookiecutter.slurm %}
-from {{ cookiecutter.project_slug }}.toolkit.slurm_queue import status_now
-{% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.sweep_record import SWEEPS_FOLDER
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import (
     YAMLRefused,
@@ -49,17 +47,19 @@ STATUS = HEADER.index("status")
 STATUS_NOTES = {
     "died": "its process is gone without recording how the run ended; continue it with: "
     "python run.py --resume <run directory>",
-{% if cookiecutter.slurm %}
-    "cancelled": "its SLURM job left the queue before the run ended (scancel, or the "
-    "cluster); continue it here with: python run.py --resume <run directory>",
-{% endif %}
 }
 DESCRIPTION = HEADER.index("description")
 
 
-def run_index(logs_root: Path, project_root: Path, columns: list[str] | None = None) -> str:
+def run_index(
+    logs_root: Path,
+    project_root: Path,
+    columns: list[str] | None = None,
+    options: Options = NO_OPTIONS,
+) -> str:
     """The table of the runs under `logs_root` (logs/<model_type>/<timestamp>/), with a
-    column for each final-test number in `columns` ("test/accuracy")."""
+    column for each final-test number in `columns` ("test/accuracy"), and what the
+    project's `options` know of their status."""
     runs = logged_runs(logs_root)
     if not runs:
         return f"no logged runs yet: {logs_root.relative_to(project_root)}/ holds none"
@@ -73,7 +73,7 @@ def run_index(logs_root: Path, project_root: Path, columns: list[str] | None = N
             map(
                 printable,
                 (
-                    *row(path, metadata, reason, project_root),
+                    *row(path, metadata, reason, project_root, options),
                     *([sweep_point(metadata) or "-"] if sweeps else []),
                     *(final_number(metadata, column) for column in columns or []),
                 ),
@@ -83,7 +83,8 @@ def run_index(logs_root: Path, project_root: Path, columns: list[str] | None = N
     ]
     lines = table(rows)
     shown = {cells[STATUS].split(" (")[0] for cells in rows}
-    lines += [f"{value}: {note}" for value, note in STATUS_NOTES.items() if value in shown]
+    notes = {**STATUS_NOTES, **options.status_notes}
+    lines += [f"{value}: {note}" for value, note in notes.items() if value in shown]
     return "\n".join(lines)
 
 
@@ -125,7 +126,7 @@ def start_order(run: tuple[Path, dict | None, str | None]) -> tuple[float, str]:
 
 
 def row(
-    path: Path, metadata: dict | None, reason: str | None, project_root: Path
+    path: Path, metadata: dict | None, reason: str | None, project_root: Path, options: Options
 ) -> tuple[str, ...]:
     directory = str(path.relative_to(project_root))
     if metadata is None:
@@ -145,7 +146,7 @@ def row(
     return (
         directory,
         started.strftime("%Y-%m-%d %H:%M") if started else UNKNOWN,
-        status(metadata),
+        status(metadata, options),
         commit[:12] if isinstance(commit, str) else UNKNOWN,
         " ".join(str(description).split()) if description is not None else UNKNOWN,
         best(metadata),
@@ -180,23 +181,17 @@ def directory_time(path: Path) -> float:
         return 0.0
 
 
-def status(metadata: dict) -> str:
+def status(metadata: dict, options: Options = NO_OPTIONS) -> str:
+    """The run's status as its record says it, or as the project's `options` know it now
+    (a cluster job's, say), with their detail."""
     value = field(metadata, "status")
     if value == "running" and process_is_gone(metadata):
         return "died"
-{% if cookiecutter.slurm %}
-    slurm = field(metadata, "slurm")
-    job_id = field(slurm, "job_id")
-    if value is not None and job_id is not None:
-        if field(slurm, "resumed_here"):  # its process's now, as a run started here
-            return f"{value} (resumed here after job {job_id})"
-        # queued, running, requeued (and how often), finished: a SLURM job's states;
-        # cancelled or died where SLURM says the job ended and its record does not.
-        requeues = field(slurm, "requeues")
-        value = status_now(str(value), slurm)
-        return f"{value} (job {job_id}{f', requeued {requeues}x' if requeues else ''})"
-{% endif %}
-    return str(value) if value is not None else UNKNOWN
+    if value is None:
+        return UNKNOWN
+    value = options.status_now(metadata, str(value))
+    detail = options.status_detail(metadata)
+    return f"{value} ({detail})" if detail else value
 
 
 def process_is_gone(metadata: dict) -> bool:

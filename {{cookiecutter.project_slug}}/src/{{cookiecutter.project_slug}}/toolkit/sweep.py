@@ -43,9 +43,6 @@ from {{ cookiecutter.project_slug }}.toolkit.run_directory import (
     new_timestamped_directory,
     now,
 )
-{% if cookiecutter.slurm %}
-from {{ cookiecutter.project_slug }}.toolkit.slurm_sweep_end import take_sweep_from_slurm
-{% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.sweep_file import (
     check_values,
     describe,
@@ -172,18 +169,22 @@ def create_sweep(
     return directory, record, study
 
 
-def resume_sweep(directory: Path, project: Project, jobs: int) -> int:
+def resume_sweep(
+    directory: Path,
+    project: Project,
+    jobs: int,
+    take_over: Callable[[Path, dict, Path], None] = lambda directory, record, root: None,
+) -> int:
     """Run a sweep's pending points and resume its interrupted ones, at its commit, up to
-    `jobs` at once; a point that failed for a reason that may no longer hold is retried."""
+    `jobs` at once; a point that failed for a reason that may no longer hold is retried.
+    `take_over(directory, record, project root)`: what an option does first with a sweep
+    that it started elsewhere (plug_in.py's take_sweep_over)."""
     read_record(directory)  # a sweep directory, before a lock file is made in it
     lock_run_directory(directory)
     record = read_record(directory)  # as its last owner left it
     if record["status"] == "finished":
         raise UserError(f"the sweep in {directory} has finished; there is nothing to resume.")
-{% if cookiecutter.slurm %}
-    if record["status"] == "submitted":
-        take_sweep_from_slurm(directory, record, project.root)
-{% endif %}
+    take_over(directory, record, project.root)
     repo = repo_to_record(
         argparse.Namespace(no_logging=False, allow_dirty_repo=False), project.root
     )

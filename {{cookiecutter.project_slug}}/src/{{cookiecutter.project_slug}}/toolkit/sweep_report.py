@@ -28,6 +28,7 @@ from {{ cookiecutter.project_slug }}.toolkit.compare import (
     print_output,
 )
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
+from {{ cookiecutter.project_slug }}.toolkit.plug_in import NO_OPTIONS, Options
 from {{ cookiecutter.project_slug }}.toolkit.runs import printable
 from {{ cookiecutter.project_slug }}.toolkit.sweep_picture import PICTURE, draw_picture
 from {{ cookiecutter.project_slug }}.toolkit.sweep_record import (
@@ -50,10 +51,16 @@ from {{ cookiecutter.project_slug }}.toolkit.sweep_results import (
 
 
 def show_sweep(
-    argument: str, logs_root: Path, project_root: Path, output_format: str, redraw: bool
+    argument: str,
+    logs_root: Path,
+    project_root: Path,
+    output_format: str,
+    redraw: bool,
+    options: Options = NO_OPTIONS,
 ) -> int:
     """Print the sweep's tables (or records) in `output_format`, after drawing its
-    picture again if `redraw`; run.py's exit code (1: the picture could not be drawn)."""
+    picture again if `redraw`; run.py's exit code (1: the picture could not be drawn).
+    The project's `options` may know more of a queued point's status."""
     directory = sweep_directory(argument, logs_root, project_root)
     record = read_record(directory)
     drawn = True
@@ -61,7 +68,7 @@ def show_sweep(
         drawn = draw_picture(directory, record, project_root) == PICTURE
         if drawn:  # on stderr: what stdout holds may be CSV or JSON
             print(f"drew {shown_path(directory / PICTURE, project_root)}", file=sys.stderr)
-    print_output(sweep_listing(directory, record, project_root, output_format))
+    print_output(sweep_listing(directory, record, project_root, output_format, options))
     return 0 if drawn else 1
 
 
@@ -84,8 +91,10 @@ def sweep_directory(argument: str, logs_root: Path, project_root: Path) -> Path:
     )
 
 
-def sweep_listing(directory: Path, record: dict, project_root: Path, output_format: str) -> str:
-    points = point_results(record, project_root)
+def sweep_listing(
+    directory: Path, record: dict, project_root: Path, output_format: str, options: Options
+) -> str:
+    points = point_results(record, project_root, options.status_now)
     groups = settings(points)
     keys, tags = swept_keys(points), final_test_tags(points)
     if output_format == "table":

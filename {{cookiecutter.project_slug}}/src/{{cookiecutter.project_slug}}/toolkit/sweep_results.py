@@ -13,15 +13,13 @@ from it (sweep.py imports it; it imports no module that imports sweep.py).
 
 import json
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from {{ cookiecutter.project_slug }}.toolkit.run_directory import METADATA_FILE
-{% if cookiecutter.slurm %}
-from {{ cookiecutter.project_slug }}.toolkit.slurm_queue import status_now
-{% endif %}
 from {{ cookiecutter.project_slug }}.toolkit.yaml_files import parse_record, read_text
 
 SEED = "seed"  # the key whose values a setting's points differ in
@@ -72,12 +70,22 @@ class Setting:
         return spread([point.final_test.get(tag) for point in self.finished])
 
 
-def point_results(record: dict, project_root: Path) -> list[PointResult]:
-    """Every point of the sweep's `record` (sweep.yaml), with its run's results."""
-    return [point_result(point, project_root) for point in record["points"]]
+def as_recorded(metadata: dict, recorded: str) -> str:
+    return recorded
 
 
-def point_result(point: dict, project_root: Path) -> PointResult:
+def point_results(
+    record: dict, project_root: Path, status_now: Callable[[dict, str], str] = as_recorded
+) -> list[PointResult]:
+    """Every point of the sweep's `record` (sweep.yaml), with its run's results;
+    `status_now(metadata, recorded)`: a queued point's status, from its run's record, as
+    the project's options know it now (plug_in.py's Options.status_now)."""
+    return [point_result(point, project_root, status_now) for point in record["points"]]
+
+
+def point_result(
+    point: dict, project_root: Path, status_now: Callable[[dict, str], str]
+) -> PointResult:
     result = PointResult(
         number=point["point"],
         values=point.get("values") or {},
@@ -85,16 +93,11 @@ def point_result(point: dict, project_root: Path) -> PointResult:
         run=point.get("run"),
     )
     metadata = run_metadata(project_root / result.run) if result.run else None
-{% if cookiecutter.slurm %}
     if result.status == "queued" and metadata:
-        # A point of a sweep submitted as a SLURM job array: its run's record says how
-        # its task goes (queued, running, requeued, finished...), unless SLURM says the
-        # task is over without its run having recorded an end: cancelled, or killed.
-        result.status = str(metadata.get("status"))
-        slurm = metadata.get("slurm")
-        if isinstance(slurm, dict) and slurm.get("job_id") is not None:
-            result.status = status_now(result.status, slurm)
-{% endif %}
+        # A point queued elsewhere (a cluster's job array): its run's record says how it
+        # goes (queued, running, finished...), unless the option that queued it knows
+        # that it is over without its run having recorded an end: cancelled, or killed.
+        result.status = status_now(metadata, str(metadata.get("status")))
     best = metadata.get("best") if metadata else None
     if isinstance(best, dict):
         result.best_metric = best.get("metric") if isinstance(best.get("metric"), str) else None
