@@ -168,9 +168,9 @@ CORE_PLUGGED_INTO = (
 SLURM_WORDS = re.compile(
     r"slurm|sbatch|srun|scontrol|submitit|requeue|--submit\b|cluster\.yaml", re.IGNORECASE
 )
-# ... nor in a project that declined an experiment tracker. The core's seam for one
-# (mirrors.py) names none.
-TRACKER_WORDS = re.compile(r"mlflow|mlruns|wandb|weights (?:&|and) biases|tracker", re.IGNORECASE)
+# ... nor in a project that declined an experiment tracker (docs/extending.md may name
+# trackers as a kind of option). The core's seam for one (mirrors.py) names none.
+TRACKER_WORDS = re.compile(r"mlflow|mlruns|wandb|weights (?:&|and) biases", re.IGNORECASE)
 # An option is whole files (the multi-GPU and SLURM modules, docs/rollout.md, the tests
 # of each) that the command layer calls through plug_in.py's Option, options.py naming
 # them; a task's own text is in templates/<task>/: the files they share keep only a few

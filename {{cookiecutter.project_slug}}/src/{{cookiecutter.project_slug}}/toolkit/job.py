@@ -81,7 +81,7 @@ class JobHooks:
     # the run resumes in another way than it started.
     check_resumed: Callable[[dict, dict, bool], None] = lambda metadata, config, cpu: None
     # As a logged run is created or resumed, with the project's root: the copies of the
-    # run kept elsewhere (mirrors.py's Mirror; an experiment tracker's), told what it logs.
+    # run kept elsewhere (mirrors.py's Mirror: a lab's web service), told what it logs.
     mirrors: Callable[[Path], list] = lambda project_root: []
 
 
