@@ -1,7 +1,8 @@
 """Baking helpers shared by the template's tests.
 
 Every combination of the choice and boolean prompts in cookiecutter.json is baked
-once per session; a new prompt joins the matrix without touching the tests.
+once per session (a tracker, with fewer: see COMBINATIONS); a new prompt joins the
+matrix without touching the tests.
 """
 
 import itertools
@@ -23,23 +24,38 @@ OPTIONS = {
 COMBINATIONS = [
     dict(zip(OPTIONS, values, strict=True)) for values in itertools.product(*OPTIONS.values())
 ]
+# A tracker is whole files of its own that no other option's code touches: each one is
+# baked with every task and the yes/no options all on or all off (every pair of its
+# answer with another prompt's), not in the full product, which would double the bakes.
+COMBINATIONS = [
+    answers
+    for answers in COMBINATIONS
+    if answers["tracker"] == "none"
+    or len({value for value in answers.values() if isinstance(value, bool)}) == 1
+]
 
 
 def answer_pairs(answers: dict) -> set[frozenset]:
     return {frozenset(pair) for pair in itertools.combinations(answers.items(), 2)}
 
 
-def covering_combinations() -> list[dict]:
+def covering_combinations(**fixed) -> list[dict]:
     """Few combinations in which every pair of answers to two prompts occurs (picked
-    greedily: 6 of the 12 for 3 tasks and two yes/no prompts).
+    greedily: 6 of the 12 for 3 tasks and two yes/no prompts), among those with the
+    answers `fixed` (tracker="none", say), if given.
 
     A generated project's own suite takes minutes, so it runs on these: every task with
     and without each option, and every two options together, while the quick checks
     (file set, lint, residue) run on all combinations."""
-    uncovered = set().union(*map(answer_pairs, COMBINATIONS))
+    among = [
+        answers
+        for answers in COMBINATIONS
+        if all(answers[key] == value for key, value in fixed.items())
+    ]
+    uncovered = set().union(*map(answer_pairs, among))
     chosen = []
     while uncovered:
-        best = max(COMBINATIONS, key=lambda answers: len(answer_pairs(answers) & uncovered))
+        best = max(among, key=lambda answers: len(answer_pairs(answers) & uncovered))
         chosen.append(best)
         uncovered -= answer_pairs(best)
     return chosen

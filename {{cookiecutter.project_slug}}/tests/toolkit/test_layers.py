@@ -25,6 +25,7 @@ LAYERS = {
         "repo",
         "checkpoints",
         "tensorboard_log",
+        "mirrors",
         "run_directory",
         "fingerprint",
         "code_check",

@@ -80,6 +80,9 @@ class JobHooks:
     # As --resume reopens a run, with its record, its config and --cpu: may warn that
     # the run resumes in another way than it started.
     check_resumed: Callable[[dict, dict, bool], None] = lambda metadata, config, cpu: None
+    # As a logged run is created or resumed, with the project's root: the copies of the
+    # run kept elsewhere (mirrors.py's Mirror: a lab's web service), told what it logs.
+    mirrors: Callable[[Path], list] = lambda project_root: []
 
 
 NO_HOOKS = JobHooks()
@@ -141,6 +144,7 @@ def prepare(
             check_before_logging(config, repo)
         # Created last, so that a mistake found above leaves no half-made directory.
         run = RunDirectory.create(project.logs, config, vars(args), repo, device, data, launch)
+        run.mirrors = hooks.mirrors(project.root)
     return Job(config, args.mini, args.cpu, device, run)
 
 
@@ -197,6 +201,7 @@ def prepare_resume(
     else:
         check_record_matches(run_path, metadata, checkpoint_path, checkpoint)
     run = RunDirectory.resume(run_path, metadata, checkpoint_path, checkpoint, data_changed)
+    run.mirrors = hooks.mirrors(project.root)  # continue the same copies elsewhere
     return Job(config, flags["mini"], flags["cpu"], device, run, checkpoint_path)
 
 

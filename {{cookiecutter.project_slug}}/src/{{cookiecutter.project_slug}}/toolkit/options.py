@@ -20,4 +20,9 @@ def project_options() -> Options:
 
     chosen.append(SLURM)
 {% endif %}
+{% if cookiecutter.tracker == 'mlflow' %}
+    from {{ cookiecutter.project_slug }}.toolkit.tracker import MLFLOW
+
+    chosen.append(MLFLOW)
+{% endif %}
     return Options(tuple(chosen))

@@ -138,7 +138,10 @@ class Options:
             for one in hooks:
                 one.check_resumed(metadata, config, cpu)
 
-        return JobHooks(launch_record, take_over, check_resumed)
+        def mirrors(project_root: Path) -> list:
+            return [mirror for one in hooks for mirror in one.mirrors(project_root)]
+
+        return JobHooks(launch_record, take_over, check_resumed, mirrors)
 
     def take_sweep_over(self, directory: Path, record: dict, project_root: Path) -> None:
         for option in self.chosen:

@@ -40,6 +40,7 @@ from {{ cookiecutter.project_slug }}.toolkit.checkpoints import (
 )
 from {{ cookiecutter.project_slug }}.toolkit.directory_lock import lock_run_directory
 from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
+from {{ cookiecutter.project_slug }}.toolkit.mirrors import Mirror, tell_mirrors
 from {{ cookiecutter.project_slug }}.toolkit.repo import RepoState
 from {{ cookiecutter.project_slug }}.toolkit.run_environment import environment, this_process
 from {{ cookiecutter.project_slug }}.toolkit.selection import Selection
@@ -84,7 +85,8 @@ class RunDirectory:
         self.path = path
         self.metadata = metadata
         self.checkpoint_interval = checkpoint_interval
-        self.tensorboard = TensorBoardLog(path, metadata["config"])
+        self.mirrors: list[Mirror] = []  # copies elsewhere, told what is logged (mirrors.py)
+        self.tensorboard = TensorBoardLog(path, metadata["config"], handed_over=self._mirror)
         self._last_checkpoint_time = time.monotonic()
         self._mid_epoch_checkpoint: Path | None = None
         self._saved_epochs: set[int] = set()
@@ -238,6 +240,9 @@ class RunDirectory:
         )
         return summary
 
+    def _mirror(self, points: list) -> None:
+        tell_mirrors(self, "points", points)  # a method, not a lambda: a Job is pickled
+
     def log_scalars(self, step: int, scalars: dict[str, float]) -> None:
         self.tensorboard.log(step, scalars)
 
@@ -257,6 +262,7 @@ class RunDirectory:
         self.metadata["ended"] = now()
         if error:
             self.metadata["error"] = error
+        tell_mirrors(self, "finish", status)
         self.write_metadata()
 
     # ----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 HParams view, in the run directory's events.out.tfevents.* files."""
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from {{ cookiecutter.project_slug }}.toolkit.hparams import hparams_summary
@@ -17,7 +18,13 @@ class TensorBoardLog:
     """Points for TensorBoard, held back and handed over in batches, each stamped with
     when it was logged."""
 
-    def __init__(self, path: Path, config: dict, purge_step: int | None = None):
+    def __init__(
+        self,
+        path: Path,
+        config: dict,
+        purge_step: int | None = None,
+        handed_over: Callable[[list], None] | None = None,
+    ):
         self.path = path
         self.config = config
         # After a resume, purge_step hides what the interrupted run logged after its
@@ -26,6 +33,8 @@ class TensorBoardLog:
         self._writer = None
         self._points: list[tuple[int, dict[str, float], float]] = []  # (step, scalars, time)
         self._handed_over = time.monotonic()
+        # Given each batch as TensorBoard is: the run's mirrors (mirrors.py) see it too.
+        self.handed_over = handed_over
 
     def log(self, step: int, scalars: dict[str, float]) -> None:
         self._points.append((step, scalars, time.time()))
@@ -44,7 +53,9 @@ class TensorBoardLog:
         for step, scalars, walltime in self._points:
             for tag, value in scalars.items():
                 self._writer.add_scalar(tag, value, step, walltime=walltime)
-        self._points.clear()
+        if self.handed_over is not None:
+            self.handed_over(self._points)
+        self._points = []
         self._handed_over = time.monotonic()
 
     def flush(self) -> None:

@@ -1,0 +1,90 @@
+"""What mirroring a logged run to MLflow costs the training loop, measured in one run.
+
+    python benchmarks/tracker_overhead.py           # the full measurement (~10 minutes)
+    python benchmarks/tracker_overhead.py --quick   # one short turn each: checks it runs
+
+It bakes the default project twice, with `tracker=mlflow` and without a tracker, gives
+both the same dataset, and trains the same logged `python run.py --cpu` run in each,
+the variants taking turns. A number is the training steps/s between a run's first and
+last training-loss points in TensorBoard, so start-up (where MLflow is imported) is left
+out and what the loop pays is in: each log window's batch sent to MLflow (every 10 s),
+and the MLflow run's creation at the first one. The store is a SQLite file, made before
+the first turn. The target (issue 28): the tracker's run within 2% of the other.
+"""
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+from functools import partial
+from pathlib import Path
+
+from trainer_overhead import (
+    bake_project,
+    interleaved,
+    pin_threads,
+    progress,
+    project_environment,
+    run_checked,
+    training_steps_per_second,
+)
+
+TARGET = 0.98  # the tracker's steps/s over the other's, at least
+# Epochs of the preloaded training split at batch 32, no held-out phase, a checkpoint
+# at each epoch's end: FULL about a minute a run here, six log windows or so.
+FULL_EPOCHS, QUICK_EPOCHS = 6, 1
+FULL_TURNS, QUICK_TURNS = 3, 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one short turn each (~1 minute)")
+    quick = parser.parse_args().quick
+    pin_threads()
+    with tempfile.TemporaryDirectory(prefix="tracker-overhead-") as scratch:
+        scratch = Path(scratch)
+        progress("baking the default project with and without MLflow, and its dataset")
+        plain = bake_project(scratch / "plain")
+        mirrored = bake_project(scratch / "mlflow", "tracker=mlflow")
+        run_checked([sys.executable, "scripts/make_dataset.py"], plain, project_environment(plain))
+        shutil.copytree(plain / "data", mirrored / "data")  # git-ignored: the tree stays clean
+        command = training_command(QUICK_EPOCHS if quick else FULL_EPOCHS)
+        rates = interleaved(
+            {
+                "without a tracker": partial(training_steps_per_second, lambda: command, plain),
+                "mirrored to MLflow": partial(training_steps_per_second, lambda: command, mirrored),
+            },
+            QUICK_TURNS if quick else FULL_TURNS,
+        )
+    for name, values in rates.items():
+        print(f"{name}: {', '.join(f'{value:.1f}' for value in values)} steps/s")
+    ratio = statistics.median(rates["mirrored to MLflow"]) / statistics.median(
+        rates["without a tracker"]
+    )
+    verdict = "met" if ratio >= TARGET else "NOT met"
+    print(f"MLflow/none steps-per-second ratio: {ratio:.3f} (target >= {TARGET}, {verdict})")
+
+
+def training_command(epochs: int) -> list[str]:
+    """A logged run of `epochs` epochs of training only, batch 32, data preloaded."""
+    edits = {
+        "epochs": str(epochs),
+        "batch_size": "32",
+        "checkpoint_interval": "null",
+        "data_loader_parameters.all": "{preload: true}",
+        # Training only: a held-out phase would sit between the points read.
+        "test_data_loader_type": "null",
+        "rollout_data_loader_type": "null",
+        "selection": "{metric: train/loss}",
+    }
+    return [
+        "run.py",
+        "sample_runconfig.yaml",
+        "--cpu",
+        *(word for key, value in edits.items() for word in ("--modify", key, value)),
+    ]
+
+
+if __name__ == "__main__":
+    main()
