@@ -1,9 +1,9 @@
 """How an optional feature plugs into run.py's commands: the `Option` it declares.
 
 The core calls the options the project was made with (options.py lists them) at a few
-points: the command line, preparing a job, resuming a sweep, re-running a run, and
-training. Every field's default is what a project without the feature does, so the core
-never names an option.
+points: the command line, preparing a job, resuming a sweep, re-running a run, training,
+and what --list shows of a run. Every field's default is what a project without the
+feature does, so the core never names an option.
 """
 
 import argparse
