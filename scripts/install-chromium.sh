@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install Debian's headless-capable Chromium, for the MLflow page test of tracker=mlflow
-# projects (tests/toolkit/test_tracker.py opens a run's page and keeps a screenshot).
+# projects (tests/toolkit/test_mlflow.py opens a run's page and keeps a screenshot).
 # As root, with apt; a second call with chromium there does nothing. Not root, or no apt:
 # says why and exits 1 (the page test then skips, unless FISHBOTICS_REQUIRE_CHROMIUM=1
 # makes it fail).

@@ -136,7 +136,10 @@ TOOLKIT_TESTS = {
 OWN_DATA_TESTS = {"tests/test_own_data.py"}
 MULTI_GPU_TESTS = {"tests/toolkit/test_distributed.py"}
 SLURM_TESTS = {"tests/toolkit/test_slurm.py"}
-TRACKER_TESTS = {"tests/toolkit/test_tracker.py"}
+TRACKER_TESTS = {
+    "mlflow": {"tests/toolkit/test_mlflow.py"},
+    "wandb": {"tests/toolkit/test_wandb.py"},
+}
 # Words that must not appear anywhere in a project that declined the rollout phase.
 ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.IGNORECASE)
 # ... nor in a project that declined multi-GPU.
@@ -171,6 +174,11 @@ SLURM_WORDS = re.compile(
 # ... nor in a project that declined an experiment tracker (docs/extending.md may name
 # trackers as a kind of option). The core's seam for one (mirrors.py) names none.
 TRACKER_WORDS = re.compile(r"mlflow|mlruns|wandb|weights (?:&|and) biases", re.IGNORECASE)
+# ... and a project with one tracker names no other.
+EACH_TRACKERS_WORDS = {
+    "mlflow": re.compile(r"mlflow|mlruns", re.IGNORECASE),
+    "wandb": re.compile(r"wandb|weights (?:&|and) biases|W&B"),
+}
 # An option is whole files (the multi-GPU and SLURM modules, docs/rollout.md, the tests
 # of each) that the command layer calls through plug_in.py's Option, options.py naming
 # them; a task's own text is in templates/<task>/: the files they share keep only a few
@@ -257,7 +265,8 @@ def test_the_exact_file_set_is_committed(baked):
         }
         expected |= SLURM_TESTS | {"docs/slurm.md"}
     if answers["tracker"] != "none":
-        expected |= toolkit_modules(project, "tracker") | TRACKER_TESTS | {"docs/tracker.md"}
+        expected |= toolkit_modules(project, "tracker", f"{answers['tracker']}_tracker")
+        expected |= TRACKER_TESTS[answers["tracker"]] | {"docs/tracker.md"}
     assert tracked_files(project) == expected
 
 
@@ -643,14 +652,19 @@ def test_tracker_code_is_there_only_when_asked_for(baked):
     if answers["tracker"] == "none":
         assert mentions == set()
         return
+    kind = answers["tracker"]
     assert {
         "README.md",
         "docs/tracker.md",
         "pyproject.toml",
-        ".gitignore",
-        *toolkit_modules(project, "tracker", "options"),
-        *TRACKER_TESTS,
+        *toolkit_modules(project, f"{kind}_tracker", "options"),
+        *TRACKER_TESTS[kind],
     } <= mentions
+    # MLflow's local store is git-ignored; W&B's offline files are in the run directory.
+    assert (".gitignore" in mentions) == (kind == "mlflow")
+    for other, words in EACH_TRACKERS_WORDS.items():
+        if other != kind:
+            assert [name for name in mentions if words.search((project / name).read_text())] == []
     # The core calls the tracker only through its job hooks' mirrors (mirrors.py).
     assert not mentions & toolkit_modules(project, *CORE_PLUGGED_INTO, "job", "mirrors")
 

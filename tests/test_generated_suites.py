@@ -22,11 +22,12 @@ FULL = {
     "tracker": "none",
 }
 # A tracker is whole files that only a logged run calls, and every logged run of a bake
-# with one pays for it (a store, MLflow's import): the covering bakes leave it out, and
-# one more, the full bake with MLflow, runs its tests and the journey mirrored.
+# with one pays for it (a store, the tracker's import): the covering bakes leave it out,
+# and one more per tracker, the full bake with it, runs its tests and the journey mirrored.
 OTHERS = [
     *(answers for answers in covering_combinations(tracker="none") if answers != FULL),
     {**FULL, "tracker": "mlflow"},
+    {**FULL, "tracker": "wandb"},
 ]
 TOOLKIT = "tests/toolkit"
 SEVERAL_PROCESSES = [f"{TOOLKIT}/test_distributed.py", f"{TOOLKIT}/test_slurm.py"]

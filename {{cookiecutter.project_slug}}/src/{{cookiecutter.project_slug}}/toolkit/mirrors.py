@@ -4,8 +4,9 @@ for comparing runs): what the run directory tells them, and when.
 A mirror is an option's (its JobHooks' `mirrors`, job.py); the run directory calls
 every mirror it was given, and names none. It is told the points the
 run's TensorBoard log is handed, in the same batches (every few seconds, at each
-epoch's end and checkpoint, at the end: never per step), and how the run ended. A
-mirror that fails must never fail the run: one that raises is dropped, with a warning.
+epoch's end and checkpoint, at the end: never per step), when the process that logs
+stops logging, and how the run ended. A mirror that fails must never fail the run: one
+that raises is dropped, with a warning.
 """
 
 import sys
@@ -22,12 +23,16 @@ class Mirror(Protocol):
     def points(self, run: Any, points: list[Point]) -> None:
         """The points the run logged since the last call, in the order logged."""
 
+    def close(self, run: Any) -> None:
+        """This process logs nothing more of the run: what it holds back, sent (another
+        process may end the run, or continue it)."""
+
     def finish(self, run: Any, status: str) -> None:
         """How the run ended: finished, pruned, failed or interrupted."""
 
 
 def tell_mirrors(run: Any, event: str, *args) -> None:
-    """Call `event` ("points" or "finish") of each of `run.mirrors`. A mirror handles
+    """Call `event` ("points", "close" or "finish") of each of `run.mirrors`. A mirror handles
     its own failures; one that raises all the same is a bug, which must not end the run."""
     for mirror in list(run.mirrors):
         try:

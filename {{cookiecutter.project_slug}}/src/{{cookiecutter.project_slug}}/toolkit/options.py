@@ -20,9 +20,9 @@ def project_options() -> Options:
 
     chosen.append(SLURM)
 {% endif %}
-{% if cookiecutter.tracker == 'mlflow' %}
-    from {{ cookiecutter.project_slug }}.toolkit.tracker import MLFLOW
+{% if cookiecutter.tracker != 'none' %}
+    from {{ cookiecutter.project_slug }}.toolkit.{{ cookiecutter.tracker }}_tracker import TRACKER
 
-    chosen.append(MLFLOW)
+    chosen.append(TRACKER)
 {% endif %}
     return Options(tuple(chosen))

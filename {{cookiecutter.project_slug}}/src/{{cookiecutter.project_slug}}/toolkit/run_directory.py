@@ -250,6 +250,7 @@ class RunDirectory:
         """Hand over the last points and close the TensorBoard log; the process that
         trained calls this."""
         self.tensorboard.close()
+        tell_mirrors(self, "close")
 
     def finish(self, status: str, error: str | None = None) -> None:
         """Record how the run ended: finished, failed or interrupted."""
