@@ -138,7 +138,7 @@ MULTI_GPU_TESTS = {"tests/toolkit/test_distributed.py"}
 SLURM_TESTS = {"tests/toolkit/test_slurm.py"}
 TRACKER_TESTS = {
     "mlflow": {"tests/toolkit/test_mlflow.py"},
-    "wandb": {"tests/toolkit/test_wandb.py"},
+    "wandb": {"tests/toolkit/test_wandb.py", "tests/toolkit/wandb_files.py"},
 }
 # Words that must not appear anywhere in a project that declined the rollout phase.
 ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.IGNORECASE)
@@ -267,6 +267,8 @@ def test_the_exact_file_set_is_committed(baked):
     if answers["tracker"] != "none":
         expected |= toolkit_modules(project, "tracker", f"{answers['tracker']}_tracker")
         expected |= TRACKER_TESTS[answers["tracker"]] | {"docs/tracker.md"}
+        if answers["multi_gpu"]:  # a job of several processes, mirrored
+            expected |= {f"tests/toolkit/test_{answers['tracker']}_distributed.py"}
     assert tracked_files(project) == expected
 
 
