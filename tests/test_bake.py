@@ -704,16 +704,16 @@ def test_toolkit_modules_and_functions_are_short_in_every_bake(baked):
         *sorted(tests.glob("*.py")),
         *sorted((tests / "toy").glob("*.py")),
     ]
-    long_modules, long_functions = [], []
+    too_long = []
     for path in paths:
         text = path.read_text()
         name = path.relative_to(project)
         if len(text.splitlines()) > MAX_MODULE_LINES:
-            long_modules.append(f"{name}: {len(text.splitlines())} lines")
-        long_functions += [
+            too_long.append(f"{name}: {len(text.splitlines())} lines")
+        too_long += [
             f"{name}: {node.name}, {node.end_lineno - node.lineno + 1} lines"
             for node in ast.walk(ast.parse(text))
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
             and node.end_lineno - node.lineno >= MAX_FUNCTION_LINES
         ]
-    assert (long_modules, long_functions) == ([], [])
+    assert too_long == [], "too long:\n" + "\n".join(too_long)
