@@ -167,6 +167,11 @@ def read_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+def metadata_of(run: Path) -> dict:
+    """A run directory's record (metadata.yaml)."""
+    return read_yaml(run / "metadata.yaml")
+
+
 def sweep_record(directory: Path) -> dict:
     """A sweep's record as run.py reads it: sweep.yaml, with its points from their files."""
     return records.read_record(directory)
