@@ -5,8 +5,9 @@ import re
 
 import pytest
 import yaml
-from {{ cookiecutter.project_slug }}.toolkit.command_line import parse_args
 from harness import MODEL, run_py
+
+from {{ cookiecutter.project_slug }}.toolkit.command_line import parse_args
 
 QUICK = ("sample_runconfig.yaml", "--mini", "--cpu")
 

@@ -6,9 +6,6 @@ import shutil
 from types import SimpleNamespace
 
 import pytest
-from {{ cookiecutter.project_slug }}.toolkit import search, search_study
-from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
-from {{ cookiecutter.project_slug }}.toolkit.trial_pruning import TrialPruning
 from harness import (
     read_yaml,
     run_py,
@@ -21,6 +18,10 @@ from search_harness import (
     the_study,
     wait_for,
 )
+
+from {{ cookiecutter.project_slug }}.toolkit import search, search_study
+from {{ cookiecutter.project_slug }}.toolkit.errors import UserError
+from {{ cookiecutter.project_slug }}.toolkit.trial_pruning import TrialPruning
 
 # Optuna is the [search] extra: pip install -e ".[search]".
 optuna = pytest.importorskip("optuna")
