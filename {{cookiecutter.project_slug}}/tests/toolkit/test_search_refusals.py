@@ -13,9 +13,7 @@ from harness import (
     sweep_file,
     sweep_record,
 )
-from search_harness import (
-    QUICK,
-)
+from search_harness import QUICK
 
 # Optuna is the [search] extra: pip install -e ".[search]".
 optuna = pytest.importorskip("optuna")
