@@ -104,6 +104,9 @@ TOOLKIT_TESTS = {
     for name in (
         "conftest",
         "harness",
+        "inputs_harness",
+        "search_harness",
+        "sweep_harness",
         "test_code_check",
         "test_compare",
         "test_config",
@@ -111,17 +114,25 @@ TOOLKIT_TESTS = {
         "test_evaluate",
         "test_run_directory",
         "test_fingerprint",
-        "test_inputs",
+        "test_inputs_config",
+        "test_inputs_fuzzed",
+        "test_inputs_records",
         "test_journey",
         "test_layers",
         "test_load_run",
         "test_loop_protocol",
         "test_rerun",
-        "test_resume",
-        "test_run",
+        "test_resume_exactly",
+        "test_resume_refusals",
+        "test_run_flags",
+        "test_run_records",
+        "test_run_training",
         "test_runs",
-        "test_search",
+        "test_search_lost_study",
+        "test_search_refusals",
+        "test_search_trials",
         "test_sweep",
+        "test_sweep_jobs",
         "test_sweep_records",
         "test_sweep_report",
         "test_sweep_sequences",
@@ -134,8 +145,21 @@ TOOLKIT_TESTS = {
 }
 # The recipe for bringing one's own data, as a test: a task with data to replace has one.
 OWN_DATA_TESTS = {"tests/test_own_data.py"}
-MULTI_GPU_TESTS = {"tests/toolkit/test_distributed.py"}
-SLURM_TESTS = {"tests/toolkit/test_slurm.py"}
+MULTI_GPU_TESTS = {
+    f"tests/toolkit/{name}.py"
+    for name in (
+        "distributed_harness",
+        "test_distributed_failures",
+        "test_distributed_resume",
+        "test_distributed_training",
+    )
+}
+SLURM_TESTS = {
+    f"tests/toolkit/{name}.py"
+    for name in ("slurm_harness", "test_slurm_jobs", "test_slurm_requeue", "test_slurm_sweeps")
+}
+# A SLURM job of several tasks, each a process of one multi-GPU job.
+SLURM_MULTI_GPU_TESTS = {"tests/toolkit/test_slurm_tasks.py"}
 TRACKER_TESTS = {"tests/toolkit/test_tracker.py"}
 # Words that must not appear anywhere in a project that declined the rollout phase.
 ROLLOUT_WORDS = re.compile(r"rollout|eval_|evaluation_loop|final_distance", re.IGNORECASE)
@@ -256,6 +280,8 @@ def test_the_exact_file_set_is_committed(baked):
             ),
         }
         expected |= SLURM_TESTS | {"docs/slurm.md"}
+        if answers["multi_gpu"]:
+            expected |= SLURM_MULTI_GPU_TESTS
     if answers["tracker"] != "none":
         expected |= toolkit_modules(project, "tracker") | TRACKER_TESTS | {"docs/tracker.md"}
     assert tracked_files(project) == expected

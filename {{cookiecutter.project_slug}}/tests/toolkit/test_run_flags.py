@@ -44,7 +44,7 @@ def test_allow_dirty_repo_without_a_terminal_means_no(project):
     assert not (project / "logs").exists()
 
 
-# One run.py a case; test_config.py and test_inputs.py check the same edits in-process.
+# One run.py a case; test_config.py and test_inputs_config.py check the same edits in-process.
 @pytest.mark.machinery
 @pytest.mark.parametrize(
     "edit, message",
