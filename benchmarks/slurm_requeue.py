@@ -193,7 +193,7 @@ def job_preemption(project: Path, cluster_file: Path) -> tuple[float, float]:
     wait_until(lambda: status(run) == "requeued" and job_state(job_id) == "PENDING", "requeued")
     # SLURM holds a requeued job back for a while (BeginTime); it need not wait here.
     # Not started in the second it was requeued, though: slurmd kills such a job as
-    # already killed (the generated tests/toolkit/test_slurm.py, start_requeued_job_now).
+    # already killed (the generated tests/toolkit/slurm_harness.py, start_requeued_job_now).
     time.sleep(2)
     subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
     wait_until(lambda: RESUMED.search(read(log)), "resumed", interval=0.01)

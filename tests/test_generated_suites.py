@@ -30,11 +30,28 @@ OTHERS = [
     {**FULL, "tracker": "wandb"},
 ]
 TOOLKIT = "tests/toolkit"
-SEVERAL_PROCESSES = [f"{TOOLKIT}/test_distributed.py", f"{TOOLKIT}/test_slurm.py"]
+SEVERAL_PROCESSES = [
+    f"{TOOLKIT}/{name}.py"
+    for name in (
+        "test_distributed_failures",
+        "test_distributed_resume",
+        "test_distributed_training",
+        "test_slurm_jobs",
+        "test_slurm_requeue",
+        "test_slurm_sweeps",
+        "test_slurm_tasks",
+    )
+]
 SWEEPS = [
-    f"{TOOLKIT}/test_sweep.py",
-    f"{TOOLKIT}/test_sweep_report.py",
-    f"{TOOLKIT}/test_search.py",
+    f"{TOOLKIT}/{name}.py"
+    for name in (
+        "test_sweep",
+        "test_sweep_jobs",
+        "test_sweep_report",
+        "test_search_lost_study",
+        "test_search_refusals",
+        "test_search_trials",
+    )
 ]
 # The full bake's machinery tier (its workflow's machinery job) in parts of a few
 # minutes each, by file, and about how many minutes each takes on one core.

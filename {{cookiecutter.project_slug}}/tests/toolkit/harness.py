@@ -54,6 +54,45 @@ HELD_OUT_SAMPLES = {"val": 3000}
 # The finished sweep the sweep tests share (conftest.py's swept): two learning rates, two
 # seeds each, SWEPT_EPOCHS short epochs a point.
 SWEPT_RATES, SWEPT_SEEDS, SWEPT_EPOCHS = (0.001, 0.003), (3, 4), 2
+# The trainings that the resume tests (test_resume_*.py) stop. TRAINING: three short
+# epochs with a checkpoint after every step, so that a kill can land before, during or
+# after a checkpoint write; the learning rate halves after each epoch, so that a resume
+# that lost the scheduler's state would end elsewhere.
+TRAINING = (
+    "sample_runconfig.yaml",
+    "--mini",
+    "--cpu",
+    "--modify",
+    "epochs",
+    "3",
+    "--modify",
+    "batch_size",
+    "16",
+    "--modify",
+    "log_interval",
+    "2",
+    "--modify",
+    "checkpoint_interval",
+    "0.000001",
+    "--modify",
+    "model_parameters.learning_rate_decay",
+    "0.5",
+)
+# Many small steps and no timed checkpoints, for stopping on a signal.
+LONG_TRAINING = (
+    "sample_runconfig.yaml",
+    "--mini",
+    "--cpu",
+    "--modify",
+    "epochs",
+    "4",
+    "--modify",
+    "batch_size",
+    "2",
+    "--modify",
+    "checkpoint_interval",
+    "null",
+)
 
 # The toy task's values for the keys of your sample config that name your task or set
 # its size; the toolkit's tests rely on these.
@@ -167,6 +206,11 @@ def read_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+def metadata_of(run: Path) -> dict:
+    """A run directory's record (metadata.yaml)."""
+    return read_yaml(run / "metadata.yaml")
+
+
 def sweep_record(directory: Path) -> dict:
     """A sweep's record as run.py reads it: sweep.yaml, with its points from their files."""
     return records.read_record(directory)
@@ -245,6 +289,22 @@ def step_curve(run) -> list[tuple[int, float]]:
     events = EventAccumulator(str(run))
     events.Reload()
     return [(event.step, event.value) for event in events.Scalars("train_step/loss")]
+
+
+def killed_run(project):
+    """A TRAINING run killed after its first epoch's checkpoint."""
+    started = Started(project, *TRAINING)
+    started.wait_for_file("model_epoch_0.pth")
+    return started.kill()
+
+
+def files_of(run) -> dict[str, bytes]:
+    """The run directory's files, but for the lock, which names its last owner."""
+    return {
+        path.name: path.read_bytes()
+        for path in run.iterdir()
+        if path.is_file() and path.name != ".lock"
+    }
 
 
 def uninterrupted(project, *args: str):

@@ -74,7 +74,47 @@ def cells(table: str) -> dict[str, list[str]]:
     }
 
 
-def test_list_as_csv_and_json_holds_every_field_of_every_run(project):
+# The first fields of a --list record: the fields, then the final test's numbers, then
+# the config (in the order written).
+FIRST_FIELDS = [
+    "run_directory",
+    "started",
+    "status",
+    "reason",
+    "commit",
+    "description",
+    "sweep",
+    "evaluations",
+    "best_metric",
+    "best_value",
+    "best_epoch",
+    "test/accuracy",
+    "test/loss",
+    "config.compile_model",
+]
+# The finished run's values (written by write_three_runs), field by field.
+FINISHED_VALUES = {
+    "status": "finished",
+    "reason": None,
+    "commit": COMMIT,
+    "description": "A hand-made run",
+    "evaluations": 1,
+    "best_metric": "val/loss",
+    "best_value": 0.0123,
+    "best_epoch": 2,
+    "test/loss": 0.25,
+    "test/accuracy": 0.875,
+    "config.epochs": 3,
+    "config.compile_model": False,
+    "config.model_parameters.learning_rate": 0.001,
+    "config.data_loader_parameters.all": {},
+    "config.dropout": None,
+}
+
+
+def write_three_runs(project) -> None:
+    """A finished run with an evaluation, a newer running one with another config key
+    (dropout), and a newest one whose record is not valid YAML."""
     older = write_run(project, "2026-01-02_03-04-05", finished_run(0.001))
     (older / "evaluations").mkdir()
     (older / "evaluations" / "2026-01-05_00-00-00.yaml").write_text("results: {}\n")
@@ -91,6 +131,10 @@ def test_list_as_csv_and_json_holds_every_field_of_every_run(project):
     )
     write_run(project, "2026-01-04_00-00-00", text="status: [finished\n")
 
+
+def test_list_as_csv_and_json_holds_every_field_of_every_run(project):
+    write_three_runs(project)
+
     records = as_json(project, "--list")
     assert [record["run_directory"] for record in records] == [  # newest first
         "logs/Model/2026-01-04_00-00-00",
@@ -99,62 +143,11 @@ def test_list_as_csv_and_json_holds_every_field_of_every_run(project):
     ]
     unreadable, running, finished = records
     assert list(unreadable) == list(running) == list(finished)  # every key in every record
-    # The fields, then the final test's numbers, then the config (in the order written).
-    assert list(finished)[:14] == [
-        "run_directory",
-        "started",
-        "status",
-        "reason",
-        "commit",
-        "description",
-        "sweep",
-        "evaluations",
-        "best_metric",
-        "best_value",
-        "best_epoch",
-        "test/accuracy",
-        "test/loss",
-        "config.compile_model",
-    ]
+    assert list(finished)[: len(FIRST_FIELDS)] == FIRST_FIELDS
     assert datetime.fromisoformat(finished["started"]) == datetime(
         2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc
     )
-    assert {
-        key: finished[key]
-        for key in (
-            "status",
-            "reason",
-            "commit",
-            "description",
-            "evaluations",
-            "best_metric",
-            "best_value",
-            "best_epoch",
-            "test/loss",
-            "test/accuracy",
-            "config.epochs",
-            "config.compile_model",
-            "config.model_parameters.learning_rate",
-            "config.data_loader_parameters.all",
-            "config.dropout",
-        )
-    } == {
-        "status": "finished",
-        "reason": None,
-        "commit": COMMIT,
-        "description": "A hand-made run",
-        "evaluations": 1,
-        "best_metric": "val/loss",
-        "best_value": 0.0123,
-        "best_epoch": 2,
-        "test/loss": 0.25,
-        "test/accuracy": 0.875,
-        "config.epochs": 3,
-        "config.compile_model": False,
-        "config.model_parameters.learning_rate": 0.001,
-        "config.data_loader_parameters.all": {},
-        "config.dropout": None,
-    }
+    assert {key: finished[key] for key in FINISHED_VALUES} == FINISHED_VALUES
     assert (
         running["status"],
         running["best_value"],

@@ -192,9 +192,10 @@ def test_other_code_than_the_runs_commit_warns_and_require_same_code_refuses(tra
     assert f"is the run's commit {commit[:12]}. Check out the run's commit" in refused
 
 
-def test_each_mistake_is_a_user_error_naming_the_file_and_the_fix(trained, tmp_path):
-    project = changed_copy(trained, tmp_path)
-    run = the_run(project)
+def add_mistakes(run: Path) -> tuple[dict, Path, Path]:
+    """A file named .pth that is no checkpoint in `run`, and beside it two runs made from
+    it: one whose first epoch never finished, one edited to another model. Returns the
+    run's metadata and the two runs."""
     (run / "notes.pth").write_text("not a checkpoint")
     # A run whose first epoch never finished: no best, no epoch checkpoint.
     unfinished = run.with_name("unfinished")
@@ -216,6 +217,13 @@ def test_each_mistake_is_a_user_error_naming_the_file_and_the_fix(trained, tmp_p
             }
         )
     )
+    return metadata, unfinished, edited
+
+
+def test_each_mistake_is_a_user_error_naming_the_file_and_the_fix(trained, tmp_path):
+    project = changed_copy(trained, tmp_path)
+    run = the_run(project)
+    metadata, unfinished, edited = add_mistakes(run)
 
     messages = load_run_errors(
         project,

@@ -98,10 +98,12 @@ def test_list_refuses_to_be_combined_with_a_run(project):
     assert "leave out: config" in result.stderr
 
 
-def test_every_run_directory_gets_a_row_whatever_its_metadata(project):
+def write_runs_of_every_kind(project) -> None:
+    """Run directories a day apart (so that the order holds in any time zone: rows without
+    a start time sort by their directory's name, a local time), 2026-01-02 to 2026-01-10:
+    finished with two evaluations; died; running here; partial and running on another
+    machine; four unreadable records; a description that would drive a terminal."""
     here = socket.gethostname()
-    # Days apart, so that the order holds in any time zone: rows without a start time
-    # sort by their directory's name, a local time.
     finished_run = write_run(project, "2026-01-02_03-04-05", FINISHED)
     (finished_run / "evaluations").mkdir()
     for stamp in ("2026-01-03_00-00-00", "2026-01-04_00-00-00"):  # run.py --evaluate's records
@@ -150,6 +152,10 @@ def test_every_run_directory_gets_a_row_whatever_its_metadata(project):
             "description": "\x1b[2J\x1b[31mred",
         },
     )
+
+
+def test_every_run_directory_gets_a_row_whatever_its_metadata(project):
+    write_runs_of_every_kind(project)
 
     result = list_runs(project, columns=120)
     assert result.returncode == 0, result.stderr
