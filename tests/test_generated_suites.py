@@ -136,13 +136,16 @@ def test_a_covering_bake_passes_the_tests_its_answers_change(answers, cookies_se
     baked = cookies_session.bake(extra_context=checked(answers))
     assert baked.exit_code == 0, baked.exception
     project = Path(baked.project_path)
-    # A tracker's bake differs from the full one in the tracker's files only: its
-    # researcher's tests are the full bake's, and its journey runs them mirrored.
+    # A tracker's bake differs from the full one in the tracker's files and in what
+    # --list shows after a run's status: its researcher's tests are the full bake's, its
+    # journey runs mirrored, and the listing's tests read the rows its detail widens.
+    tracker = answers["tracker"] != "none"
     researchers = sorted(
         str(path.relative_to(project))
         for path in (project / "tests").glob("test_*.py")
-        if answers["tracker"] == "none"
+        if not tracker
     )
+    listing = [f"{TOOLKIT}/test_runs.py", f"{TOOLKIT}/test_compare.py"] if tracker else []
     differing = differing_tests(project, full_bake)
     print(f"{len(differing)} toolkit tests differ from the full bake's:", *differing, sep="\n")
     result = run_ci_step(
@@ -155,6 +158,7 @@ def test_a_covering_bake_passes_the_tests_its_answers_change(answers, cookies_se
         "''",
         *researchers,
         f"{TOOLKIT}/test_journey.py",
+        *listing,
         *differing,
     )
     passed(result, project)

@@ -69,6 +69,11 @@ def rows_of(listing: str) -> dict[str, str]:
     }
 
 
+def row_cells(row: str) -> list[str]:
+    """A row's cells: the table's columns are two spaces or more apart."""
+    return [cell.strip() for cell in row.split("  ") if cell.strip()]
+
+
 def test_without_runs_the_list_says_so(project):
     result = run_py(project, "--list")
     assert result.returncode == 0
@@ -236,7 +241,9 @@ def test_logged_runs_each_get_a_directory_a_row_and_an_hparams_session(project):
     assert list(rows) == [second.name, first.name]
     commit = git(project, "rev-parse", "HEAD")[:12]
     for row in rows.values():
-        assert row.split()[3:5] == ["finished", commit]
+        # An option's detail (a tracker's run, say) may follow the status, in brackets.
+        _, _, status, shown_commit, *_ = row_cells(row)
+        assert (status.split(" (")[0], shown_commit) == ("finished", commit)
         assert "(epoch 0)  test" in row  # the final test's number
 
     # TensorBoard's HParams view shows both runs, each with its config and final metrics.

@@ -146,7 +146,7 @@ def row(
     return (
         directory,
         started.strftime("%Y-%m-%d %H:%M") if started else UNKNOWN,
-        status(metadata, options),
+        status_shown(metadata, options),
         commit[:12] if isinstance(commit, str) else UNKNOWN,
         " ".join(str(description).split()) if description is not None else UNKNOWN,
         best(metadata),
@@ -183,14 +183,19 @@ def directory_time(path: Path) -> float:
 
 def status(metadata: dict, options: Options = NO_OPTIONS) -> str:
     """The run's status as its record says it, or as the project's `options` know it now
-    (a cluster job's, say), with their detail."""
+    (a cluster job's, say)."""
     value = field(metadata, "status")
     if value == "running" and process_is_gone(metadata):
         return "died"
     if value is None:
         return UNKNOWN
-    value = options.status_now(metadata, str(value))
-    detail = options.status_detail(metadata)
+    return options.status_now(metadata, str(value))
+
+
+def status_shown(metadata: dict, options: Options = NO_OPTIONS) -> str:
+    """The status as the table shows it: with the options' detail (a job's id, say)."""
+    value = status(metadata, options)
+    detail = options.status_detail(metadata) if value != UNKNOWN else None
     return f"{value} ({detail})" if detail else value
 
 
