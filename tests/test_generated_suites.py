@@ -118,10 +118,30 @@ def collected(project: Path, *arguments: str) -> set[str]:
     return {line for line in result.stdout.splitlines() if "::" in line}
 
 
+def selected(test_ids: set[str], arguments: list[str]) -> set[str]:
+    """The tests of `test_ids` that pytest runs given `arguments`: files, and folders
+    less the files --ignore'd."""
+    ignored = {argument.split("=", 1)[1] for argument in arguments if argument.startswith("--")}
+    paths = [argument for argument in arguments if not argument.startswith("--")]
+    return {
+        test_id
+        for test_id in test_ids
+        for file in [test_id.split("::")[0]]
+        if file not in ignored
+        and any(file == path or file.startswith(f"{path}/") for path in paths)
+    }
+
+
 def test_the_machinery_parts_run_every_machinery_test_once(full_bake):
-    parts = [collected(full_bake, *paths) for paths, _ in MACHINERY_PARTS.values()]
+    """Collected once (a collection imports the toolkit and torch: seconds), and split
+    by file as each part's arguments split it."""
     whole = collected(full_bake)
     assert len(whole) > 100
+    for paths, _ in MACHINERY_PARTS.values():
+        assert [
+            path for path in paths if not (full_bake / path.removeprefix("--ignore=")).exists()
+        ] == []
+    parts = [selected(whole, paths) for paths, _ in MACHINERY_PARTS.values()]
     assert sum(map(len, parts)) == len(whole) and set().union(*parts) == whole
 
 
