@@ -843,14 +843,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def training_steps_per_second(command: Callable[[], list[str]], project: Path) -> float:
-    """Optimizer steps/s of a logged `python COMMAND` in the project, between its first
-    and last training-loss points in TensorBoard."""
+def training_steps_per_second(
+    command: Callable[[], list[str]], project: Path, settings: dict[str, str] | None = None
+) -> float:
+    """Optimizer steps/s of a logged `python COMMAND` in the project (with the environment
+    `settings`, if given), between its first and last training-loss points in TensorBoard."""
     command = command()
     result = subprocess.run(
         [sys.executable, *command],
         cwd=project,
-        env=project_environment(project),
+        env={**project_environment(project), **(settings or {})},
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
